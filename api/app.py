@@ -1,0 +1,38 @@
+"""``create_app(settings)``: the FastAPI application. The engine opens in the lifespan hook."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import health
+from geo.db import make_engine, make_sessionmaker
+from geo.settings import Settings
+
+DESCRIPTION = """
+Qala Map: the city issue map behind a 109 contact centre. Appeals are geolocated incidents
+on the city's digital map (buildings, yards, wells, streets, districts in PostGIS).
+GeoJSON is lon/lat (RFC 7946). Personal data of applicants never appears on public endpoints.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="Qala Map", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    return app

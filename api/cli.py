@@ -1,0 +1,250 @@
+"""The ``qala`` command: database, demo city, imports, users, and the service itself.
+
+Every failure ends with one line on stderr that says what is wrong, and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import typer
+
+from geo.errors import QalaError
+from geo.localdb import LocalDbError, cluster_from_settings
+from geo.settings import Settings
+
+app = typer.Typer(help="Qala Map: the city issue map of a 109 contact centre.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The project's own PostGIS (or QALA_DATABASE_URL).", no_args_is_help=True)
+import_app = typer.Typer(help="Import map data and appeal history.", no_args_is_help=True)
+demo_app = typer.Typer(help="The synthetic demo city.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff users and channel API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(demo_app, name="demo")
+app.add_typer(user_app, name="user")
+
+
+def say(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def fail_in_one_line(fn):
+    """Turn the errors users cause (or meet) into one line and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (QalaError, LocalDbError, FileNotFoundError, ValueError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            typer.echo(f"qala: error: {msg}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def db_url(settings: Settings, start: bool = True) -> str:
+    """The database URL; with no QALA_DATABASE_URL, bring the local cluster up first."""
+    if settings.database_url:
+        return settings.database_url
+    if start:
+        return cluster_from_settings(settings).up(echo=say)
+    return settings.local_url
+
+
+@db_app.command("up")
+@fail_in_one_line
+def db_up() -> None:
+    """Install (as root), create and start the local PostGIS; idempotent."""
+    settings = Settings()
+    if settings.database_url:
+        say("QALA_DATABASE_URL is set: using that server, no local cluster")
+        return
+    cluster_from_settings(settings).up(echo=say)
+
+
+@db_app.command("down")
+@fail_in_one_line
+def db_down() -> None:
+    """Stop the local PostGIS."""
+    cluster = cluster_from_settings(Settings())
+    cluster.stop()
+    say(f"PostGIS on port {cluster.port} stopped")
+
+
+@db_app.command("migrate")
+@fail_in_one_line
+def db_migrate(revision: str = typer.Argument("head")) -> None:
+    """Apply the Alembic migrations up to REVISION."""
+    from geo.migrate import upgrade
+
+    upgrade(db_url(Settings()), revision)
+    say(f"schema at {revision}")
+
+
+@db_app.command("downgrade")
+@fail_in_one_line
+def db_downgrade(revision: str = typer.Argument(...)) -> None:
+    """Revert the Alembic migrations down to REVISION (``base`` drops everything)."""
+    from geo.migrate import downgrade
+
+    downgrade(db_url(Settings()), revision)
+    say(f"schema at {revision}")
+
+
+@demo_app.command("load")
+@fail_in_one_line
+def demo_load(seed: int = typer.Option(2026, help="the generator's seed"),
+              appeals: int = typer.Option(3000, help="synthetic appeals to add")) -> None:
+    """Generate the demo city (and its appeals) and load it into an empty database."""
+    from geo.appeal_gen import load_demo_appeals
+    from geo.citydb import database_is_empty, load_demo_city
+    from geo.db import make_engine
+    from geo.migrate import upgrade
+
+    settings = Settings()
+    url = db_url(settings)
+    upgrade(url)
+    engine = make_engine(settings)
+    with engine.begin() as conn:
+        if not database_is_empty(conn):
+            raise QalaError("the database already holds a city: `qala demo load` wants it empty")
+        counts = load_demo_city(conn, seed=seed, echo=say)
+        if appeals:
+            load_demo_appeals(conn, counts["city_id"], n=appeals, seed=seed, echo=say)
+
+
+@app.command("serve")
+@fail_in_one_line
+def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
+    """Serve the API and pages with uvicorn (the database must be up)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command("run")
+@fail_in_one_line
+def run(host: str = typer.Option(None), port: int = typer.Option(None),
+        seed: int = typer.Option(2026), appeals: int = typer.Option(3000)) -> None:
+    """Everything: db up, migrate, load the demo city if the database is empty, serve."""
+    from geo.citydb import database_is_empty
+    from geo.db import make_engine
+    from geo.migrate import upgrade
+
+    settings = Settings()
+    url = db_url(settings)
+    upgrade(url)
+    say("schema up to date")
+    engine = make_engine(settings)
+    with engine.connect() as conn:
+        empty = database_is_empty(conn)
+    engine.dispose()
+    if empty:
+        demo_load(seed=seed, appeals=appeals)
+    serve(host=host, port=port)
+
+
+def _import_map(kind: str, file: Path, city: str | None, mapping: Path | None, source_crs):
+    from geo.db import make_engine
+    from geo.mapimport import import_layer
+
+    settings = Settings()
+    db_url(settings)
+    engine = make_engine(settings)
+    with engine.begin() as conn:
+        report = import_layer(conn, kind, file, city or settings.default_city, mapping=mapping,
+                              source_crs=source_crs, echo=say)
+    say(report.summary())
+
+
+def _map_command(kind: str):
+    def command(file: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile"),
+                city: str = typer.Option(None, help="city code (default QALA_DEFAULT_CITY)"),
+                mapping: Path = typer.Option(None, help="YAML: our column -> the file's column"),
+                crs: str = typer.Option(None, help="the file's CRS when it declares none")):
+        _import_map(kind, file, city, mapping, crs)
+
+    command.__doc__ = f"Import {kind} (all or nothing: one bad row and nothing is written)."
+    return fail_in_one_line(command)
+
+
+for _kind in ("buildings", "yards", "wells", "districts"):
+    import_app.command(_kind)(_map_command(_kind))
+
+
+@import_app.command("osm")
+@fail_in_one_line
+def import_osm(file: Path = typer.Argument(..., help="an OpenStreetMap .osm.pbf extract"),
+               city: str = typer.Option(..., help="code of the new city, e.g. HEL"),
+               name: str = typer.Option(None, help="the city's name")) -> None:
+    """Import buildings, residential yards and streets from an OSM extract as a new city."""
+    from geo.db import make_engine
+    from geo.osmimport import import_osm as run_import
+
+    settings = Settings()
+    db_url(settings)
+    engine = make_engine(settings)
+    with engine.begin() as conn:
+        report = run_import(conn, file, city, name=name, echo=say)
+    say(report.summary())
+
+
+@import_app.command("appeals")
+@fail_in_one_line
+def import_appeals(file: Path = typer.Argument(..., help="CSV or Parquet"),
+                   mapping: Path = typer.Option(..., help="YAML mapping file (see data/mappings)"),
+                   city: str = typer.Option(None, help="city code (default: from the mapping)"),
+                   ) -> None:
+    """Import appeal history through COPY, with a report of what was imported and rejected."""
+    from geo.db import make_engine
+    from geo.history import import_history
+
+    settings = Settings()
+    db_url(settings)
+    engine = make_engine(settings)
+    report = import_history(engine, file, mapping, city=city, echo=say)
+    typer.echo(report.summary())
+
+
+@user_app.command("add")
+@fail_in_one_line
+def user_add(username: str, role: str, password: str = typer.Option(..., prompt=True,
+                                                                   hide_input=True),
+             city: str = typer.Option(None), organisation: int = typer.Option(None),
+             full_name: str = typer.Option("")) -> None:
+    """Add a staff user (operator, inspector, executor, controller, planner, admin)."""
+    from geo.auth import add_user
+    from geo.db import make_engine
+
+    settings = Settings()
+    db_url(settings)
+    with make_engine(settings).begin() as conn:
+        add_user(conn, city or settings.default_city, username, password, role,
+                 organisation_id=organisation, full_name=full_name)
+    say(f"user {username} ({role}) added")
+
+
+@user_app.command("apikey")
+@fail_in_one_line
+def apikey_add(name: str, channel: str = typer.Option("website"),
+               city: str = typer.Option(None)) -> None:
+    """Create an API key for a channel integration; the key is printed once."""
+    from geo.auth import add_api_key
+    from geo.db import make_engine
+
+    settings = Settings()
+    db_url(settings)
+    with make_engine(settings).begin() as conn:
+        key = add_api_key(conn, city or settings.default_city, name, channel)
+    typer.echo(key)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,29 @@
+"""Domain errors of Qala Map. ``api/errors.py`` maps them to HTTP status codes in one place."""
+
+
+class QalaError(Exception):
+    """Base class: the message is safe to show to the user and says what is wrong."""
+
+
+class NotFound(QalaError):
+    """The thing asked for does not exist (unknown registration number, city, object)."""
+
+
+class InvalidInput(QalaError):
+    """The input is wrong: out-of-city point, unknown category, malformed coordinates ..."""
+
+
+class Forbidden(QalaError):
+    """The user's role or organisation does not allow this."""
+
+
+class Conflict(QalaError):
+    """The request conflicts with the state (a transition not allowed from this status)."""
+
+
+class ImportRejected(QalaError):
+    """A map-data import was refused as a whole; ``rows`` names the offending rows."""
+
+    def __init__(self, message: str, rows: list | None = None):
+        super().__init__(message)
+        self.rows = rows or []

@@ -1,0 +1,373 @@
+"""The city map and its appeals as GeoAlchemy2 models.
+
+Geometry is stored in WGS 84 (SRID 4326, lon/lat as GeoJSON has it) with GiST indexes;
+areas and distances are computed in the city's metric CRS (``cities.metric_srid``, a UTM
+zone) or on geography, never in degrees.
+
+Every city-scoped table has ``city_id`` as the first column of its primary key and of every
+foreign key between city-scoped tables, so the data can be distributed by city with Citus
+(``create_distributed_table(..., 'city_id')``) without a rewrite; ``categories`` is a
+reference table. See ``docs/distribution.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ORG_KINDS = ("city_department", "district_akimat", "utility", "lift_company", "housing_org",
+             "contractor")
+WELL_KINDS = ("sewer", "water", "heating", "storm", "telecom")
+OBJECT_KINDS = ("building", "yard", "well", "street", "none")
+CRITICALITY = ("urgent", "standard")
+CHANNELS = ("phone_109", "telegram", "website", "mobile_app", "facebook", "instagram", "email",
+            "whatsapp", "open311", "import")
+LOCATED_BY = ("click", "address", "gps", "object", "import")
+APPEAL_STATES = ("registered", "assigned", "in_progress", "resolved", "closed", "rejected",
+                 "deferred", "duplicate", "reopened")
+ROLES = ("operator", "inspector", "executor", "controller", "planner", "admin")
+REPAIR_STATES = ("queued", "planned", "in_progress", "done")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def city_fk(columns: list[str], target: str, **kw) -> ForeignKeyConstraint:
+    """A foreign key between two city-scoped tables: always through ``city_id``."""
+    return ForeignKeyConstraint(["city_id", *columns], [f"{target}.city_id", f"{target}.id"], **kw)
+
+
+class City(Base):
+    __tablename__ = "cities"
+
+    id: Mapped[int] = mapped_column(SmallInteger, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name_ru: Mapped[str] = mapped_column(Text)
+    name_kk: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    metric_srid: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(Text, server_default="Asia/Almaty")
+    bounds = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True), nullable=False)
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Category(Base):
+    """A kind of appeal: who answers for it, how fast, and what it attaches to."""
+
+    __tablename__ = "categories"
+    __table_args__ = (
+        CheckConstraint(_in("criticality", CRITICALITY), name="criticality"),
+        CheckConstraint(_in("responsible_kind", ORG_KINDS), name="responsible_kind"),
+        CheckConstraint(_in("object_kind", OBJECT_KINDS), name="object_kind"),
+        CheckConstraint("deadline_hours BETWEEN 1 AND 240", name="deadline_hours"),
+        CheckConstraint(f"well_kind IS NULL OR {_in('well_kind', WELL_KINDS)}", name="well_kind"),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_ru: Mapped[str] = mapped_column(Text)
+    name_kk: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    group_code: Mapped[str] = mapped_column(String(32))
+    criticality: Mapped[str] = mapped_column(String(16))
+    deadline_hours: Mapped[int] = mapped_column(SmallInteger)
+    responsible_kind: Mapped[str] = mapped_column(String(20))
+    object_kind: Mapped[str] = mapped_column(String(10))
+    well_kind: Mapped[str | None] = mapped_column(String(10))
+    repeat_radius_m: Mapped[int] = mapped_column(SmallInteger, server_default="250")
+    repeat_window_days: Mapped[int] = mapped_column(SmallInteger, server_default="30")
+    needs_budget: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    counts_for_yard_queue: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint(_in("kind", ORG_KINDS), name="kind"),)
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name_ru: Mapped[str] = mapped_column(Text)
+    name_kk: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    manager: Mapped[str | None] = mapped_column(Text)
+    service_area = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
+
+
+class District(Base):
+    __tablename__ = "districts"
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name_ru: Mapped[str] = mapped_column(Text)
+    name_kk: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True), nullable=False)
+
+
+class Street(Base):
+    __tablename__ = "streets"
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name_ru: Mapped[str] = mapped_column(Text)
+    name_kk: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), server_default="street")
+    geom = mapped_column(Geometry("MULTILINESTRING", 4326, spatial_index=True))
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+    __table_args__ = (
+        city_fk(["street_id"], "streets"),
+        city_fk(["housing_org_id"], "organisations"),
+        CheckConstraint("apartments >= 0", name="apartments"),
+        CheckConstraint("floors BETWEEN 1 AND 100", name="floors"),
+        Index("ix_buildings_search", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    street_id: Mapped[int | None] = mapped_column(BigInteger)
+    house_number: Mapped[str] = mapped_column(String(16))
+    address_ru: Mapped[str] = mapped_column(Text)
+    address_kk: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text, server_default="")
+    kind: Mapped[str] = mapped_column(String(16), server_default="apartment")
+    apartments: Mapped[int] = mapped_column(Integer, server_default="0")
+    apartments_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    floors: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    year_built: Mapped[int | None] = mapped_column(SmallInteger)
+    housing_org_id: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16), server_default="demo")
+    geom = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True), nullable=False)
+
+
+class Yard(Base):
+    """A yard (двор, аула): the area the buildings around it share; area kept in m²."""
+
+    __tablename__ = "yards"
+    __table_args__ = (CheckConstraint(_in("repair_status", REPAIR_STATES), name="repair_status"),
+                      city_fk(["contractor_id"], "organisations"))
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    area_m2: Mapped[float] = mapped_column(Float, server_default="0")
+    surface: Mapped[str | None] = mapped_column(String(16))
+    last_repair_year: Mapped[int | None] = mapped_column(SmallInteger)
+    repair_status: Mapped[str] = mapped_column(String(12), server_default="queued")
+    planned_start: Mapped[dt.date | None] = mapped_column(Date)
+    planned_end: Mapped[dt.date | None] = mapped_column(Date)
+    contractor_id: Mapped[int | None] = mapped_column(BigInteger)
+    cost_estimate: Mapped[float | None] = mapped_column(Numeric(14, 2))
+    source: Mapped[str] = mapped_column(String(16), server_default="demo")
+    geom = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True), nullable=False)
+
+
+class YardBuilding(Base):
+    """Which buildings a yard serves (many-to-many: a corner building may face two yards)."""
+
+    __tablename__ = "yard_buildings"
+    __table_args__ = (
+        city_fk(["yard_id"], "yards", ondelete="CASCADE"),
+        city_fk(["building_id"], "buildings", ondelete="CASCADE"),
+        Index("ix_yard_buildings_building", "city_id", "building_id"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    yard_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    building_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class Well(Base):
+    """A well or manhole (колодец, құдық) and the organisation that answers for it."""
+
+    __tablename__ = "wells"
+    __table_args__ = (
+        CheckConstraint(_in("kind", WELL_KINDS), name="kind"),
+        city_fk(["owner_id"], "organisations"),
+        city_fk(["yard_id"], "yards"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(10))
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    yard_id: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16), server_default="demo")
+    geom = mapped_column(Geometry("POINT", 4326, spatial_index=True), nullable=False)
+
+
+# --- appeals (migration 0002) ---------------------------------------------------------------
+
+DESCRIPTION_MAX = 4000
+
+
+class Appeal(Base):
+    """An appeal (обращение, өтініш): a geolocated incident with a number and a deadline.
+
+    Overdue is never stored: it is ``deadline_at < now()`` for an appeal still open.
+    Applicants' names and contacts live apart, in :class:`AppealContact`.
+    """
+
+    __tablename__ = "appeals"
+    __table_args__ = (
+        CheckConstraint(_in("status", APPEAL_STATES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("located_by", LOCATED_BY), name="located_by"),
+        CheckConstraint(_in("object_kind", OBJECT_KINDS), name="object_kind"),
+        CheckConstraint(f"char_length(description) <= {DESCRIPTION_MAX}", name="description"),
+        CheckConstraint("status <> 'deferred' OR deferred_to_year IS NOT NULL", name="deferred"),
+        UniqueConstraint("city_id", "reg_number"),
+        city_fk(["organisation_id"], "organisations"),
+        city_fk(["district_id"], "districts"),
+        Index("ix_appeals_idempotency", "city_id", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
+        Index("ix_appeals_object", "city_id", "object_kind", "object_id", "category_code"),
+        Index("ix_appeals_org_status", "city_id", "organisation_id", "status"),
+        Index("ix_appeals_created", "city_id", "created_at"),
+        Index("ix_appeals_geom", "geom", postgresql_using="gist"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    reg_number: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(12))
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    located_by: Mapped[str] = mapped_column(String(8))
+    object_kind: Mapped[str] = mapped_column(String(10), server_default="none")
+    object_id: Mapped[int | None] = mapped_column(BigInteger)
+    address_text: Mapped[str | None] = mapped_column(Text)
+    district_id: Mapped[int | None] = mapped_column(BigInteger)
+    organisation_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), server_default="registered")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=text("now()"))
+    deadline_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    deferred_to_year: Mapped[int | None] = mapped_column(SmallInteger)
+    repeat_of_id: Mapped[int | None] = mapped_column(BigInteger)
+    first_call_resolved: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    callback_done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    external_id: Mapped[str | None] = mapped_column(Text)
+    placeholder_geocode: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    source_type: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", 4326, spatial_index=False), nullable=False)
+
+
+class AppealContact(Base):
+    """Personal data of the applicant: stored apart, shown to staff only."""
+
+    __tablename__ = "appeal_contacts"
+    __table_args__ = (city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),)
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+
+
+class AppealEvent(Base):
+    """Append-only log of every change of an appeal (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "appeal_events"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals"),
+        Index("ix_appeal_events_appeal", "city_id", "appeal_id", "at"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    actor: Mapped[str] = mapped_column(Text)
+    actor_role: Mapped[str | None] = mapped_column(String(12))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    organisation_id: Mapped[int | None] = mapped_column(BigInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class ObjectRepeats(Base):
+    """Appeals and repeats counted per map object (kept current with each appeal)."""
+
+    __tablename__ = "object_repeats"
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    object_kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    appeals: Mapped[int] = mapped_column(Integer, server_default="0")
+    repeats: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint("role <> 'executor' OR organisation_id IS NOT NULL", name="executor_org"),
+        city_fk(["organisation_id"], "organisations"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(Text, server_default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(12))
+    organisation_id: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class ApiKey(Base):
+    """A key for a channel integration (Telegram bot, website, Open311 client)."""
+
+    __tablename__ = "api_keys"
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
