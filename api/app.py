@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import health
+from api.routes import appeals, health, public
 from geo.db import make_engine, make_sessionmaker
 from geo.settings import Settings
 
@@ -35,4 +35,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(appeals.router)
+    app.include_router(public.router)
     return app

@@ -14,7 +14,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from geo.errors import Conflict, Forbidden, ImportRejected, InvalidInput, NotFound, QalaError
+from geo.errors import (
+    Conflict,
+    Forbidden,
+    ImportRejected,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    QalaError,
+)
 
 log = logging.getLogger("qala.api")
 
@@ -36,6 +44,9 @@ def _is_outage(exc: DBAPIError) -> bool:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QalaError)
     async def qala_error(request: Request, exc: QalaError):
+        if isinstance(exc, NotAuthenticated):
+            return JSONResponse({"detail": str(exc)}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
         return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
 
     @app.exception_handler(DBAPIError)

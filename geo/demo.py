@@ -154,7 +154,11 @@ def generate_city(seed: int = 2026) -> DemoCity:
 
     # streets: N-S (x = const) and E-W (y = const) lines of the grid
     names = list(STREET_NAMES)
-    order = rng.permutation(len(names))
+    order = list(rng.permutation(len(names)))
+    # the main avenue (Абая, as in the real city) runs north-south through the centre
+    mid = N_BLOCKS_X // 2
+    a = order.index(0)
+    order[a], order[mid] = order[mid], order[a]
     ns_count, ew_count = N_BLOCKS_X + 1, N_BLOCKS_Y + 1
     street_of_x, street_of_y = {}, {}
     k = 0

@@ -17,6 +17,10 @@ class Forbidden(QalaError):
     """The user's role or organisation does not allow this."""
 
 
+class NotAuthenticated(Forbidden):
+    """No credentials were given where staff credentials are needed (HTTP 401)."""
+
+
 class Conflict(QalaError):
     """The request conflicts with the state (a transition not allowed from this status)."""
 

@@ -15,6 +15,13 @@ Conventions
   deviation (divide by n), variance factor ``(n * sum w^2 - (sum w)^2) / (n - 1)``.
 * p-values are **two-sided** normal p-values, ``2 * (1 - Phi(|z|))``.  esda's ``p_norm`` is
   the one-sided ``1 - Phi(|z|)`` (half of ours).
+* ``p_method="skew"`` (:func:`skew_corrected_p`) keeps the Gi* z-score but reads the
+  p-value from a three-moment (Pearson type III) approximation of the randomisation
+  distribution, which allows for the right skew of incident counts.  The normal
+  approximation overstates hot spots: on uniformly random points about a third of data
+  sets show a "90 %" hot spot surviving FDR, and on sparse weekly space-time counts
+  thousands of bins do.  :func:`hotspots` and :func:`geo.emerging.emerging_hotspots`
+  use ``"skew"`` by default; ``"normal"`` reproduces ArcGIS / esda.
 * Classes follow ArcGIS's ``Gi_Bin``: +-3, +-2, +-1 for hot/cold spots at 99, 95 and 90 %
   confidence, 0 otherwise; with FDR each level is the Benjamini-Hochberg set at
   alpha = 0.01, 0.05, 0.10 (these sets are nested).
@@ -30,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
+from scipy.stats import pearson3
 
 from geo import ohsa
 
@@ -224,7 +232,9 @@ def two_sided_p(z: np.ndarray) -> np.ndarray:
     return 2.0 * ndtr(-np.abs(z))
 
 
-def gi_star(values: np.ndarray, W: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+def gi_star(
+    values: np.ndarray, W: sp.spmatrix, p_method: str = "normal"
+) -> tuple[np.ndarray, np.ndarray]:
     """Getis-Ord Gi* z-scores and two-sided p-values.
 
     ``z_i = (sum_j w_ij x_j - xbar * W_i) / (s * sqrt((n * S_i - W_i**2) / (n - 1)))``
@@ -238,6 +248,9 @@ def gi_star(values: np.ndarray, W: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]
         The variable, e.g. counts per cell.
     W : scipy.sparse matrix, shape (n, n)
         Weights *including the diagonal* (see :func:`distance_band_weights`).
+    p_method : {"normal", "skew"}, default "normal"
+        ``"normal"``: two-sided normal p-values (esda's ``p_norm`` is one-sided:
+        ``p / 2``); ``"skew"``: :func:`skew_corrected_p` (binary weights only).
 
     Returns
     -------
@@ -245,7 +258,7 @@ def gi_star(values: np.ndarray, W: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]
         Gi* z-scores; 0 where undefined (all values equal, or a neighbourhood that is
         the whole study area).
     p : numpy.ndarray
-        Two-sided normal p-values (esda's ``p_norm`` is one-sided: ``p / 2``).
+        Two-sided p-values.
 
     Examples
     --------
@@ -262,10 +275,81 @@ def gi_star(values: np.ndarray, W: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(f"W has shape {W.shape}, expected {(n, n)}")
     if n < 2:
         raise ValueError("need at least 2 values")
+    _check_p_method(p_method)
+    binary = bool(np.all(W.data == 1.0))
     wsum = np.asarray(W.sum(axis=1)).ravel()
-    w2sum = wsum if np.all(W.data == 1.0) else np.asarray(W.multiply(W).sum(axis=1)).ravel()
+    w2sum = wsum if binary else np.asarray(W.multiply(W).sum(axis=1)).ravel()
     z = _gi_z(W @ x, wsum, w2sum, float(x.mean()), float(x.std()), n)
+    if p_method == "skew":
+        if not binary:
+            raise ValueError('p_method="skew" needs binary weights')
+        return z, skew_corrected_p(z, wsum, x)
     return z, two_sided_p(z)
+
+
+def _check_p_method(p_method: str) -> None:
+    if p_method not in ("normal", "skew"):
+        raise ValueError(f"p_method must be 'normal' or 'skew', got {p_method!r}")
+
+
+def skew_corrected_p(z: np.ndarray, w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of Gi* z-scores that allow for the skew of the values.
+
+    Under the randomisation null of Gi* (the ``n`` values spread at random over the
+    features) the neighbourhood sum of a feature with ``w`` binary neighbours (itself
+    included) is a sample of ``w`` of the values drawn without replacement.  Its mean and
+    variance are those Gi* standardises with; its third cumulant is
+    ``w * mu3 * (n - w) * (n - 2w) / ((n - 1) * (n - 2))`` (``mu3``: third central moment
+    of the values, divided by ``n``).  The p-value is read from the Pearson type III
+    (shifted gamma) distribution with these three moments, on the side of ``z``.
+
+    Counts of incidents are right-skewed, so the normal tail is far too thin for hot
+    spots (on a neighbourhood of 25 cells at about one incident per cell, a z of 4 has a
+    permutation p of ~2e-4, Pearson III ~3e-4, normal 6e-5) and too thick for cold
+    spots.  Where ``z`` lies beyond the finite end of the Pearson III support the normal
+    p-value is used instead.
+
+    Parameters
+    ----------
+    z : array_like
+        Gi* z-scores.
+    w : array_like
+        Number of features in each neighbourhood (binary weights, self included);
+        broadcastable to ``z``.
+    values : array_like
+        All ``n`` values the statistic was computed from (n >= 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        Two-sided p-values in ``[0, 1]``, shape of ``z``.
+
+    Examples
+    --------
+    >>> values = np.r_[np.zeros(90), np.ones(9), 12.0]  # very right-skewed
+    >>> round(float(skew_corrected_p(np.array(3.0), 9, values)), 4)
+    0.0428
+    >>> round(float(two_sided_p(3.0)), 4)  # the normal p-value
+    0.0027
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    n = x.size
+    if n < 3:
+        raise ValueError("need at least 3 values")
+    z = np.asarray(z, dtype=float)
+    w = np.broadcast_to(np.asarray(w, dtype=float), z.shape)
+    d = x - x.mean()
+    mu2, mu3 = float(np.mean(d * d)), float(np.mean(d**3))
+    var = w * mu2 * (n - w) / (n - 1)
+    k3 = w * mu3 * (n - w) * (n - 2 * w) / ((n - 1) * (n - 2))
+    g = np.zeros(z.shape)
+    np.divide(k3, var**1.5, out=g, where=var > 0)
+    tail = np.where(z > 0, pearson3.sf(z, g), pearson3.cdf(z, g))
+    p = np.minimum(1.0, 2.0 * tail)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = -2.0 / g
+    outside = ((g > 0) & (z <= bound)) | ((g < 0) & (z >= bound))
+    return np.where(outside, two_sided_p(z), p)
 
 
 def _bh_thresholds(p: np.ndarray, alphas: tuple[float, ...]) -> list[float]:
@@ -371,6 +455,7 @@ def hotspots(
     origin: tuple[float, float] | None = None,
     extent: tuple[float, float, float, float] | None = None,
     mask_distance: float | str | None = "auto",
+    p_method: str = "skew",
 ) -> HotspotResult:
     """Hot spot analysis of incident points, end to end.
 
@@ -381,7 +466,8 @@ def hotspots(
        ``None``: every cell of the bounding box);
     3. ``band`` (default :func:`geo.ohsa.default_band`: incremental spatial
        autocorrelation) and :func:`distance_band_weights`;
-    4. :func:`gi_star` and :func:`classify` (FDR by default).
+    4. :func:`gi_star` z-scores, p-values by ``p_method`` and :func:`classify` (FDR by
+       default).
 
     Parameters
     ----------
@@ -397,6 +483,9 @@ def hotspots(
         Passed to :func:`grid_counts`.
     mask_distance : float, "auto" or None
         See step 2.
+    p_method : {"skew", "normal"}, default "skew"
+        ``"skew"``: :func:`skew_corrected_p`, which allows for the skew of counts;
+        ``"normal"``: the Gi* normal p-value of ArcGIS / esda.
 
     Returns
     -------
@@ -420,6 +509,7 @@ def hotspots(
     >>> int(res.classes[cell])
     3
     """
+    _check_p_method(p_method)
     x = np.asarray(x, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
     if x.shape != y.shape:
@@ -433,8 +523,10 @@ def hotspots(
         outliers[valid] = ohsa.locational_outliers(x[valid], y[valid])
     use = valid & ~outliers
     if use.sum() < MIN_POINTS:
-        raise ValueError(f"hot spot analysis needs at least {MIN_POINTS} points after removing "
-                         f"outliers, got {use.sum()}")
+        raise ValueError(
+            f"hot spot analysis needs at least {MIN_POINTS} points after removing "
+            f"outliers, got {use.sum()}"
+        )
     xu, yu = x[use], y[use]
     params: dict[str, Any] = {
         "n_points": int(n_points),
@@ -443,9 +535,16 @@ def hotspots(
         "n_points_used": int(use.sum()),
         "outlier_rule": (
             f"nearest-neighbour distance > mean + {ohsa.OUTLIER_STD:g} std (non-zero distances)"
-            if remove_outliers else "outlier removal disabled"
+            if remove_outliers
+            else "outlier removal disabled"
         ),
         "fdr": bool(fdr),
+        "p_method": p_method,
+        "p_rule": (
+            "Pearson III (skew-corrected) approximation of the randomisation distribution"
+            if p_method == "skew"
+            else "normal approximation of Gi* (as ArcGIS / esda)"
+        ),
     }
     if cell_size is None:
         cell_size, rule = ohsa.default_cell_size(xu, yu)
@@ -478,7 +577,7 @@ def hotspots(
     params["band"] = float(band)
     W = distance_band_weights(grid.cx, grid.cy, band, include_self=True)
     n_nb = np.diff(W.indptr)
-    z, p = gi_star(grid.counts, W)
+    z, p = gi_star(grid.counts, W, p_method=p_method)
     classes = classify(z, p, fdr=fdr)
     params.update(
         n_cells=grid.n_cells,

@@ -18,8 +18,8 @@ a parameter has its value.
    nearest-neighbour distance is ``0.5 * sqrt(A / n)``, so this gives cells of about
    ``A / n``: roughly one incident per cell on average -- fine enough to resolve
    clustering, coarse enough that the counts are not almost all zeros.  The size is then
-   raised, if needed, to ``sqrt(bbox area / max_cells)`` so that a dense data set never
-   produces more than ``max_cells`` (100 000) cells, and rounded up to two significant
+   raised, if needed, to ``sqrt(bbox area / max_cells)`` so that a dense data set does not
+   produce more than about ``max_cells`` (100 000) cells, and rounded up to two significant
    digits (e.g. 237.4 m -> 240 m) so that the reported value reads naturally.
 
 3. **Distance band** (:func:`default_band`).  Incremental spatial autocorrelation: global
@@ -145,7 +145,8 @@ def default_cell_size(
     x, y : array_like
         Metric coordinates of the points (at least 2).
     max_cells : int, default 100 000
-        The cell is never so small that the bounding box holds more cells than this.
+        The cell is never so small that the bounding box holds more than about this many
+        cells (grid alignment can add one row and one column).
 
     Returns
     -------
@@ -343,9 +344,7 @@ class BandChoice:
     isa: ISAResult
 
 
-def min_band_for_neighbours(
-    cx: np.ndarray, cy: np.ndarray, k: int = MIN_NEIGHBOURS
-) -> float:
+def min_band_for_neighbours(cx: np.ndarray, cy: np.ndarray, k: int = MIN_NEIGHBOURS) -> float:
     """Smallest distance at which every feature has at least ``k`` neighbours (self excluded).
 
     Examples

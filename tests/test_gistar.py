@@ -15,6 +15,7 @@ from geo.gistar import (
     gi_star,
     grid_counts,
     hotspots,
+    skew_corrected_p,
 )
 
 esda = pytest.importorskip("esda")
@@ -50,8 +51,9 @@ def test_gi_star_equals_esda_on_a_grid_of_3000_cells() -> None:
     bump = 6 * np.exp(-((cx - cx.mean()) ** 2 + (cy - cy.mean()) ** 2) / (2 * 1500.0**2))
     y = rng.poisson(0.8 + bump).astype(float)
     threshold = 2.5 * cell
-    w = libpysal.weights.DistanceBand(np.column_stack([cx, cy]), threshold=threshold,
-                                      silence_warnings=True)
+    w = libpysal.weights.DistanceBand(
+        np.column_stack([cx, cy]), threshold=threshold, silence_warnings=True
+    )
     W = distance_band_weights(cx, cy, threshold)
     # same neighbours as libpysal, plus the diagonal
     diff = (W - (w.sparse + sp.identity(len(y)))).tocsr()
@@ -86,7 +88,7 @@ def test_distance_band_weights_match_brute_force() -> None:
     np.testing.assert_array_equal(W.toarray() == 1, expected)
     assert (W != W.T).nnz == 0
     # lattice distances exactly at the threshold are kept despite rounding
-    g = grid_counts(np.array([0.1, 99.9]), np.array([0.1, 99.9]), 0.1)
+    g = grid_counts(np.array([0.1, 1.9]), np.array([0.1, 1.9]), 0.1)
     Wg = distance_band_weights(g.cx, g.cy, 0.2)
     assert int(np.diff(Wg.indptr).max()) == 13  # 12 neighbours within 2 cells + self
 
@@ -186,8 +188,17 @@ def test_planted_hotspot_is_found_at_99_percent() -> None:
     assert np.hypot(g.cx[hot] - centre[0], g.cy[hot] - centre[1]).max() < 1_500
     assert (res.classes >= 0).all()
     prm = res.params
-    for key in ("cell_size", "band", "n_points", "n_outliers_removed", "n_cells",
-                "cell_size_rule", "band_rule", "outlier_rule", "mask_rule"):
+    for key in (
+        "cell_size",
+        "band",
+        "n_points",
+        "n_outliers_removed",
+        "n_cells",
+        "cell_size_rule",
+        "band_rule",
+        "outlier_rule",
+        "mask_rule",
+    ):
         assert key in prm
     assert prm["n_points"] == 3150 and prm["n_cells"] == g.n_cells
     assert prm["n_points_used"] + prm["n_outliers_removed"] == 3150
@@ -196,13 +207,62 @@ def test_planted_hotspot_is_found_at_99_percent() -> None:
 
 def test_fixed_parameters_are_reported_as_given() -> None:
     x, y, _ = _planted(5)
-    res = hotspots(x, y, cell_size=400.0, band=900.0, fdr=False, remove_outliers=False,
-                   mask_distance=None)
+    res = hotspots(
+        x, y, cell_size=400.0, band=900.0, fdr=False, remove_outliers=False, mask_distance=None
+    )
     assert res.params["cell_size_rule"] == "given" and res.params["band_rule"] == "given"
     assert res.params["n_outliers_removed"] == 0 and res.isa is None
     assert res.grid.cell_size == 400.0 and res.params["band"] == 900.0
     assert res.grid.counts.sum() == 3150
     assert res.params["neighbours_max"] == 21  # radius 2.25 cells: 21 cells incl. self
+
+
+def test_skew_corrected_p_follows_the_permutation_distribution() -> None:
+    # 0/1 values: a neighbourhood sum of w of them, drawn without replacement, is exactly
+    # hypergeometric -- the randomisation distribution that Gi* standardises.
+    n, ones, w = 2000, 100, 25
+    values = np.r_[np.ones(ones), np.zeros(n - ones)]
+    hyper = stats.hypergeom(n, ones, w)
+    mean, sd = hyper.mean(), hyper.std()
+    for s in (5, 6, 7, 8):  # upper tail: observed sums of 5..8 ones
+        z = (s - mean) / sd
+        exact = 2 * hyper.sf(s - 1)
+        skew = skew_corrected_p(np.array([z]), np.array([w]), values)[0]
+        normal = 2 * stats.norm.sf(z)
+        assert abs(np.log(skew / exact)) < abs(np.log(normal / exact)) / 2
+        assert 0.4 < skew / exact < 2.5
+    # the empty neighbourhood: beyond the Pearson III support -> the normal p is used
+    z0 = np.array([(0 - mean) / sd])
+    assert skew_corrected_p(z0, np.array([w]), values)[0] == pytest.approx(
+        2 * stats.norm.sf(abs(z0[0]))
+    )
+    # symmetric values: no skew, the normal p-value
+    sym = np.r_[np.zeros(50), np.ones(50) * 2, np.ones(100)]
+    zz = np.array([-2.0, 0.5, 3.0])
+    np.testing.assert_allclose(skew_corrected_p(zz, 9, sym), 2 * stats.norm.sf(np.abs(zz)))
+
+
+def test_p_methods_of_gi_star_and_hotspots() -> None:
+    x, y, _ = _planted(2)
+    res = hotspots(x, y, cell_size=300.0, band=700.0, p_method="normal")
+    W = distance_band_weights(res.grid.cx, res.grid.cy, 700.0)
+    z, p = gi_star(res.grid.counts, W)
+    np.testing.assert_array_equal(res.z, z)
+    np.testing.assert_array_equal(res.p, p)
+    assert res.params["p_method"] == "normal"
+    skew = hotspots(x, y, cell_size=300.0, band=700.0)
+    assert skew.params["p_method"] == "skew"
+    np.testing.assert_array_equal(skew.z, z)
+    _, p_skew = gi_star(res.grid.counts, W, p_method="skew")
+    np.testing.assert_array_equal(skew.p, p_skew)
+    np.testing.assert_allclose(p_skew, skew_corrected_p(z, np.diff(W.indptr), res.grid.counts))
+    # counts are right-skewed: hot tails get larger p-values than the normal ones
+    hot = z > 3
+    assert hot.any() and (p_skew[hot] > p[hot]).all()
+    with pytest.raises(ValueError):
+        gi_star(res.grid.counts, 2 * W, p_method="skew")
+    with pytest.raises(ValueError):
+        gi_star(res.grid.counts, W, p_method="exact")
 
 
 def test_uniform_points_rarely_survive_fdr() -> None:

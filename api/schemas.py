@@ -1,0 +1,164 @@
+"""Request and response bodies. Public shapes have no field for personal data at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo.models import CHANNELS, DESCRIPTION_MAX, LOCATED_BY
+
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+LocatedBy = Literal[LOCATED_BY]  # type: ignore[valid-type]
+
+
+class AppealIn(BaseModel):
+    """A new appeal. Coordinates are WGS 84 lon/lat (as in GeoJSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(max_length=32, examples=["open_manhole"])
+    lon: float = Field(ge=-180, le=180, examples=[69.15])
+    lat: float = Field(ge=-90, le=90, examples=[54.87])
+    channel: Channel = "phone_109"
+    description: str = Field("", max_length=DESCRIPTION_MAX)
+    located_by: LocatedBy = "click"
+    object_kind: Literal["building", "yard", "well", "street"] | None = None
+    object_id: int | None = Field(None, ge=1, le=2**62)
+    address_text: str | None = Field(None, max_length=300)
+    applicant_name: str | None = Field(None, max_length=200)
+    applicant_phone: str | None = Field(None, max_length=40)
+    applicant_email: str | None = Field(None, max_length=200)
+    first_call_resolved: bool = False
+    repeat_of: str | None = Field(None, max_length=32,
+                                  description="registration number of the original appeal")
+
+
+class Candidate(BaseModel):
+    reg_number: str
+    status: str
+    created_at: dt.datetime
+    same_object: bool
+    distance_m: float
+
+
+class PreviewOut(BaseModel):
+    object_kind: str
+    object_id: int | None
+    object_label: str | None
+    district_id: int | None
+    district_name: str | None
+    organisation_id: int | None
+    organisation_name: str | None
+    routed_by: str
+    criticality: str
+    deadline_hours: int
+    candidates: list[Candidate]
+
+
+class AppealPublic(BaseModel):
+    """What anyone may see of an appeal: no name, phone or e-mail of anyone."""
+
+    reg_number: str
+    category_code: str
+    category_ru: str
+    category_kk: str
+    category_en: str
+    status: str
+    channel: str
+    created_at: dt.datetime
+    deadline_at: dt.datetime
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    deferred_to_year: int | None
+    overdue: bool
+    organisation_ru: str | None
+    organisation_kk: str | None
+    address_text: str | None
+    repeat_of: str | None
+    lon: float
+    lat: float
+
+
+class Applicant(BaseModel):
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
+class AppealStaff(AppealPublic):
+    id: int
+    description: str
+    located_by: str
+    object_kind: str
+    object_id: int | None
+    district_id: int | None
+    organisation_id: int | None
+    first_call_resolved: bool
+    callback_done: bool
+    applicant: Applicant | None = None
+
+
+class EventPublic(BaseModel):
+    at: dt.datetime
+    from_status: str | None
+    to_status: str
+    actor_role: str | None
+    organisation_ru: str | None
+
+
+class EventStaff(EventPublic):
+    actor: str
+    comment: str | None
+
+
+class TrackOut(BaseModel):
+    appeal: AppealPublic
+    history: list[EventPublic]
+
+
+class AppealCreated(BaseModel):
+    created: bool
+    appeal: AppealStaff | AppealPublic
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(max_length=12, examples=["assigned"])
+    comment: str | None = Field(None, max_length=2000)
+    organisation_id: int | None = Field(None, ge=1, le=2**62)
+    deferred_to_year: int | None = Field(None, ge=2000, le=2100)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    role: str
+
+
+class AddressHit(BaseModel):
+    id: int
+    address_ru: str
+    address_kk: str
+    house_number: str
+    apartments: int
+    floors: int
+    kind: str
+    lon: float
+    lat: float
+    score: float
+    exact_number: bool
+
+
+class CategoryOut(BaseModel):
+    code: str
+    name_ru: str
+    name_kk: str
+    name_en: str
+    group_code: str
+    criticality: str
+    deadline_hours: int
+    responsible_kind: str
+    object_kind: str

@@ -1,0 +1,75 @@
+"""The benchmark harness: a PostGIS of its own, results as records, RESULTS.md from them.
+
+Each ``bench/bench_*.py`` module has ``run(ctx: BenchContext) -> list[dict]``; a record is
+``{"name", "value", "unit", "goal", "met", "command"}`` (plus optional ``detail``). ``goal``
+is a short text such as ``"<= 2 s"`` and ``met`` a bool (or None when there is no goal).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class BenchContext:
+    """Where a benchmark runs: a cluster URL to make databases in, and the command line."""
+
+    cluster_url: str
+    command: str
+    quick: bool = False
+    made: list[str] = field(default_factory=list)
+
+    def make_database(self, migrate: bool = True) -> str:
+        name = f"qala_b_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(make_url(self.cluster_url).set(database="postgres"),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(self.cluster_url).set(database=name).render_as_string(False)
+        e = create_engine(url)
+        with e.begin() as c:
+            c.execute(text("CREATE EXTENSION IF NOT EXISTS postgis; "
+                           "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        e.dispose()
+        if migrate:
+            from geo.migrate import upgrade
+
+            upgrade(url)
+        self.made.append(name)
+        return url
+
+    def drop_databases(self) -> None:
+        admin = create_engine(make_url(self.cluster_url).set(database="postgres"),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            for name in self.made:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        self.made.clear()
+
+
+def record(name: str, value: float, unit: str, command: str, goal: str | None = None,
+           met: bool | None = None, detail: str | None = None) -> dict:
+    rec = {"name": name, "value": round(float(value), 4), "unit": unit, "goal": goal,
+           "met": met, "command": command}
+    if detail:
+        rec["detail"] = detail
+    return rec
+
+
+@contextmanager
+def timer():
+    box = {}
+    t0 = time.perf_counter()
+    yield box
+    box["s"] = time.perf_counter() - t0
