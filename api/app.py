@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import appeals, health, public
+from api.routes import appeals, health, planner, public
 from geo.db import make_engine, make_sessionmaker
 from geo.settings import Settings
 
@@ -37,4 +37,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(appeals.router)
     app.include_router(public.router)
+    app.include_router(planner.router)
     return app

@@ -55,3 +55,49 @@ def an_apartment_building(conn, city_id: int, offset: int = 40) -> dict:
         FROM buildings b WHERE b.city_id = :c AND b.kind = 'apartment'
         ORDER BY b.id LIMIT 1 OFFSET :o"""), {"c": city_id, "o": offset}).mappings().one()
     return dict(row)
+
+
+def make_city(conn, code: str, lon: float = 69.40, lat: float = 54.95) -> int:
+    """An empty test city (a 0.1° square) in the demo city's UTM zone."""
+    return conn.execute(text("""
+        INSERT INTO cities (code, name_ru, name_kk, name_en, metric_srid, bounds)
+        VALUES (:code, :code, :code, :code, 32642,
+                ST_Multi(ST_MakeEnvelope(:x - 0.05, :y - 0.05, :x + 0.05, :y + 0.05, 4326)))
+        RETURNING id"""), {"code": code, "x": lon, "y": lat}).scalar_one()
+
+
+def square(lon: float, lat: float, half_m: float) -> str:
+    """WKT of a square of half-side ``half_m`` metres around a point (local approximation)."""
+    import math
+
+    dx = half_m / (111_320 * math.cos(math.radians(lat)))
+    dy = half_m / 110_540
+    return (f"MULTIPOLYGON((({lon - dx} {lat - dy},{lon + dx} {lat - dy},{lon + dx} {lat + dy},"
+            f"{lon - dx} {lat + dy},{lon - dx} {lat - dy})))")
+
+
+def make_org(conn, city_id: int, kind: str = "housing_org", name: str = "Org") -> int:
+    return conn.execute(text("INSERT INTO organisations (city_id, kind, name_ru, name_kk) "
+                             "VALUES (:c, :k, :n, :n) RETURNING id"),
+                        {"c": city_id, "k": kind, "n": name}).scalar_one()
+
+
+def insert_appeal(conn, city_id: int, lon: float, lat: float, category: str = "garbage",
+                  **cols) -> int:
+    """A raw appeal row (for hand-made statistics), bypassing routing."""
+    values = {"reg_number": f"T-{next(_n):07d}", "channel": "phone_109",
+              "located_by": "click", "status": "registered",
+              "created_at": "now()", "deadline_at": None, **cols}
+    created = values.pop("created_at")
+    deadline = values.pop("deadline_at")
+    names = ", ".join(values)
+    binds = ", ".join(f":{k}" for k in values)
+    return conn.execute(text(f"""
+        INSERT INTO appeals (city_id, category_code, geom, created_at, deadline_at, {names})
+        VALUES (:c, :cat, ST_SetSRID(ST_MakePoint(:x, :y), 4326),
+                CAST(:created AS timestamptz),
+                coalesce(CAST(:deadline AS timestamptz),
+                         CAST(:created AS timestamptz) + interval '24 hours'), {binds})
+        RETURNING id"""), {"c": city_id, "cat": category, "x": lon, "y": lat,
+                           "created": "now" if created == "now()" else created,
+                           "deadline": deadline, **values}).scalar_one()

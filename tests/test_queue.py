@@ -1,0 +1,131 @@
+"""The yard-asphalting queue: order by the three keys, exclusions, budget line, explanation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from geo.queue import QueueRules, budget_line, compute_queue, explain_rank
+from tests.factories import insert_appeal, make_city, make_org, square, staff
+
+X, Y = 69.40, 54.95
+
+
+@pytest.fixture
+def yards(conn):
+    """Six hand-made yards: each of the three keys decides one pair; two leave the queue."""
+    cid = make_city(conn, "QUE")
+    org = make_org(conn, cid)
+    spec = {  # name: (apartments, appeals, half side m, extra)
+        "Y1": (200, 1, 15.8, {}),  # area ~1000 m²
+        "Y2": (100, 5, 11.2, {}),  # ~500 m²
+        "Y3": (100, 2, 27.4, {}),  # ~3000 m²
+        "Y4": (100, 2, 22.4, {}),  # ~2000 m²
+        "Y5": (500, 9, 20.0, {"last_repair_year": dt.date.today().year - 2}),
+        "Y6": (500, 9, 20.0, {"repair_status": "in_progress"}),
+    }
+    ids = {}
+    for i, (name, (apts, n_appeals, half, extra)) in enumerate(spec.items()):
+        lon = X - 0.03 + i * 0.01
+        yid = conn.execute(text(
+            "INSERT INTO yards (city_id, name, geom, repair_status, last_repair_year) "
+            "VALUES (:c, :n, ST_GeomFromText(:w, 4326), :s, :r) RETURNING id"),
+            {"c": cid, "n": name, "w": square(lon, Y, half),
+             "s": extra.get("repair_status", "queued"),
+             "r": extra.get("last_repair_year")}).scalar_one()
+        bid = conn.execute(text(
+            "INSERT INTO buildings (city_id, house_number, address_ru, address_kk, apartments, "
+            "floors, housing_org_id, geom) VALUES (:c, :h, :h, :h, :a, 9, :o, "
+            "ST_GeomFromText(:w, 4326)) RETURNING id"),
+            {"c": cid, "h": f"{i + 1}", "a": apts, "o": org,
+             "w": square(lon, Y + 0.0008, 8)}).scalar_one()
+        conn.execute(text("INSERT INTO yard_buildings VALUES (:c, :y, :b)"),
+                     {"c": cid, "y": yid, "b": bid})
+        # appeals that count: inside the yard, and one on its building (object reference)
+        for _ in range(n_appeals - 1):
+            insert_appeal(conn, cid, lon, Y, "yard_asphalt")
+        insert_appeal(conn, cid, lon, Y + 0.0008, "yard_flooding", object_kind="building",
+                      object_id=bid)
+        # an appeal of a category that does not count
+        insert_appeal(conn, cid, lon, Y, "garbage")
+        ids[name] = yid
+    return cid, ids
+
+
+def test_queue_order_apartments_then_appeals_then_area(conn, yards):
+    cid, ids = yards
+    q = compute_queue(conn, cid)
+    order = [i["yard_id"] for i in q]
+    assert order == [ids["Y1"], ids["Y2"], ids["Y3"], ids["Y4"]]
+    by = {i["yard_id"]: i for i in q}
+    assert by[ids["Y1"]]["apartments"] == 200
+    assert [by[ids[n]]["appeals"] for n in ("Y1", "Y2", "Y3", "Y4")] == [1, 5, 2, 2]
+    assert by[ids["Y3"]]["area_m2"] > by[ids["Y4"]]["area_m2"]
+
+
+def test_recently_repaired_and_in_progress_yards_leave_the_queue(conn, yards):
+    cid, ids = yards
+    order = [i["yard_id"] for i in compute_queue(conn, cid)]
+    assert ids["Y5"] not in order and ids["Y6"] not in order
+
+
+def test_the_budget_cuts_the_queue_where_the_money_runs_out(conn, yards):
+    cid, ids = yards
+    q = compute_queue(conn, cid, QueueRules(budget=200_000, cost_per_m2=100))
+    costs = [i["cost"] for i in q]
+    assert costs[0] + costs[1] <= 200_000 < costs[0] + costs[1] + costs[2]
+    assert [i["funded"] for i in q] == [True, True, False, False]
+    line = budget_line(q)
+    assert line["funded_yards"] == 2 and line["first_unfunded_rank"] == 3
+
+
+def test_a_yards_own_estimate_overrides_the_cost_per_m2(conn, yards):
+    cid, ids = yards
+    conn.execute(text("UPDATE yards SET cost_estimate = 1 WHERE id = :y"), {"y": ids["Y3"]})
+    q = compute_queue(conn, cid, QueueRules(budget=200_000, cost_per_m2=100))
+    assert next(i for i in q if i["yard_id"] == ids["Y3"])["cost"] == 1
+
+
+def test_why_is_my_yard_where_it_is(conn, yards):
+    cid, ids = yards
+    why = explain_rank(compute_queue(conn, cid), ids["Y4"])
+    assert why["rank"] == 4
+    assert (why["ahead_by_apartments"], why["ahead_by_appeals"], why["ahead_by_area"]) == (1, 1, 1)
+    assert "4-м месте" in why["explanation_ru"]
+
+
+def test_marking_a_yard_done_takes_it_out_and_the_queue_recomputes(client, conn, yards):
+    cid, ids = yards
+    h = staff(conn, "planner")
+    contractor = make_org(conn, cid, "contractor", "ТОО Асфальт")
+    r = client.patch(f"/api/v1/yards/{ids['Y1']}/repair?city=QUE", headers=h,
+                     json={"planned_start": "2027-05-01", "planned_end": "2027-06-15",
+                           "contractor_id": contractor, "cost_estimate": 12_500_000,
+                           "repair_status": "planned"})
+    assert r.status_code == 200, r.text
+    body = client.get("/api/v1/queue?city=QUE").json()
+    first = body["items"][0]
+    assert first["yard_id"] == ids["Y1"] and first["contractor"] == "ТОО Асфальт"
+    assert first["cost"] == 12_500_000 and first["planned_start"] == "2027-05-01"
+    assert "квартир" in body["rule_ru"]
+    client.patch(f"/api/v1/yards/{ids['Y1']}/repair?city=QUE", headers=h,
+                 json={"repair_status": "done"})
+    order = [i["yard_id"] for i in client.get("/api/v1/queue?city=QUE").json()["items"]]
+    assert order == [ids["Y2"], ids["Y3"], ids["Y4"]]
+
+
+def test_only_planners_change_the_plan_and_bad_dates_are_refused(client, conn, yards):
+    cid, ids = yards
+    url = f"/api/v1/yards/{ids['Y1']}/repair?city=QUE"
+    r = client.patch(url, headers=staff(conn, "operator"), json={"repair_status": "done"})
+    assert r.status_code == 403
+    r = client.patch(url, headers=staff(conn, "planner"),
+                     json={"planned_start": "2027-06-01", "planned_end": "2027-05-01"})
+    assert r.status_code == 422 and "before" in r.json()["detail"]
+
+
+def test_the_public_queue_has_no_personal_data(client, conn, yards):
+    text_ = client.get("/api/v1/queue?city=QUE").text
+    assert "applicant" not in text_ and "phone" not in text_

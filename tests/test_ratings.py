@@ -1,0 +1,81 @@
+"""Ratings of executing bodies and statistics on hand-made appeals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from geo.ratings import rate_organisations, statistics
+from tests.factories import insert_appeal, make_city, make_org
+
+X, Y = 69.40, 54.95
+T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
+
+
+def _at(hours: float) -> str:
+    return (T0 + dt.timedelta(hours=hours)).isoformat()
+
+
+@pytest.fixture
+def hand_made(conn):
+    cid = make_city(conn, "RAT")
+    a = make_org(conn, cid, "utility", "Водоканал")
+    b = make_org(conn, cid, "housing_org", "КСК Береке")
+    # A: four resolved, 3 on time (2 h, 4 h, 6 h) and one late (30 h against 24 h)
+    ids = []
+    for h in (2, 4, 6, 30):
+        ids.append(insert_appeal(conn, cid, X, Y, "water_leak", organisation_id=a,
+                                 status="closed", created_at=_at(0), deadline_at=_at(24),
+                                 resolved_at=_at(h), closed_at=_at(h), channel="telegram"))
+    # one of them was reopened after closure
+    conn.execute(text("INSERT INTO appeal_events (city_id, appeal_id, actor, to_status, "
+                      "from_status) VALUES (:c, :a, 'x', 'reopened', 'closed')"),
+                 {"c": cid, "a": ids[0]})
+    # B: two open, one overdue, one a repeat of the other
+    first = insert_appeal(conn, cid, X, Y, "roof_leak", organisation_id=b, status="assigned",
+                          created_at=_at(0), deadline_at=_at(120), first_call_resolved=True)
+    insert_appeal(conn, cid, X, Y, "roof_leak", organisation_id=b, status="assigned",
+                  created_at=(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(),
+                  deadline_at=(dt.datetime.now(dt.UTC) + dt.timedelta(days=4)).isoformat(),
+                  repeat_of_id=first)
+    return cid, a, b
+
+
+def test_ratings_figures_on_hand_made_appeals(conn, hand_made):
+    cid, a, b = hand_made
+    rows = {r["organisation_id"]: r for r in rate_organisations(
+        conn, cid, since=T0 - dt.timedelta(days=1), until=dt.datetime.now(dt.UTC))}
+    ra, rb = rows[a], rows[b]
+    assert (ra["appeals"], ra["resolved"], ra["resolved_on_time"]) == (4, 4, 3)
+    assert ra["on_time_rate"] == 0.75
+    assert ra["median_hours"] == 5.0
+    assert ra["reopened_after_closure"] == 1 and ra["overdue"] == 0
+    assert (rb["appeals"], rb["resolved"], rb["overdue"], rb["repeats"]) == (2, 0, 1, 1)
+    assert rb["on_time_rate"] is None
+    assert ra["rank"] < rb["rank"]
+
+
+def test_statistics_the_city_quotes(conn, hand_made):
+    cid, a, b = hand_made
+    s = statistics(conn, cid, since=T0 - dt.timedelta(days=1), until=dt.datetime.now(dt.UTC))
+    assert s["totals"]["appeals"] == 6
+    assert s["totals"]["repeat_share"] == round(1 / 6, 4)
+    assert s["totals"]["first_call_resolution_rate"] == round(1 / 6, 4)
+    assert {r["key"]: r["appeals"] for r in s["by_channel"]} == {"telegram": 4, "phone_109": 2}
+    assert {r["key"]: r["appeals"] for r in s["by_group"]} == {"utilities": 4, "housing": 2}
+    seasons = {r["key"]: r["appeals"] for r in s["by_season"]}
+    assert seasons.get("spring", 0) >= 5  # 2 March (Asia/Almaty) is spring
+
+
+def test_ratings_need_a_staff_role_and_come_as_csv(client, conn, hand_made):
+    from tests.factories import staff
+
+    assert client.get("/api/v1/ratings?city=RAT").status_code == 401
+    r = client.get("/api/v1/ratings?city=RAT&format=csv&since=2026-03-01T00:00:00Z",
+                   headers=staff(conn, "controller"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "Водоканал" in r.text
+    st = client.get("/api/v1/stats?city=RAT&since=2026-03-01T00:00:00Z&format=csv")
+    assert st.status_code == 200 and "by_channel" in st.text
