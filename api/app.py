@@ -37,5 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(appeals.router)
     app.include_router(public.router)
+    app.include_router(__import__("api.routes.open311", fromlist=["router"]).router)
     app.include_router(planner.router)
     return app

@@ -101,8 +101,10 @@ def demo_load(seed: int = typer.Option(2026, help="the generator's seed"),
               appeals: int = typer.Option(3000, help="synthetic appeals to add")) -> None:
     """Generate the demo city (and its appeals) and load it into an empty database."""
     from geo.appeal_gen import load_demo_appeals
+    from geo.auth import DEMO_PASSWORD, add_demo_users
     from geo.citydb import database_is_empty, load_demo_city
     from geo.db import make_engine
+    from geo.demo import CITY_CODE
     from geo.migrate import upgrade
 
     settings = Settings()
@@ -115,6 +117,8 @@ def demo_load(seed: int = typer.Option(2026, help="the generator's seed"),
         counts = load_demo_city(conn, seed=seed, echo=say)
         if appeals:
             load_demo_appeals(conn, counts["city_id"], n=appeals, seed=seed, echo=say)
+        users = add_demo_users(conn, CITY_CODE)
+        say(f"demo staff users {', '.join(users)}; password {DEMO_PASSWORD!r} (demo only)")
 
 
 @app.command("serve")

@@ -133,7 +133,6 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     category = codes[cat_idx]
 
     out = pd.DataFrame({"category_code": category, "created_at": created})
-    kinds = cats.loc[category, "object_kind"].to_numpy()
     lon = np.empty(n)
     lat = np.empty(n)
     obj_id = np.full(n, -1, dtype=np.int64)
@@ -161,7 +160,8 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
         mask = category == code
         c = cats.loc[code]
         if c.object_kind == "well":
-            wells = objs.wells if pd.isna(c.well_kind) else objs.wells[objs.wells.kind == c.well_kind]
+            wells = (objs.wells if pd.isna(c.well_kind)
+                     else objs.wells[objs.wells.kind == c.well_kind])
             idx, rows = pick(wells, mask, "well", None)
             if rows is not None:
                 org[idx] = rows.owner_id.to_numpy()

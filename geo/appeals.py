@@ -299,7 +299,8 @@ def next_reg_number(conn: Connection, city_id: int, code: str, year: int) -> str
     return f"{code}-{year}-{n:06d}"
 
 
-def create_appeal(conn: Connection, city_id: int, new: NewAppeal, actor: Actor) -> tuple[dict, bool]:
+def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
+                  actor: Actor) -> tuple[dict, bool]:
     """Register an appeal; returns (the appeal, created). A re-sent idempotency key returns
     the first appeal with ``created=False``. Runs in the caller's transaction."""
     if new.idempotency_key:

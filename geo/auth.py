@@ -87,3 +87,24 @@ def actor_from_api_key(conn: Connection, key: str) -> tuple[Actor, int, str] | N
     if row is None:
         return None
     return Actor(name=f"channel:{row.name}", role="channel"), row.city_id, row.channel
+
+
+DEMO_PASSWORD = "qala-demo-2026"
+
+
+def add_demo_users(conn: Connection, city_code: str) -> list[str]:
+    """One staff user per role for the demo city (password ``DEMO_PASSWORD``; demo only).
+
+    The executor belongs to the housing organisation with the most buildings.
+    """
+    cid = city_id_of(conn, city_code)
+    org = conn.execute(text("""
+        SELECT housing_org_id FROM buildings WHERE city_id = :c AND housing_org_id IS NOT NULL
+        GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""), {"c": cid}).scalar()
+    names = []
+    for role in ROLES:
+        add_user(conn, city_code, role, DEMO_PASSWORD, role,
+                 organisation_id=org if role == "executor" else None,
+                 full_name=f"Демо: {role}")
+        names.append(role)
+    return names

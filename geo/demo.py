@@ -131,7 +131,8 @@ def generate_city(seed: int = 2026) -> DemoCity:
 
     # organisations
     for ru, kk in DEPARTMENTS:
-        city.organisations.append(Rec("city_department", city.bounds, {"name_ru": ru, "name_kk": kk}))
+        city.organisations.append(Rec("city_department", city.bounds,
+                                      {"name_ru": ru, "name_kk": kk}))
     for i, d in enumerate(city.districts):
         city.organisations.append(Rec("district_akimat", d.geom, {
             "name_ru": f"Аппарат акима: {d.attrs['name_ru']}",
@@ -332,7 +333,8 @@ def as_wgs84(geom):
 
 
 def multi(geom):
-    if isinstance(geom, GeometryCollection) and not isinstance(geom, MultiPolygon | MultiLineString):
+    if isinstance(geom, GeometryCollection) and not isinstance(
+            geom, MultiPolygon | MultiLineString):
         polys = [g for g in geom.geoms if isinstance(g, Polygon)]
         geom = MultiPolygon(polys) if polys else geom
     if isinstance(geom, Polygon):

@@ -23,7 +23,8 @@ from pathlib import Path
 PG_VERSION = "15"
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
 POSTGIS_CONTROL = Path(f"/usr/share/postgresql/{PG_VERSION}/extension/postgis.control")
-OS_PACKAGES = [f"postgresql-{PG_VERSION}", f"postgresql-{PG_VERSION}-postgis-3", "postgresql-contrib"]
+OS_PACKAGES = [f"postgresql-{PG_VERSION}", f"postgresql-{PG_VERSION}-postgis-3",
+               "postgresql-contrib"]
 SERVICE_USER = "postgres"
 
 
@@ -177,7 +178,7 @@ class LocalCluster:
                 "set QALA_DB_PORT to a free port"
             )
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile),
-                   "-w", "-t", "60", "start"])
+                   "-o", f"-p {self.port}", "-w", "-t", "60", "start"])
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():

@@ -112,7 +112,8 @@ def city_id(conn) -> int:
 
 @pytest.fixture
 def settings(db_url) -> Settings:
-    return Settings(database_url=db_url, environment="test", secret_key="test-secret-key-of-at-least-32-bytes!")
+    return Settings(database_url=db_url, environment="test",
+                    secret_key="test-secret-key-of-at-least-32-bytes!")
 
 
 @pytest.fixture

@@ -144,10 +144,9 @@ def test_every_change_goes_to_the_append_only_event_log(client, conn, city_id):
     assert [e["to_status"] for e in events] == ["registered", "assigned", "in_progress",
                                                 "resolved", "closed"]
     assert all(e["actor"] for e in events)
-    with pytest.raises(Exception, match="append-only"):
-        with conn.begin_nested():
-            conn.execute(text("UPDATE appeal_events SET comment = 'x' WHERE city_id = :c"),
-                         {"c": city_id})
+    with pytest.raises(Exception, match="append-only"), conn.begin_nested():
+        conn.execute(text("UPDATE appeal_events SET comment = 'x' WHERE city_id = :c"),
+                     {"c": city_id})
 
 
 def test_a_transition_the_state_machine_forbids_is_a_409(client, conn, city_id):

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CityDep, SessionDep, StaffDep
 from geo.errors import Forbidden
-from geo.queue import PUBLIC_FIELDS, QueueRules, budget_line, compute_queue, explain_rank, set_repair
+from geo.queue import (
+    PUBLIC_FIELDS,
+    QueueRules,
+    budget_line,
+    compute_queue,
+    explain_rank,
+    set_repair,
+)
 from geo.ratings import rate_managers, rate_organisations, statistics
 
 router = APIRouter(prefix="/api/v1", tags=["planning"])
