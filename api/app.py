@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import appeals, health, planner, public
+from api.routes import appeals, health, hotspots, planner, public
 from geo.db import make_engine, make_sessionmaker
 from geo.settings import Settings
 
@@ -39,4 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(__import__("api.routes.open311", fromlist=["router"]).router)
     app.include_router(planner.router)
+    app.include_router(hotspots.router)
+    __import__("api.routes.pages", fromlist=["install"]).install(app)  # pages, /static
     return app

@@ -111,8 +111,12 @@ def read_city(conn: Connection, city_id: int) -> CityObjects:
 def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
                      start: dt.datetime | None = None, end: dt.datetime | None = None,
                      hotspots: list[Hotspot] | None = None, now: dt.datetime | None = None,
-                     ) -> pd.DataFrame:
-    """``n`` appeals between ``start`` and ``end`` as a DataFrame of the ``appeals`` columns."""
+                     taken: dict[int, int] | None = None) -> pd.DataFrame:
+    """``n`` appeals between ``start`` and ``end`` as a DataFrame of the ``appeals`` columns.
+
+    ``taken`` maps a year to the last registration number already used in it, so a second
+    batch continues the numbering instead of colliding with the first.
+    """
     rng = np.random.default_rng(seed)
     now = now or dt.datetime.now(dt.UTC)
     end = end or now
@@ -210,7 +214,8 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     seq = np.zeros(n, dtype=np.int64)
     for y in np.unique(year):
         m = year == y
-        seq[m] = np.arange(1, m.sum() + 1)
+        first = (taken or {}).get(int(y), 0) + 1
+        seq[m] = np.arange(first, first + m.sum())
     out["reg_number"] = [f"{objs.code}-{y}-{s:06d}" for y, s in zip(year, seq, strict=True)]
     out["seq"] = seq
     out["year"] = year
@@ -285,16 +290,20 @@ def refresh_object_repeats(conn: Connection, city_id: int) -> None:
         GROUP BY city_id, object_kind, object_id"""), {"c": city_id})
 
 
+def numbers_taken(conn: Connection, city_id: int) -> dict[int, int]:
+    """The highest registration number used per year (numbers like ``PET-2026-000123``)."""
+    return dict(conn.execute(text("""
+        SELECT split_part(reg_number, '-', 2)::int AS y,
+               max(split_part(reg_number, '-', 3)::bigint) AS n
+        FROM appeals WHERE city_id = :c AND reg_number ~ '^[A-Z]+-[0-9]{4}-[0-9]+$'
+        GROUP BY 1"""), {"c": city_id}).all())
+
+
 def advance_sequences(conn: Connection, city_id: int) -> None:
     """Move each year's registration-number sequence past the numbers already taken."""
     from geo.appeals import ensure_sequence
 
-    rows = conn.execute(text("""
-        SELECT split_part(reg_number, '-', 2)::int AS y,
-               max(split_part(reg_number, '-', 3)::bigint) AS n
-        FROM appeals WHERE city_id = :c AND reg_number ~ '^[A-Z]+-[0-9]{4}-[0-9]+$'
-        GROUP BY 1"""), {"c": city_id}).all()
-    for year, top in rows:
+    for year, top in numbers_taken(conn, city_id).items():
         name = ensure_sequence(conn, city_id, year)
         conn.execute(text("SELECT setval(CAST(:s AS regclass), greatest(:n, 1))"),
                      {"s": name, "n": top})
@@ -313,7 +322,8 @@ def load_demo_appeals(conn: Connection, city_id: int, n: int = 3000, seed: int =
     """Generate and write ``n`` appeals over the last year, with planted hotspots."""
     objs = read_city(conn, city_id)
     spots = hotspots if hotspots is not None else default_hotspots(objs)
-    df = generate_appeals(objs, n, seed=seed, hotspots=spots)
+    df = generate_appeals(objs, n, seed=seed, hotspots=spots,
+                          taken=numbers_taken(conn, city_id))
     copy_appeals(conn, df)
     repeats = link_repeats(conn, city_id)
     refresh_object_repeats(conn, city_id)

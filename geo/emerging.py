@@ -11,11 +11,12 @@ Space-time Gi*
     ``n = T * N`` observations (global mean and population standard deviation over the
     cube), using the same formula as :func:`geo.gistar.gi_star`.  The neighbourhood sums
     are one sparse product ``W @ X.T`` plus a cumulative sum over time: no per-cell loop.
-    p-values are skew-corrected by default (:func:`geo.gistar.skew_corrected_p`: the
-    normal approximation is far off for sparse weekly counts), or ArcGIS's normal ones.
-    Bins are classified with :func:`geo.gistar.classify` (FDR over all ``T * N`` bins by
-    default); a bin is a *significant hot (cold) spot* when its class is > 0 (< 0), i.e. at
-    90 % confidence or more.
+    p-values come from the count law with Gi*'s mean and variance by default
+    (:func:`geo.gistar.negbin_p`: the normal approximation is far off for sparse weekly
+    counts), or are ArcGIS's normal ones.  Bins are classified with
+    :func:`geo.gistar.classify` (FDR over all ``T * N`` bins by default); a bin is a
+    *significant hot (cold) spot* when its class is > 0 (< 0), i.e. at 90 % confidence or
+    more.
 
 Trend
     The Mann-Kendall test (:func:`mann_kendall`, with tie correction) of each cell's series
@@ -54,7 +55,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from geo.gistar import _check_p_method, _gi_z, classify, skew_corrected_p, two_sided_p
+from geo.gistar import _check_p_method, _gi_z, classify, negbin_p, two_sided_p
 
 #: The share of steps that makes a location persistently hot (cold).
 PERSISTENT_SHARE = 0.9
@@ -201,9 +202,9 @@ def space_time_gi_star(
         Spatial weights *with* the diagonal (:func:`geo.gistar.distance_band_weights`).
     time_window : int, default 1
         Number of previous time steps in each neighbourhood.
-    p_method : {"normal", "skew"}, default "normal"
-        Normal p-values (ArcGIS), or :func:`geo.gistar.skew_corrected_p` with the cube's
-        ``T * N`` values as the population (binary weights only).
+    p_method : {"normal", "negbin"}, default "normal"
+        Normal p-values (ArcGIS), or :func:`geo.gistar.negbin_p` with the cube's
+        ``T * N`` counts as the population (binary weights only).
 
     Returns
     -------
@@ -224,10 +225,10 @@ def space_time_gi_star(
     W = sp.csr_matrix(W, dtype=float)
     lag, wsum, w2sum = _space_time_sums(X, W, time_window)
     z = _gi_z(lag, wsum, w2sum, float(X.mean()), float(X.std()), X.size)
-    if p_method == "skew":
+    if p_method == "negbin":
         if not np.all(W.data == 1.0):
-            raise ValueError('p_method="skew" needs binary weights')
-        return z, skew_corrected_p(z, wsum, X)
+            raise ValueError('p_method="negbin" needs binary weights')
+        return z, negbin_p(lag, wsum, X)
     return z, two_sided_p(z)
 
 
@@ -239,7 +240,7 @@ class EmergingResult:
     trend_z: np.ndarray  #: (N,) Mann-Kendall z of the Gi* z-score series
     trend_p: np.ndarray  #: (N,) its two-sided p-value
     z: np.ndarray  #: (T, N) space-time Gi* z-scores
-    p: np.ndarray  #: (T, N) two-sided p-values (skew-corrected or normal, see ``params``)
+    p: np.ndarray  #: (T, N) two-sided p-values (negbin or normal, see ``params``)
     classes: np.ndarray  #: (T, N) Gi_Bin (-3..3) per bin
     count_trend_z: np.ndarray  #: (N,) Mann-Kendall z of the raw counts
     count_trend_p: np.ndarray  #: (N,) its two-sided p-value
@@ -298,7 +299,7 @@ def emerging_hotspots(
     time_window: int = 1,
     fdr: bool = True,
     trend_alpha: float = 0.05,
-    p_method: str = "skew",
+    p_method: str = "negbin",
 ) -> EmergingResult:
     """Emerging hot spot analysis of a ``(T, N)`` count cube.
 
@@ -308,20 +309,21 @@ def emerging_hotspots(
         Counts per time step (oldest first) and cell.  ArcGIS analyses only locations
         with at least one incident in some step; pass such cells only if you want that.
     W : scipy.sparse matrix, shape (N, N)
-        Spatial weights with the diagonal, e.g.
-        ``distance_band_weights(grid.cx, grid.cy, band)``.
+        Binary spatial weights with the diagonal, e.g. ``grid_weights(grid, band)`` or
+        ``distance_band_weights(grid.cx, grid.cy, band)`` (:mod:`geo.gistar`).
     time_window : int, default 1
         Previous time steps in each bin's neighbourhood.
     fdr : bool, default True
         Benjamini-Hochberg correction of the bin classes over all ``T * N`` bins.
     trend_alpha : float, default 0.05
         Significance level of the Mann-Kendall trend of the z-scores.
-    p_method : {"skew", "normal"}, default "skew"
-        p-values of the bins: skew-corrected (:func:`geo.gistar.skew_corrected_p`) or
-        the Gi* normal approximation (ArcGIS).  With sparse weekly counts the normal
-        approximation is badly off: on pure noise (0.05 incidents per cell and week,
-        52 x 27 000 bins, band 1.5 cells) it declares ~18 000 bins significant after FDR
-        and ~300 cells "new"/"sporadic" hot spots.
+    p_method : {"negbin", "normal"}, default "negbin"
+        p-values of the bins: from the count law with Gi*'s moments
+        (:func:`geo.gistar.negbin_p`) or the Gi* normal approximation (ArcGIS).  With
+        sparse weekly counts the normal approximation is badly off: on pure noise (0.05
+        incidents per cell and week, 52 x 27 000 bins, band 1.5 cells) it declares
+        ~18 000 bins significant after FDR and ~300 cells "new"/"sporadic" hot spots;
+        ``"negbin"`` declares none.
 
     Returns
     -------

@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 import yaml
 from geoalchemy2.shape import from_shape
@@ -78,6 +79,7 @@ YARD_REACH_M = 15.0
 MESSAGE_ROWS = 20
 """How many bad rows the message of :class:`ImportRejected` names (``.rows`` has all)."""
 BATCH = 500
+WGS84 = CRS.from_epsg(4326)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,13 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line: the file, the city, the counts and the notes."""
+        """One line: the file, the city, the counts and the notes.
+
+        Returns
+        -------
+        str
+            E.g. ``"b.geojson -> PET: 3 buildings, 1 new streets written; ..."``.
+        """
         counts = ", ".join(f"{v} {k}" for k, v in self.counts.items()) or "nothing"
         line = f"{self.source} -> {self.city}: {counts} written"
         if self.notes:
@@ -335,14 +343,22 @@ def _org_key(name: str) -> str:
 
 # --- geometry -------------------------------------------------------------------------------
 
-def _read(path: Path) -> gpd.GeoDataFrame:
+def _read(path: Path, notes: list[str]) -> gpd.GeoDataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        return gpd.read_file(path, engine="pyogrio")
+        layers = pyogrio.list_layers(path)
+        layer = str(layers[0][0]) if len(layers) else None
+        if len(layers) > 1:
+            notes.append(f"read the first of {len(layers)} layers, {layer!r}")
+        return gpd.read_file(path, engine="pyogrio", layer=layer)
     except Exception as exc:  # pyogrio's DataSourceError and friends: say it in one line
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise InvalidInput(f"cannot read {path.name} as a GIS file: {msg}") from exc
+
+
+def _is_wgs84(crs: CRS) -> bool:
+    return crs.equals(WGS84, ignore_axis_order=True)
 
 
 def _source_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, name: str,
@@ -422,7 +438,7 @@ def check_geometries(geoms: np.ndarray, kind: str, crs: CRS, bounds,
         ok &= valid
 
     invalid("")
-    if not CRS.from_epsg(4326).equals(crs):
+    if not _is_wgs84(crs):
         series = gpd.GeoSeries(np.where(ok, geoms, None), crs=crs).to_crs(4326)
         geoms = np.asarray(series.array, dtype=object)
         finite = np.zeros(n, dtype=bool)
@@ -616,7 +632,19 @@ def place_wells(conn: Connection, city: int, well_ids: list[int] | None = None,
 
 
 class StreetBook:
-    """The city's streets by name, creating (without geometry) the ones not yet known."""
+    """The city's streets by name, creating (without geometry) the ones not yet known.
+
+    A name matches a street when it equals its Russian or Kazakh name (case aside) or, failing
+    that, when the two are the same after :func:`geo.address.normalize` (``ул. Абая`` and
+    ``Абая``).
+
+    Parameters
+    ----------
+    conn : Connection
+        In the caller's transaction (new streets are written there).
+    city : int
+        The city's id.
+    """
 
     def __init__(self, conn: Connection, city: int):
         self.conn, self.city = conn, city
@@ -636,7 +664,18 @@ class StreetBook:
                 self.by_words.setdefault(words, st)
 
     def find(self, name: str) -> tuple[int, str, str] | None:
-        """The street called ``name`` in either language: ``(id, name_ru, name_kk)``."""
+        """The street called ``name`` in either language.
+
+        Parameters
+        ----------
+        name : str
+            As written in a file or a tag.
+
+        Returns
+        -------
+        tuple of (int, str, str) or None
+            ``(id, name_ru, name_kk)``, or None when the city has no such street.
+        """
         hit = self.by_name.get(name.casefold().strip())
         if hit is None:
             words = normalize(name)
@@ -645,7 +684,24 @@ class StreetBook:
 
     def get(self, name_ru: str, name_kk: str | None = None, kind: str = "street",
             geom=None) -> tuple[int, str, str]:
-        """Find the street, or create it: ``(id, name_ru, name_kk)``."""
+        """Find the street by either name, or create it.
+
+        Parameters
+        ----------
+        name_ru : str
+            The name (taken as the Russian one for a new street).
+        name_kk : str, optional
+            The Kazakh name of a new street (default: ``name_ru``).
+        kind : str
+            The kind of a new street.
+        geom : shapely geometry, optional
+            The geometry of a new street (WGS 84).
+
+        Returns
+        -------
+        tuple of (int, str, str)
+            ``(id, name_ru, name_kk)`` of the street found or created.
+        """
         hit = self.find(name_ru) or (self.find(name_kk) if name_kk else None)
         if hit is not None:
             return hit
@@ -689,7 +745,7 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
     kind : {"buildings", "yards", "wells", "districts"}
         The layer.
     path : str or Path
-        A GeoJSON, GeoPackage (its first layer) or Shapefile.
+        A GeoJSON, GeoPackage (its first layer) or Shapefile (or another file GDAL reads).
     city_code : str
         The city the layer belongs to, e.g. ``"PET"``.
     mapping : str, Path or dict, optional
@@ -722,9 +778,9 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
     spec = load_mapping(mapping)
     cid, bounds = _city(conn, city_code)
     city_code = city_code.upper()
-    gdf = _read(path)
-    name = path.name
     notes: list[str] = []
+    gdf = _read(path, notes)
+    name = path.name
     crs = _source_crs(gdf, source_crs, name, notes)
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
     sources = resolve_mapping(kind, spec, columns, name)
@@ -760,7 +816,7 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
     if problems:
         raise refuse(name, len(gdf), problems)
 
-    if not CRS.from_epsg(4326).equals(crs):
+    if not _is_wgs84(crs):
         notes.insert(0, f"reprojected from {crs.to_string()} to EPSG:4326")
     echo(f"{name}: {len(gdf)} {kind} checked, writing to {city_code}")
 

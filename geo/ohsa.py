@@ -82,7 +82,9 @@ def nearest_neighbor_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return d[:, 1]
 
 
-def locational_outliers(x: np.ndarray, y: np.ndarray, n_std: float = OUTLIER_STD) -> np.ndarray:
+def locational_outliers(
+    x: np.ndarray, y: np.ndarray, n_std: float = OUTLIER_STD, *, nn: np.ndarray | None = None
+) -> np.ndarray:
     """Flag points that are far from every other point.
 
     A point is an outlier when ``(d - mean) / std > n_std`` where ``d`` is its
@@ -95,6 +97,8 @@ def locational_outliers(x: np.ndarray, y: np.ndarray, n_std: float = OUTLIER_STD
         Metric coordinates of the points.
     n_std : float, default 3
         Number of standard deviations beyond the mean.
+    nn : array_like, optional
+        Precomputed :func:`nearest_neighbor_distances` of the points.
 
     Returns
     -------
@@ -113,7 +117,7 @@ def locational_outliers(x: np.ndarray, y: np.ndarray, n_std: float = OUTLIER_STD
     x = np.asarray(x, dtype=float)
     if x.size < 3:
         return np.zeros(x.size, dtype=bool)
-    d = nearest_neighbor_distances(x, y)
+    d = nearest_neighbor_distances(x, y) if nn is None else np.asarray(nn, dtype=float)
     nonzero = d[d > 0]
     if nonzero.size < 2:
         return np.zeros(x.size, dtype=bool)
@@ -133,7 +137,7 @@ def _nice_ceil(value: float) -> float:
 
 
 def default_cell_size(
-    x: np.ndarray, y: np.ndarray, max_cells: int = MAX_CELLS
+    x: np.ndarray, y: np.ndarray, max_cells: int = MAX_CELLS, *, nn: np.ndarray | None = None
 ) -> tuple[float, str]:
     """Choose a grid cell size from the spacing of the points.
 
@@ -147,6 +151,10 @@ def default_cell_size(
     max_cells : int, default 100 000
         The cell is never so small that the bounding box holds more than about this many
         cells (grid alignment can add one row and one column).
+    nn : array_like, optional
+        Precomputed nearest-neighbour distances of the points (e.g. computed before the
+        outliers were dropped; the few points whose nearest neighbour was an outlier
+        then keep that slightly larger distance).
 
     Returns
     -------
@@ -163,7 +171,7 @@ def default_cell_size(
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    d = nearest_neighbor_distances(x, y)
+    d = nearest_neighbor_distances(x, y) if nn is None else np.asarray(nn, dtype=float)
     nonzero = d[d > 0]
     width = float(x.max() - x.min())
     height = float(y.max() - y.min())
@@ -335,6 +343,106 @@ def incremental_spatial_autocorrelation(
     )
 
 
+def incremental_spatial_autocorrelation_lattice(
+    ix: np.ndarray,
+    iy: np.ndarray,
+    values: np.ndarray,
+    distances: np.ndarray,
+    cell_size: float,
+) -> ISAResult:
+    """:func:`incremental_spatial_autocorrelation` for cells of a square grid, faster.
+
+    On a lattice the neighbour pairs within a band are the pairs at a fixed set of
+    integer offsets ``(dx, dy)``; the cells are laid on a dense 2-D array and each offset
+    is one shifted element-wise product, so no pair list is ever built (about 10 x
+    faster than the k-d tree version on 100 000 cells).
+
+    Parameters
+    ----------
+    ix, iy : array_like of int
+        Integer column and row of each cell (:class:`geo.gistar.Grid` ``ix``, ``iy``).
+    values : array_like
+        The variable per cell.
+    distances : array_like
+        Increasing distance bands, in the units of ``cell_size``.
+    cell_size : float
+        Side of the cells.
+
+    Returns
+    -------
+    ISAResult
+        Equal to ``incremental_spatial_autocorrelation(cx, cy, values, distances)`` with the
+        cell centres ``cx = (ix + 0.5) * cell_size`` (and the same for ``cy``).
+
+    Examples
+    --------
+    >>> gx, gy = np.meshgrid(np.arange(20), np.arange(20))
+    >>> v = (gx.ravel() < 10).astype(float)
+    >>> isa = incremental_spatial_autocorrelation_lattice(gx.ravel(), gy.ravel(), v, [1.5], 1.0)
+    >>> bool(isa.z[0] > 10)
+    True
+    """
+    ix = np.asarray(ix, dtype=np.int64).ravel()
+    iy = np.asarray(iy, dtype=np.int64).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    bands = np.asarray(distances, dtype=float).ravel()
+    n = y.size
+    if not (ix.size == iy.size == n):
+        raise ValueError("ix, iy and values must have the same length")
+    if bands.size == 0 or np.any(np.diff(bands) <= 0):
+        raise ValueError("distances must be a non-empty increasing sequence")
+    nb = bands.size
+    col, row = ix - ix.min(), iy - iy.min()
+    nx, ny = int(col.max()) + 1, int(row.max()) + 1
+    if np.unique(row * nx + col).size != n:
+        raise ValueError("two cells share the same (ix, iy)")
+    z = y - y.mean()
+    Z = np.zeros((ny, nx))
+    Z[row, col] = z
+    P = np.zeros((ny, nx))
+    P[row, col] = 1.0
+    K = np.zeros((ny, nx))  # neighbours per cell, cumulated over the bands
+    limits = bands / cell_size * (1.0 + 1e-9)
+    reach = int(math.floor(limits[-1]))
+    dx, dy = np.meshgrid(np.arange(0, reach + 1), np.arange(-reach, reach + 1))
+    dx, dy = dx.ravel(), dy.ravel()
+    half = (dx > 0) | ((dx == 0) & (dy > 0))  # each unordered pair once
+    dx, dy = dx[half], dy[half]
+    band_of = np.searchsorted(limits, np.hypot(dx, dy), side="left")
+    cross = np.zeros(nb)
+    npairs = np.zeros(nb)
+    ksq = np.zeros(nb)
+    for b in range(nb):
+        for ddx, ddy in zip(dx[band_of == b], dy[band_of == b], strict=True):
+            if ddx >= nx or abs(ddy) >= ny:
+                continue
+            ya = slice(max(0, -ddy), ny - max(0, ddy))
+            yb = slice(max(0, ddy), ny - max(0, -ddy))
+            xa, xb = slice(0, nx - ddx), slice(ddx, nx)
+            both = P[ya, xa] * P[yb, xb]
+            cross[b] += float(np.sum(Z[ya, xa] * Z[yb, xb]))
+            npairs[b] += float(both.sum())
+            K[ya, xa] += both
+            K[yb, xb] += both
+        ksq[b] = float(np.sum(K * K))
+    cross = np.cumsum(cross)
+    npairs = np.cumsum(npairs)
+    z2 = float(z @ z)
+    out = np.empty((5, nb))
+    for t in range(nb):
+        s0 = 2.0 * npairs[t]
+        out[:, t] = _moran_from_sums(n, 2.0 * cross[t], z2, s0, 2.0 * s0, 4.0 * ksq[t])
+    return ISAResult(
+        distances=bands,
+        I=out[0],
+        expected=-1.0 / (n - 1),
+        variance=out[2],
+        z=out[3],
+        p=out[4],
+        mean_neighbours=2.0 * npairs / n,
+    )
+
+
 @dataclass
 class BandChoice:
     """The distance band chosen by :func:`default_band` and the evidence for it."""
@@ -367,6 +475,9 @@ def default_band(
     values: np.ndarray,
     cell_size: float,
     n_bands: int = N_BANDS,
+    *,
+    ix: np.ndarray | None = None,
+    iy: np.ndarray | None = None,
 ) -> BandChoice:
     """Choose the Gi* distance band by incremental spatial autocorrelation.
 
@@ -384,6 +495,9 @@ def default_band(
         Grid cell size; sets the start and the increment of the bands.
     n_bands : int, default 10
         Number of bands to evaluate.
+    ix, iy : array_like of int, optional
+        Integer grid positions of the cells; when given, the fast lattice version
+        (:func:`incremental_spatial_autocorrelation_lattice`) is used.
 
     Returns
     -------
@@ -398,7 +512,10 @@ def default_band(
     True
     """
     bands = cell_size * (1.5 + np.arange(n_bands, dtype=float))
-    isa = incremental_spatial_autocorrelation(cx, cy, values, bands)
+    if ix is not None and iy is not None:
+        isa = incremental_spatial_autocorrelation_lattice(ix, iy, values, bands, cell_size)
+    else:
+        isa = incremental_spatial_autocorrelation(cx, cy, values, bands)
     z = np.where(np.isfinite(isa.z), isa.z, -np.inf)
     for t in range(1, n_bands - 1):
         if z[t] > PEAK_Z and z[t] >= z[t - 1] and z[t] > z[t + 1]:

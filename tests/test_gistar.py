@@ -14,8 +14,9 @@ from geo.gistar import (
     fdr_bh,
     gi_star,
     grid_counts,
+    grid_weights,
     hotspots,
-    skew_corrected_p,
+    negbin_p,
 )
 
 esda = pytest.importorskip("esda")
@@ -91,6 +92,20 @@ def test_distance_band_weights_match_brute_force() -> None:
     g = grid_counts(np.array([0.1, 1.9]), np.array([0.1, 1.9]), 0.1)
     Wg = distance_band_weights(g.cx, g.cy, 0.2)
     assert int(np.diff(Wg.indptr).max()) == 13  # 12 neighbours within 2 cells + self
+
+
+@pytest.mark.parametrize("radius", [1.0, 1.5, 2.0, 2.5, 5.0])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_grid_weights_equal_distance_band_weights(radius: float, include_self: bool) -> None:
+    rng = np.random.default_rng(9)
+    x = np.r_[rng.uniform(0, 3000, 400), rng.normal(900, 100, 100)]
+    y = np.r_[rng.uniform(0, 2000, 400), rng.normal(700, 100, 100)]
+    g = grid_counts(x, y, 100.0, origin=(13.0, 7.0), max_distance=150.0)  # with holes
+    a = distance_band_weights(g.cx, g.cy, radius * 100.0, include_self)
+    b = grid_weights(g, radius * 100.0, include_self)
+    assert b.has_sorted_indices and (a != b).nnz == 0
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
 
 
 def test_grid_counts_keeps_empty_cells_and_maps_points() -> None:
@@ -217,29 +232,40 @@ def test_fixed_parameters_are_reported_as_given() -> None:
     assert res.params["neighbours_max"] == 21  # radius 2.25 cells: 21 cells incl. self
 
 
-def test_skew_corrected_p_follows_the_permutation_distribution() -> None:
+def test_negbin_p_uses_the_moments_of_gi_star() -> None:
+    rng = np.random.default_rng(8)
+    values = rng.negative_binomial(0.5, 0.5 / 1.5, size=400).astype(float)  # mean 1, overdispersed
+    n, w = values.size, 9
+    m = w * values.mean()
+    v = w * values.var() * (n - w) / (n - 1)  # Gi*'s variance of a neighbourhood sum
+    r = m * m / (v - m)
+    law = stats.nbinom(r, r / (r + m))
+    assert law.mean() == pytest.approx(m) and law.var() == pytest.approx(v)
+    sums = np.array([0.0, 3.0, 9.0, 20.0, 40.0])
+    expected = [min(1.0, 2 * (law.sf(s - 1) if s > m else law.cdf(s))) for s in sums]
+    np.testing.assert_allclose(negbin_p(sums, w, values), expected, rtol=1e-10)
+    # counts with variance <= mean: the Poisson law with Gi*'s mean
+    flat = np.r_[np.ones(300), np.zeros(10), 2 * np.ones(10)]
+    m = w * flat.mean()
+    np.testing.assert_allclose(
+        negbin_p(np.array([20.0, 2.0]), w, flat),
+        [2 * stats.poisson.sf(19, m), 2 * stats.poisson.cdf(2, m)],
+    )
+    with pytest.raises(ValueError):
+        negbin_p(sums, w, values + 0.5)
+
+
+def test_negbin_p_is_closer_to_the_permutation_law_than_the_normal() -> None:
     # 0/1 values: a neighbourhood sum of w of them, drawn without replacement, is exactly
-    # hypergeometric -- the randomisation distribution that Gi* standardises.
+    # hypergeometric -- the randomisation law whose mean and variance Gi* uses.
     n, ones, w = 2000, 100, 25
     values = np.r_[np.ones(ones), np.zeros(n - ones)]
     hyper = stats.hypergeom(n, ones, w)
-    mean, sd = hyper.mean(), hyper.std()
-    for s in (5, 6, 7, 8):  # upper tail: observed sums of 5..8 ones
-        z = (s - mean) / sd
+    for s in (5, 6, 7, 8):
         exact = 2 * hyper.sf(s - 1)
-        skew = skew_corrected_p(np.array([z]), np.array([w]), values)[0]
-        normal = 2 * stats.norm.sf(z)
-        assert abs(np.log(skew / exact)) < abs(np.log(normal / exact)) / 2
-        assert 0.4 < skew / exact < 2.5
-    # the empty neighbourhood: beyond the Pearson III support -> the normal p is used
-    z0 = np.array([(0 - mean) / sd])
-    assert skew_corrected_p(z0, np.array([w]), values)[0] == pytest.approx(
-        2 * stats.norm.sf(abs(z0[0]))
-    )
-    # symmetric values: no skew, the normal p-value
-    sym = np.r_[np.zeros(50), np.ones(50) * 2, np.ones(100)]
-    zz = np.array([-2.0, 0.5, 3.0])
-    np.testing.assert_allclose(skew_corrected_p(zz, 9, sym), 2 * stats.norm.sf(np.abs(zz)))
+        count = negbin_p(np.array([float(s)]), w, values)[0]
+        normal = 2 * stats.norm.sf((s - hyper.mean()) / hyper.std())
+        assert abs(np.log(count / exact)) < abs(np.log(normal / exact)) / 2
 
 
 def test_p_methods_of_gi_star_and_hotspots() -> None:
@@ -250,17 +276,18 @@ def test_p_methods_of_gi_star_and_hotspots() -> None:
     np.testing.assert_array_equal(res.z, z)
     np.testing.assert_array_equal(res.p, p)
     assert res.params["p_method"] == "normal"
-    skew = hotspots(x, y, cell_size=300.0, band=700.0)
-    assert skew.params["p_method"] == "skew"
-    np.testing.assert_array_equal(skew.z, z)
-    _, p_skew = gi_star(res.grid.counts, W, p_method="skew")
-    np.testing.assert_array_equal(skew.p, p_skew)
-    np.testing.assert_allclose(p_skew, skew_corrected_p(z, np.diff(W.indptr), res.grid.counts))
+    nb = hotspots(x, y, cell_size=300.0, band=700.0)
+    assert nb.params["p_method"] == "negbin"
+    np.testing.assert_array_equal(nb.z, z)
+    _, p_nb = gi_star(res.grid.counts, W, p_method="negbin")
+    np.testing.assert_array_equal(nb.p, p_nb)
+    counts = res.grid.counts
+    np.testing.assert_allclose(p_nb, negbin_p(W @ counts, np.diff(W.indptr), counts))
     # counts are right-skewed: hot tails get larger p-values than the normal ones
     hot = z > 3
-    assert hot.any() and (p_skew[hot] > p[hot]).all()
+    assert hot.any() and (p_nb[hot] > p[hot]).all()
     with pytest.raises(ValueError):
-        gi_star(res.grid.counts, 2 * W, p_method="skew")
+        gi_star(res.grid.counts, 2 * W, p_method="negbin")
     with pytest.raises(ValueError):
         gi_star(res.grid.counts, W, p_method="exact")
 

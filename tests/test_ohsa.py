@@ -12,6 +12,7 @@ from geo.ohsa import (
     default_band,
     default_cell_size,
     incremental_spatial_autocorrelation,
+    incremental_spatial_autocorrelation_lattice,
     locational_outliers,
     min_band_for_neighbours,
     morans_i,
@@ -77,6 +78,22 @@ def test_incremental_spatial_autocorrelation_equals_moran_per_band() -> None:
     )
     with pytest.raises(ValueError):
         incremental_spatial_autocorrelation(cx, cy, y, [300.0, 200.0])
+
+
+def test_lattice_isa_equals_generic_on_a_grid_with_holes() -> None:
+    rng = np.random.default_rng(6)
+    x = np.r_[rng.uniform(0, 6000, 1500), rng.normal(2000, 300, 400), [9000.0]]
+    y = np.r_[rng.uniform(0, 6000, 1500), rng.normal(4000, 300, 400), [9000.0]]
+    g = grid_counts(x, y, 150.0, origin=(37.0, -11.0), max_distance=300.0)
+    assert g.n_cells < (np.ptp(g.ix) + 1) * (np.ptp(g.iy) + 1)  # cells were trimmed: holes
+    bands = 150.0 * (1.5 + np.arange(10))
+    a = incremental_spatial_autocorrelation(g.cx, g.cy, g.counts, bands)
+    b = incremental_spatial_autocorrelation_lattice(g.ix, g.iy, g.counts, bands, 150.0)
+    np.testing.assert_allclose(b.I, a.I, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.z, a.z, rtol=1e-10)
+    np.testing.assert_array_equal(b.mean_neighbours, a.mean_neighbours)
+    choice = default_band(g.cx, g.cy, g.counts, 150.0, ix=g.ix, iy=g.iy)
+    assert choice.band == default_band(g.cx, g.cy, g.counts, 150.0).band
 
 
 def test_locational_outliers() -> None:

@@ -1,0 +1,75 @@
+"""Hot spots (Gi*, emerging), objects that keep failing, density clusters; JSON, GeoJSON, CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import CityDep, SessionDep
+from geo.failing import density_clusters, failing_objects
+from geo.hotspot_run import HotspotQuery, run_emerging, run_hotspots, to_csv, to_geojson
+
+router = APIRouter(prefix="/api/v1", tags=["hotspots"])
+Fmt = Literal["json", "geojson", "csv"]
+
+
+def hotspot_query(
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    group: Annotated[str | None, Query(max_length=32)] = None,
+    since: dt.datetime | None = None, until: dt.datetime | None = None,
+    district_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    status: Annotated[str | None, Query(max_length=12)] = None,
+    srid: Annotated[int | None, Query(ge=1024, le=998999,
+                                      description="metric CRS; default the city's")] = None,
+    cell_size: Annotated[float | None, Query(ge=5, le=10000, description="metres")] = None,
+    band: Annotated[float | None, Query(ge=5, le=50000, description="metres")] = None,
+    fdr: bool = True,
+) -> HotspotQuery:
+    """The filters and parameters of a hot spot run, travelling together."""
+    return HotspotQuery(category=category, group=group, since=since, until=until,
+                        district_id=district_id, status=status, srid=srid,
+                        cell_size=cell_size, band=band, fdr=fdr)
+
+
+QueryDep = Annotated[HotspotQuery, Depends(hotspot_query)]
+
+
+def _out(result: dict, fmt: str, name: str):
+    if fmt == "csv":
+        return Response(to_csv(result), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if fmt == "geojson":
+        return JSONResponse(to_geojson(result), media_type="application/geo+json")
+    return result
+
+
+@router.get("/hotspots", summary="Getis-Ord Gi* hot spots with FDR (parameters reported)")
+def hotspots(session: SessionDep, city: CityDep, q: QueryDep, format: Fmt = "json"):
+    return _out(run_hotspots(session.connection(), city, q), format, "hotspots")
+
+
+@router.get("/hotspots/emerging", summary="Emerging hot spots: space-time Gi* + Mann-Kendall")
+def emerging(session: SessionDep, city: CityDep, q: QueryDep,
+             step: Literal["week", "month"] = "week", format: Fmt = "json"):
+    return _out(run_emerging(session.connection(), city, q, step), format, "emerging")
+
+
+@router.get("/failing-objects", summary="Wells, yards, buildings ranked by repeats and appeals")
+def failing(session: SessionDep, city: CityDep,
+            kind: Literal["building", "yard", "well", "street"] | None = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict]:
+    return failing_objects(session.connection(), city, kind, limit)
+
+
+@router.get("/clusters", summary="Density clusters of appeals (ST_ClusterDBSCAN)")
+def clusters(session: SessionDep, city: CityDep,
+             eps_m: Annotated[float, Query(ge=1, le=5000)] = 50.0,
+             min_points: Annotated[int, Query(ge=2, le=100000)] = 20,
+             since: dt.datetime | None = None, until: dt.datetime | None = None,
+             category: Annotated[str | None, Query(max_length=32)] = None,
+             limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict]:
+    return density_clusters(session.connection(), city, eps_m, min_points, since, until,
+                            category, limit)

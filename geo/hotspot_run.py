@@ -1,0 +1,266 @@
+"""Hot spots of appeals from the database: filters, projection, Gi*, and the cells as GeoJSON.
+
+The appeals are read once (filtered in SQL: category or group, time window, district,
+status; placeholder geocodes left out), projected to the city's metric CRS (or any metric
+SRID asked for) by PostGIS, and handed to :mod:`geo.gistar` / :mod:`geo.emerging`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from pyproj import Transformer
+from sqlalchemy import Connection, text
+
+from geo import emerging, gistar, ohsa
+from geo.errors import InvalidInput
+
+CLASS_LABELS = {3: "hot_99", 2: "hot_95", 1: "hot_90", 0: "not_significant", -1: "cold_90",
+                -2: "cold_95", -3: "cold_99"}
+
+
+@dataclass
+class HotspotQuery:
+    """Which appeals, and the parameters (None: chosen from the data, as ArcGIS's OHSA)."""
+
+    category: str | None = None
+    group: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    district_id: int | None = None
+    status: str | None = None
+    srid: int | None = None  # metric CRS; default the city's
+    cell_size: float | None = None
+    band: float | None = None
+    fdr: bool = True
+    include_placeholders: bool = False
+    # with fixed cells: "city" = every cell wholly inside the city's bounds (zeros count);
+    # "incidents" = only cells with at least one appeal (ArcGIS's rule without bounds)
+    study_area: str = "city"
+
+
+def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
+    where = "a.city_id = :c"
+    params: dict = {"c": city_id, "srid": srid}
+    for cond, key, value in (
+            ("a.category_code = :cat", "cat", q.category), ("c.group_code = :grp", "grp", q.group),
+            ("a.created_at >= :since", "since", q.since),
+            ("a.created_at < :until", "until", q.until),
+            ("a.district_id = :dist", "dist", q.district_id), ("a.status = :st", "st", q.status)):
+        if value is not None:
+            where += f" AND {cond}"
+            params[key] = value
+    if not q.include_placeholders:
+        where += " AND NOT a.placeholder_geocode"
+    return where, params
+
+
+def metric_srid(conn: Connection, city_id: int, srid: int | None) -> int:
+    if srid is not None:
+        unit = conn.execute(text(
+            "SELECT split_part(split_part(proj4text, '+units=', 2), ' ', 1) "
+            "FROM spatial_ref_sys WHERE srid = :s"), {"s": srid}).scalar()
+        if unit is None:
+            raise InvalidInput(f"unknown SRID {srid}")
+        if unit != "m":
+            raise InvalidInput(f"SRID {srid} is not in metres: hot spots need a metric CRS")
+        return srid
+    return conn.execute(text("SELECT metric_srid FROM cities WHERE id = :c"),
+                        {"c": city_id}).scalar_one()
+
+
+def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.ndarray, ...]:
+    """Metric x, y and epoch seconds of every appeal the query selects."""
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    rows = conn.execute(text(f"""
+        SELECT ST_X(p), ST_Y(p), extract(epoch FROM a.created_at)
+        FROM appeals a JOIN categories c ON c.code = a.category_code,
+             LATERAL ST_Transform(a.geom, :srid) AS p
+        WHERE {where}"""), params).fetchall()
+    if not rows:
+        return np.empty(0), np.empty(0), np.empty(0)
+    arr = np.asarray(rows, dtype=float)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+CELLS_SQL = """
+WITH b AS (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c),
+ext AS (SELECT g, floor(ST_XMin(g) / :s)::bigint AS x0, floor(ST_YMin(g) / :s)::bigint AS y0,
+               ceil(ST_XMax(g) / :s)::bigint AS x1, ceil(ST_YMax(g) / :s)::bigint AS y1
+        FROM b),
+cells AS (
+  SELECT ix, iy FROM ext, generate_series(x0, x1 - 1) ix, generate_series(y0, y1 - 1) iy
+  WHERE ST_Within(ST_MakeEnvelope(ix * :s, iy * :s, (ix + 1) * :s, (iy + 1) * :s, :srid),
+                  ext.g)),
+counts AS (
+  SELECT floor(ST_X(p) / :s)::bigint AS ix, floor(ST_Y(p) / :s)::bigint AS iy, count(*) AS n
+  FROM appeals a JOIN categories c ON c.code = a.category_code,
+       LATERAL ST_Transform(a.geom, :srid) AS p
+  WHERE {where} GROUP BY 1, 2)
+SELECT ix, iy, coalesce(n, 0) FROM {source}
+"""
+
+
+def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: float
+                    ) -> gistar.Grid:
+    """Cells of ``cell_size`` (lines at multiples of it in the metric CRS) with their counts,
+    aggregated by PostGIS. ``q.study_area == "city"``: every cell wholly inside the city's
+    bounds, empty ones included (a cell cut by the boundary would look cold for lack of
+    area, not of appeals, so it is left out); ``"incidents"``: the cells holding appeals."""
+    if q.study_area not in ("city", "incidents"):
+        raise InvalidInput("study_area must be 'city' or 'incidents'")
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    params["s"] = cell_size
+    source = ("cells LEFT JOIN counts USING (ix, iy)" if q.study_area == "city"
+              else "counts")
+    rows = conn.execute(text(CELLS_SQL.format(where=where, source=source)), params).fetchall()
+    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    order = np.lexsort((arr[:, 0], arr[:, 1]))
+    arr = arr[order]
+    ix, iy, counts = arr[:, 0], arr[:, 1], arr[:, 2]
+    return gistar.Grid(cx=(ix + 0.5) * cell_size, cy=(iy + 0.5) * cell_size, ix=ix, iy=iy,
+                       counts=counts, cell_size=float(cell_size), origin=(0.0, 0.0))
+
+
+def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
+    """Gi* on the study-area grid; the band from incremental spatial autocorrelation when
+    not given."""
+    grid = study_area_grid(conn, city_id, q, q.cell_size)
+    if grid.counts.sum() < gistar.MIN_POINTS:
+        raise InvalidInput(f"only {int(grid.counts.sum())} appeals match: hot spot analysis "
+                           f"needs at least {gistar.MIN_POINTS}")
+    params: dict = {"cell_size": q.cell_size, "cell_size_rule": "given",
+                    "study_area": q.study_area, "n_cells": grid.n_cells,
+                    "n_points": int(grid.counts.sum()), "n_points_used": int(grid.counts.sum()),
+                    "n_outliers_removed": 0, "n_invalid": 0, "p_method": "negbin",
+                    "fdr": q.fdr, "outlier_rule": "not applied to aggregated cells"}
+    if q.band:
+        band, params["band_rule"] = q.band, "given"
+    else:
+        choice = ohsa.default_band(grid.cx, grid.cy, grid.counts.astype(float), q.cell_size,
+                                   ix=grid.ix, iy=grid.iy)
+        band, params["band_rule"] = choice.band, choice.rule
+    params["band"] = band
+    W = gistar.grid_weights(grid, band)
+    z, p = gistar.gi_star(grid.counts.astype(float), W, p_method="negbin")
+    classes = gistar.classify(z, p, fdr=q.fdr)
+    return {"grid": grid, "z": z, "p": p, "classes": classes,
+            "n_neighbors": np.asarray(W.sum(axis=1)).ravel().astype(int), "params": params}
+
+
+def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
+    """Gi* hot spots of the selected appeals: parameters used and one row per cell."""
+    if q.cell_size:  # fixed cells: aggregated in the database over the study area
+        res = fixed_cell_hotspots(conn, city_id, q)
+    else:  # everything chosen from the points, as ArcGIS's Optimized Hot Spot Analysis
+        x, y, _ = load_points(conn, city_id, q)
+        if x.size < gistar.MIN_POINTS:
+            raise InvalidInput(f"only {x.size} appeals match: hot spot analysis needs at "
+                               f"least {gistar.MIN_POINTS}")
+        try:
+            r = gistar.hotspots(x, y, fdr=q.fdr, origin=(0.0, 0.0))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        res = {"grid": r.grid, "z": r.z, "p": r.p, "classes": r.classes,
+               "n_neighbors": r.n_neighbors, "params": r.params}
+    srid = metric_srid(conn, city_id, q.srid)
+    cells = _cells(res["grid"], srid, z=res["z"], p=res["p"], classes=res["classes"],
+                   n_neighbors=res["n_neighbors"])
+    params = {k: _plain(v) for k, v in res["params"].items()}
+    params["srid"] = srid
+    params["query"] = {k: _plain(v) for k, v in asdict(q).items()}
+    return {"params": params, "cells": cells,
+            "summary": {label: int((res["classes"] == k).sum()) for k, label in
+                        CLASS_LABELS.items()}}
+
+
+def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "week",
+                 steps: int | None = None) -> dict:
+    """Emerging hot spots: space-time Gi* per week or month and Mann–Kendall per cell."""
+    if step not in ("week", "month"):
+        raise InvalidInput("step must be 'week' or 'month'")
+    x, y, t = load_points(conn, city_id, q)
+    if x.size < gistar.MIN_POINTS:
+        raise InvalidInput(f"only {x.size} appeals match")
+    try:
+        hs = gistar.hotspots(x, y, cell_size=q.cell_size, band=q.band, fdr=q.fdr,
+                             origin=(0.0, 0.0))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    grid = hs.grid  # the points' study area (cells near appeals), each point's cell known
+    span = 7 * 86400 if step == "week" else 30.4375 * 86400
+    t0 = t.min()
+    ti = np.floor((t - t0) / span).astype(np.int64)
+    n_steps = steps or int(ti.max()) + 1
+    if n_steps < 10:
+        raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
+    cube = emerging.space_time_counts(grid.point_cell, ti, n_steps, grid.n_cells)
+    W = gistar.grid_weights(grid, hs.params["band"])
+    res = emerging.emerging_hotspots(cube, W, fdr=q.fdr)
+    srid = metric_srid(conn, city_id, q.srid)
+    cells = _cells(grid, srid, category=res.categories, trend_z=res.trend_z,
+                   trend_p=res.trend_p)
+    return {"params": {**{k: _plain(v) for k, v in hs.params.items()},
+                       **{k: _plain(v) for k, v in res.params.items()},
+                       "step": step, "steps": n_steps, "srid": srid},
+            "summary": res.summary(), "cells": cells}
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _cells(grid: gistar.Grid, srid: int, **columns) -> list[dict]:
+    to_wgs = Transformer.from_crs(srid, 4326, always_xy=True)
+    h = grid.cell_size / 2
+    lon, lat = to_wgs.transform(grid.cx, grid.cy)
+    xs = np.stack([grid.cx - h, grid.cx + h, grid.cx + h, grid.cx - h, grid.cx - h], axis=1)
+    ys = np.stack([grid.cy - h, grid.cy - h, grid.cy + h, grid.cy + h, grid.cy - h], axis=1)
+    rlon, rlat = to_wgs.transform(xs, ys)
+    out = []
+    for k in range(grid.n_cells):
+        cell = {"cell": k, "ix": int(grid.ix[k]), "iy": int(grid.iy[k]),
+                "count": int(grid.counts[k]), "lon": float(lon[k]), "lat": float(lat[k]),
+                "ring": [[float(a), float(b)] for a, b in zip(rlon[k], rlat[k], strict=True)]}
+        for name, values in columns.items():
+            v = values[k]
+            cell[name] = v.item() if isinstance(v, np.generic) else v
+        if "classes" in cell:
+            cell["class"] = CLASS_LABELS[int(cell.pop("classes"))]
+        out.append(cell)
+    return out
+
+
+def to_geojson(result: dict, only_significant: bool = False) -> dict:
+    """The cells as a GeoJSON FeatureCollection (lon/lat polygons)."""
+    feats = []
+    for c in result["cells"]:
+        if only_significant and c.get("class", c.get("category")) in ("not_significant",
+                                                                      "no_pattern"):
+            continue
+        props = {k: v for k, v in c.items() if k != "ring"}
+        feats.append({"type": "Feature", "id": c["cell"], "properties": props,
+                      "geometry": {"type": "Polygon", "coordinates": [c["ring"]]}})
+    return {"type": "FeatureCollection", "features": feats, "parameters": result["params"]}
+
+
+def to_csv(result: dict) -> str:
+    buf = io.StringIO()
+    rows = [{k: v for k, v in c.items() if k != "ring"} for c in result["cells"]]
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,99 @@
+"""Hot spots from the database: planted ones found, uniform noise gives none, API formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyproj import Transformer
+from sqlalchemy import text
+
+from geo.appeal_gen import Hotspot, load_demo_appeals
+from geo.hotspot_run import HotspotQuery, run_emerging, run_hotspots
+from tests.factories import make_city
+
+PLANTED = [Hotspot(69.1210, 54.8905, radius_m=120, share=0.03),
+           Hotspot(69.1790, 54.8520, radius_m=120, share=0.03)]
+
+
+@pytest.fixture
+def planted(conn, city_id):
+    load_demo_appeals(conn, city_id, n=12000, seed=41, hotspots=PLANTED, events=False)
+    return city_id
+
+
+def _cell_of(lon, lat, size, srid=32642):
+    x, y = Transformer.from_crs(4326, srid, always_xy=True).transform(lon, lat)
+    return int(np.floor(x / size)), int(np.floor(y / size))
+
+
+def test_planted_hotspots_are_found_at_99_percent(conn, planted):
+    res = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500))
+    hot = {(c["ix"], c["iy"]) for c in res["cells"] if c["class"] == "hot_99"}
+    for h in PLANTED:
+        assert _cell_of(h.lon, h.lat, 250) in hot
+    assert res["params"]["cell_size"] == 250 and res["params"]["band"] == 500
+    assert res["params"]["fdr"] is True
+
+
+def test_default_parameters_are_chosen_from_the_data_and_reported(conn, planted):
+    res = run_hotspots(conn, planted, HotspotQuery(category="stray_dogs"))
+    p = res["params"]
+    assert p["cell_size"] > 0 and p["band"] > p["cell_size"]
+    assert "band_rule" in p and "cell_size_rule" in p
+    assert p["n_points"] == p["n_points_used"] + p["n_outliers_removed"] + p["n_invalid"]
+
+
+def test_uniform_random_appeals_leave_no_cell_after_fdr_in_most_seeds(conn):
+    cid = make_city(conn, "UNI")
+    survived = []
+    for seed in range(5):
+        conn.execute(text("DELETE FROM appeals WHERE city_id = :c"), {"c": cid})  # next seed
+        conn.execute(text("SELECT setseed(:s)"), {"s": seed / 10})
+        conn.execute(text("""
+            INSERT INTO appeals (city_id, reg_number, channel, category_code, located_by,
+                                 deadline_at, geom)
+            SELECT :c, 'U-' || i, 'phone_109', 'garbage', 'click', now(),
+                   ST_SetSRID(ST_MakePoint(69.35 + random() * 0.10,
+                                           54.90 + random() * 0.10), 4326)
+            FROM generate_series(1, 4000) i"""), {"c": cid})
+        res = run_hotspots(conn, cid, HotspotQuery(cell_size=250, band=500))
+        survived.append(sum(c["class"] != "not_significant" for c in res["cells"]))
+    assert sum(n > 0 for n in survived) <= 1, survived
+
+
+def test_filters_narrow_the_appeals(conn, planted):
+    everything = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500))
+    dogs = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500,
+                                                    category="stray_dogs"))
+    total = sum(c["count"] for c in everything["cells"])
+    assert 0 < sum(c["count"] for c in dogs["cells"]) < total
+
+
+def test_emerging_hotspots_report_a_category_per_cell(conn, planted):
+    res = run_emerging(conn, planted, HotspotQuery(cell_size=250, band=500), step="month")
+    assert res["params"]["steps"] >= 10
+    assert sum(res["summary"].values()) == len(res["cells"])
+
+
+def test_hotspot_api_exports_geojson_and_csv(client, conn, planted):
+    r = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500,
+                                               "format": "geojson"})
+    assert r.status_code == 200, r.text
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and fc["features"]
+    lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0]
+    assert 68 < lon < 70 and 54 < lat < 56  # GeoJSON is lon, lat
+    csv_ = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500,
+                                                  "format": "csv"})
+    assert csv_.text.splitlines()[0].startswith("cell,ix,iy,count")
+    bad = client.get("/api/v1/hotspots", params={"srid": 4326, "cell_size": 250})
+    assert bad.status_code == 422 and "metres" in bad.json()["detail"]
+
+
+def test_failing_objects_and_clusters(client, conn, planted):
+    objs = client.get("/api/v1/failing-objects", params={"kind": "well"}).json()
+    assert objs and objs[0]["object_kind"] == "well"
+    assert objs == sorted(objs, key=lambda o: (-o["repeats"], -o["appeals"],
+                                               o["object_kind"], o["object_id"]))
+    clusters = client.get("/api/v1/clusters", params={"eps_m": 40, "min_points": 30}).json()
+    assert clusters and clusters[0]["appeals"] >= 30
