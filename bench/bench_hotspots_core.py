@@ -80,7 +80,18 @@ def metric(name: str, value: float, unit: str, goal: str | None, met: bool | Non
     }
 
 
+def run(ctx) -> list[dict]:
+    """The harness entry (``python -m bench.run --only hotspots_core``)."""
+    global COMMAND
+    COMMAND = ctx.command
+    return measure()
+
+
 def main() -> None:
+    print(json.dumps(measure(), indent=2))
+
+
+def measure() -> list[dict]:
     import esda
     from libpysal.graph import Graph
 
@@ -160,7 +171,7 @@ def main() -> None:
         json.dumps({"hotspots_auto_params": res.params, "emerging_summary": summary}, default=str),
         file=sys.stderr,
     )
-    print(json.dumps(out, indent=2))
+    return out
 
 
 if __name__ == "__main__":

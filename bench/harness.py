@@ -7,6 +7,7 @@ is a short text such as ``"<= 2 s"`` and ``met`` a bool (or None when there is n
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ class BenchContext:
     command: str
     quick: bool = False
     made: list[str] = field(default_factory=list)
+    shared: dict[int, str] = field(default_factory=dict)
+    keep: list[str] = field(default_factory=list)
 
     def make_database(self, migrate: bool = True) -> str:
         name = f"qala_b_{uuid.uuid4().hex[:8]}"
@@ -48,14 +51,42 @@ class BenchContext:
         self.made.append(name)
         return url
 
-    def drop_databases(self) -> None:
+    def city_with_appeals(self, n: int) -> str:
+        """A database with the demo city and ``n`` generated appeals (3 planted hotspots),
+        built once per run and shared by the benchmarks that ask for the same ``n``."""
+        if n in self.shared:
+            return self.shared[n]
+        from geo.appeal_gen import load_demo_appeals
+        from geo.citydb import load_demo_city
+
+        url = self.make_database()
+        self.made.remove(url.rsplit("/", 1)[1])  # kept until the end of the run
+        engine = create_engine(url)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            cid = load_demo_city(conn, seed=2026)["city_id"]
+            load_demo_appeals(conn, cid, n=n, seed=2026, events=False)
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM ANALYZE"))
+        engine.dispose()
+        print(f"city with {n:,} appeals built in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        self.shared[n] = url
+        self.keep.append(url.rsplit("/", 1)[1])
+        return url
+
+    def drop_databases(self, everything: bool = False) -> None:
         admin = create_engine(make_url(self.cluster_url).set(database="postgres"),
                               isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
-            for name in self.made:
+            for name in self.made + (self.keep if everything else []):
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
         self.made.clear()
+        if everything:
+            self.keep.clear()
+            self.shared.clear()
 
 
 def record(name: str, value: float, unit: str, command: str, goal: str | None = None,

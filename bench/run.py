@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 sections.update(mod.section())
         write_results(results, sections)
     finally:
+        ctx.drop_databases(everything=True)
         if cluster:
             cluster.destroy()
     if failed:

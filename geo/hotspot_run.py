@@ -180,35 +180,61 @@ def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
                         CLASS_LABELS.items()}}
 
 
+STEPS_SQL = """
+SELECT floor(ST_X(p) / :s)::bigint AS ix, floor(ST_Y(p) / :s)::bigint AS iy,
+       floor((extract(epoch FROM a.created_at) - :t0) / :span)::int AS step, count(*)
+FROM appeals a JOIN categories c ON c.code = a.category_code,
+     LATERAL ST_Transform(a.geom, :srid) AS p
+WHERE {where} GROUP BY 1, 2, 3
+"""
+
+
 def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "week",
                  steps: int | None = None) -> dict:
-    """Emerging hot spots: space-time Gi* per week or month and Mann–Kendall per cell."""
+    """Emerging hot spots: space-time Gi* per week or month and Mann–Kendall per cell.
+
+    The cube (time step × cell) is counted by PostGIS over the study-area grid of
+    :func:`study_area_grid`; without a cell size, it is chosen from the points first.
+    """
     if step not in ("week", "month"):
         raise InvalidInput("step must be 'week' or 'month'")
-    x, y, t = load_points(conn, city_id, q)
-    if x.size < gistar.MIN_POINTS:
-        raise InvalidInput(f"only {x.size} appeals match")
-    try:
-        hs = gistar.hotspots(x, y, cell_size=q.cell_size, band=q.band, fdr=q.fdr,
-                             origin=(0.0, 0.0))
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
-    grid = hs.grid  # the points' study area (cells near appeals), each point's cell known
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    t_min, t_max = conn.execute(text(
+        f"SELECT extract(epoch FROM min(a.created_at)), extract(epoch FROM max(a.created_at)) "
+        f"FROM appeals a JOIN categories c ON c.code = a.category_code WHERE {where}"),
+        params).one()
+    if t_min is None:
+        raise InvalidInput("no appeals match")
+    cell_size = q.cell_size
+    chosen = "given"
+    if not cell_size:
+        x, y, _ = load_points(conn, city_id, q)
+        cell_size, chosen = ohsa.default_cell_size(x, y)
+    grid = study_area_grid(conn, city_id, q, cell_size)
     span = 7 * 86400 if step == "week" else 30.4375 * 86400
-    t0 = t.min()
-    ti = np.floor((t - t0) / span).astype(np.int64)
-    n_steps = steps or int(ti.max()) + 1
+    n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
     if n_steps < 10:
         raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
-    cube = emerging.space_time_counts(grid.point_cell, ti, n_steps, grid.n_cells)
-    W = gistar.grid_weights(grid, hs.params["band"])
+    params.update({"s": cell_size, "t0": float(t_min), "span": span})
+    rows = np.asarray(conn.execute(text(STEPS_SQL.format(where=where)), params).fetchall(),
+                      dtype=np.int64).reshape(-1, 4)
+    index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(grid.ix, grid.iy,
+                                                                 strict=True))}
+    cell = np.array([index.get((int(i), int(j)), -1) for i, j in rows[:, :2]], dtype=np.int64)
+    ok = (cell >= 0) & (rows[:, 2] < n_steps)
+    cube = np.zeros((n_steps, grid.n_cells), dtype=np.int64)
+    np.add.at(cube, (rows[ok, 2], cell[ok]), rows[ok, 3])
+    band = q.band or ohsa.default_band(grid.cx, grid.cy, cube.sum(axis=0).astype(float),
+                                       cell_size, ix=grid.ix, iy=grid.iy).band
+    W = gistar.grid_weights(grid, band)
     res = emerging.emerging_hotspots(cube, W, fdr=q.fdr)
-    srid = metric_srid(conn, city_id, q.srid)
     cells = _cells(grid, srid, category=res.categories, trend_z=res.trend_z,
-                   trend_p=res.trend_p)
-    return {"params": {**{k: _plain(v) for k, v in hs.params.items()},
-                       **{k: _plain(v) for k, v in res.params.items()},
-                       "step": step, "steps": n_steps, "srid": srid},
+                   trend_p=res.trend_p, count=cube.sum(axis=0))
+    return {"params": {**{k: _plain(v) for k, v in res.params.items()},
+                       "cell_size": cell_size, "cell_size_rule": chosen, "band": band,
+                       "step": step, "steps": n_steps, "srid": srid,
+                       "study_area": q.study_area, "n_cells": grid.n_cells},
             "summary": res.summary(), "cells": cells}
 
 
@@ -230,9 +256,10 @@ def _cells(grid: gistar.Grid, srid: int, **columns) -> list[dict]:
     ys = np.stack([grid.cy - h, grid.cy - h, grid.cy + h, grid.cy + h, grid.cy - h], axis=1)
     rlon, rlat = to_wgs.transform(xs, ys)
     out = []
+    counts = columns.pop("count", grid.counts)
     for k in range(grid.n_cells):
         cell = {"cell": k, "ix": int(grid.ix[k]), "iy": int(grid.iy[k]),
-                "count": int(grid.counts[k]), "lon": float(lon[k]), "lat": float(lat[k]),
+                "count": int(counts[k]), "lon": float(lon[k]), "lat": float(lat[k]),
                 "ring": [[float(a), float(b)] for a, b in zip(rlon[k], rlat[k], strict=True)]}
         for name, values in columns.items():
             v = values[k]
