@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint install os-deps db-up db-down clean-db
 
-$(STAMP): pyproject.toml
+# Python packages from pyproject.toml; Leaflet and its plugins from npm (web/package-lock.json)
+$(STAMP): pyproject.toml web/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'
+	@command -v npm >/dev/null || bash .ci/os-deps
+	cd web && npm ci --no-audit --no-fund
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -83,7 +83,7 @@ def load_demo_city(conn: Connection, seed: int = 2026, code: str = demo.CITY_COD
     org_ids = _insert(conn, Organisation, [
         {"city_id": cid, "kind": o.kind, "name_ru": o.attrs["name_ru"],
          "name_kk": o.attrs["name_kk"], "phone": f"+7 7152 {40 + i:02d}-{10 + i:02d}-{i:02d}",
-         "manager": None,
+         "manager": demo.MANAGERS[i % len(demo.MANAGERS)],
          "service_area": _geom(o.geom) if o.geom is not None else None}
         for i, o in enumerate(city.organisations)])
     _insert(conn, District, [

@@ -69,6 +69,12 @@ UTILITIES = {  # well kind served -> (ru, kk)
 }
 
 
+# responsible managers of the organisations (synthetic names; ratings group by them)
+MANAGERS = ["Ахметов Е. С.", "Смагулова А. К.", "Иванов П. Н.", "Жумабеков Д. Т.",
+            "Ким О. В.", "Нурпеисова Г. М.", "Козлов А. А.", "Сейткалиев Б. Р.",
+            "Омарова Л. Ж.", "Беккер В. Ф.", "Тулеуов М. Е.", "Абдрахманова С. Б."]
+
+
 @dataclass
 class Rec:
     """One generated object: its attributes and its geometry in the metric CRS."""

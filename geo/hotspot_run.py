@@ -102,12 +102,12 @@ counts AS (
   FROM appeals a JOIN categories c ON c.code = a.category_code,
        LATERAL ST_Transform(a.geom, :srid) AS p
   WHERE {where} GROUP BY 1, 2)
-SELECT ix, iy, coalesce(n, 0) FROM {source}
+SELECT ix, iy, {count} FROM {source}
 """
 
 
-def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: float
-                    ) -> gistar.Grid:
+def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: float,
+                    with_counts: bool = True) -> gistar.Grid:
     """Cells of ``cell_size`` (lines at multiples of it in the metric CRS) with their counts,
     aggregated by PostGIS. ``q.study_area == "city"``: every cell wholly inside the city's
     bounds, empty ones included (a cell cut by the boundary would look cold for lack of
@@ -117,10 +117,18 @@ def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: 
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
     params["s"] = cell_size
-    source = ("cells LEFT JOIN counts USING (ix, iy)" if q.study_area == "city"
-              else "counts")
-    rows = conn.execute(text(CELLS_SQL.format(where=where, source=source)), params).fetchall()
-    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    if not with_counts:  # the cells only: the appeals are not read at all
+        source, count = "cells", "0"
+    elif q.study_area == "city":
+        source, count = "cells LEFT JOIN counts USING (ix, iy)", "coalesce(n, 0)"
+    else:
+        source, count = "counts", "n"
+    sql = CELLS_SQL.format(where=where, source=source, count=count)
+    rows = conn.execute(text(sql), params).fetchall()
+    return _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
+
+
+def _grid(arr: np.ndarray, cell_size: float) -> gistar.Grid:
     order = np.lexsort((arr[:, 0], arr[:, 1]))
     arr = arr[order]
     ix, iy, counts = arr[:, 0], arr[:, 1], arr[:, 2]
@@ -200,10 +208,12 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
         raise InvalidInput("step must be 'week' or 'month'")
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
+    # steps are calendar weeks (from Monday) or months, from the first appeal's
     t_min, t_max = conn.execute(text(
-        f"SELECT extract(epoch FROM min(a.created_at)), extract(epoch FROM max(a.created_at)) "
-        f"FROM appeals a JOIN categories c ON c.code = a.category_code WHERE {where}"),
-        params).one()
+        "SELECT extract(epoch FROM date_trunc(:unit, coalesce(CAST(:since AS timestamptz), "
+        "  min(created_at)))), extract(epoch FROM coalesce(CAST(:until AS timestamptz), "
+        "  max(created_at))) FROM appeals WHERE city_id = :c"),
+        {"unit": step, "since": q.since, "until": q.until, "c": city_id}).one()
     if t_min is None:
         raise InvalidInput("no appeals match")
     cell_size = q.cell_size
@@ -211,7 +221,6 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     if not cell_size:
         x, y, _ = load_points(conn, city_id, q)
         cell_size, chosen = ohsa.default_cell_size(x, y)
-    grid = study_area_grid(conn, city_id, q, cell_size)
     span = 7 * 86400 if step == "week" else 30.4375 * 86400
     n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
     if n_steps < 10:
@@ -219,6 +228,11 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     params.update({"s": cell_size, "t0": float(t_min), "span": span})
     rows = np.asarray(conn.execute(text(STEPS_SQL.format(where=where)), params).fetchall(),
                       dtype=np.int64).reshape(-1, 4)
+    if q.study_area == "city":
+        grid = study_area_grid(conn, city_id, q, cell_size, with_counts=False)
+    else:
+        cells = np.unique(rows[:, :2], axis=0)
+        grid = _grid(np.c_[cells, np.zeros(len(cells), dtype=np.int64)], cell_size)
     index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(grid.ix, grid.iy,
                                                                  strict=True))}
     cell = np.array([index.get((int(i), int(j)), -1) for i, j in rows[:, :2]], dtype=np.int64)

@@ -1,0 +1,347 @@
+"""The real pages in headless Chromium against a real server and a committed database.
+
+A uvicorn server runs on a free 127.0.0.1 port in a background thread; Debian's Chromium is
+driven with Playwright (no browser download). Every request of every page is recorded: all
+must go to that server. Screenshots go to ``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from geo.settings import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+SECRET = "browser-test-secret-key-of-at-least-32-bytes"
+OPERATOR, PASSWORD = "operator-browser", "operator-password"
+PAGES = {
+    "landing": "/",
+    "operator": "/operator",
+    "queue": "/queue",
+    "track": "/track",
+    "planner": "/planner",
+    "operator_kk": "/operator?lang=kk",
+    "queue_en": "/queue?lang=en",
+}
+
+
+@pytest.fixture(scope="module")
+def live_db(make_database) -> str:
+    """A committed database: migrated, the demo city, its appeals and one operator."""
+    from geo.appeal_gen import load_demo_appeals
+    from geo.auth import add_user
+    from geo.citydb import load_demo_city
+    from geo.migrate import upgrade
+
+    url = make_database()
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        counts = load_demo_city(conn, seed=2026)
+        load_demo_appeals(conn, counts["city_id"], n=600, seed=2026)
+        add_user(conn, "PET", OPERATOR, PASSWORD, "operator")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def db(live_db):
+    engine = create_engine(live_db)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(live_db) -> str:
+    import uvicorn
+
+    from api.app import create_app
+    from geo.localdb import free_port
+
+    settings = Settings(database_url=live_db, environment="test", secret_key=SECRET)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Recorder:
+    """Everything a page asked for and complained about."""
+
+    def __init__(self, page, base: str) -> None:
+        self.base = base
+        self.requests: list[str] = []
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        # a request cancelled by leaving the page or by a newer one is not a failure
+        page.on(
+            "requestfailed",
+            lambda r: (
+                "ERR_ABORTED" not in (r.failure or "")
+                and self.failures.append(f"{r.url}: {r.failure}")
+            ),
+        )
+        page.on(
+            "response",
+            lambda r: r.status >= 400 and self.failures.append(f"{r.url}: HTTP {r.status}"),
+        )
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+    def foreign(self) -> list[str]:
+        return [
+            u for u in self.requests if not (u.startswith(self.base + "/") or u.startswith("data:"))
+        ]
+
+    def check(self) -> None:
+        assert not self.foreign(), f"requests to other hosts: {self.foreign()[:5]}"
+        assert not self.failures, self.failures
+        assert not self.errors, self.errors
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="ru-RU")
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    pg.recorder = Recorder(pg, server)
+    pg.base = server
+    yield pg
+    context.close()
+
+
+def shot(page, name: str, full: bool = False) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def map_has_drawn(page) -> bool:
+    """Some canvas or vector path inside the map has visible pixels."""
+    return page.evaluate("""() => {
+        const box = document.querySelector('.folium-map');
+        if (!box) return false;
+        if (box.querySelector('.leaflet-overlay-pane path, .leaflet-tile-pane path')) return true;
+        for (const c of box.querySelectorAll('canvas')) {
+            if (!c.width || !c.height) continue;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < d.length; i += 4 * 97) if (d[i] > 0) return true;
+        }
+        return false;
+    }""")
+
+
+def sign_in(page) -> None:
+    page.fill("#login-user", OPERATOR)
+    page.fill("#login-pass", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#whoami:not([hidden])")
+
+
+def a_building(db, offset: int = 40) -> dict:
+    with db.connect() as c:
+        return dict(
+            c.execute(
+                text("""
+            SELECT b.id, b.address_ru, b.house_number,
+                   ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat
+            FROM buildings b JOIN cities ci ON ci.id = b.city_id AND ci.code = 'PET'
+            WHERE b.kind = 'apartment' ORDER BY b.id LIMIT 1 OFFSET :o"""),
+                {"o": offset},
+            )
+            .mappings()
+            .one()
+        )
+
+
+def click_on_map(page, lon: float, lat: float) -> None:
+    """Centre the map on a point, then click there with the mouse like a person would."""
+    name = page.evaluate("() => window.Qala.config.map")
+    page.evaluate(f"() => {{ window['{name}'].setView([{lat}, {lon}], 18, {{animate: false}}); }}")
+    page.wait_for_timeout(300)
+    x, y = page.evaluate(f"""() => {{
+        const m = window['{name}'], p = m.latLngToContainerPoint([{lat}, {lon}]);
+        const r = m.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y];
+    }}""")
+    page.mouse.click(x, y)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_each_page_loads_with_no_error_and_no_request_to_another_host(page, name):
+    page.goto(page.base + PAGES[name], wait_until="networkidle")
+    if name.startswith(("operator", "queue", "track", "planner")):
+        page.wait_for_function("() => document.querySelector('.leaflet-container') !== null")
+    page.wait_for_timeout(500)
+    shot(page, name, full=name == "planner")
+    page.recorder.check()
+    assert page.recorder.requests[0].startswith(page.base)
+    html_lang = page.evaluate("() => document.documentElement.lang")
+    assert html_lang == {"kk": "kk", "en": "en"}.get(name.rsplit("_", 1)[-1], "ru")
+
+
+def test_the_map_draws_the_citys_layers(page):
+    responses = []
+    page.on(
+        "response",
+        lambda r: (
+            ("/web/api/layers/" in r.url or "/tiles/" in r.url)
+            and responses.append((r.url, r.status))
+        ),
+    )
+    page.goto(page.base + "/operator", wait_until="networkidle")
+    page.wait_for_function("() => document.querySelector('.leaflet-container') !== null")
+    assert responses, "the map asked for no layer"
+    assert all(status in (200, 204) for _, status in responses), responses
+    layers = {re.search(r"/(?:layers|tiles)/(\w+)", u).group(1) for u, _ in responses}
+    assert {"districts", "streets", "yards"} <= layers
+    assert map_has_drawn(page)
+    # zoomed in, the buildings come too
+    name = page.evaluate("() => window.Qala.config.map")
+    with page.expect_response(lambda r: "buildings" in r.url) as got:
+        page.evaluate(f"() => {{ window['{name}'].setZoom(16, {{animate: false}}); }}")
+    assert got.value.status in (200, 204)
+    page.wait_for_load_state("networkidle")
+    page.recorder.check()
+
+
+def test_the_search_finds_an_address_and_centres_the_map_there(page, db):
+    b = a_building(db)
+    page.goto(page.base + "/operator", wait_until="networkidle")
+    page.fill("#search-input", b["address_ru"])
+    page.wait_for_selector("#search-results li[data-i]")
+    hits = page.inner_text("#search-results")
+    assert b["address_ru"] in hits
+    page.click(f"#search-results li[data-i]:has-text('{b['address_ru']}')")
+    name = page.evaluate("() => window.Qala.config.map")
+    page.wait_for_function(f"() => window['{name}'].getZoom() === 18")
+    lat, lon, zoom = page.evaluate(
+        f"() => {{ const m = window['{name}'], c = m.getCenter(); "
+        f"return [c.lat, c.lng, m.getZoom()]; }}"
+    )
+    assert zoom == 18
+    assert abs(lat - b["lat"]) < 0.0005 and abs(lon - b["lon"]) < 0.0008
+    assert page.input_value("#reg-address") == b["address_ru"]
+    page.recorder.check()
+
+
+def test_a_click_on_the_map_opens_the_place_card(page, db):
+    b = a_building(db, offset=55)
+    page.goto(page.base + "/operator", wait_until="networkidle")
+    sign_in(page)
+    click_on_map(page, b["lon"], b["lat"])
+    page.wait_for_selector("#card .card-section")
+    card = page.inner_text("#card")
+    assert b["address_ru"] in card
+    assert "Колодцы и их владельцы" in card and "Двор" in card
+    page.wait_for_load_state("networkidle")
+    shot(page, "operator_place_card")
+    page.recorder.check()
+
+
+def test_registering_from_the_console_creates_the_appeal_and_the_tracker_shows_it(page, db):
+    b = a_building(db, offset=77)
+    page.goto(page.base + "/operator", wait_until="networkidle")
+    sign_in(page)
+    click_on_map(page, b["lon"], b["lat"])
+    page.wait_for_selector("#card .card-section")
+    page.select_option("#reg-category", "roof_leak")
+    page.wait_for_function("() => document.getElementById('reg-org').textContent !== '—'")
+    assert "здание" in page.inner_text("#reg-object")
+    assert "120" in page.inner_text("#reg-deadline")  # a roof leak: 5 days
+    page.fill("#reg-description", "Протекает кровля над пятым этажом")
+    page.fill("#reg-name", "Айгуль Браузерова")
+    page.fill("#reg-phone", "+7 705 000 11 22")
+    page.click("#reg-submit")
+    page.wait_for_selector("#reg-done:not([hidden])")
+    reg = page.inner_text("#reg-number").strip()
+    assert re.fullmatch(r"PET-\d{4}-\d{6}", reg), reg
+    shot(page, "operator_registered")
+    page.recorder.check()
+
+    with db.connect() as c:
+        row = (
+            c.execute(
+                text("""
+            SELECT a.category_code, a.object_kind, a.object_id, a.located_by, a.channel,
+                   a.description, ac.name AS applicant
+            FROM appeals a LEFT JOIN appeal_contacts ac
+              ON ac.city_id = a.city_id AND ac.appeal_id = a.id
+            WHERE a.reg_number = :r"""),
+                {"r": reg},
+            )
+            .mappings()
+            .one()
+        )
+    assert (row["category_code"], row["object_kind"], row["object_id"]) == (
+        "roof_leak",
+        "building",
+        b["id"],
+    )
+    assert (row["located_by"], row["channel"]) == ("click", "phone_109")
+    assert row["applicant"] == "Айгуль Браузерова"
+
+    page.click("#reg-number")
+    page.wait_for_selector("#track-status")
+    assert page.inner_text("#track-number") == reg
+    assert page.inner_text("#track-status") == "зарегистрировано"
+    assert "Протекает кровля" in page.inner_text("#track-result")
+    page.wait_for_load_state("networkidle")
+    assert map_has_drawn(page)
+    shot(page, "track_result")
+    content = page.content()
+    assert "Айгуль" not in content and "705 000" not in content
+    page.recorder.check()
+
+
+def test_the_tracker_says_when_a_number_is_unknown(page):
+    page.goto(page.base + "/track", wait_until="networkidle")
+    page.fill("#track-reg", "PET-1999-999999")
+    page.click("#track-form button")
+    page.wait_for_selector("#track-result .error")
+    assert "не найдено" in page.inner_text("#track-result")
+    page.recorder.errors = [e for e in page.recorder.errors if "404" not in e]
+    page.recorder.failures = [f for f in page.recorder.failures if "HTTP 404" not in f]
+    page.recorder.check()

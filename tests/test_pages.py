@@ -1,0 +1,257 @@
+"""The pages as HTML: languages, the city map from our own layers, no other host anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import text
+
+from geo.queue import QueueRules, compute_queue
+from tests.factories import an_apartment_building, make_appeal
+from web import assets, i18n
+
+PAGES = ["/", "/operator", "/queue", "/track", "/planner"]
+MAP_PAGES = ["/operator", "/queue", "/track", "/planner"]
+URL = re.compile(r"""(?:https?:)?//[^\s"'<>`)\\]+""", re.IGNORECASE)
+
+
+class Refs(HTMLParser):
+    """Every script src, stylesheet/icon href and img src of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[str] = []
+        self.links: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
+        elif tag == "link" and a.get("href"):
+            self.links.append(a["href"])
+        elif tag == "img" and a.get("src"):
+            self.images.append(a["src"])
+
+
+def refs(html: str) -> Refs:
+    parser = Refs()
+    parser.feed(html)
+    return parser
+
+
+def config(html: str) -> dict:
+    found = re.search(
+        r'<script type="application/json" id="qala-config">(.*?)</script>', html, re.S
+    )
+    assert found, "the page has no #qala-config"
+    return json.loads(found.group(1))
+
+
+@pytest.fixture
+def page(client):
+    def get(path: str) -> str:
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.text[:500])
+        assert r.headers["content-type"].startswith("text/html")
+        return r.text
+
+    return get
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_page_names_no_other_host_and_loads_everything_from_static(client, page, path):
+    html = page(path)
+    foreign = [u for u in URL.findall(html) if not u.startswith("//127.0.0.1")]
+    assert not foreign, f"{path} names other hosts: {foreign[:5]}"
+    r = refs(html)
+    assert r.scripts, "the page has scripts"
+    for url in r.scripts + r.links + r.images:
+        assert url.startswith("/static/"), f"{path}: {url} is not served by us"
+        got = client.get(url)
+        assert got.status_code == 200, f"{url} -> {got.status_code} (run `cd web && npm ci`?)"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_page_forbids_other_hosts_by_content_security_policy(client, path):
+    csp = client.get(path).headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "http" not in csp
+
+
+def test_our_scripts_and_styles_name_no_other_host(client):
+    for name in ("qala.js", "operator.js", "track.js", "planner.js", "qala.css"):
+        body = client.get(f"/static/{name}").text
+        assert not URL.findall(body), name
+
+
+def test_vendored_libraries_come_from_npm_not_from_the_repository():
+    manifest = json.loads((assets.WEB / "package.json").read_text())
+    assert {"leaflet", "leaflet.vectorgrid"} <= set(manifest["dependencies"])
+    assert (assets.WEB / "package-lock.json").exists()
+    assert not assets.missing_vendor(), "run `cd web && npm ci`"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_russian_by_default(page, path):
+    html = page(path)
+    assert '<html lang="ru">' in html
+    assert "Пульт оператора" in html and "Очередь ремонта дворов" in html
+    assert config(html)["lang"] == "ru"
+
+
+@pytest.mark.parametrize(("lang", "word"), [("kk", "Оператор пульті"), ("en", "Operator console")])
+def test_kazakh_and_english_are_chosen_with_lang(page, lang, word):
+    html = page(f"/operator?lang={lang}")
+    assert f'<html lang="{lang}">' in html
+    assert word in html
+    assert config(html)["t"]["operator"] == word
+    assert "Пульт оператора" not in html
+
+
+def test_an_unknown_language_falls_back_to_russian(page):
+    assert '<html lang="ru">' in page("/?lang=xx")
+
+
+def test_the_switcher_links_every_language_and_keeps_the_query(page):
+    html = page("/track?reg=PET-2026-000001&lang=en")
+    for code in ("kk", "en"):
+        assert f'href="/track?reg=PET-2026-000001&amp;lang={code}"' in html
+    assert 'href="/track?reg=PET-2026-000001"' in html  # Russian: no lang parameter
+    assert config(html)["reg"] == "PET-2026-000001"
+
+
+def test_every_label_exists_in_three_languages():
+    for table in (i18n.LABELS, i18n.STATES, i18n.CHANNELS, i18n.OBJECTS, i18n.WELL_KINDS):
+        for key, words in table.items():
+            assert len(words) == 3 and all(w.strip() for w in words), key
+    assert set(i18n.labels("kk")) == set(i18n.LABELS)
+
+
+@pytest.mark.parametrize("path", MAP_PAGES)
+def test_map_pages_draw_the_city_from_its_own_layers_without_a_tile_server(page, path):
+    html = page(path)
+    assert 'class="folium-map"' in html and "L.map(" in html
+    assert "L.tileLayer(" not in html  # no raster basemap from anywhere
+    assert "/web/api/layers/buildings.geojson" in html or "/tiles/buildings/" in html
+    assert "/static/vendor/leaflet/leaflet.js" in html
+    name = config(html)["map"]
+    assert name and f"var {name} = L.map(" in html
+
+
+def test_the_map_opens_on_the_city(page, conn, city_id):
+    html = page("/operator")
+    lat, lon = map(float, re.search(r"center: \[([\d.]+), ([\d.]+)\]", html).groups())
+    inside = conn.execute(
+        text("""
+        SELECT ST_Covers(ST_Envelope(bounds), ST_SetSRID(ST_MakePoint(:x, :y), 4326))
+        FROM cities WHERE id = :c"""),
+        {"x": lon, "y": lat, "c": city_id},
+    ).scalar_one()
+    assert inside
+    assert json.dumps("Центральный район")[1:-1] in html  # district names on the map
+
+
+def test_the_operator_console_has_search_place_card_form_and_login(page):
+    html = page("/operator")
+    for element in (
+        'id="search-input"',
+        'id="card"',
+        'id="register-form"',
+        'id="reg-category"',
+        'id="login-form"',
+        'id="reg-submit"',
+        'value="phone_109"',
+    ):
+        assert element in html, element
+    assert "/static/operator.js" in html
+
+
+def test_a_layer_of_the_basemap_comes_as_geojson_for_a_bounding_box(client, conn, city_id):
+    b = an_apartment_building(conn, city_id)
+    bbox = f"{b['lon'] - 0.002},{b['lat'] - 0.002},{b['lon'] + 0.002},{b['lat'] + 0.002}"
+    r = client.get(f"/web/api/layers/buildings.geojson?bbox={bbox}")
+    assert r.status_code == 200
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection"
+    assert b["id"] in {f["id"] for f in fc["features"]}
+    lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 69 < lon < 70 and 54 < lat < 55  # lon/lat order, as GeoJSON has it
+
+
+@pytest.mark.parametrize(
+    ("layer", "bbox", "status"),
+    [
+        ("buildings", "1,2,3", 422),
+        ("buildings", "a,b,c,d", 422),
+        ("buildings", "3,2,1,4", 422),
+        ("users", "69,54,70,55", 404),
+        ("appeal_contacts", "69,54,70,55", 404),
+    ],
+)
+def test_bad_layer_requests_are_refused(client, layer, bbox, status):
+    assert client.get(f"/web/api/layers/{layer}.geojson?bbox={bbox}").status_code == status
+
+
+def test_the_queue_page_lists_the_queue_in_rank_order_with_the_rule(page, conn, city_id):
+    html = page("/queue")
+    queue = compute_queue(conn, city_id, QueueRules())
+    ranks = [
+        int(r)
+        for r in re.findall(
+            r'<tr class="(?:un)?funded" data-yard="\d+">\s*'
+            r'<td class="num">(\d+)</td>',
+            html,
+        )
+    ]
+    assert ranks == [q["rank"] for q in queue]
+    first = re.search(r'data-yard="(\d+)"', html).group(1)
+    assert int(first) == queue[0]["yard_id"]
+    for words in ("больше всего квартир", "больше обращений", "большей площади"):
+        assert words in html
+    assert html.count('class="budget-line"') == 1
+    assert html.count('<tr class="funded"') == min(70, len(queue))
+
+
+def test_a_budget_moves_the_budget_line(page, conn, city_id):
+    queue = compute_queue(conn, city_id, QueueRules())
+    budget = queue[2]["cumulative_cost"] + 1
+    html = page(f"/queue?budget={budget}")
+    assert html.count('<tr class="funded"') == 3
+    assert "Выше черты" in html
+
+
+def test_the_planner_dashboard_has_charts_hotspots_and_the_queue(page):
+    html = page("/planner")
+    assert html.count('<svg class="chart"') == 3
+    for season in ("зима", "весна", "лето", "осень"):
+        assert season in html
+    assert "Нет отопления" in html  # a category by its name, not its code
+    assert "Очаги обращений" in html and "budget-line" in html
+    assert "/api/v1/ratings" not in html  # on-time rates load only for signed-in staff
+
+
+def test_the_tracker_page_asks_for_a_number(page):
+    html = page("/track")
+    assert 'id="track-reg"' in html and "/static/track.js" in html
+    assert "Персональные данные" in html
+
+
+def test_no_page_shows_an_applicants_personal_data(page, conn, city_id):
+    b = an_apartment_building(conn, city_id, offset=12)
+    secret_name, secret_phone = "Жанар Сейткали-Тест", "+7 701 555 98 76"
+    appeal = make_appeal(
+        conn,
+        city_id,
+        "roof_leak",
+        b["lon"],
+        b["lat"],
+        applicant_name=secret_name,
+        applicant_phone=secret_phone,
+    )
+    for path in PAGES + [f"/track?reg={appeal['reg_number']}"]:
+        html = page(path)
+        assert secret_name not in html and secret_phone not in html, path

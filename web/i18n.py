@@ -1,0 +1,361 @@
+"""The pages' words in Russian (the default), Kazakh and English.
+
+One small dictionary: ``LABELS[key] = (ru, kk, en)``. Pages get the labels of one language
+both in the template (``t.key``) and, for the scripts, as JSON (``window.QALA.t``).
+"""
+
+from __future__ import annotations
+
+LANGS = ("ru", "kk", "en")
+DEFAULT_LANG = "ru"
+LANG_NAMES = {"ru": "Русский", "kk": "Қазақша", "en": "English"}
+
+LABELS: dict[str, tuple[str, str, str]] = {
+    # site
+    "site": (
+        "Qala Map — карта обращений города",
+        "Qala Map — қала өтініштерінің картасы",
+        "Qala Map — the city issue map",
+    ),
+    "site_short": ("Qala Map", "Qala Map", "Qala Map"),
+    "tagline": (
+        "Единый контакт-центр 109 и цифровая карта города",
+        "109 бірыңғай байланыс орталығы және қаланың цифрлық картасы",
+        "The 109 contact centre and the city's digital map",
+    ),
+    "home": ("Главная", "Басты бет", "Home"),
+    "operator": ("Пульт оператора", "Оператор пульті", "Operator console"),
+    "operator_about": (
+        "Поиск адреса, карточка места, регистрация обращения",
+        "Мекенжайды іздеу, орын картасы, өтінішті тіркеу",
+        "Address search, place card, registering an appeal",
+    ),
+    "queue": ("Очередь ремонта дворов", "Аулаларды жөндеу кезегі", "Yard repair queue"),
+    "queue_about": (
+        "Публичная очередь асфальтирования дворов",
+        "Аулаларды асфальттаудың ашық кезегі",
+        "The public yard-asphalting queue",
+    ),
+    "track": ("Статус обращения", "Өтініш мәртебесі", "Appeal status"),
+    "track_about": (
+        "Узнать статус обращения по регистрационному номеру",
+        "Тіркеу нөмірі бойынша өтініш мәртебесін білу",
+        "Follow an appeal by its registration number",
+    ),
+    "planner": ("Панель планировщика", "Жоспарлаушы панелі", "Planner dashboard"),
+    "planner_about": (
+        "Очаги обращений, категории, сезоны, сроки исполнения",
+        "Өтініштер ошақтары, санаттар, маусымдар, орындау мерзімдері",
+        "Hotspots, categories, seasons, on-time rates",
+    ),
+    "language": ("Язык", "Тіл", "Language"),
+    "demo_note": (
+        "Демонстрационный город: данные синтетические.",
+        "Демо-қала: деректер жасанды.",
+        "Demo city: the data are synthetic.",
+    ),
+    "map": ("Карта", "Карта", "Map"),
+    "loading": ("Загрузка…", "Жүктелуде…", "Loading…"),
+    "error": ("Ошибка", "Қате", "Error"),
+    "none": ("нет", "жоқ", "none"),
+    # map layers
+    "layer_districts": ("Районы", "Аудандар", "Districts"),
+    "layer_streets": ("Улицы", "Көшелер", "Streets"),
+    "layer_yards": ("Дворы", "Аулалар", "Yards"),
+    "layer_buildings": ("Здания", "Ғимараттар", "Buildings"),
+    "layer_wells": ("Колодцы", "Құдықтар", "Wells"),
+    "layer_appeals": ("Обращения", "Өтініштер", "Appeals"),
+    "layer_hotspots": ("Очаги обращений", "Өтініш ошақтары", "Appeal hotspots"),
+    "layer_queue": ("Дворы в очереди", "Кезектегі аулалар", "Yards in the queue"),
+    # login
+    "login": ("Вход для сотрудников", "Қызметкерлер кіруі", "Staff login"),
+    "username": ("Логин", "Логин", "User name"),
+    "password": ("Пароль", "Құпиясөз", "Password"),
+    "sign_in": ("Войти", "Кіру", "Sign in"),
+    "sign_out": ("Выйти", "Шығу", "Sign out"),
+    "signed_in_as": ("Вы вошли как", "Сіз кірдіңіз:", "Signed in as"),
+    "login_needed": (
+        "Войдите, чтобы видеть карточку места и регистрировать обращения.",
+        "Орын картасын көру және өтініш тіркеу үшін кіріңіз.",
+        "Sign in to see the place card and register appeals.",
+    ),
+    "login_ratings": (
+        "Рейтинги видны планировщикам, контролёрам и инспекторам: войдите.",
+        "Рейтингтерді жоспарлаушылар, бақылаушылар мен инспекторлар көреді: кіріңіз.",
+        "Ratings are for planners, controllers and inspectors: sign in.",
+    ),
+    "login_failed": (
+        "Неверный логин или пароль",
+        "Логин немесе құпиясөз қате",
+        "Wrong user name or password",
+    ),
+    # search and place card
+    "search": ("Поиск адреса", "Мекенжайды іздеу", "Address search"),
+    "search_placeholder": (
+        "Улица и дом, например: Абая 12",
+        "Көше және үй, мысалы: Абай 12",
+        "Street and number, e.g. Abaya 12",
+    ),
+    "search_nothing": ("Ничего не найдено", "Ештеңе табылмады", "Nothing found"),
+    "click_map": (
+        "Щёлкните по карте или найдите адрес, чтобы открыть карточку места.",
+        "Орын картасын ашу үшін картаны басыңыз немесе мекенжайды табыңыз.",
+        "Click the map or find an address to open the place card.",
+    ),
+    "place_card": ("Карточка места", "Орын картасы", "Place card"),
+    "district": ("Район", "Аудан", "District"),
+    "building": ("Здание", "Ғимарат", "Building"),
+    "apartments": ("Квартир", "Пәтер", "Apartments"),
+    "floors": ("Этажей", "Қабат", "Floors"),
+    "year_built": ("Год постройки", "Салынған жылы", "Built"),
+    "housing_org": (
+        "Управляющая организация (КСК/ОСИ)",
+        "Басқарушы ұйым (ПИК/МИБ)",
+        "Housing management organisation",
+    ),
+    "yard": ("Двор", "Аула", "Yard"),
+    "area": ("Площадь, м²", "Ауданы, м²", "Area, m²"),
+    "surface": ("Покрытие", "Жабын", "Surface"),
+    "last_repair": ("Последний ремонт", "Соңғы жөндеу", "Last repair"),
+    "repair_status": ("Статус ремонта", "Жөндеу мәртебесі", "Repair status"),
+    "buildings_n": ("Зданий", "Ғимарат", "Buildings"),
+    "wells": ("Колодцы и их владельцы", "Құдықтар және иелері", "Wells and their owners"),
+    "owner": ("Владелец", "Иесі", "Owner"),
+    "distance_m": ("Расст., м", "Қашық., м", "Dist., m"),
+    "in_this_yard": ("в этом дворе", "осы аулада", "in this yard"),
+    "open_nearby": (
+        "Открытые обращения рядом",
+        "Жақын маңдағы ашық өтініштер",
+        "Open appeals nearby",
+    ),
+    "history": ("История по категориям", "Санаттар бойынша тарих", "History by category"),
+    "repeats": ("Повторные", "Қайталанған", "Repeats"),
+    "appeals": ("Обращений", "Өтініштер", "Appeals"),
+    "phone": ("Телефон", "Телефон", "Phone"),
+    # registration
+    "register": ("Регистрация обращения", "Өтінішті тіркеу", "Register an appeal"),
+    "category": ("Категория", "Санат", "Category"),
+    "choose_category": ("— выберите категорию —", "— санатты таңдаңыз —", "— choose —"),
+    "channel": ("Канал", "Арна", "Channel"),
+    "location": ("Место (долгота, широта)", "Орны (бойлық, ендік)", "Location (lon, lat)"),
+    "address": ("Адрес", "Мекенжай", "Address"),
+    "object": ("Объект", "Нысан", "Object"),
+    "organisation": ("Ответственная организация", "Жауапты ұйым", "Responsible organisation"),
+    "deadline": ("Срок исполнения", "Орындау мерзімі", "Deadline"),
+    "hours": ("ч", "сағ", "h"),
+    "urgent": ("срочное", "шұғыл", "urgent"),
+    "standard": ("плановое", "жоспарлы", "standard"),
+    "description": ("Описание", "Сипаттама", "Description"),
+    "applicant_name": (
+        "Имя заявителя (не публикуется)",
+        "Өтініш берушінің аты (жарияланбайды)",
+        "Applicant's name (never published)",
+    ),
+    "applicant_phone": (
+        "Телефон заявителя (не публикуется)",
+        "Өтініш берушінің телефоны (жарияланбайды)",
+        "Applicant's phone (never published)",
+    ),
+    "first_call": (
+        "Решено при первом звонке",
+        "Алғашқы қоңырауда шешілді",
+        "Resolved on the first call",
+    ),
+    "repeat_of": ("Повтор обращения", "Қайталанған өтініш", "Repeat of"),
+    "not_repeat": ("не повтор", "қайталау емес", "not a repeat"),
+    "candidates": (
+        "Похожие обращения рядом",
+        "Жақын маңдағы ұқсас өтініштер",
+        "Similar appeals nearby",
+    ),
+    "submit": ("Зарегистрировать", "Тіркеу", "Register"),
+    "registered_as": (
+        "Обращение зарегистрировано, номер",
+        "Өтініш тіркелді, нөмірі",
+        "Appeal registered, number",
+    ),
+    "pick_place": (
+        "Сначала выберите место на карте",
+        "Алдымен картада орынды таңдаңыз",
+        "First pick a place on the map",
+    ),
+    # tracker
+    "reg_number": ("Регистрационный номер", "Тіркеу нөмірі", "Registration number"),
+    "find": ("Найти", "Табу", "Find"),
+    "status": ("Статус", "Мәртебесі", "Status"),
+    "created": ("Зарегистрировано", "Тіркелді", "Registered"),
+    "resolved": ("Исполнено", "Орындалды", "Resolved"),
+    "overdue": ("просрочено", "мерзімі өтті", "overdue"),
+    "in_time": ("в срок", "мерзімінде", "on time"),
+    "not_found": (
+        "Обращение с таким номером не найдено",
+        "Мұндай нөмірмен өтініш табылмады",
+        "No appeal with this number",
+    ),
+    "events": ("История", "Тарих", "History"),
+    "when": ("Когда", "Қашан", "When"),
+    "change": ("Изменение", "Өзгеріс", "Change"),
+    "who": ("Кто", "Кім", "By"),
+    "deferred_to": ("Перенесено на год", "Жылға ауыстырылды", "Carried over to"),
+    "no_personal": (
+        "Персональные данные заявителей здесь не показываются.",
+        "Өтініш берушілердің жеке деректері мұнда көрсетілмейді.",
+        "No personal data of applicants is shown here.",
+    ),
+    # queue
+    "rank": ("Место", "Орны", "Rank"),
+    "appeals_n": ("Обращений", "Өтініш", "Appeals"),
+    "planned": ("Плановые сроки", "Жоспарлы мерзімдер", "Planned dates"),
+    "contractor": ("Подрядчик", "Мердігер", "Contractor"),
+    "cost": ("Стоимость, ₸", "Құны, ₸", "Cost, ₸"),
+    "funded": ("профинансировано", "қаржыландырылды", "funded"),
+    "budget_line": ("Граница бюджета", "Бюджет шегі", "Budget line"),
+    "budget_line_text": (
+        "Выше черты — дворы, на которые хватает бюджета {year} года ({sum} ₸).",
+        "Сызықтан жоғары — {year} жылғы бюджет жететін аулалар ({sum} ₸).",
+        "Above the line: the yards the {year} budget covers ({sum} ₸).",
+    ),
+    "budget_assumed": (
+        "Бюджет не задан: по примеру города показаны первые {n} дворов.",
+        "Бюджет берілмеген: қала үлгісі бойынша алғашқы {n} аула көрсетілді.",
+        "No budget given: as the city did, the first {n} yards are shown funded.",
+    ),
+    "rule_title": ("Как составлена очередь", "Кезек қалай құрылады", "How the queue is ranked"),
+    "rule_1": (
+        "Сначала — дворы, у которых больше всего квартир в обслуживаемых домах.",
+        "Алдымен — қызмет көрсететін үйлерінде пәтерлері ең көп аулалар.",
+        "First, the yards whose buildings have the most apartments.",
+    ),
+    "rule_2": (
+        "При равенстве — дворы, по которым больше обращений жителей.",
+        "Тең болса — тұрғындардың өтініштері көп аулалар.",
+        "On a tie, the yards with more residents' appeals.",
+    ),
+    "rule_3": (
+        "Затем — дворы большей площади.",
+        "Содан кейін — ауданы үлкен аулалар.",
+        "Then the larger yards.",
+    ),
+    "queue_count": ("Дворов в очереди", "Кезектегі аулалар", "Yards in the queue"),
+    "cost_note": (
+        "Стоимость — смета двора или оценка по площади ({cpm} ₸ за м²).",
+        "Құны — ауланың сметасы немесе ауданы бойынша бағалау (м² үшін {cpm} ₸).",
+        "Cost: the yard's estimate, or its area × {cpm} ₸ per m².",
+    ),
+    # planner
+    "by_category": ("Обращения по категориям", "Санаттар бойынша өтініштер", "Appeals by category"),
+    "by_month": ("Обращения по месяцам", "Айлар бойынша өтініштер", "Appeals by month"),
+    "by_season": ("По сезонам", "Маусымдар бойынша", "By season"),
+    "on_time": (
+        "Исполнение в срок по организациям",
+        "Ұйымдар бойынша мерзімінде орындау",
+        "On-time rate by organisation",
+    ),
+    "on_time_rate": ("В срок", "Мерзімінде", "On time"),
+    "median_hours": ("Медиана, ч", "Медиана, сағ", "Median, h"),
+    "totals": ("Итого за год", "Жыл бойынша жиыны", "The last twelve months"),
+    "repeat_share": ("Доля повторных", "Қайталанғандар үлесі", "Repeat share"),
+    "fcr": ("Решено при первом звонке", "Алғашқы қоңырауда шешілді", "First-call resolution"),
+    "hotspots_note": (
+        "Очаги: статистика Getis-Ord Gi* по сетке, с поправкой FDR.",
+        "Ошақтар: тор бойынша Getis-Ord Gi* статистикасы, FDR түзетуімен.",
+        "Hotspots: Getis-Ord Gi* on a grid, with FDR control.",
+    ),
+    "hot": ("очаг", "ошақ", "hot spot"),
+    "cold": ("холодная зона", "суық аймақ", "cold spot"),
+    "confidence": ("достоверность", "сенімділік", "confidence"),
+    "winter": ("зима", "қыс", "winter"),
+    "spring": ("весна", "көктем", "spring"),
+    "summer": ("лето", "жаз", "summer"),
+    "autumn": ("осень", "күз", "autumn"),
+    "queue_top": ("Очередь и бюджет", "Кезек және бюджет", "The queue and the budget"),
+    "show_all": ("Вся очередь", "Толық кезек", "The whole queue"),
+}
+
+#: Appeal states, repair states, channels and object kinds as residents read them.
+STATES: dict[str, tuple[str, str, str]] = {
+    "registered": ("зарегистрировано", "тіркелді", "registered"),
+    "assigned": ("передано исполнителю", "орындаушыға берілді", "assigned"),
+    "in_progress": ("в работе", "жұмыста", "in progress"),
+    "resolved": ("исполнено", "орындалды", "resolved"),
+    "closed": ("закрыто", "жабылды", "closed"),
+    "rejected": ("отклонено", "қабылданбады", "rejected"),
+    "deferred": (
+        "перенесено на следующий год",
+        "келесі жылға ауыстырылды",
+        "carried over to next year",
+    ),
+    "duplicate": ("дубликат", "қайталама", "duplicate"),
+    "reopened": ("открыто повторно", "қайта ашылды", "reopened"),
+    "queued": ("в очереди", "кезекте", "queued"),
+    "planned": ("запланировано", "жоспарланды", "planned"),
+    "done": ("выполнено", "орындалды", "done"),
+}
+CHANNELS: dict[str, tuple[str, str, str]] = {
+    "phone_109": ("телефон 109", "109 телефоны", "phone 109"),
+    "telegram": ("Telegram", "Telegram", "Telegram"),
+    "website": ("сайт", "сайт", "website"),
+    "mobile_app": ("мобильное приложение", "мобильді қосымша", "mobile app"),
+    "facebook": ("Facebook", "Facebook", "Facebook"),
+    "instagram": ("Instagram", "Instagram", "Instagram"),
+    "email": ("e-mail", "e-mail", "e-mail"),
+    "whatsapp": ("WhatsApp", "WhatsApp", "WhatsApp"),
+}
+OBJECTS: dict[str, tuple[str, str, str]] = {
+    "building": ("здание", "ғимарат", "building"),
+    "yard": ("двор", "аула", "yard"),
+    "well": ("колодец", "құдық", "well"),
+    "street": ("улица", "көше", "street"),
+    "none": ("точка на карте", "картадағы нүкте", "point on the map"),
+}
+WELL_KINDS: dict[str, tuple[str, str, str]] = {
+    "sewer": ("канализация", "кәріз", "sewer"),
+    "water": ("водопровод", "су құбыры", "water"),
+    "heating": ("теплосеть", "жылу желісі", "heating"),
+    "storm": ("ливнёвка", "нөсер кәрізі", "storm drain"),
+    "telecom": ("связь", "байланыс", "telecom"),
+}
+SURFACES: dict[str, tuple[str, str, str]] = {
+    "asphalt": ("асфальт", "асфальт", "asphalt"),
+    "gravel": ("щебень", "қиыршық тас", "gravel"),
+    "soil": ("грунт", "топырақ", "soil"),
+    "concrete": ("бетон", "бетон", "concrete"),
+    "tiles": ("плитка", "тақтайша", "paving tiles"),
+}
+ROLES: dict[str, tuple[str, str, str]] = {
+    "operator": ("оператор 109", "109 операторы", "109 operator"),
+    "inspector": ("инспектор", "инспектор", "inspector"),
+    "executor": ("исполнитель", "орындаушы", "executing body"),
+    "controller": ("контролёр", "бақылаушы", "controller"),
+    "planner": ("планировщик", "жоспарлаушы", "planner"),
+    "admin": ("администратор", "әкімші", "administrator"),
+    "channel": ("канал", "арна", "channel"),
+    "system": ("система", "жүйе", "system"),
+}
+
+
+def pick_lang(value: str | None) -> str:
+    """The language asked for, or Russian."""
+    return value if value in LANGS else DEFAULT_LANG
+
+
+def _column(table: dict[str, tuple[str, str, str]], lang: str) -> dict[str, str]:
+    i = LANGS.index(pick_lang(lang))
+    return {k: v[i] for k, v in table.items()}
+
+
+def labels(lang: str) -> dict[str, str]:
+    """Every label in one language (a plain dict, ready for a template or for JSON)."""
+    return _column(LABELS, lang)
+
+
+def vocabulary(lang: str) -> dict[str, dict[str, str]]:
+    """States, channels, object and well kinds in one language, for the scripts."""
+    return {
+        "states": _column(STATES, lang),
+        "channels": _column(CHANNELS, lang),
+        "objects": _column(OBJECTS, lang),
+        "wells": _column(WELL_KINDS, lang),
+        "surfaces": _column(SURFACES, lang),
+        "roles": _column(ROLES, lang),
+    }

@@ -1,0 +1,128 @@
+/* Qala Map: what every page's script shares. Settings and labels come from the page's
+   #qala-config JSON; requests go only to this service. The staff token lives in
+   sessionStorage (gone when the tab closes). */
+(function () {
+  'use strict';
+  var config = JSON.parse(document.getElementById('qala-config').textContent);
+  var TOKEN = 'qala.token', WHO = 'qala.who';
+  var LOCALES = {ru: 'ru-RU', kk: 'kk-KZ', en: 'en-GB'};
+
+  function esc(value) {
+    return String(value === null || value === undefined ? '' : value)
+      .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  }
+
+  function t(key) { return config.t[key] || key; }
+
+  function word(table, key) {
+    return (config.vocab[table] && config.vocab[table][key]) || key;
+  }
+
+  function when(iso) {
+    if (!iso) { return '—'; }
+    var d = new Date(iso);
+    return d.toLocaleString(LOCALES[config.lang] || 'ru-RU',
+      {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'});
+  }
+
+  function token() { return sessionStorage.getItem(TOKEN); }
+
+  function who() {
+    try { return JSON.parse(sessionStorage.getItem(WHO) || 'null'); } catch (e) { return null; }
+  }
+
+  function ApiError(status, detail) {
+    this.status = status;
+    this.message = detail;
+  }
+
+  /* fetch JSON from our API; throws ApiError with the server's "detail" */
+  function api(path, options) {
+    options = options || {};
+    var headers = Object.assign({'Accept': 'application/json'}, options.headers || {});
+    if (token() && options.auth !== false) { headers.Authorization = 'Bearer ' + token(); }
+    var init = {method: options.method || 'GET', headers: headers};
+    if (options.json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(options.json);
+    } else if (options.form) {
+      init.body = new URLSearchParams(options.form);
+    }
+    return fetch(path, init).then(function (r) {
+      return r.text().then(function (body) {
+        var parsed = null;
+        try { parsed = body ? JSON.parse(body) : null; } catch (e) { parsed = null; }
+        if (!r.ok) {
+          if (r.status === 401) { signOut(true); }
+          throw new ApiError(r.status, (parsed && parsed.detail) || r.statusText);
+        }
+        return parsed;
+      });
+    });
+  }
+
+  var listeners = [];
+
+  function onAuth(fn) { listeners.push(fn); fn(who()); }
+
+  function announce() {
+    var w = who();
+    listeners.forEach(function (fn) { fn(w); });
+  }
+
+  function signIn(username, password) {
+    return api('/api/v1/auth/token', {method: 'POST', auth: false,
+      form: {username: username, password: password}})
+      .then(function (tok) {
+        sessionStorage.setItem(TOKEN, tok.access_token);
+        sessionStorage.setItem(WHO, JSON.stringify({name: username, role: tok.role}));
+        announce();
+      });
+  }
+
+  function signOut(quiet) {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(WHO);
+    if (!quiet) { announce(); } else { setTimeout(announce, 0); }
+  }
+
+  /* the login form and "signed in as" line, where the page has them */
+  function bindLogin() {
+    var form = document.getElementById('login-form');
+    if (!form) { return; }
+    var box = document.getElementById('whoami'), err = document.getElementById('login-error');
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      err.hidden = true;
+      signIn(form.username.value, form.password.value).then(function () {
+        form.password.value = '';
+      }).catch(function () { err.hidden = false; });
+    });
+    document.getElementById('logout').addEventListener('click', function () { signOut(); });
+    onAuth(function (w) {
+      form.hidden = !!w;
+      box.hidden = !w;
+      if (w) {
+        document.getElementById('whoami-name').textContent = w.name;
+        document.getElementById('whoami-role').textContent = w.role;
+      }
+    });
+  }
+
+  function map() { return config.map ? window[config.map] : null; }
+
+  /* pins and highlighted objects: a pane of their own, always above the basemap layers */
+  function marks() {
+    var m = map();
+    if (!m.getPane('qala-marks')) { m.createPane('qala-marks').style.zIndex = 650; }
+    return 'qala-marks';
+  }
+
+  document.addEventListener('DOMContentLoaded', bindLogin);
+
+  window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api,
+    token: token, who: who, onAuth: onAuth, signIn: signIn, signOut: signOut, map: map,
+    marks: marks,
+    ApiError: ApiError};
+})();
