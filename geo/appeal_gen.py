@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pyproj import Transformer
 from sqlalchemy import Connection, text
 
 SEASONAL = {  # category -> relative weight per month 1..12
@@ -42,6 +43,8 @@ COLUMNS = ["city_id", "reg_number", "channel", "category_code", "description", "
            "object_kind", "object_id", "address_text", "district_id", "organisation_id",
            "status", "created_at", "deadline_at", "resolved_at", "closed_at",
            "first_call_resolved", "repeat_of_id", "source_type", "geom"]
+# filled by the loader when it can (vectorised); otherwise the database trigger computes them
+PLACE_COLUMNS = ["x_m", "y_m", "yard_id"]
 
 
 @dataclass
@@ -81,13 +84,17 @@ def read_city(conn: Connection, city_id: int) -> CityObjects:
     district_of = """(SELECT d.id FROM districts d WHERE d.city_id = :c
                       AND ST_Intersects(d.geom, {g}) ORDER BY d.id LIMIT 1) AS district_id"""
     buildings = df(f"""SELECT b.id, ST_X(p) AS lon, ST_Y(p) AS lat, b.housing_org_id,
-                       b.address_ru, {district_of.format(g='p')}
+                       b.address_ru, {district_of.format(g='p')},
+                       (SELECT min(yb.yard_id) FROM yard_buildings yb
+                        WHERE yb.city_id = b.city_id AND yb.building_id = b.id) AS yard_id
                        FROM (SELECT *, ST_PointOnSurface(geom) p FROM buildings
                              WHERE city_id = :c) b""")
     yards = df(f"""SELECT y.id, ST_X(p) AS lon, ST_Y(p) AS lat, y.name AS address_ru,
+                   y.id AS yard_id,
                    {district_of.format(g='p')}
                    FROM (SELECT *, ST_PointOnSurface(geom) p FROM yards WHERE city_id = :c) y""")
     wells = df(f"""SELECT w.id, ST_X(w.geom) AS lon, ST_Y(w.geom) AS lat, w.kind, w.owner_id,
+                   w.yard_id,
                    {district_of.format(g='w.geom')}
                    FROM wells w WHERE w.city_id = :c""")
     streets = df(f"""SELECT s.id, ST_X(p) AS lon, ST_Y(p) AS lat, s.name_ru AS address_ru,
@@ -144,6 +151,7 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     org = np.full(n, -1, dtype=np.int64)
     district = np.full(n, -1, dtype=np.int64)
     address = np.array([None] * n, dtype=object)
+    yard = np.full(n, -1, dtype=np.int64)
 
     def pick(table: pd.DataFrame, mask: np.ndarray, kind: str, key: str | None):
         idx = np.flatnonzero(mask)
@@ -158,6 +166,8 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
             obj_id[idx] = rows.id.to_numpy()
         if "address_ru" in rows:
             address[idx] = rows.address_ru.to_numpy()
+        if "yard_id" in rows:
+            yard[idx] = rows.yard_id.fillna(-1).to_numpy()
         return idx, rows
 
     for code in np.unique(category):
@@ -188,6 +198,7 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
         a = rng.uniform(0, 2 * np.pi, m)
         lon[idx], lat[idx] = metric(h.lon, h.lat, r * np.cos(a), r * np.sin(a))
         obj_kind[idx], obj_id[idx], address[idx] = "none", -1, f"hotspot {k + 1}"
+        yard[idx] = -1
     # small jitter so that repeated appeals on one object do not sit on one point
     jx, jy = _metric_offsets(lon, lat, rng.normal(0, 4, n), rng.normal(0, 4, n))
     lon, lat = jx, jy
@@ -236,6 +247,9 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     out["repeat_of_id"] = None
     out["source_type"] = "synthetic"
     out["lon"], out["lat"] = lon, lat
+    out["x_m"], out["y_m"] = Transformer.from_crs(4326, objs.metric_srid,
+                                                  always_xy=True).transform(lon, lat)
+    out["yard_id"] = np.where(yard >= 0, yard, None)
     return out
 
 
@@ -253,11 +267,14 @@ def copy_appeals(conn: Connection, df: pd.DataFrame) -> int:
                      + frame["lat"].map("{:.7f}".format) + ")")
     for col in ("created_at", "deadline_at", "resolved_at", "closed_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00")
-    frame[COLUMNS].to_csv(buf, index=False, header=False, na_rep="\\N")
+    columns = COLUMNS + [c for c in PLACE_COLUMNS if c in frame]
+    if "yard_id" in frame:
+        frame["yard_id"] = frame["yard_id"].astype("Int64")
+    frame[columns].to_csv(buf, index=False, header=False, na_rep="\\N")
     buf.seek(0)
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:
-        cur.copy_expert(f"COPY appeals ({', '.join(COLUMNS)}) FROM STDIN "
+        cur.copy_expert(f"COPY appeals ({', '.join(columns)}) FROM STDIN "
                         "WITH (FORMAT csv, NULL '\\N')", buf)
     return len(frame)
 

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, text
 from geo import emerging, gistar, ohsa
 from geo.errors import InvalidInput
 
+MAX_CELLS = 250_000  # a grid larger than this is refused: choose larger cells
+MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
 CLASS_LABELS = {3: "hot_99", 2: "hot_95", 1: "hot_90", 0: "not_significant", -1: "cold_90",
                 -2: "cold_95", -3: "cold_99"}
 
@@ -44,6 +46,7 @@ class HotspotQuery:
 
 
 def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
+    """The WHERE clause and parameters of the query's filters (bound, never formatted)."""
     where = "a.city_id = :c"
     params: dict = {"c": city_id, "srid": srid}
     for cond, key, value in (
@@ -57,6 +60,17 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
     if not q.include_placeholders:
         where += " AND NOT a.placeholder_geocode"
     return where, params
+
+
+def _xy(conn: Connection, city_id: int, srid: int) -> dict[str, str]:
+    """SQL for the metric x, y of ``appeals a``: the stored ``x_m``/``y_m`` when ``srid`` is
+    the city's own metric CRS (computed once on write), else a projection per row."""
+    own = conn.execute(text("SELECT metric_srid FROM cities WHERE id = :c"),
+                       {"c": city_id}).scalar_one()
+    if srid == own:
+        return {"x": "coalesce(a.x_m, ST_X(ST_Transform(a.geom, :srid)))",
+                "y": "coalesce(a.y_m, ST_Y(ST_Transform(a.geom, :srid)))"}
+    return {"x": "ST_X(ST_Transform(a.geom, :srid))", "y": "ST_Y(ST_Transform(a.geom, :srid))"}
 
 
 def metric_srid(conn: Connection, city_id: int, srid: int | None) -> int:
@@ -77,10 +91,10 @@ def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.nda
     """Metric x, y and epoch seconds of every appeal the query selects."""
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
+    xy = _xy(conn, city_id, srid)
     rows = conn.execute(text(f"""
-        SELECT ST_X(p), ST_Y(p), extract(epoch FROM a.created_at)
-        FROM appeals a JOIN categories c ON c.code = a.category_code,
-             LATERAL ST_Transform(a.geom, :srid) AS p
+        SELECT {xy["x"]}, {xy["y"]}, extract(epoch FROM a.created_at)
+        FROM appeals a JOIN categories c ON c.code = a.category_code
         WHERE {where}"""), params).fetchall()
     if not rows:
         return np.empty(0), np.empty(0), np.empty(0)
@@ -98,9 +112,8 @@ cells AS (
   WHERE ST_Within(ST_MakeEnvelope(ix * :s, iy * :s, (ix + 1) * :s, (iy + 1) * :s, :srid),
                   ext.g)),
 counts AS (
-  SELECT floor(ST_X(p) / :s)::bigint AS ix, floor(ST_Y(p) / :s)::bigint AS iy, count(*) AS n
-  FROM appeals a JOIN categories c ON c.code = a.category_code,
-       LATERAL ST_Transform(a.geom, :srid) AS p
+  SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy, count(*) AS n
+  FROM appeals a JOIN categories c ON c.code = a.category_code
   WHERE {where} GROUP BY 1, 2)
 SELECT ix, iy, {count} FROM {source}
 """
@@ -117,13 +130,21 @@ def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: 
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
     params["s"] = cell_size
+    n_cells = conn.execute(text(
+        "SELECT ceil((ST_XMax(g) - ST_XMin(g)) / :s) * ceil((ST_YMax(g) - ST_YMin(g)) / :s) "
+        "FROM (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c) b"),
+        {"s": cell_size, "srid": srid, "c": city_id}).scalar_one()
+    if n_cells > MAX_CELLS:
+        raise InvalidInput(f"{cell_size:g} m cells would make {int(n_cells):,} cells over this "
+                           f"city (at most {MAX_CELLS:,}): choose larger cells")
     if not with_counts:  # the cells only: the appeals are not read at all
         source, count = "cells", "0"
     elif q.study_area == "city":
         source, count = "cells LEFT JOIN counts USING (ix, iy)", "coalesce(n, 0)"
     else:
         source, count = "counts", "n"
-    sql = CELLS_SQL.format(where=where, source=source, count=count)
+    sql = CELLS_SQL.format(where=where, source=source, count=count,
+                           **_xy(conn, city_id, srid))
     rows = conn.execute(text(sql), params).fetchall()
     return _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
 
@@ -189,10 +210,9 @@ def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
 
 
 STEPS_SQL = """
-SELECT floor(ST_X(p) / :s)::bigint AS ix, floor(ST_Y(p) / :s)::bigint AS iy,
+SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy,
        floor((extract(epoch FROM a.created_at) - :t0) / :span)::int AS step, count(*)
-FROM appeals a JOIN categories c ON c.code = a.category_code,
-     LATERAL ST_Transform(a.geom, :srid) AS p
+FROM appeals a JOIN categories c ON c.code = a.category_code
 WHERE {where} GROUP BY 1, 2, 3
 """
 
@@ -225,18 +245,19 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
     if n_steps < 10:
         raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
-    params.update({"s": cell_size, "t0": float(t_min), "span": span})
-    rows = np.asarray(conn.execute(text(STEPS_SQL.format(where=where)), params).fetchall(),
-                      dtype=np.int64).reshape(-1, 4)
     if q.study_area == "city":
         grid = study_area_grid(conn, city_id, q, cell_size, with_counts=False)
-    else:
+    params.update({"s": cell_size, "t0": float(t_min), "span": span})
+    sql = STEPS_SQL.format(where=where, **_xy(conn, city_id, srid))
+    rows = np.asarray(conn.execute(text(sql), params).fetchall(), dtype=np.int64).reshape(-1, 4)
+    if q.study_area != "city":
         cells = np.unique(rows[:, :2], axis=0)
         grid = _grid(np.c_[cells, np.zeros(len(cells), dtype=np.int64)], cell_size)
-    index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(grid.ix, grid.iy,
-                                                                 strict=True))}
-    cell = np.array([index.get((int(i), int(j)), -1) for i, j in rows[:, :2]], dtype=np.int64)
-    ok = (cell >= 0) & (rows[:, 2] < n_steps)
+    if grid.n_cells * n_steps > MAX_BINS:
+        raise InvalidInput(f"{n_steps} steps x {grid.n_cells:,} cells is more than "
+                           f"{MAX_BINS:,} bins: choose larger cells, months or a shorter window")
+    cell = _cell_index(grid, rows[:, 0], rows[:, 1])
+    ok = (cell >= 0) & (rows[:, 2] >= 0) & (rows[:, 2] < n_steps)
     cube = np.zeros((n_steps, grid.n_cells), dtype=np.int64)
     np.add.at(cube, (rows[ok, 2], cell[ok]), rows[ok, 3])
     band = q.band or ohsa.default_band(grid.cx, grid.cy, cube.sum(axis=0).astype(float),
@@ -250,6 +271,18 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
                        "step": step, "steps": n_steps, "srid": srid,
                        "study_area": q.study_area, "n_cells": grid.n_cells},
             "summary": res.summary(), "cells": cells}
+
+
+def _cell_index(grid: gistar.Grid, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """The grid position of each (ix, iy), or -1 when the cell is not in the grid."""
+    key = grid.ix.astype(np.int64) << 32 | (grid.iy.astype(np.int64) & 0xFFFFFFFF)
+    order = np.argsort(key)
+    sorted_key = key[order]
+    want = ix.astype(np.int64) << 32 | (iy.astype(np.int64) & 0xFFFFFFFF)
+    pos = np.clip(np.searchsorted(sorted_key, want), 0, max(len(key) - 1, 0))
+    if not len(key):
+        return np.full(len(want), -1, dtype=np.int64)
+    return np.where(sorted_key[pos] == want, order[pos], -1)
 
 
 def _plain(v):

@@ -264,6 +264,8 @@ class Appeal(Base):
         Index("ix_appeals_org_status", "city_id", "organisation_id", "status"),
         Index("ix_appeals_created", "city_id", "created_at"),
         Index("ix_appeals_geom", "geom", postgresql_using="gist"),
+        Index("ix_appeals_category_time", "city_id", "category_code", "created_at",
+              postgresql_include=["yard_id"]),
     )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
@@ -292,6 +294,11 @@ class Appeal(Base):
     external_id: Mapped[str | None] = mapped_column(Text)
     placeholder_geocode: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source_type: Mapped[str | None] = mapped_column(Text)
+    # kept by a trigger (migration 0004) unless a bulk loader fills them: the point in the
+    # city's metric CRS, and the yard the appeal concerns (for the repair queue)
+    x_m: Mapped[float | None] = mapped_column(Float(precision=53))
+    y_m: Mapped[float | None] = mapped_column(Float(precision=53))
+    yard_id: Mapped[int | None] = mapped_column(BigInteger)
     geom = mapped_column(Geometry("POINT", 4326, spatial_index=False), nullable=False)
 
 

@@ -2,6 +2,8 @@
 
 For every yard: apartments (sum over the buildings it serves), appeals (of the categories
 that count, over a window, inside the yard or on its buildings and wells) and area in m².
+Each appeal's yard is set once when it is written (``appeals.yard_id``, migration 0004: its
+object's yard, else the yard holding the point), so a recompute is one indexed GROUP BY.
 Rank: apartments descending, then appeals descending, then area descending, then the yard's
 id (a stable tie-break). Yards repaired recently or in progress leave the queue. With a
 year's budget and a cost model (each yard's estimate, else area × cost per m²), the queue
@@ -40,24 +42,12 @@ WITH cats AS (
   SELECT code FROM categories
   WHERE (CAST(:cats AS text[]) IS NULL AND counts_for_yard_queue)
      OR code = ANY(CAST(:cats AS text[]))),
-a AS (
-  SELECT a.id, a.object_kind, a.object_id, a.geom FROM appeals a
+appeal_counts AS (
+  SELECT a.yard_id, count(*) AS n FROM appeals a
   WHERE a.city_id = :c AND a.category_code IN (SELECT code FROM cats)
-    AND a.created_at >= :since AND a.created_at < :until
-    AND a.status NOT IN ('rejected', 'duplicate')),
-hits AS (
-  SELECT y.id AS yard_id, a.id AS appeal_id FROM a
-  JOIN yards y ON y.city_id = :c AND ST_Intersects(y.geom, a.geom)
-  UNION
-  SELECT a.object_id, a.id FROM a WHERE a.object_kind = 'yard'
-  UNION
-  SELECT yb.yard_id, a.id FROM a JOIN yard_buildings yb
-    ON yb.city_id = :c AND a.object_kind = 'building' AND yb.building_id = a.object_id
-  UNION
-  SELECT w.yard_id, a.id FROM a JOIN wells w
-    ON w.city_id = :c AND a.object_kind = 'well' AND w.id = a.object_id
-  WHERE w.yard_id IS NOT NULL),
-appeal_counts AS (SELECT yard_id, count(*) AS n FROM hits GROUP BY yard_id),
+    AND a.created_at >= :since AND a.created_at < :until AND a.yard_id IS NOT NULL
+    AND a.status NOT IN ('rejected', 'duplicate')
+  GROUP BY a.yard_id),
 apartments AS (
   SELECT yb.yard_id, sum(b.apartments) AS n FROM yard_buildings yb
   JOIN buildings b ON b.city_id = yb.city_id AND b.id = yb.building_id

@@ -258,3 +258,18 @@ def test_login_with_the_password_flow_gives_a_working_token(client, conn):
                    headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     assert all(a["overdue"] for a in r.json())
+
+
+def test_an_appeal_knows_its_metric_point_and_yard_when_written(conn, city_id):
+    b = an_apartment_building(conn, city_id)
+    a = make_appeal(conn, city_id, "yard_asphalt", b["lon"], b["lat"])
+    row = conn.execute(text("""
+        SELECT a.x_m, a.y_m, a.yard_id,
+               ST_X(ST_Transform(a.geom, 32642)) AS x, ST_Y(ST_Transform(a.geom, 32642)) AS y,
+               (SELECT min(yard_id) FROM yard_buildings WHERE city_id = a.city_id
+                  AND building_id = :b) AS building_yard
+        FROM appeals a WHERE a.city_id = :c AND a.id = :i"""),
+                       {"c": city_id, "i": a["id"], "b": b["id"]}).mappings().one()
+    assert row["x_m"] == pytest.approx(row["x"], abs=1e-6)
+    assert row["y_m"] == pytest.approx(row["y"], abs=1e-6)
+    assert row["yard_id"] is not None
