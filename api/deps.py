@@ -19,7 +19,7 @@ from geo.settings import Settings
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -32,10 +32,14 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_city(session: SessionDep, settings: SettingsDep,
+def get_city(request: Request, session: SessionDep, settings: SettingsDep,
              city: Annotated[str | None, Query(description="city code, e.g. PET",
                                                max_length=8)] = None) -> int:
-    return city_id(session.connection(), city or settings.default_city)
+    code = (city or settings.default_city).upper()
+    known = request.app.state.city_ids  # a city's id never changes: asked once per process
+    if code not in known:
+        known[code] = city_id(session.connection(), code)
+    return known[code]
 
 
 CityDep = Annotated[int, Depends(get_city)]

@@ -11,7 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from geo.errors import (
@@ -27,6 +27,10 @@ from geo.errors import (
 log = logging.getLogger("qala.api")
 
 STATUS = {NotFound: 404, InvalidInput: 422, Forbidden: 403, Conflict: 409, ImportRejected: 422}
+NUL_REFUSED = "cannot contain NUL (0x00) characters"
+# SQLSTATEs of values PostgreSQL cannot store although the request's types allowed them
+INPUT_REFUSED = {"22008": "a date or time is out of PostgreSQL's range",
+                 "22009": "a time zone offset must be within ±15:59"}
 UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
 
 
@@ -39,6 +43,19 @@ def _status(exc: QalaError) -> int:
 
 def _is_outage(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
+
+
+def _caused_by_outage(exc: BaseException) -> bool:
+    """Whether a database outage is behind ``exc`` (its cause or the error being handled
+    when it was raised), e.g. "Can't reconnect until invalid transaction is rolled back"
+    raised while cleaning up after a lost connection."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DBAPIError) and _is_outage(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def install(app: FastAPI) -> None:
@@ -55,12 +72,32 @@ def install(app: FastAPI) -> None:
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return JSONResponse({"detail": UNAVAILABLE}, status_code=503,
                                 headers={"Retry-After": "2"})
+        refused = INPUT_REFUSED.get(getattr(exc.orig, "pgcode", None))
+        if refused:  # the server refused a value the client sent: bad input, not a crash
+            return JSONResponse({"detail": refused}, status_code=422)
         log.exception("database error")
         return JSONResponse({"detail": "internal database error"}, status_code=500)
 
     @app.exception_handler(PoolTimeout)
     async def pool_timeout(request: Request, exc: PoolTimeout):
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(SQLAlchemyError)
+    async def outage_aftermath(request: Request, exc: SQLAlchemyError):
+        # not a DBAPIError itself (those are handled above) but raised because of an outage
+        if _caused_by_outage(exc):
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            return JSONResponse({"detail": UNAVAILABLE}, status_code=503,
+                                headers={"Retry-After": "2"})
+        raise exc
+
+    @app.exception_handler(ValueError)
+    async def nul_in_text(request: Request, exc: ValueError):
+        # psycopg2 refuses a string with a NUL byte before it reaches the server: bad input
+        if NUL_REFUSED in str(exc):
+            return JSONResponse({"detail": "text must not contain NUL (\\x00) characters"},
+                                status_code=422)
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

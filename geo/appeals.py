@@ -8,6 +8,7 @@ service's cluster), so an acknowledged appeal survives a crash.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
@@ -38,6 +39,23 @@ ROLE_TARGETS: dict[str, set[str]] = {
 }
 OPEN_STATES = ("registered", "assigned", "in_progress", "reopened", "deferred")
 SNAP_RADIUS_M = {"well": 50.0, "building": 40.0, "yard": 30.0, "street": 120.0}
+
+
+def degree_box(lat: float, metres: float) -> tuple[float, float]:
+    """Half-width and half-height in degrees of a lon/lat box that holds every point within
+    ``metres`` (on the spheroid) of a point at latitude ``lat``, with a 10 % margin.
+
+    The box goes into ``geom && ST_Expand(point, dx, dy)`` next to the exact
+    ``ST_DWithin(geom::geography, ...)``: the same answer, but the GiST index on ``geom``
+    can be used (a cast to geography cannot). A degree of latitude is at least 110 574 m,
+    a degree of longitude at least 111 319 m * cos(latitude) (taken at the box's edge
+    nearest to the pole). Near a pole the box is the whole world.
+    """
+    dy = metres / 110_574.0 * 1.1
+    edge = abs(lat) + dy
+    if edge >= 89.0:
+        return 360.0, 180.0
+    return metres / (111_319.0 * math.cos(math.radians(edge))) * 1.1, dy
 
 
 @dataclass
@@ -94,24 +112,40 @@ class Located:
     candidates: list[dict] = field(default_factory=list)
 
 
-def check_point(conn: Connection, city_id: int, lon: float, lat: float) -> None:
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+def _coords_ok(lon: float, lat: float) -> bool:
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+def _check_coords(lon: float, lat: float) -> None:
+    if not _coords_ok(lon, lat):
         raise InvalidInput(f"malformed coordinates: lon={lon}, lat={lat} (lon -180..180, "
                            "lat -90..90; GeoJSON order is lon, lat)")
-    inside = conn.execute(text(
-        "SELECT ST_Covers(bounds, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM cities "
-        "WHERE id = :c"), {"x": lon, "y": lat, "c": city_id}).scalar()
+
+
+def _check_inside(inside: bool | None, city_id: int, lon: float, lat: float) -> None:
     if inside is None:
         raise NotFound(f"no city with id {city_id}")
     if not inside:
         raise InvalidInput(f"the point ({lon:.6f}, {lat:.6f}) is outside the city")
 
 
+def check_point(conn: Connection, city_id: int, lon: float, lat: float) -> None:
+    _check_coords(lon, lat)
+    inside = conn.execute(text(
+        "SELECT ST_Covers(bounds, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM cities "
+        "WHERE id = :c"), {"x": lon, "y": lat, "c": city_id}).scalar()
+    _check_inside(inside, city_id, lon, lat)
+
+
+def _unknown_category(code: str) -> InvalidInput:
+    return InvalidInput(f"unknown category {code!r}: see GET /api/v1/categories")
+
+
 def category(conn: Connection, code: str) -> dict:
     row = conn.execute(text("SELECT * FROM categories WHERE code = :c"), {"c": code}).mappings()
     found = row.first()
     if found is None:
-        raise InvalidInput(f"unknown category {code!r}: see GET /api/v1/categories")
+        raise _unknown_category(code)
     return dict(found)
 
 
@@ -121,15 +155,18 @@ WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS g,
 well AS (
   SELECT w.id, w.owner_id, coalesce(w.code, w.kind) AS label FROM wells w, p
   WHERE w.city_id = :c AND (CAST(:well_kind AS text) IS NULL OR w.kind = :well_kind)
+    AND w.geom && ST_Expand(p.g, :dx_well, :dy_well)
     AND ST_DWithin(w.geom::geography, p.gg, :r_well)
   ORDER BY w.geom <-> p.g LIMIT 1),
 bld AS (
   SELECT b.id, b.housing_org_id, b.address_ru AS label FROM buildings b, p
-  WHERE b.city_id = :c AND ST_DWithin(b.geom::geography, p.gg, :r_building)
+  WHERE b.city_id = :c AND b.geom && ST_Expand(p.g, :dx_building, :dy_building)
+    AND ST_DWithin(b.geom::geography, p.gg, :r_building)
   ORDER BY ST_Distance(b.geom, p.g), b.id LIMIT 1),
 yard AS (
   SELECT y.id, y.name AS label FROM yards y, p
-  WHERE y.city_id = :c AND ST_DWithin(y.geom::geography, p.gg, :r_yard)
+  WHERE y.city_id = :c AND y.geom && ST_Expand(p.g, :dx_yard, :dy_yard)
+    AND ST_DWithin(y.geom::geography, p.gg, :r_yard)
   ORDER BY ST_Distance(y.geom, p.g), y.id LIMIT 1),
 bld_yard AS (
   SELECT yb.yard_id AS id, y.name AS label FROM yard_buildings yb
@@ -137,7 +174,8 @@ bld_yard AS (
   WHERE yb.city_id = :c AND yb.building_id = (SELECT id FROM bld) LIMIT 1),
 street AS (
   SELECT s.id, s.name_ru AS label FROM streets s, p
-  WHERE s.city_id = :c AND ST_DWithin(s.geom::geography, p.gg, :r_street)
+  WHERE s.city_id = :c AND s.geom && ST_Expand(p.g, :dx_street, :dy_street)
+    AND ST_DWithin(s.geom::geography, p.gg, :r_street)
   ORDER BY s.geom <-> p.g LIMIT 1),
 district AS (
   SELECT d.id, d.name_ru FROM districts d, p
@@ -149,7 +187,12 @@ area_org AS (
 akimat AS (
   SELECT o.id FROM organisations o, p
   WHERE o.city_id = :c AND o.kind = 'district_akimat' AND ST_Covers(o.service_area, p.g)
-  ORDER BY ST_Area(o.service_area), o.id LIMIT 1)
+  ORDER BY ST_Area(o.service_area), o.id LIMIT 1),
+org_names AS (
+  SELECT json_object_agg(o.id, o.name_ru) AS names FROM organisations o
+  WHERE o.city_id = :c AND o.id IN (SELECT owner_id FROM well UNION ALL
+                                    SELECT housing_org_id FROM bld UNION ALL
+                                    SELECT id FROM area_org UNION ALL SELECT id FROM akimat))
 SELECT (SELECT row_to_json(well) FROM well) AS well,
        (SELECT row_to_json(bld) FROM bld) AS building,
        (SELECT row_to_json(yard) FROM yard) AS yard,
@@ -157,7 +200,8 @@ SELECT (SELECT row_to_json(well) FROM well) AS well,
        (SELECT row_to_json(street) FROM street) AS street,
        (SELECT row_to_json(district) FROM district) AS district,
        (SELECT id FROM area_org) AS area_org,
-       (SELECT id FROM akimat) AS akimat
+       (SELECT id FROM akimat) AS akimat,
+       (SELECT names FROM org_names) AS org_names
 """)
 
 
@@ -169,11 +213,12 @@ def locate(conn: Connection, city_id: int, cat: dict, lon: float, lat: float,
     housing categories, otherwise the organisation of the category's kind whose service
     area holds the point (the smallest such area); the district akimat when none is found.
     """
-    r = conn.execute(LOCATE_SQL, {
-        "x": lon, "y": lat, "c": city_id, "well_kind": cat["well_kind"],
-        "r_well": SNAP_RADIUS_M["well"], "r_building": SNAP_RADIUS_M["building"],
-        "r_yard": SNAP_RADIUS_M["yard"], "r_street": SNAP_RADIUS_M["street"],
-        "kind": cat["responsible_kind"]}).mappings().one()
+    params = {"x": lon, "y": lat, "c": city_id, "well_kind": cat["well_kind"],
+              "kind": cat["responsible_kind"]}
+    for kind, metres in SNAP_RADIUS_M.items():
+        params[f"r_{kind}"] = metres
+        params[f"dx_{kind}"], params[f"dy_{kind}"] = degree_box(lat, metres)
+    r = conn.execute(LOCATE_SQL, params).mappings().one()
     want = cat["object_kind"]
     if object_kind and object_id is not None:
         obj = _object(conn, city_id, object_kind, object_id)
@@ -194,8 +239,12 @@ def locate(conn: Connection, city_id: int, cat: dict, lon: float, lat: float,
         org, routed_by = r["akimat"], "district akimat (no responsible body found)"
     names = {}
     if org is not None:
-        names = conn.execute(text("SELECT name_ru FROM organisations WHERE city_id = :c "
-                                  "AND id = :o"), {"c": city_id, "o": org}).mappings().first()
+        known = r["org_names"] or {}
+        if str(org) in known:  # any body the point can be routed to: no second query
+            names = {"name_ru": known[str(org)]}
+        else:  # the owner of an object the operator picked
+            names = conn.execute(text("SELECT name_ru FROM organisations WHERE city_id = :c "
+                                      "AND id = :o"), {"c": city_id, "o": org}).mappings().first()
     district = r["district"] or {}
     return Located(
         object_kind=object_kind, object_id=obj["id"] if obj else None,
@@ -221,19 +270,31 @@ def _object(conn: Connection, city_id: int, kind: str, oid: int) -> dict:
     return dict(row)
 
 
-REPEATS_SQL = text("""
-SELECT a.id, a.reg_number, a.status, a.created_at, coalesce(a.repeat_of_id, a.id) AS root_id,
-       coalesce(a.object_kind = :ok AND a.object_id = :oid, false) AS same_object,
-       round(ST_Distance(a.geom::geography,
-             ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography)::numeric, 1) AS distance_m
-FROM appeals a
-WHERE a.city_id = :c AND a.category_code = :cat
-  AND a.created_at >= :at - make_interval(days => :window)
-  AND a.status NOT IN ('rejected', 'duplicate')
-  AND ((a.object_kind = :ok AND a.object_id = :oid)
-       OR ST_DWithin(a.geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography,
-                     :radius))
-ORDER BY same_object DESC, distance_m, a.created_at
+# Same object OR near the point, as a UNION of two branches so that each one is answered
+# from its own index: the object index, and the GiST index on geom through the degree box.
+# The box is searched on its own (OFFSET 0 keeps the planner from combining it with the
+# category or time indexes, which costs more than it saves once the table is large); the
+# other conditions then filter the few appeals in the box.
+_REPEAT_COLUMNS = """
+  SELECT a.id, a.reg_number, a.status, a.created_at, coalesce(a.repeat_of_id, a.id) AS root_id,
+         coalesce(a.object_kind = :ok AND a.object_id = :oid, false) AS same_object,
+         round(ST_Distance(a.geom::geography,
+               ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography)::numeric, 1) AS distance_m"""
+_REPEAT_WHERE = """
+  WHERE a.city_id = :c AND a.category_code = :cat
+    AND a.created_at >= :at - make_interval(days => :window)
+    AND a.status NOT IN ('rejected', 'duplicate')"""
+REPEATS_SQL = text("SELECT * FROM (" + _REPEAT_COLUMNS + """
+  FROM appeals a""" + _REPEAT_WHERE + """
+    AND a.object_kind = :ok AND a.object_id = :oid
+  UNION""" + _REPEAT_COLUMNS + """
+  FROM (SELECT * FROM appeals
+        WHERE geom && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :dx, :dy)
+        OFFSET 0) AS a""" + _REPEAT_WHERE + """
+    AND ST_DWithin(a.geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography,
+                   :radius)
+) AS r
+ORDER BY same_object DESC, distance_m, created_at
 LIMIT 10
 """)
 
@@ -242,11 +303,24 @@ def repeat_candidates(conn: Connection, city_id: int, cat: dict, loc: Located, l
                       lat: float, at: dt.datetime | None = None) -> list[dict]:
     """Earlier appeals this one would repeat: same category, same object or within the
     category's radius, within its time window; same-object first, then nearest."""
-    rows = conn.execute(REPEATS_SQL, {
-        "c": city_id, "cat": cat["code"], "ok": loc.object_kind, "oid": loc.object_id or -1,
-        "x": lon, "y": lat, "radius": cat["repeat_radius_m"],
-        "window": cat["repeat_window_days"], "at": at or dt.datetime.now(dt.UTC)}).mappings()
+    rows = conn.execute(REPEATS_SQL, _repeat_params(city_id, cat, loc, lon, lat, at)).mappings()
     return [dict(r) for r in rows]
+
+
+def _repeat_params(city_id: int, cat: dict, loc: Located, lon: float, lat: float,
+                   at: dt.datetime | None = None) -> dict:
+    dx, dy = degree_box(lat, float(cat["repeat_radius_m"]))
+    return {"c": city_id, "cat": cat["code"], "ok": loc.object_kind, "oid": loc.object_id or -1,
+            "x": lon, "y": lat, "radius": cat["repeat_radius_m"], "dx": dx, "dy": dy,
+            "window": cat["repeat_window_days"], "at": at or dt.datetime.now(dt.UTC)}
+
+
+# The create path: the repeat candidates (as JSON, in their order) and the next value of the
+# year's registration-number sequence (NULL while it does not exist) in one round trip.
+REPEATS_AND_NUMBER_SQL = text(
+    "SELECT nextval(to_regclass(:seq)) AS n, (SELECT coalesce(json_agg(r ORDER BY "
+    "r.same_object DESC, r.distance_m, r.created_at), '[]') FROM (" + REPEATS_SQL.text
+    + ") AS r) AS candidates")
 
 
 def validate(new: NewAppeal) -> None:
@@ -282,13 +356,20 @@ def sequence_name(city_id: int, year: int) -> str:
 
 
 def next_reg_number(conn: Connection, city_id: int, code: str, year: int) -> str:
+    """The next registration number of the city and year: one round trip, no savepoint.
+
+    ``to_regclass`` is NULL while the year's sequence does not exist yet (and ``nextval``
+    of NULL is NULL), so only the year's first appeal creates it. Nothing here swallows
+    an error: a lost connection surfaces as itself (the API answers 503).
+    """
+    n = conn.execute(NEXTVAL_SQL, {"s": sequence_name(city_id, year)}).scalar()
+    return _reg_number(conn, city_id, code, year, n)
+
+
+def _reg_number(conn: Connection, city_id: int, code: str, year: int, n: int | None) -> str:
+    """``n`` from ``nextval(to_regclass(...))``: None when the sequence is yet to be made."""
     name = sequence_name(city_id, year)
-    nested = conn.begin_nested()
-    try:
-        n = conn.execute(text(f"SELECT nextval('{name}')")).scalar_one()
-        nested.commit()
-    except Exception:
-        nested.rollback()
+    if n is None:
         nested = conn.begin_nested()
         try:
             ensure_sequence(conn, city_id, year)
@@ -299,19 +380,55 @@ def next_reg_number(conn: Connection, city_id: int, code: str, year: int) -> str
     return f"{code}-{year}-{n:06d}"
 
 
+NEXTVAL_SQL = text("SELECT nextval(to_regclass(:s))")
+
+# Before an appeal is written, in one round trip: a replayed idempotency key, the point in
+# the city, the category, the city's code and the transaction's time.
+CREATE_CONTEXT_SQL = text("""
+SELECT (SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :key) AS _existing,
+       ST_Covers(c.bounds, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) AS _inside,
+       c.code AS _city_code, now() AS _now, cat.*
+FROM (SELECT 1) AS one
+LEFT JOIN cities c ON c.id = :c
+LEFT JOIN categories cat ON cat.code = :cat
+""")
+
+
 def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
                   actor: Actor) -> tuple[dict, bool]:
     """Register an appeal; returns (the appeal, created). A re-sent idempotency key returns
-    the first appeal with ``created=False``. Runs in the caller's transaction."""
-    if new.idempotency_key:
-        found = _by_key(conn, city_id, new.idempotency_key)
-        if found:
-            return found, False
-    loc = preview(conn, city_id, new)
-    code, tz = conn.execute(text("SELECT code, timezone FROM cities WHERE id = :c"),
-                            {"c": city_id}).one()
-    now = conn.execute(text("SELECT now()")).scalar_one()
-    reg = next_reg_number(conn, city_id, code, now.astimezone(dt.UTC).year)
+    the first appeal with ``created=False``. Runs in the caller's transaction.
+
+    Four round trips: the context (key, city, point, category, time), locate and route,
+    the repeat candidates with the registration number, and one statement that writes the
+    appeal, its contacts, its first event(s) and the object's repeat counter and reads the
+    appeal back. Checks and errors come in the same order as in :func:`preview`.
+    """
+    ctx = None
+    if _coords_ok(new.lon, new.lat):
+        ctx = conn.execute(CREATE_CONTEXT_SQL, {
+            "c": city_id, "key": new.idempotency_key or None, "x": new.lon, "y": new.lat,
+            "cat": new.category}).mappings().one()
+        existing = ctx["_existing"]
+    elif new.idempotency_key:
+        existing = _id_by_key(conn, city_id, new.idempotency_key)
+    else:
+        existing = None
+    if existing:
+        return get_appeal(conn, city_id, appeal_id=existing), False
+    validate(new)
+    _check_coords(new.lon, new.lat)
+    _check_inside(ctx["_inside"], city_id, new.lon, new.lat)
+    if ctx["code"] is None:
+        raise _unknown_category(new.category)
+    cat = {k: v for k, v in ctx.items() if not k.startswith("_")}
+    loc = locate(conn, city_id, cat, new.lon, new.lat, new.object_kind, new.object_id)
+    year = ctx["_now"].astimezone(dt.UTC).year
+    found = conn.execute(REPEATS_AND_NUMBER_SQL, {
+        **_repeat_params(city_id, cat, loc, new.lon, new.lat),
+        "seq": sequence_name(city_id, year)}).one()
+    loc.candidates = found.candidates  # dicts from JSON: only root_id and reg_number are used
+    reg = _reg_number(conn, city_id, ctx["_city_code"], year, found.n)
     repeat_of = None
     if new.repeat_of:
         repeat_of = conn.execute(text("SELECT coalesce(repeat_of_id, id) FROM appeals "
@@ -322,54 +439,34 @@ def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
     elif loc.candidates:
         repeat_of = loc.candidates[0]["root_id"]
     status = "resolved" if new.first_call_resolved else "registered"
+    comment = (f"routed to {loc.organisation_name or '—'} ({loc.routed_by})"
+               + (f"; repeat of {loc.candidates[0]['reg_number']}" if repeat_of and
+                  loc.candidates and not new.repeat_of else ""))
     params = {
         "c": city_id, "reg": reg, "channel": new.channel, "cat": new.category,
         "descr": new.description or "", "located_by": new.located_by,
         "ok": loc.object_kind, "oid": loc.object_id, "addr": new.address_text or loc.object_label,
         "district": loc.district_id, "org": loc.organisation_id, "status": status,
         "hours": loc.deadline_hours, "repeat_of": repeat_of, "fcr": new.first_call_resolved,
-        "key": new.idempotency_key, "x": new.lon, "y": new.lat}
-    row = conn.execute(text("""
-        INSERT INTO appeals (city_id, reg_number, channel, category_code, description,
-            located_by, object_kind, object_id, address_text, district_id, organisation_id,
-            status, deadline_at, resolved_at, repeat_of_id, first_call_resolved,
-            idempotency_key, source_type, geom)
-        VALUES (:c, :reg, :channel, :cat, :descr, :located_by, :ok, :oid, :addr, :district,
-            :org, :status, now() + make_interval(hours => :hours),
-            CASE WHEN :fcr THEN now() END, :repeat_of, :fcr, :key, 'api',
-            ST_SetSRID(ST_MakePoint(:x, :y), 4326))
-        ON CONFLICT (city_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id"""), params).first()
-    if row is None:  # the same key arrived concurrently and won
+        "key": new.idempotency_key, "x": new.lon, "y": new.lat,
+        "with_contact": bool(new.applicant_name or new.applicant_phone or new.applicant_email),
+        "name": new.applicant_name, "phone": new.applicant_phone, "email": new.applicant_email,
+        "actor": actor.name, "role": actor.role, "comment": comment,
+        "count_object": loc.object_kind != "none" and loc.object_id is not None,
+        "repeats": 1 if repeat_of else 0}
+    appeal = conn.execute(WRITE_APPEAL_SQL, params).mappings().first()
+    if appeal is None:  # the same key arrived concurrently and won
         return _by_key(conn, city_id, new.idempotency_key), False
-    appeal_id = row[0]
-    if new.applicant_name or new.applicant_phone or new.applicant_email:
-        conn.execute(text("INSERT INTO appeal_contacts (city_id, appeal_id, name, phone, email) "
-                          "VALUES (:c, :a, :n, :p, :e)"),
-                     {"c": city_id, "a": appeal_id, "n": new.applicant_name,
-                      "p": new.applicant_phone, "e": new.applicant_email})
-    log_event(conn, city_id, appeal_id, actor, None, "registered", loc.organisation_id,
-              f"routed to {loc.organisation_name or '—'} ({loc.routed_by})"
-              + (f"; repeat of {loc.candidates[0]['reg_number']}" if repeat_of and
-                 loc.candidates and not new.repeat_of else ""))
-    if new.first_call_resolved:
-        log_event(conn, city_id, appeal_id, actor, "registered", "resolved", loc.organisation_id,
-                  "resolved on the first call")
-    if loc.object_kind != "none" and loc.object_id is not None:
-        conn.execute(text("""
-            INSERT INTO object_repeats (city_id, object_kind, object_id, appeals, repeats)
-            VALUES (:c, :k, :i, 1, :r)
-            ON CONFLICT (city_id, object_kind, object_id) DO UPDATE
-            SET appeals = object_repeats.appeals + 1,
-                repeats = object_repeats.repeats + EXCLUDED.repeats"""),
-                     {"c": city_id, "k": loc.object_kind, "i": loc.object_id,
-                      "r": 1 if repeat_of else 0})
-    return get_appeal(conn, city_id, appeal_id=appeal_id), True
+    return dict(appeal), True
+
+
+def _id_by_key(conn: Connection, city_id: int, key: str) -> int | None:
+    return conn.execute(text("SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :k"),
+                        {"c": city_id, "k": key}).scalar()
 
 
 def _by_key(conn: Connection, city_id: int, key: str) -> dict | None:
-    aid = conn.execute(text("SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :k"),
-                       {"c": city_id, "k": key}).scalar()
+    aid = _id_by_key(conn, city_id, key)
     return get_appeal(conn, city_id, appeal_id=aid) if aid else None
 
 
@@ -399,6 +496,45 @@ LEFT JOIN organisations o ON o.city_id = a.city_id AND o.id = a.organisation_id
 LEFT JOIN appeals r ON r.city_id = a.city_id AND r.id = a.repeat_of_id
 WHERE a.city_id = :c
 """
+
+# The appeal, its contacts, its first event(s) and its object's repeat counter in one
+# statement, reading the appeal back as get_appeal does (APPEAL_SQL over the new row).
+# Nothing is written when the idempotency key is taken: every part reads from ``ins``.
+# The events are inserted in order (registered, then resolved on the first call).
+_APPEAL_FROM = "FROM appeals a\nJOIN categories cat"
+if APPEAL_SQL.count(_APPEAL_FROM) != 1:  # the write must read the new row, not the table
+    raise RuntimeError("APPEAL_SQL changed: update WRITE_APPEAL_SQL in geo/appeals.py")
+WRITE_APPEAL_SQL = text("""
+WITH ins AS (
+  INSERT INTO appeals (city_id, reg_number, channel, category_code, description,
+      located_by, object_kind, object_id, address_text, district_id, organisation_id,
+      status, deadline_at, resolved_at, repeat_of_id, first_call_resolved,
+      idempotency_key, source_type, geom)
+  VALUES (:c, :reg, :channel, :cat, :descr, :located_by, :ok, :oid, :addr, :district,
+      :org, :status, now() + make_interval(hours => :hours),
+      CASE WHEN :fcr THEN now() END, :repeat_of, :fcr, :key, 'api',
+      ST_SetSRID(ST_MakePoint(:x, :y), 4326))
+  ON CONFLICT (city_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING *),
+contact AS (
+  INSERT INTO appeal_contacts (city_id, appeal_id, name, phone, email)
+  SELECT city_id, id, :name, :phone, :email FROM ins WHERE :with_contact),
+events AS (
+  INSERT INTO appeal_events (city_id, appeal_id, actor, actor_role, from_status, to_status,
+                             organisation_id, comment)
+  SELECT ins.city_id, ins.id, :actor, :role, e.from_status, e.to_status, :org, e.comment
+  FROM ins, (VALUES (1, NULL, 'registered', :comment),
+                    (2, 'registered', 'resolved', 'resolved on the first call'))
+            AS e (n, from_status, to_status, comment)
+  WHERE e.n = 1 OR :fcr
+  ORDER BY e.n),
+counted AS (
+  INSERT INTO object_repeats (city_id, object_kind, object_id, appeals, repeats)
+  SELECT city_id, object_kind, object_id, 1, :repeats FROM ins WHERE :count_object
+  ON CONFLICT (city_id, object_kind, object_id) DO UPDATE
+  SET appeals = object_repeats.appeals + 1,
+      repeats = object_repeats.repeats + EXCLUDED.repeats)
+""" + APPEAL_SQL.replace(_APPEAL_FROM, "FROM ins a\nJOIN categories cat"))
 
 
 def get_appeal(conn: Connection, city_id: int, reg_number: str | None = None,

@@ -240,7 +240,13 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     chosen = "given"
     if not cell_size:
         x, y, _ = load_points(conn, city_id, q)
-        cell_size, chosen = ohsa.default_cell_size(x, y)
+        if x.size < gistar.MIN_POINTS:
+            raise InvalidInput(f"only {x.size} appeals match: emerging hot spots need at "
+                               f"least {gistar.MIN_POINTS}")
+        try:
+            cell_size, chosen = ohsa.default_cell_size(x, y)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
     span = 7 * 86400 if step == "week" else 30.4375 * 86400
     n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
     if n_steps < 10:

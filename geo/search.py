@@ -19,7 +19,7 @@ SEARCH_SQL = text("""
 SELECT b.id, b.address_ru, b.address_kk, b.house_number, b.apartments, b.floors, b.kind,
        ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat,
        round(word_similarity(:street, b.search_text)::numeric, 3) AS score,
-       (b.house_number = :num) AS exact_number
+       coalesce(b.house_number = :num, false) AS exact_number
 FROM buildings b
 WHERE b.city_id = :c
   AND :street <% b.search_text

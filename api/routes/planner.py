@@ -93,7 +93,7 @@ class RepairIn(BaseModel):
     planned_start: dt.date | None = None
     planned_end: dt.date | None = None
     contractor_id: int | None = Field(None, ge=1, le=2**62)
-    cost_estimate: float | None = Field(None, ge=0, le=1e13)
+    cost_estimate: float | None = Field(None, ge=0, le=999_999_999_999.99)  # NUMERIC(14, 2)
     repair_status: Literal["queued", "planned", "in_progress", "done"] | None = None
 
 

@@ -1,0 +1,341 @@
+"""Fault injection: the database crashes under load and comes back.
+
+A durable PostgreSQL cluster of its own (fsync on, like the service) and the real app in a
+uvicorn process. Concurrent channel clients register appeals, each attempt with its own
+Idempotency-Key, and re-send the same key after a 503 or a broken connection. Meanwhile
+the database is killed (``pg_ctl stop -m immediate``: a crash, no checkpoint) and started
+again a few seconds later. What must hold:
+
+* every acknowledged appeal (201, or 200 for a replayed key) is in the database exactly
+  once, under its key, with its first event;
+* during the outage the API says 503 with a clear message and ``Retry-After``, never 500;
+* after the restart the same app process serves again by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from api.errors import UNAVAILABLE
+from geo.auth import add_api_key
+from geo.citydb import load_demo_city
+from geo.localdb import LocalCluster, free_port
+from geo.migrate import upgrade
+from geo.settings import PROJECT_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+SECRET = "fault-test-secret-key-of-at-least-32-bytes!"
+CLIENTS = 8
+PER_CLIENT = 40
+OUTAGE_S = 2.5
+CRASH_AFTER = CLIENTS * PER_CLIENT // 4  # acknowledged appeals before the crash
+LOAD_DEADLINE_S = 40.0  # the whole load phase, outage included
+WELL_CATEGORIES = ("open_manhole", "sewer_overflow", "water_leak")
+BUILDING_CATEGORIES = ("roof_leak", "no_heating", "lift_broken", "entrance_cleaning",
+                       "yard_flooding")
+
+
+@dataclass
+class Stack:
+    cluster: LocalCluster
+    db_url: str
+    base_url: str
+    api_key: str
+    server: subprocess.Popen
+    log: Path
+    points: list[dict]
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+def _points(conn, city_id: int, n: int = 400, seed: int = 11) -> list[dict]:
+    """Random appeal bodies over the city's buildings and wells."""
+    buildings = conn.execute(text(
+        "SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT ST_PointOnSurface(geom) AS p "
+        "FROM buildings WHERE city_id = :c) t"), {"c": city_id}).all()
+    wells = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM wells WHERE city_id = :c"),
+                         {"c": city_id}).all()
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            lon, lat = rng.choice(wells)
+            cat = rng.choice(WELL_CATEGORIES)
+        else:
+            lon, lat = rng.choice(buildings)
+            cat = rng.choice(BUILDING_CATEGORIES)
+        out.append({"category": cat, "lon": lon, "lat": lat, "description": "fault test"})
+    return out
+
+
+def _wait_healthy(base_url: str, server: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the API process exited with code {server.returncode}")
+        try:
+            r = httpx.get(f"{base_url}/health", timeout=2.0)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:200]}"
+        except httpx.TransportError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"the API did not become healthy in {timeout:.0f} s: {last}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    root = Path(tmp_path_factory.mktemp("fault"))
+    cluster = LocalCluster(root=root / "db", port=free_port(), durable=True)
+    server: subprocess.Popen | None = None
+    log = root / "api.log"
+    try:
+        cluster.up(echo=lambda *_: None)
+        url = cluster.url()
+        upgrade(url)
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                cid = load_demo_city(conn, seed=2026)["city_id"]
+                api_key = add_api_key(conn, "PET", "fault-bot", "website")
+                points = _points(conn, cid)
+        finally:
+            engine.dispose()
+        port = free_port()
+        env = {**os.environ, "QALA_DATABASE_URL": url, "QALA_ENVIRONMENT": "test",
+               "QALA_SECRET_KEY": SECRET, "QALA_DB_POOL_SIZE": "10"}
+        with open(log, "wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                 "--no-access-log"],
+                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(base_url, server, timeout=30)
+        yield Stack(cluster, url, base_url, api_key, server, log, points)
+    finally:
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+        cluster.destroy()
+
+
+@dataclass
+class ClientLog:
+    acked: list[tuple[str, str, int]] = field(default_factory=list)  # key, reg_number, status
+    acked_at: list[float] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # every key ever sent
+    unavailable: list[tuple[str, str | None]] = field(default_factory=list)  # detail, Retry-After
+    transport_errors: int = 0
+    unexpected: list[str] = field(default_factory=list)
+
+
+def _client(stack: Stack, i: int, deadline: float, out: ClientLog) -> None:
+    rng = random.Random(1000 + i)
+    headers = {"X-API-Key": stack.api_key}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=10.0) as http:
+        while len(out.acked) < PER_CLIENT and time.monotonic() < deadline:
+            key = f"fault-{i}-{uuid.uuid4().hex}"
+            out.keys.append(key)
+            body = rng.choice(stack.points)
+            while time.monotonic() < deadline:
+                try:
+                    r = http.post("/api/v1/appeals", json=body, headers={"Idempotency-Key": key})
+                except httpx.TransportError:
+                    out.transport_errors += 1
+                    time.sleep(0.1)
+                    continue  # the same key again: the first attempt may have been saved
+                if r.status_code in (200, 201):
+                    out.acked.append((key, r.json()["appeal"]["reg_number"], r.status_code))
+                    out.acked_at.append(time.monotonic())
+                    break
+                if r.status_code == 503:
+                    out.unavailable.append((r.json().get("detail", ""),
+                                            r.headers.get("Retry-After")))
+                    time.sleep(0.1)
+                    continue
+                out.unexpected.append(f"{r.status_code}: {r.text[:300]}")
+                break
+
+
+def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
+    logs = [ClientLog() for _ in range(CLIENTS)]
+    deadline = time.monotonic() + LOAD_DEADLINE_S
+    threads = [threading.Thread(target=_client, args=(stack, i, deadline, logs[i]), daemon=True)
+               for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    crashed_at = restarted_at = None
+    try:
+        wait_until = time.monotonic() + 20
+        while (sum(len(g.acked) for g in logs) < CRASH_AFTER and time.monotonic() < wait_until
+               and any(t.is_alive() for t in threads)):
+            time.sleep(0.02)
+        assert sum(len(g.acked) for g in logs) >= CRASH_AFTER, (
+            f"the load did not get going before the crash; server log:\n{stack.log_tail()}")
+        stack.cluster.stop("immediate")
+        crashed_at = time.monotonic()
+        time.sleep(OUTAGE_S)
+    finally:
+        stack.cluster.start()  # also when the test fails: the next test needs the database
+        restarted_at = time.monotonic()
+        for t in threads:
+            t.join(timeout=max(1.0, deadline - time.monotonic() + 12))
+
+    assert not any(t.is_alive() for t in threads), "a client is still running after its deadline"
+    assert stack.server.poll() is None, f"the API process died:\n{stack.log_tail()}"
+    unexpected = [u for g in logs for u in g.unexpected]
+    assert not unexpected, f"answers other than 200/201/503: {unexpected[:5]}\n{stack.log_tail()}"
+
+    # during the outage: 503, a clear message, Retry-After
+    unavailable = [u for g in logs for u in g.unavailable]
+    assert unavailable, "no 503 was seen while the database was down"
+    assert all(detail == UNAVAILABLE for detail, _ in unavailable), unavailable[:3]
+    assert "database is unavailable" in unavailable[0][0]
+    assert all(retry_after == "2" for _, retry_after in unavailable)
+
+    # after the restart the same process serves again without being restarted
+    counts = [len(g.acked) for g in logs]
+    assert counts == [PER_CLIENT] * CLIENTS, (
+        f"acknowledged per client {counts} (wanted {PER_CLIENT} each): the API did not "
+        f"recover after the restart\n{stack.log_tail()}")
+    assert any(at > restarted_at for g in logs for at in g.acked_at)
+    assert crashed_at is not None
+
+    # every acknowledged appeal is in the database exactly once, under its key
+    acked = [a for g in logs for a in g.acked]
+    keys = [k for g in logs for k in g.keys]
+    regs = [reg for _, reg, _ in acked]
+    assert len(set(regs)) == len(regs), "one registration number acknowledged for two keys"
+    engine = create_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            by_key = conn.execute(text("""
+                SELECT a.idempotency_key, a.reg_number,
+                       (SELECT count(*) FROM appeal_events e WHERE e.city_id = a.city_id
+                          AND e.appeal_id = a.id AND e.to_status = 'registered') AS events
+                FROM appeals a WHERE a.idempotency_key = ANY(:k)"""), {"k": keys}).all()
+            per_reg = dict(conn.execute(text(
+                "SELECT reg_number, count(*) FROM appeals WHERE reg_number = ANY(:r) "
+                "GROUP BY reg_number"), {"r": regs}).all())
+    finally:
+        engine.dispose()
+    rows_per_key: dict[str, list[tuple[str, int]]] = {}
+    for key, reg, events in by_key:
+        rows_per_key.setdefault(key, []).append((reg, events))
+    assert all(len(rows) == 1 for rows in rows_per_key.values()), "a key has two appeals"
+    for key, reg, status in acked:
+        assert rows_per_key.get(key) == [(reg, 1)], (
+            f"acknowledged {reg} ({status}) under {key}, database has {rows_per_key.get(key)}")
+        assert per_reg.get(reg) == 1, f"{reg} is in the database {per_reg.get(reg, 0)} times"
+
+
+def test_health_says_503_while_the_database_is_down(stack: Stack):
+    with httpx.Client(base_url=stack.base_url, timeout=10.0) as http:
+        assert http.get("/health").status_code == 200
+        stack.cluster.stop("immediate")
+        try:
+            down = [http.get("/health") for _ in range(3)]
+        finally:
+            stack.cluster.start()
+        for r in down:
+            assert r.status_code == 503, r.text
+            assert r.json()["detail"] == UNAVAILABLE
+            assert r.headers.get("Retry-After") == "2"
+        # back by itself, without restarting the app
+        deadline = time.monotonic() + 15
+        r = http.get("/health")
+        while r.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            r = http.get("/health")
+        assert r.status_code == 200, r.text
+        assert stack.server.poll() is None
+
+
+def test_a_connection_lost_while_numbering_is_an_outage_not_a_crash(stack: Stack):
+    """The backend dies just before ``nextval``: the error must be the connection's own
+    (the API answers 503), not "Can't reconnect until invalid transaction is rolled back"
+    from cleaning up a savepoint on a dead connection (which was a 500)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import DBAPIError
+
+    from api.errors import _caused_by_outage
+    from geo.appeals import Actor, NewAppeal, create_appeal
+
+    engine = create_engine(stack.db_url)
+    admin = create_engine(stack.db_url, isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def kill_before_numbering(conn, cursor, statement, params, context, executemany):
+        if "nextval(" in statement:
+            pid = conn.info["backend_pid"]
+            with admin.connect() as a:
+                a.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+
+    try:
+        with engine.connect() as conn:
+            conn.info["backend_pid"] = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            city = conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+            new = NewAppeal(**stack.points[0], idempotency_key=f"fault-kill-{uuid.uuid4().hex}")
+            with pytest.raises(DBAPIError) as caught:
+                create_appeal(conn, city, new, Actor(name="fault-test", role="channel"))
+        assert _caused_by_outage(caught.value)
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_errors_raised_because_of_an_outage_answer_503(stack: Stack):
+    """A non-DBAPI SQLAlchemy error whose cause is a lost connection is an outage too;
+    any other one stays a 500 as before."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import InvalidRequestError, PendingRollbackError
+    from sqlalchemy.exc import OperationalError as SAOperationalError
+
+    from api.app import create_app
+    from geo.settings import Settings
+
+    app = create_app(Settings(database_url=stack.db_url, environment="test", secret_key=SECRET))
+
+    @app.get("/fault/aftermath")
+    def aftermath():
+        try:
+            raise SAOperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        except SAOperationalError:
+            raise PendingRollbackError("Can't reconnect until invalid transaction is "
+                                       "rolled back") from None
+
+    @app.get("/fault/bug")
+    def bug():
+        raise InvalidRequestError("a programming error")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/fault/aftermath")
+        assert r.status_code == 503
+        assert r.json()["detail"] == UNAVAILABLE
+        assert r.headers["Retry-After"] == "2"
+        assert client.get("/fault/bug").status_code == 500
