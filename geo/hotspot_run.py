@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 from geo import emerging, gistar, ohsa
 from geo.errors import InvalidInput
 
+MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
 MAX_CELLS = 250_000  # a grid larger than this is refused: choose larger cells
 MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
 CLASS_LABELS = {3: "hot_99", 2: "hot_95", 1: "hot_90", 0: "not_significant", -1: "cold_90",
@@ -146,7 +147,11 @@ def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: 
     sql = CELLS_SQL.format(where=where, source=source, count=count,
                            **_xy(conn, city_id, srid))
     rows = conn.execute(text(sql), params).fetchall()
-    return _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
+    grid = _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
+    if grid.n_cells < MIN_CELLS:
+        raise InvalidInput(f"{cell_size:g} m cells make only {grid.n_cells} cells here (at "
+                           f"least {MIN_CELLS} are needed): choose smaller cells")
+    return grid
 
 
 def _grid(arr: np.ndarray, cell_size: float) -> gistar.Grid:
@@ -259,6 +264,9 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     if q.study_area != "city":
         cells = np.unique(rows[:, :2], axis=0)
         grid = _grid(np.c_[cells, np.zeros(len(cells), dtype=np.int64)], cell_size)
+        if grid.n_cells < MIN_CELLS:
+            raise InvalidInput(f"only {grid.n_cells} cells hold appeals (at least {MIN_CELLS} "
+                               "are needed): choose smaller cells")
     if grid.n_cells * n_steps > MAX_BINS:
         raise InvalidInput(f"{n_steps} steps x {grid.n_cells:,} cells is more than "
                            f"{MAX_BINS:,} bins: choose larger cells, months or a shorter window")

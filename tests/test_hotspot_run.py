@@ -97,3 +97,11 @@ def test_failing_objects_and_clusters(client, conn, planted):
                                                o["object_kind"], o["object_id"]))
     clusters = client.get("/api/v1/clusters", params={"eps_m": 40, "min_points": 30}).json()
     assert clusters and clusters[0]["appeals"] >= 30
+
+
+@pytest.mark.parametrize("cell_size", [3054, 3742, 5])
+def test_cells_too_large_or_too_small_for_the_city_are_a_clear_422(client, cell_size):
+    for path in ("/api/v1/hotspots", "/api/v1/hotspots/emerging"):
+        r = client.get(path, params={"cell_size": cell_size})
+        assert r.status_code == 422, (path, r.text)
+        assert "cells" in r.json()["detail"]
