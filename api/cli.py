@@ -205,6 +205,10 @@ def import_osm(file: Path = typer.Argument(..., help="an OpenStreetMap .osm.pbf 
 def import_appeals(file: Path = typer.Argument(..., help="CSV or Parquet"),
                    mapping: Path = typer.Option(..., help="YAML mapping file (see data/mappings)"),
                    city: str = typer.Option(None, help="city code (default: from the mapping)"),
+                   defer_indexes: bool = typer.Option(
+                       None, "--defer-indexes/--keep-indexes",
+                       help="drop and rebuild the appeals indexes around the COPY (faster; "
+                            "locks the table); default: only when the table is empty"),
                    ) -> None:
     """Import appeal history through COPY, with a report of what was imported and rejected."""
     from geo.db import make_engine
@@ -213,7 +217,8 @@ def import_appeals(file: Path = typer.Argument(..., help="CSV or Parquet"),
     settings = Settings()
     db_url(settings)
     engine = make_engine(settings)
-    report = import_history(engine, file, mapping, city=city, echo=say)
+    report = import_history(engine, file, mapping, city=city, echo=say,
+                            defer_indexes=defer_indexes)
     typer.echo(report.summary())
 
 
