@@ -27,11 +27,14 @@ def hotspot_query(
     cell_size: Annotated[float | None, Query(ge=5, le=10000, description="metres")] = None,
     band: Annotated[float | None, Query(ge=5, le=50000, description="metres")] = None,
     fdr: bool = True,
+    study_area: Annotated[Literal["city", "incidents"], Query(
+        description="with cell_size: 'city' = every cell wholly inside the city's bounds "
+                    "(empty ones too); 'incidents' = only cells holding appeals")] = "city",
 ) -> HotspotQuery:
     """The filters and parameters of a hot spot run, travelling together."""
     return HotspotQuery(category=category, group=group, since=since, until=until,
                         district_id=district_id, status=status, srid=srid,
-                        cell_size=cell_size, band=band, fdr=fdr)
+                        cell_size=cell_size, band=band, fdr=fdr, study_area=study_area)
 
 
 QueryDep = Annotated[HotspotQuery, Depends(hotspot_query)]
