@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Qala Map", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.city_ids = {}
     errors.install(app)
     app.include_router(health.router)
     app.include_router(appeals.router)
@@ -40,5 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(__import__("api.routes.open311", fromlist=["router"]).router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)
+    app.include_router(__import__("api.routes.tiles", fromlist=["router"]).router)  # tiles, OGC
     __import__("api.routes.pages", fromlist=["install"]).install(app)  # pages, /static
     return app
