@@ -200,24 +200,11 @@ def generate_city(seed: int = 2026) -> DemoCity:
         city.organisations.append(Rec("housing_org", None, {
             "name_ru": f"{kind} «Кызылжар-{i + 1}»", "name_kk": f"{kk_kind} «Қызылжар-{i + 1}»"}))
 
-    used_numbers: dict[int, set[str]] = {}
-
-    def address(street: int, pos: float, side: int) -> str:
-        n = max(1, int(pos // 25)) * 2 + (1 if side > 0 else 0)
-        used = used_numbers.setdefault(street, set())
-        number = str(n)
-        extra = 1
-        while number in used:
-            number = f"{n}/{extra}"
-            extra += 1
-        used.add(number)
-        return number
-
     def add_building(geom: Polygon, floors: int, entrances: int, kind: str, street: int,
                      pos: float, side: int, org: int | None) -> int:
         apartments = floors * entrances * 4 if kind == "apartment" else 1
         city.buildings.append(Rec(kind, geom, {
-            "street": street, "house_number": address(street, pos, side), "floors": floors,
+            "street": street, "pos": pos, "side": side, "floors": floors,
             "apartments": apartments, "year_built": int(rng.integers(1962, 1992))
             if kind == "apartment" else int(rng.integers(1950, 2020)), "housing_org": org}))
         return len(city.buildings) - 1
@@ -238,6 +225,7 @@ def generate_city(seed: int = 2026) -> DemoCity:
             elif dist < 0.95 or rng.random() < 0.5:
                 _private_quarter(city, rng, inner, bx, by, i, j, street_of_x, street_of_y,
                                  add_building)
+    _number_houses(city)
     # storm-water wells along the streets every ~150 m
     for s_idx, s in enumerate(city.streets):
         line = s.geom
@@ -247,6 +235,21 @@ def generate_city(seed: int = 2026) -> DemoCity:
                 "owner": utility_index["storm"], "yard": None,
                 "code": f"ЛК-{s_idx + 1}-{int(d)}"}))
     return city
+
+
+def _number_houses(city: DemoCity) -> None:
+    """House numbers as a city gives them: along each street from its start, odd numbers on
+    one side (1, 3, 5 …) and even on the other (2, 4, 6 …)."""
+    by_side: dict[tuple[int, int], list[int]] = {}
+    for k, b in enumerate(city.buildings):
+        by_side.setdefault((b.attrs["street"], b.attrs["side"]), []).append(k)
+    for (_, side), members in sorted(by_side.items()):
+        members.sort(key=lambda k: (city.buildings[k].attrs["pos"], k))
+        first = 1 if side > 0 else 2
+        for n, k in enumerate(members):
+            attrs = city.buildings[k].attrs
+            attrs["house_number"] = str(first + 2 * n)
+            del attrs["pos"], attrs["side"]
 
 
 def _microdistrict(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, org, add_building,

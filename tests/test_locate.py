@@ -100,3 +100,11 @@ def test_place_card_api_needs_staff_and_answers_in_one_call(client, conn, city_i
 def test_search_api_rejects_an_empty_street(client):
     r = client.get("/api/v1/search/address", params={"q": "12"})
     assert r.status_code == 422 and "street" in r.json()["detail"]
+
+
+def test_the_examples_people_use_find_abaya_12(conn, city_id):
+    """The demo city numbers houses as a city does: "Абая 12" exists and is found in all
+    the forms the 109 operators hear."""
+    forms = ("Абая 12", "пр. Абая, д.12", "Абай даңғылы 12", "Абяа 12")
+    found = {search_address(conn, city_id, f)[0]["address_ru"] for f in forms}
+    assert found == {"пр. Абая, 12"}
