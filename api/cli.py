@@ -15,8 +15,11 @@ from geo.errors import QalaError
 from geo.localdb import LocalDbError, cluster_from_settings
 from geo.settings import Settings
 
-app = typer.Typer(help="Qala Map: the city issue map of a 109 contact centre.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Qala Map: the city issue map of a 109 contact centre.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The project's own PostGIS (or QALA_DATABASE_URL).", no_args_is_help=True)
 import_app = typer.Typer(help="Import map data and appeal history.", no_args_is_help=True)
 demo_app = typer.Typer(help="The synthetic demo city.", no_args_is_help=True)
@@ -97,8 +100,10 @@ def db_downgrade(revision: str = typer.Argument(...)) -> None:
 
 @demo_app.command("load")
 @fail_in_one_line
-def demo_load(seed: int = typer.Option(2026, help="the generator's seed"),
-              appeals: int = typer.Option(3000, help="synthetic appeals to add")) -> None:
+def demo_load(
+    seed: int = typer.Option(2026, help="the generator's seed"),
+    appeals: int = typer.Option(3000, help="synthetic appeals to add"),
+) -> None:
     """Generate the demo city (and its appeals) and load it into an empty database."""
     from geo.appeal_gen import load_demo_appeals
     from geo.auth import DEMO_PASSWORD, add_demo_users
@@ -135,8 +140,12 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
 
 @app.command("run")
 @fail_in_one_line
-def run(host: str = typer.Option(None), port: int = typer.Option(None),
-        seed: int = typer.Option(2026), appeals: int = typer.Option(3000)) -> None:
+def run(
+    host: str = typer.Option(None),
+    port: int = typer.Option(None),
+    seed: int = typer.Option(2026),
+    appeals: int = typer.Option(3000),
+) -> None:
     """Everything: db up, migrate, load the demo city if the database is empty, serve."""
     from geo.citydb import database_is_empty
     from geo.db import make_engine
@@ -163,16 +172,25 @@ def _import_map(kind: str, file: Path, city: str | None, mapping: Path | None, s
     db_url(settings)
     engine = make_engine(settings)
     with engine.begin() as conn:
-        report = import_layer(conn, kind, file, city or settings.default_city, mapping=mapping,
-                              source_crs=source_crs, echo=say)
+        report = import_layer(
+            conn,
+            kind,
+            file,
+            city or settings.default_city,
+            mapping=mapping,
+            source_crs=source_crs,
+            echo=say,
+        )
     say(report.summary())
 
 
 def _map_command(kind: str):
-    def command(file: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile"),
-                city: str = typer.Option(None, help="city code (default QALA_DEFAULT_CITY)"),
-                mapping: Path = typer.Option(None, help="YAML: our column -> the file's column"),
-                crs: str = typer.Option(None, help="the file's CRS when it declares none")):
+    def command(
+        file: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile"),
+        city: str = typer.Option(None, help="city code (default QALA_DEFAULT_CITY)"),
+        mapping: Path = typer.Option(None, help="YAML: our column -> the file's column"),
+        crs: str = typer.Option(None, help="the file's CRS when it declares none"),
+    ):
         _import_map(kind, file, city, mapping, crs)
 
     command.__doc__ = f"Import {kind} (all or nothing: one bad row and nothing is written)."
@@ -185,9 +203,11 @@ for _kind in ("buildings", "yards", "wells", "districts"):
 
 @import_app.command("osm")
 @fail_in_one_line
-def import_osm(file: Path = typer.Argument(..., help="an OpenStreetMap .osm.pbf extract"),
-               city: str = typer.Option(..., help="code of the new city, e.g. HEL"),
-               name: str = typer.Option(None, help="the city's name")) -> None:
+def import_osm(
+    file: Path = typer.Argument(..., help="an OpenStreetMap .osm.pbf extract"),
+    city: str = typer.Option(..., help="code of the new city, e.g. HEL"),
+    name: str = typer.Option(None, help="the city's name"),
+) -> None:
     """Import buildings, residential yards and streets from an OSM extract as a new city."""
     from geo.db import make_engine
     from geo.osmimport import import_osm as run_import
@@ -202,14 +222,17 @@ def import_osm(file: Path = typer.Argument(..., help="an OpenStreetMap .osm.pbf 
 
 @import_app.command("appeals")
 @fail_in_one_line
-def import_appeals(file: Path = typer.Argument(..., help="CSV or Parquet"),
-                   mapping: Path = typer.Option(..., help="YAML mapping file (see data/mappings)"),
-                   city: str = typer.Option(None, help="city code (default: from the mapping)"),
-                   defer_indexes: bool = typer.Option(
-                       None, "--defer-indexes/--keep-indexes",
-                       help="drop and rebuild the appeals indexes around the COPY (faster; "
-                            "locks the table); default: only when the table is empty"),
-                   ) -> None:
+def import_appeals(
+    file: Path = typer.Argument(..., help="CSV or Parquet"),
+    mapping: Path = typer.Option(..., help="YAML mapping file (see data/mappings)"),
+    city: str = typer.Option(None, help="city code (default: from the mapping)"),
+    defer_indexes: bool = typer.Option(
+        None,
+        "--defer-indexes/--keep-indexes",
+        help="drop and rebuild the appeals indexes around the COPY (faster; "
+        "locks the table); default: only when the table is empty",
+    ),
+) -> None:
     """Import appeal history through COPY, with a report of what was imported and rejected."""
     from geo.db import make_engine
     from geo.history import import_history
@@ -217,17 +240,20 @@ def import_appeals(file: Path = typer.Argument(..., help="CSV or Parquet"),
     settings = Settings()
     db_url(settings)
     engine = make_engine(settings)
-    report = import_history(engine, file, mapping, city=city, echo=say,
-                            defer_indexes=defer_indexes)
+    report = import_history(engine, file, mapping, city=city, echo=say, defer_indexes=defer_indexes)
     typer.echo(report.summary())
 
 
 @user_app.command("add")
 @fail_in_one_line
-def user_add(username: str, role: str, password: str = typer.Option(..., prompt=True,
-                                                                   hide_input=True),
-             city: str = typer.Option(None), organisation: int = typer.Option(None),
-             full_name: str = typer.Option("")) -> None:
+def user_add(
+    username: str,
+    role: str,
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    city: str = typer.Option(None),
+    organisation: int = typer.Option(None),
+    full_name: str = typer.Option(""),
+) -> None:
     """Add a staff user (operator, inspector, executor, controller, planner, admin)."""
     from geo.auth import add_user
     from geo.db import make_engine
@@ -235,15 +261,23 @@ def user_add(username: str, role: str, password: str = typer.Option(..., prompt=
     settings = Settings()
     db_url(settings)
     with make_engine(settings).begin() as conn:
-        add_user(conn, city or settings.default_city, username, password, role,
-                 organisation_id=organisation, full_name=full_name)
+        add_user(
+            conn,
+            city or settings.default_city,
+            username,
+            password,
+            role,
+            organisation_id=organisation,
+            full_name=full_name,
+        )
     say(f"user {username} ({role}) added")
 
 
 @user_app.command("apikey")
 @fail_in_one_line
-def apikey_add(name: str, channel: str = typer.Option("website"),
-               city: str = typer.Option(None)) -> None:
+def apikey_add(
+    name: str, channel: str = typer.Option("website"), city: str = typer.Option(None)
+) -> None:
     """Create an API key for a channel integration; the key is printed once."""
     from geo.auth import add_api_key
     from geo.db import make_engine

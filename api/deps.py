@@ -32,9 +32,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_city(request: Request, session: SessionDep, settings: SettingsDep,
-             city: Annotated[str | None, Query(description="city code, e.g. PET",
-                                               max_length=8)] = None) -> int:
+def get_city(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    city: Annotated[str | None, Query(description="city code, e.g. PET", max_length=8)] = None,
+) -> int:
     code = (city or settings.default_city).upper()
     known = request.app.state.city_ids  # a city's id never changes: asked once per process
     if code not in known:
@@ -58,9 +61,12 @@ class Caller:
         return self.actor.role not in {"public", "channel"}
 
 
-def get_caller(session: SessionDep, settings: SettingsDep,
-               token: Annotated[str | None, Depends(oauth2)] = None,
-               x_api_key: Annotated[str | None, Header()] = None) -> Caller:
+def get_caller(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2)] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Caller:
     if token:
         actor, cid = actor_from_token(token, settings.secret_key)
         return Caller(actor, cid)
@@ -78,8 +84,9 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 def get_staff(caller: CallerDep) -> Actor:
     if not caller.is_staff:
-        raise NotAuthenticated("log in as staff: POST /api/v1/auth/token, then send "
-                               "'Authorization: Bearer <token>'")
+        raise NotAuthenticated(
+            "log in as staff: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'"
+        )
     return caller.actor
 
 

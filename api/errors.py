@@ -29,8 +29,10 @@ log = logging.getLogger("qala.api")
 STATUS = {NotFound: 404, InvalidInput: 422, Forbidden: 403, Conflict: 409, ImportRejected: 422}
 NUL_REFUSED = "cannot contain NUL (0x00) characters"
 # SQLSTATEs of values PostgreSQL cannot store although the request's types allowed them
-INPUT_REFUSED = {"22008": "a date or time is out of PostgreSQL's range",
-                 "22009": "a time zone offset must be within ±15:59"}
+INPUT_REFUSED = {
+    "22008": "a date or time is out of PostgreSQL's range",
+    "22009": "a time zone offset must be within ±15:59",
+}
 UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
 
 
@@ -62,16 +64,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QalaError)
     async def qala_error(request: Request, exc: QalaError):
         if isinstance(exc, NotAuthenticated):
-            return JSONResponse({"detail": str(exc)}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError):
         if _is_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return JSONResponse({"detail": UNAVAILABLE}, status_code=503,
-                                headers={"Retry-After": "2"})
+            return JSONResponse(
+                {"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
+            )
         refused = INPUT_REFUSED.get(getattr(exc.orig, "pgcode", None))
         if refused:  # the server refused a value the client sent: bad input, not a crash
             return JSONResponse({"detail": refused}, status_code=422)
@@ -87,16 +91,18 @@ def install(app: FastAPI) -> None:
         # not a DBAPIError itself (those are handled above) but raised because of an outage
         if _caused_by_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return JSONResponse({"detail": UNAVAILABLE}, status_code=503,
-                                headers={"Retry-After": "2"})
+            return JSONResponse(
+                {"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
+            )
         raise exc
 
     @app.exception_handler(ValueError)
     async def nul_in_text(request: Request, exc: ValueError):
         # psycopg2 refuses a string with a NUL byte before it reaches the server: bad input
         if NUL_REFUSED in str(exc):
-            return JSONResponse({"detail": "text must not contain NUL (\\x00) characters"},
-                                status_code=422)
+            return JSONResponse(
+                {"detail": "text must not contain NUL (\\x00) characters"}, status_code=422
+            )
         raise exc
 
     @app.exception_handler(RequestValidationError)
@@ -105,10 +111,12 @@ def install(app: FastAPI) -> None:
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             problems.append(f"{where}: {err.get('msg')}" if where else err.get("msg"))
-        return JSONResponse({"detail": "; ".join(problems), "errors": jsonable(exc.errors())},
-                            status_code=422)
+        return JSONResponse(
+            {"detail": "; ".join(problems), "errors": jsonable(exc.errors())}, status_code=422
+        )
 
 
 def jsonable(errors: list[dict]) -> list[dict]:
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-            for e in errors]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors
+    ]

@@ -31,8 +31,9 @@ class AppealIn(BaseModel):
     applicant_phone: str | None = Field(None, max_length=40)
     applicant_email: str | None = Field(None, max_length=200)
     first_call_resolved: bool = False
-    repeat_of: str | None = Field(None, max_length=32,
-                                  description="registration number of the original appeal")
+    repeat_of: str | None = Field(
+        None, max_length=32, description="registration number of the original appeal"
+    )
 
 
 class Candidate(BaseModel):

@@ -48,13 +48,22 @@ WORKERS = int(os.environ.get("QALA_BENCH_API_WORKERS", "2"))
 SECRET = "bench-secret-key-of-at-least-32-bytes!!"
 GOAL_RPS, GOAL_P99_MS = 500.0, 100.0
 WELL_CATEGORIES = ("open_manhole", "sewer_overflow", "water_leak")
-BUILDING_CATEGORIES = ("roof_leak", "no_heating", "no_water", "lift_broken",
-                       "entrance_cleaning", "power_outage", "yard_flooding", "playground")
+BUILDING_CATEGORIES = (
+    "roof_leak",
+    "no_heating",
+    "no_water",
+    "lift_broken",
+    "entrance_cleaning",
+    "power_outage",
+    "yard_flooding",
+    "playground",
+)
 
 _last: dict[str, str] = {}
 
 
 # -- the load generator (a separate process) ---------------------------------------------
+
 
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
@@ -63,8 +72,17 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
-async def _client(i: int, host: str, port: int, api_key: str, bodies: list[bytes],
-                  measure_from: float, until: float, run_id: str, out: dict) -> None:
+async def _client(
+    i: int,
+    host: str,
+    port: int,
+    api_key: str,
+    bodies: list[bytes],
+    measure_from: float,
+    until: float,
+    run_id: str,
+    out: dict,
+) -> None:
     """One keep-alive connection sending appeals back to back until ``until``."""
     rng = random.Random(i)
     reader = writer = None
@@ -74,10 +92,12 @@ async def _client(i: int, host: str, port: int, api_key: str, bodies: list[bytes
             reader, writer = await asyncio.open_connection(host, port)
         body = rng.choice(bodies)
         n += 1
-        head = (f"POST /api/v1/appeals HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"X-API-Key: {api_key}\r\nIdempotency-Key: {run_id}-{i}-{n}\r\n"
-                "Content-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /api/v1/appeals HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"X-API-Key: {api_key}\r\nIdempotency-Key: {run_id}-{i}-{n}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         t0 = time.perf_counter()
         try:
             writer.write(head + body)
@@ -121,23 +141,33 @@ async def _load(args) -> dict:
     measure_from = start + args.warmup
     until = measure_from + args.seconds
     run_id = uuid.uuid4().hex[:12]
-    await asyncio.gather(*(
-        _client(i, args.host, args.port, args.key, bodies, measure_from, until, run_id, out)
-        for i in range(args.clients)))
+    await asyncio.gather(
+        *(
+            _client(i, args.host, args.port, args.key, bodies, measure_from, until, run_id, out)
+            for i in range(args.clients)
+        )
+    )
     lat = sorted(x * 1000 for x in out["latencies"])
-    return {"ok": len(lat), "seconds": args.seconds, "rps": len(lat) / args.seconds,
-            "p50_ms": _percentile(lat, 50), "p99_ms": _percentile(lat, 99),
-            "mean_ms": statistics.fmean(lat) if lat else float("nan"),
-            "max_ms": lat[-1] if lat else float("nan"),
-            "statuses": {str(k): v for k, v in sorted(out["statuses"].items())},
-            "transport_errors": out["transport_errors"], "samples": out["samples"][:5],
-            "cpu_s": time.process_time()}
+    return {
+        "ok": len(lat),
+        "seconds": args.seconds,
+        "rps": len(lat) / args.seconds,
+        "p50_ms": _percentile(lat, 50),
+        "p99_ms": _percentile(lat, 99),
+        "mean_ms": statistics.fmean(lat) if lat else float("nan"),
+        "max_ms": lat[-1] if lat else float("nan"),
+        "statuses": {str(k): v for k, v in sorted(out["statuses"].items())},
+        "transport_errors": out["transport_errors"],
+        "samples": out["samples"][:5],
+        "cpu_s": time.process_time(),
+    }
 
 
 def loadgen_main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.bench_api loadgen",
-                                 description="POST appeals over keep-alive connections; "
-                                             "prints one JSON object")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.bench_api loadgen",
+        description="POST appeals over keep-alive connections; prints one JSON object",
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--key", required=True, help="a channel API key")
@@ -158,6 +188,7 @@ def loadgen_main(argv: list[str] | None = None) -> int:
 
 # -- set-up ----------------------------------------------------------------------------
 
+
 def _prepare(url: str) -> tuple[int, str, list[dict], dict]:
     """Demo city + 50 000 appeals, a channel key, appeal bodies; committed."""
     from geo.appeal_gen import load_demo_appeals
@@ -172,15 +203,24 @@ def _prepare(url: str) -> tuple[int, str, list[dict], dict]:
             key = add_api_key(conn, "PET", "bench-bot", "website")
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-            buildings = conn.execute(text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
-                "FROM buildings WHERE city_id = :c) t"), {"c": cid}).all()
-            wells = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM wells "
-                                      "WHERE city_id = :c"), {"c": cid}).all()
-            box = conn.execute(text(
-                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
-                "(SELECT ST_Envelope(ST_Buffer(ST_Centroid(bounds), 0.01)) AS b FROM cities "
-                "WHERE id = :c) t"), {"c": cid}).one()
+            buildings = conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                    "FROM buildings WHERE city_id = :c) t"
+                ),
+                {"c": cid},
+            ).all()
+            wells = conn.execute(
+                text("SELECT ST_X(geom), ST_Y(geom) FROM wells WHERE city_id = :c"), {"c": cid}
+            ).all()
+            box = conn.execute(
+                text(
+                    "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
+                    "(SELECT ST_Envelope(ST_Buffer(ST_Centroid(bounds), 0.01)) AS b FROM cities "
+                    "WHERE id = :c) t"
+                ),
+                {"c": cid},
+            ).one()
     finally:
         engine.dispose()
     rng = random.Random(2026)
@@ -191,30 +231,58 @@ def _prepare(url: str) -> tuple[int, str, list[dict], dict]:
         else:
             (lon, lat), cat = rng.choice(buildings), rng.choice(BUILDING_CATEGORIES)
         # a few metres off the object, as a click on the map would be
-        bodies.append({"category": cat, "lon": lon + rng.uniform(-5e-5, 5e-5),
-                       "lat": lat + rng.uniform(-3e-5, 3e-5),
-                       "description": "benchmark appeal"})
+        bodies.append(
+            {
+                "category": cat,
+                "lon": lon + rng.uniform(-5e-5, 5e-5),
+                "lat": lat + rng.uniform(-3e-5, 3e-5),
+                "description": "benchmark appeal",
+            }
+        )
     return cid, key, bodies, {"minx": box[0], "miny": box[1], "maxx": box[2], "maxy": box[3]}
 
 
 def _start_api(url: str, workers: int, log: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {**os.environ, "QALA_DATABASE_URL": url, "QALA_ENVIRONMENT": "test",
-           "QALA_SECRET_KEY": SECRET}
+    env = {
+        **os.environ,
+        "QALA_DATABASE_URL": url,
+        "QALA_ENVIRONMENT": "test",
+        "QALA_SECRET_KEY": SECRET,
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"uvicorn exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             # every worker must answer: a few health checks over fresh connections
-            if all(httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-                   for _ in range(2 * workers)):
+            if all(
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+                for _ in range(2 * workers)
+            ):
                 return proc, port
         except httpx.TransportError:
             pass
@@ -242,7 +310,7 @@ def _cpu_s(pid: int | None) -> float | None:
 
     def fields(p: int | str) -> list[str]:
         raw = Path(f"/proc/{p}/stat").read_text()
-        return raw[raw.rindex(")") + 2:].split()  # from field 3 (state) on
+        return raw[raw.rindex(")") + 2 :].split()  # from field 3 (state) on
 
     try:
         own = fields(pid)
@@ -275,11 +343,27 @@ def _postmaster_pid(url: str) -> int | None:
 
 
 def _run_load(port: int, key: str, bodies_file: Path, seconds: float) -> dict:
-    cmd = [sys.executable, "-m", "bench.bench_api", "loadgen", "--port", str(port),
-           "--key", key, "--bodies", str(bodies_file), "--clients", str(CLIENTS),
-           "--seconds", str(seconds), "--warmup", str(WARMUP_S)]
-    done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=seconds + WARMUP_S + 120)
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.bench_api",
+        "loadgen",
+        "--port",
+        str(port),
+        "--key",
+        key,
+        "--bodies",
+        str(bodies_file),
+        "--clients",
+        str(CLIENTS),
+        "--seconds",
+        str(seconds),
+        "--warmup",
+        str(WARMUP_S),
+    ]
+    done = subprocess.run(
+        cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=seconds + WARMUP_S + 120
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -310,9 +394,13 @@ def _floor_pgbench(url: str, city: int, box: dict, seconds: float, tmp: Path) ->
     u = make_url(url)
     script = tmp / "floor.sql"
     # pgbench wants one SQL command per line (a backslash command ends at its line)
-    sql = FLOOR_SCRIPT.format(city=city, minx=box["minx"], miny=box["miny"],
-                              dx=(box["maxx"] - box["minx"]) / 1e6,
-                              dy=(box["maxy"] - box["miny"]) / 1e6)
+    sql = FLOOR_SCRIPT.format(
+        city=city,
+        minx=box["minx"],
+        miny=box["miny"],
+        dx=(box["maxx"] - box["minx"]) / 1e6,
+        dy=(box["maxy"] - box["miny"]) / 1e6,
+    )
     lines, stmt = [], []
     for line in sql.splitlines():
         if line.startswith("\\set") or line in ("BEGIN;", "COMMIT;"):
@@ -325,12 +413,36 @@ def _floor_pgbench(url: str, city: int, box: dict, seconds: float, tmp: Path) ->
     script.write_text("\n".join(lines) + "\n")
     logdir = tmp / "pgbench-log"
     logdir.mkdir()
-    cmd = [str(PG_BIN / "pgbench"), "-n", "-c", str(CLIENTS), "-j", "2", "-T",
-           str(int(seconds)), "-M", "prepared", "-f", str(script), "-l",
-           f"--log-prefix={logdir / 'tx'}", "-h", u.host or "127.0.0.1",
-           "-p", str(u.port or 5432), "-U", u.username or "postgres", u.database]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120,
-                          env={**os.environ, "PGPASSWORD": u.password or ""})
+    cmd = [
+        str(PG_BIN / "pgbench"),
+        "-n",
+        "-c",
+        str(CLIENTS),
+        "-j",
+        "2",
+        "-T",
+        str(int(seconds)),
+        "-M",
+        "prepared",
+        "-f",
+        str(script),
+        "-l",
+        f"--log-prefix={logdir / 'tx'}",
+        "-h",
+        u.host or "127.0.0.1",
+        "-p",
+        str(u.port or 5432),
+        "-U",
+        u.username or "postgres",
+        u.database,
+    ]
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        env={**os.environ, "PGPASSWORD": u.password or ""},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"pgbench failed: {(done.stderr or done.stdout)[-2000:]}")
     tps = None
@@ -344,8 +456,12 @@ def _floor_pgbench(url: str, city: int, box: dict, seconds: float, tmp: Path) ->
             if len(parts) >= 3:
                 lat.append(int(parts[2]) / 1000)
     lat.sort()
-    return {"rows_per_s": tps, "p50_ms": _percentile(lat, 50), "p99_ms": _percentile(lat, 99),
-            "tool": "pgbench"}
+    return {
+        "rows_per_s": tps,
+        "p50_ms": _percentile(lat, 50),
+        "p99_ms": _percentile(lat, 99),
+        "tool": "pgbench",
+    }
 
 
 def _floor_psycopg2(url: str, city: int, box: dict, seconds: float) -> dict:
@@ -365,7 +481,8 @@ def _floor_psycopg2(url: str, city: int, box: dict, seconds: float) -> dict:
             with conn.cursor() as cur:
                 while time.perf_counter() < until:
                     t0 = time.perf_counter()
-                    cur.execute("""
+                    cur.execute(
+                        """
                         INSERT INTO appeals (city_id, reg_number, channel, category_code,
                             description, located_by, object_kind, status, deadline_at,
                             first_call_resolved, idempotency_key, source_type, geom)
@@ -373,14 +490,21 @@ def _floor_psycopg2(url: str, city: int, box: dict, seconds: float) -> dict:
                             'roof_leak', 'benchmark appeal', 'click', 'none', 'registered',
                             now() + make_interval(hours => 120), false, md5(random()::text),
                             'api', ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id""",
-                                (city, rng.uniform(box["minx"], box["maxx"]),
-                                 rng.uniform(box["miny"], box["maxy"])))
+                        (
+                            city,
+                            rng.uniform(box["minx"], box["maxx"]),
+                            rng.uniform(box["miny"], box["maxy"]),
+                        ),
+                    )
                     aid = cur.fetchone()[0]
-                    cur.execute("""
+                    cur.execute(
+                        """
                         INSERT INTO appeal_events (city_id, appeal_id, actor, actor_role,
                             from_status, to_status, comment)
                         VALUES (%s, %s, 'floor-bench', 'channel', NULL, 'registered',
-                            'floor')""", (city, aid))
+                            'floor')""",
+                        (city, aid),
+                    )
                     conn.commit()
                     mine.append((time.perf_counter() - t0) * 1000)
         finally:
@@ -394,8 +518,12 @@ def _floor_psycopg2(url: str, city: int, box: dict, seconds: float) -> dict:
     for t in threads:
         t.join()
     lat.sort()
-    return {"rows_per_s": len(lat) / seconds, "p50_ms": _percentile(lat, 50),
-            "p99_ms": _percentile(lat, 99), "tool": "psycopg2 threads"}
+    return {
+        "rows_per_s": len(lat) / seconds,
+        "p50_ms": _percentile(lat, 50),
+        "p99_ms": _percentile(lat, 99),
+        "tool": "psycopg2 threads",
+    }
 
 
 def _floor(url: str, city: int, box: dict, seconds: float, tmp: Path) -> dict:
@@ -412,6 +540,7 @@ def _floor(url: str, city: int, box: dict, seconds: float, tmp: Path) -> dict:
 
 
 # -- the benchmark -----------------------------------------------------------------------
+
 
 def run(ctx: BenchContext) -> list[dict]:
     seconds = QUICK_SECONDS if ctx.quick else SECONDS
@@ -438,42 +567,71 @@ def run(ctx: BenchContext) -> list[dict]:
     done = sum(v for k, v in api["statuses"].items() if k in ("200", "201"))
     share = seconds / (seconds + WARMUP_S)
     per = {}
-    for who, a, b in (("api", api_cpu0, api_cpu1), ("database", db_cpu0, db_cpu1),
-                      ("load generator", 0.0, api["cpu_s"])):
+    for who, a, b in (
+        ("api", api_cpu0, api_cpu1),
+        ("database", db_cpu0, db_cpu1),
+        ("load generator", 0.0, api["cpu_s"]),
+    ):
         if a is not None and b is not None and done:
             per[who] = (b - a) * share / done * 1000
     api["cpu_ms"] = per
     bad = {k: v for k, v in api["statuses"].items() if k not in ("200", "201")}
-    where = (f"{CLIENTS} clients, {WORKERS} uvicorn workers, {seconds:g} s after "
-             f"{WARMUP_S:g} s warm-up, {DEMO_APPEALS} appeals in the table, fsync on; "
-             f"{os.cpu_count()} cores shared by API, database and load generator")
-    detail = (f"{where}; {api['ok']} appeals created, mean {api['mean_ms']:.1f} ms, "
-              f"max {api['max_ms']:.1f} ms"
-              + (f"; non-2xx {bad}: {api['samples'][:2]}" if bad else "")
-              + (f"; transport errors {api['transport_errors']}"
-                 if api["transport_errors"] else ""))
+    where = (
+        f"{CLIENTS} clients, {WORKERS} uvicorn workers, {seconds:g} s after "
+        f"{WARMUP_S:g} s warm-up, {DEMO_APPEALS} appeals in the table, fsync on; "
+        f"{os.cpu_count()} cores shared by API, database and load generator"
+    )
+    detail = (
+        f"{where}; {api['ok']} appeals created, mean {api['mean_ms']:.1f} ms, "
+        f"max {api['max_ms']:.1f} ms"
+        + (f"; non-2xx {bad}: {api['samples'][:2]}" if bad else "")
+        + (f"; transport errors {api['transport_errors']}" if api["transport_errors"] else "")
+    )
     _last.update(api=json.dumps(api), floor=json.dumps(floor), where=where)
     clean = not bad and not api["transport_errors"]
     records = [
-        record("api: create appeal, throughput", api["rps"], "req/s", ctx.command,
-               goal=f">= {GOAL_RPS:g}/s", met=clean and api["rps"] >= GOAL_RPS, detail=detail),
-        record("api: create appeal, p50 latency", api["p50_ms"], "ms", ctx.command,
-               detail=where),
-        record("api: create appeal, p99 latency", api["p99_ms"], "ms", ctx.command,
-               goal=f"p99 <= {GOAL_P99_MS:g} ms", met=clean and api["p99_ms"] <= GOAL_P99_MS,
-               detail=where),
+        record(
+            "api: create appeal, throughput",
+            api["rps"],
+            "req/s",
+            ctx.command,
+            goal=f">= {GOAL_RPS:g}/s",
+            met=clean and api["rps"] >= GOAL_RPS,
+            detail=detail,
+        ),
+        record("api: create appeal, p50 latency", api["p50_ms"], "ms", ctx.command, detail=where),
+        record(
+            "api: create appeal, p99 latency",
+            api["p99_ms"],
+            "ms",
+            ctx.command,
+            goal=f"p99 <= {GOAL_P99_MS:g} ms",
+            met=clean and api["p99_ms"] <= GOAL_P99_MS,
+            detail=where,
+        ),
     ]
     for who, ms in per.items():
-        records.append(record(
-            f"api: create appeal, CPU per appeal ({who})", ms, "ms", ctx.command,
-            detail=f"CPU time of the {who} process(es) per created appeal under the load; "
-                   f"500/s on {os.cpu_count()} cores leaves "
-                   f"{os.cpu_count() * 1000 / GOAL_RPS:g} ms for all of them together"))
-    records.append(record(
-        "api: database floor (appeal + event INSERT), throughput", floor["rows_per_s"],
-        "rows/s", ctx.command,
-        detail=f"{floor['tool']}, {CLIENTS} connections, {seconds:g} s, one transaction per "
-               f"appeal, p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms"))
+        records.append(
+            record(
+                f"api: create appeal, CPU per appeal ({who})",
+                ms,
+                "ms",
+                ctx.command,
+                detail=f"CPU time of the {who} process(es) per created appeal under the load; "
+                f"500/s on {os.cpu_count()} cores leaves "
+                f"{os.cpu_count() * 1000 / GOAL_RPS:g} ms for all of them together",
+            )
+        )
+    records.append(
+        record(
+            "api: database floor (appeal + event INSERT), throughput",
+            floor["rows_per_s"],
+            "rows/s",
+            ctx.command,
+            detail=f"{floor['tool']}, {CLIENTS} connections, {seconds:g} s, one transaction per "
+            f"appeal, p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms",
+        )
+    )
     return records
 
 
@@ -481,21 +639,31 @@ def section() -> dict[str, str]:
     if not _last:
         return {}
     api, floor = json.loads(_last["api"]), json.loads(_last["floor"])
-    return {"Appeal creation through the API": (
-        f"Setup: {_last['where']}.\n\n"
-        "| path | per second | p50 ms | p99 ms |\n|---|---|---|---|\n"
-        f"| POST /api/v1/appeals (uvicorn) | {api['rps']:.0f} | {api['p50_ms']:.1f} | "
-        f"{api['p99_ms']:.1f} |\n"
-        f"| database floor: appeal + event INSERT ({floor['tool']}) | "
-        f"{floor['rows_per_s']:.0f} | {floor['p50_ms']:.1f} | {floor['p99_ms']:.1f} |\n"
-        + ("\nCPU per created appeal: " + ", ".join(
-            f"{who} {ms:.2f} ms" for who, ms in api.get("cpu_ms", {}).items()) + ".\n"
-           if api.get("cpu_ms") else ""))}
+    return {
+        "Appeal creation through the API": (
+            f"Setup: {_last['where']}.\n\n"
+            "| path | per second | p50 ms | p99 ms |\n|---|---|---|---|\n"
+            f"| POST /api/v1/appeals (uvicorn) | {api['rps']:.0f} | {api['p50_ms']:.1f} | "
+            f"{api['p99_ms']:.1f} |\n"
+            f"| database floor: appeal + event INSERT ({floor['tool']}) | "
+            f"{floor['rows_per_s']:.0f} | {floor['p50_ms']:.1f} | {floor['p99_ms']:.1f} |\n"
+            + (
+                "\nCPU per created appeal: "
+                + ", ".join(f"{who} {ms:.2f} ms" for who, ms in api.get("cpu_ms", {}).items())
+                + ".\n"
+                if api.get("cpu_ms")
+                else ""
+            )
+        )
+    }
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "loadgen":
         sys.exit(loadgen_main(sys.argv[2:]))
-    print("usage: python -m bench.bench_api loadgen ...  (the benchmark itself: "
-          "python -m bench.run --only api)", file=sys.stderr)
+    print(
+        "usage: python -m bench.bench_api loadgen ...  (the benchmark itself: "
+        "python -m bench.run --only api)",
+        file=sys.stderr,
+    )
     sys.exit(2)

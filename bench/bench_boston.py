@@ -21,11 +21,14 @@ _SECTION: dict[str, str] = {}
 
 
 def _top(res: dict, k: int = 10) -> str:
-    hot = sorted((c for c in res["cells"] if c["class"].startswith("hot")),
-                 key=lambda c: -c["z"])[:k]
+    hot = sorted((c for c in res["cells"] if c["class"].startswith("hot")), key=lambda c: -c["z"])[
+        :k
+    ]
     rows = ["| # | cell centre (lat, lon) | appeals | z | class |", "|---|---|---|---|---|"]
-    rows += [f"| {i} | {c['lat']:.4f}, {c['lon']:.4f} | {c['count']} | {c['z']:.2f} | "
-             f"{c['class']} |" for i, c in enumerate(hot, 1)]
+    rows += [
+        f"| {i} | {c['lat']:.4f}, {c['lon']:.4f} | {c['count']} | {c['z']:.2f} | {c['class']} |"
+        for i, c in enumerate(hot, 1)
+    ]
     return "\n".join(rows)
 
 
@@ -37,29 +40,45 @@ def run(ctx) -> list[dict]:
     with engine.begin() as conn:
         conn.execute(text("SELECT 1"))
     report = import_history(engine, DATA, MAPPING, echo=lambda *_: None, progress=False)
-    out = [record("boston_import_rows", report.imported, "rows", ctx.command,
-                  detail=f"of {report.rows_read} read")]
+    out = [
+        record(
+            "boston_import_rows",
+            report.imported,
+            "rows",
+            ctx.command,
+            detail=f"of {report.rows_read} read",
+        )
+    ]
     with engine.connect() as conn:
         cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
-        placeholders = conn.execute(text(
-            "SELECT count(*) FROM appeals WHERE city_id = :c AND placeholder_geocode"),
-            {"c": cid}).scalar_one()
+        placeholders = conn.execute(
+            text("SELECT count(*) FROM appeals WHERE city_id = :c AND placeholder_geocode"),
+            {"c": cid},
+        ).scalar_one()
         runs = {
             "default parameters (chosen from the data)": HotspotQuery(srid=26986),
             "500 m cells, 750 m band, EPSG:26986": HotspotQuery(
-                srid=26986, cell_size=500, band=750, study_area="incidents"),
+                srid=26986, cell_size=500, band=750, study_area="incidents"
+            ),
         }
-        text_parts = [f"Boston 311, 2015: {report.imported:,} requests imported, "
-                      f"{placeholders:,} on the City Hall placeholder left out of both runs."]
+        text_parts = [
+            f"Boston 311, 2015: {report.imported:,} requests imported, "
+            f"{placeholders:,} on the City Hall placeholder left out of both runs."
+        ]
         for title, q in runs.items():
             t0 = time.perf_counter()
             res = run_hotspots(conn, cid, q)
             dt = time.perf_counter() - t0
             p = res["params"]
-            out.append(record(f"boston_hotspots_{'default' if q.cell_size is None else '500m'}"
-                              "_s", dt, "s", ctx.command,
-                              detail=f"cell {p['cell_size']} m, band {p['band']} m, "
-                                     f"{p['n_cells']} cells"))
+            out.append(
+                record(
+                    f"boston_hotspots_{'default' if q.cell_size is None else '500m'}_s",
+                    dt,
+                    "s",
+                    ctx.command,
+                    detail=f"cell {p['cell_size']} m, band {p['band']} m, {p['n_cells']} cells",
+                )
+            )
             s = res["summary"]
             text_parts.append(
                 f"### {title}\n\ncell size {p['cell_size']} m ({p.get('cell_size_rule')}); "
@@ -67,7 +86,8 @@ def run(ctx) -> list[dict]:
                 f"{p['n_points_used']:,} appeals used, {p['n_outliers_removed']} locational "
                 f"outliers removed; FDR on. Hot 99/95/90 %: {s['hot_99']}/{s['hot_95']}/"
                 f"{s['hot_90']} cells; cold 99/95/90 %: {s['cold_99']}/{s['cold_95']}/"
-                f"{s['cold_90']}.\n\nTop hot cells:\n\n{_top(res)}")
+                f"{s['cold_90']}.\n\nTop hot cells:\n\n{_top(res)}"
+            )
     engine.dispose()
     _SECTION["Boston 311 hot spots"] = "\n\n".join(text_parts)
     return out

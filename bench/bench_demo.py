@@ -23,10 +23,19 @@ def run(ctx) -> list[dict]:
     t_load = time.perf_counter() - t1
     engine.dispose()
     objects = sum(v for k, v in counts.items() if k != "city_id")
-    detail = (f"{len(city.buildings)} buildings, {len(city.yards)} yards, "
-              f"{len(city.wells)} wells; {objects} objects written")
+    detail = (
+        f"{len(city.buildings)} buildings, {len(city.yards)} yards, "
+        f"{len(city.wells)} wells; {objects} objects written"
+    )
     return [
         record("demo_city_generate_s", t_gen, "s", ctx.command, detail=detail),
-        record("demo_city_generate_and_load_s", t_gen + t_load, "s", ctx.command,
-               goal="<= 60 s", met=t_gen + t_load <= 60, detail=detail),
+        record(
+            "demo_city_generate_and_load_s",
+            t_gen + t_load,
+            "s",
+            ctx.command,
+            goal="<= 60 s",
+            met=t_gen + t_load <= 60,
+            detail=detail,
+        ),
     ]

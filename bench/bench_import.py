@@ -49,8 +49,9 @@ def make_file(n: int, folder: Path) -> Path:
     parts = []
     for r in range(-(-n // src.num_rows)):
         if r:
-            prefixed = pc.binary_join_element_wise(pa.scalar(f"R{r:02d}-", ids.type), ids,
-                                                   pa.scalar("", ids.type))
+            prefixed = pc.binary_join_element_wise(
+                pa.scalar(f"R{r:02d}-", ids.type), ids, pa.scalar("", ids.type)
+            )
             parts.append(src.set_column(col, "CASE_ENQUIRY_ID", prefixed))
         else:
             parts.append(src)
@@ -74,8 +75,9 @@ def _importer(ctx: BenchContext, path: Path, defer: bool | None):
 
     engine = _fresh(ctx)
     try:
-        report = import_history(engine, path, MAPPING, echo=lambda *_: None,
-                                defer_indexes=defer, progress=False)
+        report = import_history(
+            engine, path, MAPPING, echo=lambda *_: None, defer_indexes=defer, progress=False
+        )
     finally:
         engine.dispose()
     return report
@@ -89,14 +91,18 @@ def _raw_copy(ctx: BenchContext, path: Path, defer: bool) -> tuple[int, float]:
     try:
         with engine.begin() as conn:  # city, departments: set up and committed, not timed
             prep = history.prepare_import(conn, path, MAPPING)
-        data = b"".join(piece for piece, _ in history.binary_chunks(prep.rows, prep.city.id,
-                                                                     100_000))
+        data = b"".join(
+            piece for piece, _ in history.binary_chunks(prep.rows, prep.city.id, 100_000)
+        )
         t0 = time.perf_counter()
         with engine.begin() as conn:
             deferred = history.defer_appeal_indexes(conn) if defer else None
             with conn.connection.dbapi_connection.cursor() as cur:
-                cur.copy_expert(history.copy_sql(history.copy_columns(prep.rows.table)),
-                                _Bytes(data), size=1 << 22)
+                cur.copy_expert(
+                    history.copy_sql(history.copy_columns(prep.rows.table)),
+                    _Bytes(data),
+                    size=1 << 22,
+                )
             if deferred:
                 history.restore_appeal_indexes(conn, deferred)
         seconds = time.perf_counter() - t0
@@ -115,7 +121,7 @@ class _Bytes:
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._view) if size < 0 else self._at + size
-        piece = self._view[self._at:end].tobytes()
+        piece = self._view[self._at : end].tobytes()
         self._at = min(end, len(self._view))
         return piece
 
@@ -134,20 +140,32 @@ def _orm(ctx: BenchContext, path: Path, sample: int) -> tuple[int, float]:
         t0 = time.perf_counter()
         with Session(engine) as session:
             for start in range(0, len(rows), ORM_BATCH):
-                session.add_all([
-                    Appeal(city_id=cid, reg_number=r["reg_number"], channel=r["channel"],
-                           category_code=r["category_code"], description=r["description"],
-                           located_by="import", object_kind="none",
-                           address_text=r["address_text"],
-                           organisation_id=r["organisation_id"], status=r["status"],
-                           created_at=r["created_at"], deadline_at=r["deadline_at"],
-                           resolved_at=r["resolved_at"], closed_at=r["closed_at"],
-                           external_id=r["external_id"],
-                           placeholder_geocode=r["placeholder_geocode"],
-                           source_type=r["source_type"],
-                           geom=f"SRID=4326;POINT({r['lon']} {r['lat']})",
-                           **{k: r[k] for k in history.PLACE_COLUMNS if k in r})
-                    for r in rows[start:start + ORM_BATCH]])
+                session.add_all(
+                    [
+                        Appeal(
+                            city_id=cid,
+                            reg_number=r["reg_number"],
+                            channel=r["channel"],
+                            category_code=r["category_code"],
+                            description=r["description"],
+                            located_by="import",
+                            object_kind="none",
+                            address_text=r["address_text"],
+                            organisation_id=r["organisation_id"],
+                            status=r["status"],
+                            created_at=r["created_at"],
+                            deadline_at=r["deadline_at"],
+                            resolved_at=r["resolved_at"],
+                            closed_at=r["closed_at"],
+                            external_id=r["external_id"],
+                            placeholder_geocode=r["placeholder_geocode"],
+                            source_type=r["source_type"],
+                            geom=f"SRID=4326;POINT({r['lon']} {r['lat']})",
+                            **{k: r[k] for k in history.PLACE_COLUMNS if k in r},
+                        )
+                        for r in rows[start : start + ORM_BATCH]
+                    ]
+                )
                 session.flush()
             session.commit()
         seconds = time.perf_counter() - t0
@@ -193,27 +211,69 @@ def run(ctx: BenchContext) -> list[dict]:
         f"{n / orm_rate / 60:.0f} min for {n:,} rows (extrapolated)\n"
         f"- placeholder points flagged: {len(default.placeholder_points)} "
         f"({default.placeholder_rows:,} rows); on-time agreement "
-        f"{100 * (default.on_time_rate or 0):.2f}%")
+        f"{100 * (default.on_time_rate or 0):.2f}%"
+    )
     return [
-        record(f"import {size}: importer total", default.seconds, "s", cmd,
-               goal=f"<= {GOAL_SECONDS:g} s", met=default.seconds <= GOAL_SECONDS,
-               detail=phases(default)),
-        record(f"import {size}: importer", imp_rate, "rows/s", cmd,
-               detail="default: plain indexes and foreign keys deferred (empty table)"),
-        record(f"import {size}: raw COPY, same deferral", rawd_rate, "rows/s", cmd,
-               detail="drop plain indexes and FKs, COPY, rebuild; encoded rows in memory"),
-        record(f"import {size}: importer / raw COPY (deferred)", ratio_default, "ratio", cmd,
-               goal=f">= {GOAL_RATIO:g}", met=ratio_default >= GOAL_RATIO),
-        record(f"import {size}: importer, indexes kept", kept_rate, "rows/s", cmd,
-               detail=f"{kept.seconds:.1f} s = {phases(kept)}"),
-        record(f"import {size}: raw COPY, indexes kept (floor)", raw_rate, "rows/s", cmd,
-               detail=f"{raw_s:.1f} s"),
-        record(f"import {size}: importer / raw COPY (indexes kept)", ratio_kept, "ratio", cmd,
-               goal=f">= {GOAL_RATIO:g}", met=ratio_kept >= GOAL_RATIO),
-        record(f"import {size}: ORM add_all (sample {orm_n // 1000}k, extrapolated)",
-               orm_rate, "rows/s", cmd,
-               detail=f"{orm_n:,} rows in {orm_s:.1f} s; {n / orm_rate:.0f} s for {n:,} "
-                      "extrapolated"),
+        record(
+            f"import {size}: importer total",
+            default.seconds,
+            "s",
+            cmd,
+            goal=f"<= {GOAL_SECONDS:g} s",
+            met=default.seconds <= GOAL_SECONDS,
+            detail=phases(default),
+        ),
+        record(
+            f"import {size}: importer",
+            imp_rate,
+            "rows/s",
+            cmd,
+            detail="default: plain indexes and foreign keys deferred (empty table)",
+        ),
+        record(
+            f"import {size}: raw COPY, same deferral",
+            rawd_rate,
+            "rows/s",
+            cmd,
+            detail="drop plain indexes and FKs, COPY, rebuild; encoded rows in memory",
+        ),
+        record(
+            f"import {size}: importer / raw COPY (deferred)",
+            ratio_default,
+            "ratio",
+            cmd,
+            goal=f">= {GOAL_RATIO:g}",
+            met=ratio_default >= GOAL_RATIO,
+        ),
+        record(
+            f"import {size}: importer, indexes kept",
+            kept_rate,
+            "rows/s",
+            cmd,
+            detail=f"{kept.seconds:.1f} s = {phases(kept)}",
+        ),
+        record(
+            f"import {size}: raw COPY, indexes kept (floor)",
+            raw_rate,
+            "rows/s",
+            cmd,
+            detail=f"{raw_s:.1f} s",
+        ),
+        record(
+            f"import {size}: importer / raw COPY (indexes kept)",
+            ratio_kept,
+            "ratio",
+            cmd,
+            goal=f">= {GOAL_RATIO:g}",
+            met=ratio_kept >= GOAL_RATIO,
+        ),
+        record(
+            f"import {size}: ORM add_all (sample {orm_n // 1000}k, extrapolated)",
+            orm_rate,
+            "rows/s",
+            cmd,
+            detail=f"{orm_n:,} rows in {orm_s:.1f} s; {n / orm_rate:.0f} s for {n:,} extrapolated",
+        ),
     ]
 
 

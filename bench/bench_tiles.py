@@ -211,7 +211,10 @@ def _pct(values: list[float], q: float) -> float:
 
 def _contents(client: httpx.Client, ours: str, tipg: str, tiles: list, inside: dict) -> dict:
     """One pass over ``tiles`` by both servers: bytes and appeals accounted for."""
-    out = {k: {"ms": [], "bytes": [], "counted": 0, "kinds": {}} for k in ("ours", "tipg")}
+    out = {
+        k: {"ms": [], "bytes": [], "counted": 0, "kinds": {}, "points": set(), "points_ms": []}
+        for k in ("ours", "tipg")
+    }
     for t in tiles:
         for name, template in (("ours", ours), ("tipg", tipg)):
             _, r = _fetch(client, template, t)
@@ -221,6 +224,8 @@ def _contents(client: httpx.Client, ours: str, tipg: str, tiles: list, inside: d
             if name == "ours":
                 kind = r.headers.get("X-Qala-Tile", "?")
                 res["kinds"][kind] = res["kinds"].get(kind, 0) + 1
+                if kind == "points":
+                    out["ours"]["points"].add((t.x, t.y))
                 res["counted"] += int(r.headers["X-Qala-Counted"])
                 if kind == "cells":
                     assert sum(f["properties"]["count"] for f in layer["features"]) == int(
@@ -238,7 +243,10 @@ def _time(client: httpx.Client, ours: str, tipg: str, tiles: list, res: dict) ->
     for rnd in range(rounds):
         for i, t in enumerate(tiles):
             for name, template in order if (i + rnd) % 2 == 0 else order[::-1]:
-                res[name]["ms"].append(_fetch(client, template, t)[0])
+                ms = _fetch(client, template, t)[0]
+                res[name]["ms"].append(ms)
+                if (t.x, t.y) in res["ours"]["points"]:  # the same tiles, as points by both
+                    res[name]["points_ms"].append(ms)
 
 
 def _measure(ours: str, tipg: str, by_zoom: dict, inside: dict) -> dict:
@@ -282,12 +290,12 @@ def run(ctx: BenchContext) -> list[dict]:
     )
     records = [
         record(
-            f"tiles: load {total} appeals (COPY, cells kept by trigger)",
+            "tiles: load the appeals (one COPY, cells kept by the triggers)",
             loaded["copy_s"],
             "s",
             ctx.command,
-            detail=f"refresh_appeal_cells afterwards {loaded['refresh_s']:.1f} s, "
-            f"{loaded['cell_rows']:,} rows of appeal_cells",
+            detail=f"{total:,} appeals; refresh_appeal_cells afterwards "
+            f"{loaded['refresh_s']:.1f} s, {loaded['cell_rows']:,} rows of appeal_cells",
         )
     ]
     rows = []
@@ -303,12 +311,18 @@ def run(ctx: BenchContext) -> list[dict]:
         share, t_share = 100 * o["counted"] / total, 100 * t["counted"] / total
         ntiles = len(by_zoom[z])
         kinds = ", ".join(f"{v} {k}" for k, v in sorted(o["kinds"].items()))
+        same = ""
+        if o["points_ms"] and o["kinds"].get("cells"):
+            same = (
+                f"; on the {len(o['points'])} tiles ours serves as points: ours p50 "
+                f"{_pct(o['points_ms'], 50):.1f} ms, tipg p50 {_pct(t['points_ms'], 50):.1f} ms"
+            )
         detail = (
             f"{ntiles} tiles ({kinds}); ours p95 {o95:.1f} ms, median "
             f"{statistics.median(o['bytes']) / 1024:.1f} KB, max {o_kb:.1f} KB; tipg p50 "
             f"{t50:.1f} ms, p95 {t95:.1f} ms, median "
             f"{statistics.median(t['bytes']) / 1024:.1f} KB, max {t_kb:.1f} KB, "
-            f"{t_share:.1f} % of appeals shown; {where}"
+            f"{t_share:.1f} % of appeals shown{same}; {where}"
         )
         rows.append((z, ntiles, kinds, o50, o95, o_kb, share, t50, t95, t_kb, t_share))
         if z in CELL_ZOOMS:

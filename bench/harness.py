@@ -33,16 +33,20 @@ class BenchContext:
 
     def make_database(self, migrate: bool = True) -> str:
         name = f"qala_b_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(make_url(self.cluster_url).set(database="postgres"),
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            make_url(self.cluster_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as c:
             c.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         url = make_url(self.cluster_url).set(database=name).render_as_string(False)
         e = create_engine(url)
         with e.begin() as c:
-            c.execute(text("CREATE EXTENSION IF NOT EXISTS postgis; "
-                           "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+            c.execute(
+                text(
+                    "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pg_trgm"
+                )
+            )
         e.dispose()
         if migrate:
             from geo.migrate import upgrade
@@ -67,18 +71,17 @@ class BenchContext:
             cid = load_demo_city(conn, seed=2026)["city_id"]
             load_demo_appeals(conn, cid, n=n, seed=2026, events=False)
         with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM ANALYZE"))
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
         engine.dispose()
-        print(f"city with {n:,} appeals built in {time.perf_counter() - t0:.0f} s",
-              file=sys.stderr)
+        print(f"city with {n:,} appeals built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         self.shared[n] = url
         self.keep.append(url.rsplit("/", 1)[1])
         return url
 
     def drop_databases(self, everything: bool = False) -> None:
-        admin = create_engine(make_url(self.cluster_url).set(database="postgres"),
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            make_url(self.cluster_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as c:
             for name in self.made + (self.keep if everything else []):
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -89,10 +92,23 @@ class BenchContext:
             self.shared.clear()
 
 
-def record(name: str, value: float, unit: str, command: str, goal: str | None = None,
-           met: bool | None = None, detail: str | None = None) -> dict:
-    rec = {"name": name, "value": round(float(value), 4), "unit": unit, "goal": goal,
-           "met": met, "command": command}
+def record(
+    name: str,
+    value: float,
+    unit: str,
+    command: str,
+    goal: str | None = None,
+    met: bool | None = None,
+    detail: str | None = None,
+) -> dict:
+    rec = {
+        "name": name,
+        "value": round(float(value), 4),
+        "unit": unit,
+        "goal": goal,
+        "met": met,
+        "command": command,
+    }
     if detail:
         rec["detail"] = detail
     return rec

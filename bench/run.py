@@ -38,16 +38,23 @@ def write_results(results: list[dict], sections: dict[str, str]) -> None:
     names = {r["name"] for r in results}
     merged = [r for r in old if r["name"] not in names] + results
     path_json.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
-    lines = ["# Benchmark results", "",
-             "Written by `make bench` (`python -m bench.run`) from `bench/results.json`; each "
-             "row names the command that produced it. Machine: "
-             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"last run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.", "",
-             "| benchmark | value | unit | goal | met | command |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench.run`) from `bench/results.json`; each "
+        "row names the command that produced it. Machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"last run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| benchmark | value | unit | goal | met | command |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in merged:
         met = {True: "yes", False: "**no**", None: "–"}[r.get("met")]
-        lines.append(f"| {r['name']} | {r['value']:g} | {r['unit']} | {r.get('goal') or '–'} "
-                     f"| {met} | `{r['command']}` |")
+        lines.append(
+            f"| {r['name']} | {r['value']:g} | {r['unit']} | {r.get('goal') or '–'} "
+            f"| {met} | `{r['command']}` |"
+        )
     notes = BENCH_DIR / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
@@ -65,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     given = os.environ.get("QALA_BENCH_DATABASE_URL")
     cluster = None
     if not given:
-        cluster = LocalCluster(root=Path(tempfile.mkdtemp(prefix="qala-bench-")),
-                               port=free_port(), durable=True)
+        cluster = LocalCluster(
+            root=Path(tempfile.mkdtemp(prefix="qala-bench-")), port=free_port(), durable=True
+        )
         cluster.up(echo=lambda m: print(m, file=sys.stderr))
     ctx = BenchContext(cluster_url=given or cluster.url(), command=command, quick=args.quick)
     results: list[dict] = []

@@ -29,20 +29,66 @@ SEASONAL = {  # category -> relative weight per month 1..12
     "tree_trimming": [0, 0, 1, 3, 3, 2, 2, 2, 2, 1, 0, 0],
 }
 MIX = {  # share of appeals by category (housing and utilities ~ 80%, as the articles say)
-    "lift_broken": 9, "no_heating": 7, "no_water": 6, "roof_leak": 5, "entrance_cleaning": 4,
-    "open_manhole": 5, "sewer_overflow": 6, "water_leak": 4, "power_outage": 4,
-    "yard_asphalt": 6, "yard_flooding": 3, "playground": 2, "road_damage": 6,
-    "sidewalk_damage": 3, "street_flooding": 3, "snow_removal": 5, "ice": 3,
-    "street_lighting": 4, "tree_trimming": 2, "garbage": 4, "stray_dogs": 3, "mosquitoes": 2,
-    "scooter_parking": 1, "ground_restoration": 1, "public_transport": 2, "public_order": 1,
+    "lift_broken": 9,
+    "no_heating": 7,
+    "no_water": 6,
+    "roof_leak": 5,
+    "entrance_cleaning": 4,
+    "open_manhole": 5,
+    "sewer_overflow": 6,
+    "water_leak": 4,
+    "power_outage": 4,
+    "yard_asphalt": 6,
+    "yard_flooding": 3,
+    "playground": 2,
+    "road_damage": 6,
+    "sidewalk_damage": 3,
+    "street_flooding": 3,
+    "snow_removal": 5,
+    "ice": 3,
+    "street_lighting": 4,
+    "tree_trimming": 2,
+    "garbage": 4,
+    "stray_dogs": 3,
+    "mosquitoes": 2,
+    "scooter_parking": 1,
+    "ground_restoration": 1,
+    "public_transport": 2,
+    "public_order": 1,
     "other": 2,
 }
-CHANNEL_MIX = {"phone_109": 0.62, "telegram": 0.1, "website": 0.05, "mobile_app": 0.1,
-               "facebook": 0.02, "instagram": 0.04, "email": 0.02, "whatsapp": 0.05}
-COLUMNS = ["city_id", "reg_number", "channel", "category_code", "description", "located_by",
-           "object_kind", "object_id", "address_text", "district_id", "organisation_id",
-           "status", "created_at", "deadline_at", "resolved_at", "closed_at",
-           "first_call_resolved", "repeat_of_id", "source_type", "geom"]
+CHANNEL_MIX = {
+    "phone_109": 0.62,
+    "telegram": 0.1,
+    "website": 0.05,
+    "mobile_app": 0.1,
+    "facebook": 0.02,
+    "instagram": 0.04,
+    "email": 0.02,
+    "whatsapp": 0.05,
+}
+COLUMNS = [
+    "city_id",
+    "reg_number",
+    "channel",
+    "category_code",
+    "description",
+    "located_by",
+    "object_kind",
+    "object_id",
+    "address_text",
+    "district_id",
+    "organisation_id",
+    "status",
+    "created_at",
+    "deadline_at",
+    "resolved_at",
+    "closed_at",
+    "first_call_resolved",
+    "repeat_of_id",
+    "source_type",
+    "geom",
+]
 # filled by the loader when it can (vectorised); otherwise the database trigger computes them
 PLACE_COLUMNS = ["x_m", "y_m", "yard_id"]
 
@@ -77,28 +123,30 @@ def read_city(conn: Connection, city_id: int) -> CityObjects:
         res = conn.execute(text(sql), {"c": city_id})
         return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
 
-    code, srid = conn.execute(text("SELECT code, metric_srid FROM cities WHERE id = :c"),
-                              {"c": city_id}).one()
-    cats = df("SELECT code, object_kind, well_kind, responsible_kind, deadline_hours "
-              "FROM categories")
+    code, srid = conn.execute(
+        text("SELECT code, metric_srid FROM cities WHERE id = :c"), {"c": city_id}
+    ).one()
+    cats = df(
+        "SELECT code, object_kind, well_kind, responsible_kind, deadline_hours FROM categories"
+    )
     district_of = """(SELECT d.id FROM districts d WHERE d.city_id = :c
                       AND ST_Intersects(d.geom, {g}) ORDER BY d.id LIMIT 1) AS district_id"""
     buildings = df(f"""SELECT b.id, ST_X(p) AS lon, ST_Y(p) AS lat, b.housing_org_id,
-                       b.address_ru, {district_of.format(g='p')},
+                       b.address_ru, {district_of.format(g="p")},
                        (SELECT min(yb.yard_id) FROM yard_buildings yb
                         WHERE yb.city_id = b.city_id AND yb.building_id = b.id) AS yard_id
                        FROM (SELECT *, ST_PointOnSurface(geom) p FROM buildings
                              WHERE city_id = :c) b""")
     yards = df(f"""SELECT y.id, ST_X(p) AS lon, ST_Y(p) AS lat, y.name AS address_ru,
                    y.id AS yard_id,
-                   {district_of.format(g='p')}
+                   {district_of.format(g="p")}
                    FROM (SELECT *, ST_PointOnSurface(geom) p FROM yards WHERE city_id = :c) y""")
     wells = df(f"""SELECT w.id, ST_X(w.geom) AS lon, ST_Y(w.geom) AS lat, w.kind, w.owner_id,
                    w.yard_id,
-                   {district_of.format(g='w.geom')}
+                   {district_of.format(g="w.geom")}
                    FROM wells w WHERE w.city_id = :c""")
     streets = df(f"""SELECT s.id, ST_X(p) AS lon, ST_Y(p) AS lat, s.name_ru AS address_ru,
-                     {district_of.format(g='p')}
+                     {district_of.format(g="p")}
                      FROM (SELECT s.*, (ST_DumpPoints(ST_Segmentize(ST_Transform(s.geom,
                             c.metric_srid), 100))).geom AS pm
                            FROM streets s JOIN cities c ON c.id = s.city_id
@@ -115,10 +163,16 @@ def read_city(conn: Connection, city_id: int) -> CityObjects:
     return CityObjects(city_id, code, srid, cats, buildings, yards, wells, streets, by)
 
 
-def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
-                     start: dt.datetime | None = None, end: dt.datetime | None = None,
-                     hotspots: list[Hotspot] | None = None, now: dt.datetime | None = None,
-                     taken: dict[int, int] | None = None) -> pd.DataFrame:
+def generate_appeals(
+    objs: CityObjects,
+    n: int,
+    seed: int = 1,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    hotspots: list[Hotspot] | None = None,
+    now: dt.datetime | None = None,
+    taken: dict[int, int] | None = None,
+) -> pd.DataFrame:
     """``n`` appeals between ``start`` and ``end`` as a DataFrame of the ``appeals`` columns.
 
     ``taken`` maps a year to the last registration number already used in it, so a second
@@ -135,8 +189,12 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     t = np.sort(rng.uniform(0, span, n))
     created = pd.to_datetime(start) + pd.to_timedelta(t, unit="s")
     month = created.month.to_numpy()
-    weights = np.array([[MIX[c] * (SEASONAL[c][m - 1] + 0.2 if c in SEASONAL else 1.0)
-                         for c in codes] for m in range(1, 13)])
+    weights = np.array(
+        [
+            [MIX[c] * (SEASONAL[c][m - 1] + 0.2 if c in SEASONAL else 1.0) for c in codes]
+            for m in range(1, 13)
+        ]
+    )
     weights /= weights.sum(axis=1, keepdims=True)
     cum = weights.cumsum(axis=1)
     u = rng.random(n)
@@ -174,14 +232,16 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
         mask = category == code
         c = cats.loc[code]
         if c.object_kind == "well":
-            wells = (objs.wells if pd.isna(c.well_kind)
-                     else objs.wells[objs.wells.kind == c.well_kind])
+            wells = (
+                objs.wells if pd.isna(c.well_kind) else objs.wells[objs.wells.kind == c.well_kind]
+            )
             idx, rows = pick(wells, mask, "well", None)
             if rows is not None:
                 org[idx] = rows.owner_id.to_numpy()
         elif c.object_kind == "building":
-            idx, rows = pick(objs.buildings[objs.buildings.housing_org_id.notna()], mask,
-                             "building", None)
+            idx, rows = pick(
+                objs.buildings[objs.buildings.housing_org_id.notna()], mask, "building", None
+            )
             if rows is not None and c.responsible_kind == "housing_org":
                 org[idx] = rows.housing_org_id.to_numpy()
         elif c.object_kind == "yard":
@@ -205,9 +265,11 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     # responsible organisation for those not set by the object: by kind and district
     resp = cats.loc[category, "responsible_kind"].to_numpy()
     for i in np.flatnonzero(org < 0):
-        org[i] = (objs.orgs_by_kind_district.get((resp[i], district[i]))
-                  or objs.orgs_by_kind_district.get((resp[i], None))
-                  or objs.orgs_by_kind_district.get(("district_akimat", district[i]), -1))
+        org[i] = (
+            objs.orgs_by_kind_district.get((resp[i], district[i]))
+            or objs.orgs_by_kind_district.get((resp[i], None))
+            or objs.orgs_by_kind_district.get(("district_akimat", district[i]), -1)
+        )
     hours = cats.loc[category, "deadline_hours"].to_numpy()
     deadline = created + pd.to_timedelta(hours, unit="h")
     # lifecycle: older appeals closed, mostly on time; recent ones open
@@ -247,8 +309,9 @@ def generate_appeals(objs: CityObjects, n: int, seed: int = 1,
     out["repeat_of_id"] = None
     out["source_type"] = "synthetic"
     out["lon"], out["lat"] = lon, lat
-    out["x_m"], out["y_m"] = Transformer.from_crs(4326, objs.metric_srid,
-                                                  always_xy=True).transform(lon, lat)
+    out["x_m"], out["y_m"] = Transformer.from_crs(4326, objs.metric_srid, always_xy=True).transform(
+        lon, lat
+    )
     out["yard_id"] = np.where(yard >= 0, yard, None)
     return out
 
@@ -263,8 +326,13 @@ def copy_appeals(conn: Connection, df: pd.DataFrame) -> int:
     """Write generated or imported appeals with one COPY in the caller's transaction."""
     buf = io.StringIO()
     frame = df.copy()
-    frame["geom"] = ("SRID=4326;POINT(" + frame["lon"].map("{:.7f}".format) + " "
-                     + frame["lat"].map("{:.7f}".format) + ")")
+    frame["geom"] = (
+        "SRID=4326;POINT("
+        + frame["lon"].map("{:.7f}".format)
+        + " "
+        + frame["lat"].map("{:.7f}".format)
+        + ")"
+    )
     for col in ("created_at", "deadline_at", "resolved_at", "closed_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00")
     columns = COLUMNS + [c for c in PLACE_COLUMNS if c in frame]
@@ -274,14 +342,16 @@ def copy_appeals(conn: Connection, df: pd.DataFrame) -> int:
     buf.seek(0)
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:
-        cur.copy_expert(f"COPY appeals ({', '.join(columns)}) FROM STDIN "
-                        "WITH (FORMAT csv, NULL '\\N')", buf)
+        cur.copy_expert(
+            f"COPY appeals ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf
+        )
     return len(frame)
 
 
 def link_repeats(conn: Connection, city_id: int) -> int:
     """Mark repeats in bulk: same category on the same object within the category's window."""
-    res = conn.execute(text("""
+    res = conn.execute(
+        text("""
         WITH seq AS (
           SELECT a.city_id, a.id, a.created_at, c.repeat_window_days,
                  lag(a.id) OVER w AS prev_id, lag(a.created_at) OVER w AS prev_at
@@ -293,27 +363,36 @@ def link_repeats(conn: Connection, city_id: int) -> int:
         FROM seq s
         WHERE a.city_id = s.city_id AND a.id = s.id AND s.prev_id IS NOT NULL
           AND s.created_at - s.prev_at <= make_interval(days => s.repeat_window_days)"""),
-        {"c": city_id})
+        {"c": city_id},
+    )
     return res.rowcount
 
 
 def refresh_object_repeats(conn: Connection, city_id: int) -> None:
     """Recount appeals and repeats per object (after a bulk load)."""
     conn.execute(text("DELETE FROM object_repeats WHERE city_id = :c"), {"c": city_id})
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO object_repeats (city_id, object_kind, object_id, appeals, repeats)
         SELECT city_id, object_kind, object_id, count(*), count(repeat_of_id)
         FROM appeals WHERE city_id = :c AND object_kind <> 'none' AND object_id IS NOT NULL
-        GROUP BY city_id, object_kind, object_id"""), {"c": city_id})
+        GROUP BY city_id, object_kind, object_id"""),
+        {"c": city_id},
+    )
 
 
 def numbers_taken(conn: Connection, city_id: int) -> dict[int, int]:
     """The highest registration number used per year (numbers like ``PET-2026-000123``)."""
-    return dict(conn.execute(text("""
+    return dict(
+        conn.execute(
+            text("""
         SELECT split_part(reg_number, '-', 2)::int AS y,
                max(split_part(reg_number, '-', 3)::bigint) AS n
         FROM appeals WHERE city_id = :c AND reg_number ~ '^[A-Z]+-[0-9]{4}-[0-9]+$'
-        GROUP BY 1"""), {"c": city_id}).all())
+        GROUP BY 1"""),
+            {"c": city_id},
+        ).all()
+    )
 
 
 def advance_sequences(conn: Connection, city_id: int) -> None:
@@ -322,8 +401,9 @@ def advance_sequences(conn: Connection, city_id: int) -> None:
 
     for year, top in numbers_taken(conn, city_id).items():
         name = ensure_sequence(conn, city_id, year)
-        conn.execute(text("SELECT setval(CAST(:s AS regclass), greatest(:n, 1))"),
-                     {"s": name, "n": top})
+        conn.execute(
+            text("SELECT setval(CAST(:s AS regclass), greatest(:n, 1))"), {"s": name, "n": top}
+        )
 
 
 def default_hotspots(objs: CityObjects, k: int = 3, seed: int = 7) -> list[Hotspot]:
@@ -333,20 +413,26 @@ def default_hotspots(objs: CityObjects, k: int = 3, seed: int = 7) -> list[Hotsp
     return [Hotspot(float(r.lon), float(r.lat)) for r in rows.itertuples()]
 
 
-def load_demo_appeals(conn: Connection, city_id: int, n: int = 3000, seed: int = 2026,
-                      hotspots: list[Hotspot] | None = None, events: bool = True,
-                      echo=lambda *_: None) -> dict:
+def load_demo_appeals(
+    conn: Connection,
+    city_id: int,
+    n: int = 3000,
+    seed: int = 2026,
+    hotspots: list[Hotspot] | None = None,
+    events: bool = True,
+    echo=lambda *_: None,
+) -> dict:
     """Generate and write ``n`` appeals over the last year, with planted hotspots."""
     objs = read_city(conn, city_id)
     spots = hotspots if hotspots is not None else default_hotspots(objs)
-    df = generate_appeals(objs, n, seed=seed, hotspots=spots,
-                          taken=numbers_taken(conn, city_id))
+    df = generate_appeals(objs, n, seed=seed, hotspots=spots, taken=numbers_taken(conn, city_id))
     copy_appeals(conn, df)
     repeats = link_repeats(conn, city_id)
     refresh_object_repeats(conn, city_id)
     advance_sequences(conn, city_id)
     if events:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO appeal_events (city_id, appeal_id, at, actor, actor_role, from_status,
                                        to_status, organisation_id, comment)
             SELECT city_id, id, created_at, 'generator', 'operator', NULL, 'registered',
@@ -356,6 +442,8 @@ def load_demo_appeals(conn: Connection, city_id: int, n: int = 3000, seed: int =
             SELECT city_id, id, closed_at, 'generator', 'executor', 'registered', 'closed',
                    organisation_id, NULL
             FROM appeals WHERE city_id = :c AND source_type = 'synthetic' AND closed_at IS NOT NULL
-            """), {"c": city_id})
+            """),
+            {"c": city_id},
+        )
     echo(f"appeals: {n} synthetic ({repeats} repeats), hotspots planted: {len(spots)}")
     return {"appeals": n, "repeats": repeats, "hotspots": spots}

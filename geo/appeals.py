@@ -118,8 +118,10 @@ def _coords_ok(lon: float, lat: float) -> bool:
 
 def _check_coords(lon: float, lat: float) -> None:
     if not _coords_ok(lon, lat):
-        raise InvalidInput(f"malformed coordinates: lon={lon}, lat={lat} (lon -180..180, "
-                           "lat -90..90; GeoJSON order is lon, lat)")
+        raise InvalidInput(
+            f"malformed coordinates: lon={lon}, lat={lat} (lon -180..180, "
+            "lat -90..90; GeoJSON order is lon, lat)"
+        )
 
 
 def _check_inside(inside: bool | None, city_id: int, lon: float, lat: float) -> None:
@@ -131,9 +133,13 @@ def _check_inside(inside: bool | None, city_id: int, lon: float, lat: float) -> 
 
 def check_point(conn: Connection, city_id: int, lon: float, lat: float) -> None:
     _check_coords(lon, lat)
-    inside = conn.execute(text(
-        "SELECT ST_Covers(bounds, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM cities "
-        "WHERE id = :c"), {"x": lon, "y": lat, "c": city_id}).scalar()
+    inside = conn.execute(
+        text(
+            "SELECT ST_Covers(bounds, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM cities "
+            "WHERE id = :c"
+        ),
+        {"x": lon, "y": lat, "c": city_id},
+    ).scalar()
     _check_inside(inside, city_id, lon, lat)
 
 
@@ -205,16 +211,28 @@ SELECT (SELECT row_to_json(well) FROM well) AS well,
 """)
 
 
-def locate(conn: Connection, city_id: int, cat: dict, lon: float, lat: float,
-           object_kind: str | None = None, object_id: int | None = None) -> Located:
+def locate(
+    conn: Connection,
+    city_id: int,
+    cat: dict,
+    lon: float,
+    lat: float,
+    object_kind: str | None = None,
+    object_id: int | None = None,
+) -> Located:
     """Snap the point to the category's kind of object and route it to the responsible body.
 
     Routing: a well's owner for well categories, the building's housing organisation for
     housing categories, otherwise the organisation of the category's kind whose service
     area holds the point (the smallest such area); the district akimat when none is found.
     """
-    params = {"x": lon, "y": lat, "c": city_id, "well_kind": cat["well_kind"],
-              "kind": cat["responsible_kind"]}
+    params = {
+        "x": lon,
+        "y": lat,
+        "c": city_id,
+        "well_kind": cat["well_kind"],
+        "kind": cat["responsible_kind"],
+    }
     for kind, metres in SNAP_RADIUS_M.items():
         params[f"r_{kind}"] = metres
         params[f"dx_{kind}"], params[f"dy_{kind}"] = degree_box(lat, metres)
@@ -223,8 +241,12 @@ def locate(conn: Connection, city_id: int, cat: dict, lon: float, lat: float,
     if object_kind and object_id is not None:
         obj = _object(conn, city_id, object_kind, object_id)
     else:
-        obj = {"well": r["well"], "building": r["building"],
-               "yard": r["yard"] or r["building_yard"], "street": r["street"]}.get(want)
+        obj = {
+            "well": r["well"],
+            "building": r["building"],
+            "yard": r["yard"] or r["building_yard"],
+            "street": r["street"],
+        }.get(want)
         object_kind = want if obj else "none"
     org, routed_by = None, "service area"
     if object_kind == "well" and obj and obj.get("owner_id"):
@@ -243,15 +265,27 @@ def locate(conn: Connection, city_id: int, cat: dict, lon: float, lat: float,
         if str(org) in known:  # any body the point can be routed to: no second query
             names = {"name_ru": known[str(org)]}
         else:  # the owner of an object the operator picked
-            names = conn.execute(text("SELECT name_ru FROM organisations WHERE city_id = :c "
-                                      "AND id = :o"), {"c": city_id, "o": org}).mappings().first()
+            names = (
+                conn.execute(
+                    text("SELECT name_ru FROM organisations WHERE city_id = :c AND id = :o"),
+                    {"c": city_id, "o": org},
+                )
+                .mappings()
+                .first()
+            )
     district = r["district"] or {}
     return Located(
-        object_kind=object_kind, object_id=obj["id"] if obj else None,
-        object_label=obj.get("label") if obj else None, district_id=district.get("id"),
-        district_name=district.get("name_ru"), organisation_id=org,
-        organisation_name=names.get("name_ru") if names else None, routed_by=routed_by,
-        deadline_hours=cat["deadline_hours"], criticality=cat["criticality"])
+        object_kind=object_kind,
+        object_id=obj["id"] if obj else None,
+        object_label=obj.get("label") if obj else None,
+        district_id=district.get("id"),
+        district_name=district.get("name_ru"),
+        organisation_id=org,
+        organisation_name=names.get("name_ru") if names else None,
+        routed_by=routed_by,
+        deadline_hours=cat["deadline_hours"],
+        criticality=cat["criticality"],
+    )
 
 
 def _object(conn: Connection, city_id: int, kind: str, oid: int) -> dict:
@@ -263,8 +297,11 @@ def _object(conn: Connection, city_id: int, kind: str, oid: int) -> dict:
     }.get(kind)
     if sql is None:
         raise InvalidInput(f"unknown object kind {kind!r}: building, yard, well or street")
-    row = conn.execute(text(sql + " WHERE city_id = :c AND id = :i"),
-                       {"c": city_id, "i": oid}).mappings().first()
+    row = (
+        conn.execute(text(sql + " WHERE city_id = :c AND id = :i"), {"c": city_id, "i": oid})
+        .mappings()
+        .first()
+    )
     if row is None:
         raise InvalidInput(f"no {kind} with id {oid} in this city")
     return dict(row)
@@ -284,54 +321,85 @@ _REPEAT_WHERE = """
   WHERE a.city_id = :c AND a.category_code = :cat
     AND a.created_at >= :at - make_interval(days => :window)
     AND a.status NOT IN ('rejected', 'duplicate')"""
-REPEATS_SQL = text("SELECT * FROM (" + _REPEAT_COLUMNS + """
-  FROM appeals a""" + _REPEAT_WHERE + """
+REPEATS_SQL = text(
+    "SELECT * FROM ("
+    + _REPEAT_COLUMNS
+    + """
+  FROM appeals a"""
+    + _REPEAT_WHERE
+    + """
     AND a.object_kind = :ok AND a.object_id = :oid
-  UNION""" + _REPEAT_COLUMNS + """
+  UNION"""
+    + _REPEAT_COLUMNS
+    + """
   FROM (SELECT * FROM appeals
         WHERE geom && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :dx, :dy)
-        OFFSET 0) AS a""" + _REPEAT_WHERE + """
+        OFFSET 0) AS a"""
+    + _REPEAT_WHERE
+    + """
     AND ST_DWithin(a.geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography,
                    :radius)
 ) AS r
 ORDER BY same_object DESC, distance_m, created_at
 LIMIT 10
-""")
+"""
+)
 
 
-def repeat_candidates(conn: Connection, city_id: int, cat: dict, loc: Located, lon: float,
-                      lat: float, at: dt.datetime | None = None) -> list[dict]:
+def repeat_candidates(
+    conn: Connection,
+    city_id: int,
+    cat: dict,
+    loc: Located,
+    lon: float,
+    lat: float,
+    at: dt.datetime | None = None,
+) -> list[dict]:
     """Earlier appeals this one would repeat: same category, same object or within the
     category's radius, within its time window; same-object first, then nearest."""
     rows = conn.execute(REPEATS_SQL, _repeat_params(city_id, cat, loc, lon, lat, at)).mappings()
     return [dict(r) for r in rows]
 
 
-def _repeat_params(city_id: int, cat: dict, loc: Located, lon: float, lat: float,
-                   at: dt.datetime | None = None) -> dict:
+def _repeat_params(
+    city_id: int, cat: dict, loc: Located, lon: float, lat: float, at: dt.datetime | None = None
+) -> dict:
     dx, dy = degree_box(lat, float(cat["repeat_radius_m"]))
-    return {"c": city_id, "cat": cat["code"], "ok": loc.object_kind, "oid": loc.object_id or -1,
-            "x": lon, "y": lat, "radius": cat["repeat_radius_m"], "dx": dx, "dy": dy,
-            "window": cat["repeat_window_days"], "at": at or dt.datetime.now(dt.UTC)}
+    return {
+        "c": city_id,
+        "cat": cat["code"],
+        "ok": loc.object_kind,
+        "oid": loc.object_id or -1,
+        "x": lon,
+        "y": lat,
+        "radius": cat["repeat_radius_m"],
+        "dx": dx,
+        "dy": dy,
+        "window": cat["repeat_window_days"],
+        "at": at or dt.datetime.now(dt.UTC),
+    }
 
 
 # The create path: the repeat candidates (as JSON, in their order) and the next value of the
 # year's registration-number sequence (NULL while it does not exist) in one round trip.
 REPEATS_AND_NUMBER_SQL = text(
     "SELECT nextval(to_regclass(:seq)) AS n, (SELECT coalesce(json_agg(r ORDER BY "
-    "r.same_object DESC, r.distance_m, r.created_at), '[]') FROM (" + REPEATS_SQL.text
-    + ") AS r) AS candidates")
+    "r.same_object DESC, r.distance_m, r.created_at), '[]') FROM ("
+    + REPEATS_SQL.text
+    + ") AS r) AS candidates"
+)
 
 
 def validate(new: NewAppeal) -> None:
     if new.channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {new.channel!r}: one of {', '.join(CHANNELS)}")
     if new.located_by not in LOCATED_BY:
-        raise InvalidInput(f"unknown located_by {new.located_by!r}: one of "
-                           f"{', '.join(LOCATED_BY)}")
+        raise InvalidInput(f"unknown located_by {new.located_by!r}: one of {', '.join(LOCATED_BY)}")
     if len(new.description or "") > DESCRIPTION_MAX:
-        raise InvalidInput(f"the description has {len(new.description)} characters; "
-                           f"at most {DESCRIPTION_MAX} are allowed")
+        raise InvalidInput(
+            f"the description has {len(new.description)} characters; "
+            f"at most {DESCRIPTION_MAX} are allowed"
+        )
 
 
 def preview(conn: Connection, city_id: int, new: NewAppeal) -> Located:
@@ -394,8 +462,9 @@ LEFT JOIN categories cat ON cat.code = :cat
 """)
 
 
-def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
-                  actor: Actor) -> tuple[dict, bool]:
+def create_appeal(
+    conn: Connection, city_id: int, new: NewAppeal, actor: Actor
+) -> tuple[dict, bool]:
     """Register an appeal; returns (the appeal, created). A re-sent idempotency key returns
     the first appeal with ``created=False``. Runs in the caller's transaction.
 
@@ -406,9 +475,20 @@ def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
     """
     ctx = None
     if _coords_ok(new.lon, new.lat):
-        ctx = conn.execute(CREATE_CONTEXT_SQL, {
-            "c": city_id, "key": new.idempotency_key or None, "x": new.lon, "y": new.lat,
-            "cat": new.category}).mappings().one()
+        ctx = (
+            conn.execute(
+                CREATE_CONTEXT_SQL,
+                {
+                    "c": city_id,
+                    "key": new.idempotency_key or None,
+                    "x": new.lon,
+                    "y": new.lat,
+                    "cat": new.category,
+                },
+            )
+            .mappings()
+            .one()
+        )
         existing = ctx["_existing"]
     elif new.idempotency_key:
         existing = _id_by_key(conn, city_id, new.idempotency_key)
@@ -424,36 +504,63 @@ def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
     cat = {k: v for k, v in ctx.items() if not k.startswith("_")}
     loc = locate(conn, city_id, cat, new.lon, new.lat, new.object_kind, new.object_id)
     year = ctx["_now"].astimezone(dt.UTC).year
-    found = conn.execute(REPEATS_AND_NUMBER_SQL, {
-        **_repeat_params(city_id, cat, loc, new.lon, new.lat),
-        "seq": sequence_name(city_id, year)}).one()
+    found = conn.execute(
+        REPEATS_AND_NUMBER_SQL,
+        {
+            **_repeat_params(city_id, cat, loc, new.lon, new.lat),
+            "seq": sequence_name(city_id, year),
+        },
+    ).one()
     loc.candidates = found.candidates  # dicts from JSON: only root_id and reg_number are used
     reg = _reg_number(conn, city_id, ctx["_city_code"], year, found.n)
     repeat_of = None
     if new.repeat_of:
-        repeat_of = conn.execute(text("SELECT coalesce(repeat_of_id, id) FROM appeals "
-                                      "WHERE city_id = :c AND reg_number = :r"),
-                                 {"c": city_id, "r": new.repeat_of}).scalar()
+        repeat_of = conn.execute(
+            text(
+                "SELECT coalesce(repeat_of_id, id) FROM appeals "
+                "WHERE city_id = :c AND reg_number = :r"
+            ),
+            {"c": city_id, "r": new.repeat_of},
+        ).scalar()
         if repeat_of is None:
             raise InvalidInput(f"repeat_of: no appeal {new.repeat_of!r}")
     elif loc.candidates:
         repeat_of = loc.candidates[0]["root_id"]
     status = "resolved" if new.first_call_resolved else "registered"
-    comment = (f"routed to {loc.organisation_name or '—'} ({loc.routed_by})"
-               + (f"; repeat of {loc.candidates[0]['reg_number']}" if repeat_of and
-                  loc.candidates and not new.repeat_of else ""))
+    comment = f"routed to {loc.organisation_name or '—'} ({loc.routed_by})" + (
+        f"; repeat of {loc.candidates[0]['reg_number']}"
+        if repeat_of and loc.candidates and not new.repeat_of
+        else ""
+    )
     params = {
-        "c": city_id, "reg": reg, "channel": new.channel, "cat": new.category,
-        "descr": new.description or "", "located_by": new.located_by,
-        "ok": loc.object_kind, "oid": loc.object_id, "addr": new.address_text or loc.object_label,
-        "district": loc.district_id, "org": loc.organisation_id, "status": status,
-        "hours": loc.deadline_hours, "repeat_of": repeat_of, "fcr": new.first_call_resolved,
-        "key": new.idempotency_key, "x": new.lon, "y": new.lat,
+        "c": city_id,
+        "reg": reg,
+        "channel": new.channel,
+        "cat": new.category,
+        "descr": new.description or "",
+        "located_by": new.located_by,
+        "ok": loc.object_kind,
+        "oid": loc.object_id,
+        "addr": new.address_text or loc.object_label,
+        "district": loc.district_id,
+        "org": loc.organisation_id,
+        "status": status,
+        "hours": loc.deadline_hours,
+        "repeat_of": repeat_of,
+        "fcr": new.first_call_resolved,
+        "key": new.idempotency_key,
+        "x": new.lon,
+        "y": new.lat,
         "with_contact": bool(new.applicant_name or new.applicant_phone or new.applicant_email),
-        "name": new.applicant_name, "phone": new.applicant_phone, "email": new.applicant_email,
-        "actor": actor.name, "role": actor.role, "comment": comment,
+        "name": new.applicant_name,
+        "phone": new.applicant_phone,
+        "email": new.applicant_email,
+        "actor": actor.name,
+        "role": actor.role,
+        "comment": comment,
         "count_object": loc.object_kind != "none" and loc.object_id is not None,
-        "repeats": 1 if repeat_of else 0}
+        "repeats": 1 if repeat_of else 0,
+    }
     appeal = conn.execute(WRITE_APPEAL_SQL, params).mappings().first()
     if appeal is None:  # the same key arrived concurrently and won
         return _by_key(conn, city_id, new.idempotency_key), False
@@ -461,8 +568,10 @@ def create_appeal(conn: Connection, city_id: int, new: NewAppeal,
 
 
 def _id_by_key(conn: Connection, city_id: int, key: str) -> int | None:
-    return conn.execute(text("SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :k"),
-                        {"c": city_id, "k": key}).scalar()
+    return conn.execute(
+        text("SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :k"),
+        {"c": city_id, "k": key},
+    ).scalar()
 
 
 def _by_key(conn: Connection, city_id: int, key: str) -> dict | None:
@@ -470,14 +579,32 @@ def _by_key(conn: Connection, city_id: int, key: str) -> dict | None:
     return get_appeal(conn, city_id, appeal_id=aid) if aid else None
 
 
-def log_event(conn: Connection, city_id: int, appeal_id: int, actor: Actor, from_status,
-              to_status: str, organisation_id, comment: str | None) -> None:
-    conn.execute(text("""
+def log_event(
+    conn: Connection,
+    city_id: int,
+    appeal_id: int,
+    actor: Actor,
+    from_status,
+    to_status: str,
+    organisation_id,
+    comment: str | None,
+) -> None:
+    conn.execute(
+        text("""
         INSERT INTO appeal_events (city_id, appeal_id, actor, actor_role, from_status, to_status,
                                    organisation_id, comment)
         VALUES (:c, :a, :actor, :role, :f, :t, :o, :cm)"""),
-                 {"c": city_id, "a": appeal_id, "actor": actor.name, "role": actor.role,
-                  "f": from_status, "t": to_status, "o": organisation_id, "cm": comment})
+        {
+            "c": city_id,
+            "a": appeal_id,
+            "actor": actor.name,
+            "role": actor.role,
+            "f": from_status,
+            "t": to_status,
+            "o": organisation_id,
+            "cm": comment,
+        },
+    )
 
 
 APPEAL_SQL = """
@@ -504,7 +631,8 @@ WHERE a.city_id = :c
 _APPEAL_FROM = "FROM appeals a\nJOIN categories cat"
 if APPEAL_SQL.count(_APPEAL_FROM) != 1:  # the write must read the new row, not the table
     raise RuntimeError("APPEAL_SQL changed: update WRITE_APPEAL_SQL in geo/appeals.py")
-WRITE_APPEAL_SQL = text("""
+WRITE_APPEAL_SQL = text(
+    """
 WITH ins AS (
   INSERT INTO appeals (city_id, reg_number, channel, category_code, description,
       located_by, object_kind, object_id, address_text, district_id, organisation_id,
@@ -534,26 +662,44 @@ counted AS (
   ON CONFLICT (city_id, object_kind, object_id) DO UPDATE
   SET appeals = object_repeats.appeals + 1,
       repeats = object_repeats.repeats + EXCLUDED.repeats)
-""" + APPEAL_SQL.replace(_APPEAL_FROM, "FROM ins a\nJOIN categories cat"))
+"""
+    + APPEAL_SQL.replace(_APPEAL_FROM, "FROM ins a\nJOIN categories cat")
+)
 
 
-def get_appeal(conn: Connection, city_id: int, reg_number: str | None = None,
-               appeal_id: int | None = None, actor: Actor | None = None) -> dict:
+def get_appeal(
+    conn: Connection,
+    city_id: int,
+    reg_number: str | None = None,
+    appeal_id: int | None = None,
+    actor: Actor | None = None,
+) -> dict:
     """One appeal by number or id. With a staff ``actor``: checks the organisation and adds
     contacts where the role may see them. Without one: no personal data at all."""
     where, key = ("a.reg_number = :k", reg_number) if reg_number else ("a.id = :k", appeal_id)
     row = conn.execute(text(APPEAL_SQL + f" AND {where}"), {"c": city_id, "k": key}).mappings()
     found = row.first()
     if found is None:
-        raise NotFound(f"no appeal with registration number {reg_number!r}" if reg_number
-                       else f"no appeal with id {appeal_id}")
+        raise NotFound(
+            f"no appeal with registration number {reg_number!r}"
+            if reg_number
+            else f"no appeal with id {appeal_id}"
+        )
     appeal = dict(found)
     if actor is not None:
         check_can_see(actor, appeal)
         if actor.sees_contacts:
-            contact = conn.execute(text("SELECT name, phone, email FROM appeal_contacts "
-                                        "WHERE city_id = :c AND appeal_id = :a"),
-                                   {"c": city_id, "a": appeal["id"]}).mappings().first()
+            contact = (
+                conn.execute(
+                    text(
+                        "SELECT name, phone, email FROM appeal_contacts "
+                        "WHERE city_id = :c AND appeal_id = :a"
+                    ),
+                    {"c": city_id, "a": appeal["id"]},
+                )
+                .mappings()
+                .first()
+            )
             appeal["applicant"] = dict(contact) if contact else None
     return appeal
 
@@ -568,13 +714,15 @@ def check_can_see(actor: Actor, appeal: dict) -> None:
 
 def history(conn: Connection, city_id: int, appeal_id: int, staff: bool = False) -> list[dict]:
     """The event log of an appeal, oldest first; the public sees roles, not names."""
-    rows = conn.execute(text("""
+    rows = conn.execute(
+        text("""
         SELECT e.at, e.from_status, e.to_status, e.actor, e.actor_role, e.comment,
                o.name_ru AS organisation_ru
         FROM appeal_events e
         LEFT JOIN organisations o ON o.city_id = e.city_id AND o.id = e.organisation_id
         WHERE e.city_id = :c AND e.appeal_id = :a ORDER BY e.at, e.id"""),
-                        {"c": city_id, "a": appeal_id}).mappings()
+        {"c": city_id, "a": appeal_id},
+    ).mappings()
     out = []
     for r in rows:
         item = dict(r)
@@ -585,15 +733,30 @@ def history(conn: Connection, city_id: int, appeal_id: int, staff: bool = False)
     return out
 
 
-def transition(conn: Connection, city_id: int, reg_number: str, to_status: str, actor: Actor,
-               comment: str | None = None, organisation_id: int | None = None,
-               deferred_to_year: int | None = None) -> dict:
+def transition(
+    conn: Connection,
+    city_id: int,
+    reg_number: str,
+    to_status: str,
+    actor: Actor,
+    comment: str | None = None,
+    organisation_id: int | None = None,
+    deferred_to_year: int | None = None,
+) -> dict:
     """Move an appeal to ``to_status`` if the state machine and the actor's role allow it."""
     if to_status not in APPEAL_STATES:
         raise InvalidInput(f"unknown status {to_status!r}: one of {', '.join(APPEAL_STATES)}")
-    row = conn.execute(text("SELECT id, status, organisation_id FROM appeals WHERE city_id = :c "
-                            "AND reg_number = :r FOR UPDATE"),
-                       {"c": city_id, "r": reg_number}).mappings().first()
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, status, organisation_id FROM appeals WHERE city_id = :c "
+                "AND reg_number = :r FOR UPDATE"
+            ),
+            {"c": city_id, "r": reg_number},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no appeal with registration number {reg_number!r}")
     check_can_see(actor, dict(row))
@@ -601,20 +764,24 @@ def transition(conn: Connection, city_id: int, reg_number: str, to_status: str, 
         raise Forbidden(f"a user with role {actor.role!r} cannot set status {to_status!r}")
     if to_status not in TRANSITIONS[row["status"]]:
         allowed = ", ".join(sorted(TRANSITIONS[row["status"]]))
-        raise Conflict(f"an appeal in status {row['status']!r} cannot become {to_status!r}; "
-                       f"allowed: {allowed}")
+        raise Conflict(
+            f"an appeal in status {row['status']!r} cannot become {to_status!r}; allowed: {allowed}"
+        )
     if to_status == "deferred" and not deferred_to_year:
         raise InvalidInput("deferred needs deferred_to_year (the year the budget allows)")
     org = row["organisation_id"]
     if organisation_id is not None and organisation_id != org:
         if actor.role not in {"inspector", "controller", "admin"}:
             raise Forbidden("only inspectors and controllers route appeals to an organisation")
-        exists = conn.execute(text("SELECT 1 FROM organisations WHERE city_id = :c AND id = :o"),
-                              {"c": city_id, "o": organisation_id}).scalar()
+        exists = conn.execute(
+            text("SELECT 1 FROM organisations WHERE city_id = :c AND id = :o"),
+            {"c": city_id, "o": organisation_id},
+        ).scalar()
         if not exists:
             raise InvalidInput(f"no organisation with id {organisation_id} in this city")
         org = organisation_id
-    conn.execute(text("""
+    conn.execute(
+        text("""
         UPDATE appeals SET status = :s, organisation_id = :o,
           deferred_to_year = CASE WHEN :s = 'deferred' THEN :y ELSE deferred_to_year END,
           resolved_at = CASE WHEN :s = 'resolved' THEN now()
@@ -622,15 +789,23 @@ def transition(conn: Connection, city_id: int, reg_number: str, to_status: str, 
           closed_at = CASE WHEN :s = 'closed' THEN now()
                            WHEN :s = 'reopened' THEN NULL ELSE closed_at END
         WHERE city_id = :c AND id = :i"""),
-                 {"s": to_status, "o": org, "y": deferred_to_year, "c": city_id,
-                  "i": row["id"]})
+        {"s": to_status, "o": org, "y": deferred_to_year, "c": city_id, "i": row["id"]},
+    )
     log_event(conn, city_id, row["id"], actor, row["status"], to_status, org, comment)
     return get_appeal(conn, city_id, appeal_id=row["id"], actor=actor)
 
 
-def list_appeals(conn: Connection, city_id: int, actor: Actor, status: str | None = None,
-                 overdue: bool | None = None, organisation_id: int | None = None,
-                 category: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+def list_appeals(
+    conn: Connection,
+    city_id: int,
+    actor: Actor,
+    status: str | None = None,
+    overdue: bool | None = None,
+    organisation_id: int | None = None,
+    category: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict]:
     """Appeals a staff actor may see: an executor only its organisation's."""
     where = []
     params: dict = {"c": city_id, "lim": limit, "off": offset}
@@ -645,8 +820,10 @@ def list_appeals(conn: Connection, city_id: int, actor: Actor, status: str | Non
         where.append("a.status = :st")
         params["st"] = status
     if overdue is not None:
-        cond = ("a.status IN ('registered','assigned','in_progress','reopened') "
-                "AND a.deadline_at < now()")
+        cond = (
+            "a.status IN ('registered','assigned','in_progress','reopened') "
+            "AND a.deadline_at < now()"
+        )
         where.append(cond if overdue else f"NOT ({cond})")
     if organisation_id is not None:
         where.append("a.organisation_id = :org")

@@ -19,8 +19,15 @@ HASHER = PasswordHash.recommended()
 ALGORITHM = "HS256"
 
 
-def add_user(conn: Connection, city_code: str, username: str, password: str, role: str,
-             organisation_id: int | None = None, full_name: str = "") -> int:
+def add_user(
+    conn: Connection,
+    city_code: str,
+    username: str,
+    password: str,
+    role: str,
+    organisation_id: int | None = None,
+    full_name: str = "",
+) -> int:
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if role == "executor" and organisation_id is None:
@@ -28,16 +35,27 @@ def add_user(conn: Connection, city_code: str, username: str, password: str, rol
     if len(password) < 8:
         raise InvalidInput("the password must have at least 8 characters")
     cid = city_id_of(conn, city_code)
-    return conn.execute(text("""
+    return conn.execute(
+        text("""
         INSERT INTO users (city_id, username, full_name, password_hash, role, organisation_id)
         VALUES (:c, :u, :f, :h, :r, :o) RETURNING id"""),
-                        {"c": cid, "u": username, "f": full_name, "h": HASHER.hash(password),
-                         "r": role, "o": organisation_id}).scalar_one()
+        {
+            "c": cid,
+            "u": username,
+            "f": full_name,
+            "h": HASHER.hash(password),
+            "r": role,
+            "o": organisation_id,
+        },
+    ).scalar_one()
 
 
 def authenticate(conn: Connection, username: str, password: str) -> dict | None:
-    row = conn.execute(text("SELECT * FROM users WHERE username = :u AND active"),
-                       {"u": username}).mappings().first()
+    row = (
+        conn.execute(text("SELECT * FROM users WHERE username = :u AND active"), {"u": username})
+        .mappings()
+        .first()
+    )
     if row is None:
         HASHER.hash(password)  # same time whether or not the user exists
         return None
@@ -48,9 +66,15 @@ def authenticate(conn: Connection, username: str, password: str) -> dict | None:
 
 def issue_token(user: dict, secret: str, minutes: int) -> str:
     now = dt.datetime.now(dt.UTC)
-    claims = {"sub": str(user["id"]), "city": user["city_id"], "role": user["role"],
-              "org": user["organisation_id"], "name": user["username"], "iat": now,
-              "exp": now + dt.timedelta(minutes=minutes)}
+    claims = {
+        "sub": str(user["id"]),
+        "city": user["city_id"],
+        "role": user["role"],
+        "org": user["organisation_id"],
+        "name": user["username"],
+        "iat": now,
+        "exp": now + dt.timedelta(minutes=minutes),
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -61,8 +85,9 @@ def actor_from_token(token: str, secret: str) -> tuple[Actor, int]:
         raise Forbidden("the token has expired: log in again") from exc
     except jwt.PyJWTError as exc:
         raise Forbidden("the token is not valid") from exc
-    return Actor(name=c["name"], role=c["role"], organisation_id=c.get("org"),
-                 user_id=int(c["sub"])), c["city"]
+    return Actor(
+        name=c["name"], role=c["role"], organisation_id=c.get("org"), user_id=int(c["sub"])
+    ), c["city"]
 
 
 def _digest(key: str) -> str:
@@ -75,15 +100,18 @@ def add_api_key(conn: Connection, city_code: str, name: str, channel: str) -> st
         raise InvalidInput(f"unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
     cid = city_id_of(conn, city_code)
     key = "qk_" + secrets.token_urlsafe(24)
-    conn.execute(text("INSERT INTO api_keys (city_id, key_hash, name, channel) "
-                      "VALUES (:c, :h, :n, :ch)"),
-                 {"c": cid, "h": _digest(key), "n": name, "ch": channel})
+    conn.execute(
+        text("INSERT INTO api_keys (city_id, key_hash, name, channel) VALUES (:c, :h, :n, :ch)"),
+        {"c": cid, "h": _digest(key), "n": name, "ch": channel},
+    )
     return key
 
 
 def actor_from_api_key(conn: Connection, key: str) -> tuple[Actor, int, str] | None:
-    row = conn.execute(text("SELECT city_id, name, channel FROM api_keys "
-                            "WHERE key_hash = :h AND active"), {"h": _digest(key)}).first()
+    row = conn.execute(
+        text("SELECT city_id, name, channel FROM api_keys WHERE key_hash = :h AND active"),
+        {"h": _digest(key)},
+    ).first()
     if row is None:
         return None
     return Actor(name=f"channel:{row.name}", role="channel"), row.city_id, row.channel
@@ -98,13 +126,22 @@ def add_demo_users(conn: Connection, city_code: str) -> list[str]:
     The executor belongs to the housing organisation with the most buildings.
     """
     cid = city_id_of(conn, city_code)
-    org = conn.execute(text("""
+    org = conn.execute(
+        text("""
         SELECT housing_org_id FROM buildings WHERE city_id = :c AND housing_org_id IS NOT NULL
-        GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""), {"c": cid}).scalar()
+        GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""),
+        {"c": cid},
+    ).scalar()
     names = []
     for role in ROLES:
-        add_user(conn, city_code, role, DEMO_PASSWORD, role,
-                 organisation_id=org if role == "executor" else None,
-                 full_name=f"Демо: {role}")
+        add_user(
+            conn,
+            city_code,
+            role,
+            DEMO_PASSWORD,
+            role,
+            organisation_id=org if role == "executor" else None,
+            full_name=f"Демо: {role}",
+        )
         names.append(role)
     return names

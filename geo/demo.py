@@ -31,32 +31,51 @@ N_BLOCKS_X, N_BLOCKS_Y = 16, 14  # 6.4 km x 5.6 km
 
 # (ru name, kk name, ru kind, kk kind); kinds: проспект/даңғылы, улица/көшесі
 STREET_NAMES = [
-    ("Абая", "Абай", "проспект", "даңғылы"), ("Конституции Казахстана", "Қазақстан Конституциясы",
-     "улица", "көшесі"), ("Жамбыла", "Жамбыл", "улица", "көшесі"),
+    ("Абая", "Абай", "проспект", "даңғылы"),
+    ("Конституции Казахстана", "Қазақстан Конституциясы", "улица", "көшесі"),
+    ("Жамбыла", "Жамбыл", "улица", "көшесі"),
     ("Интернациональная", "Интернационал", "улица", "көшесі"),
-    ("Букетова", "Бөкетов", "улица", "көшесі"), ("Жумабаева", "Жұмабаев", "улица", "көшесі"),
-    ("Ауэзова", "Әуезов", "улица", "көшесі"), ("Пушкина", "Пушкин", "улица", "көшесі"),
-    ("Мусрепова", "Мүсірепов", "улица", "көшесі"), ("Победы", "Жеңіс", "проспект", "даңғылы"),
-    ("Ташкентская", "Ташкент", "улица", "көшесі"), ("Уалиханова", "Уәлиханов", "улица", "көшесі"),
-    ("Сатпаева", "Сәтбаев", "улица", "көшесі"), ("Назарбаева", "Назарбаев", "улица", "көшесі"),
+    ("Букетова", "Бөкетов", "улица", "көшесі"),
+    ("Жумабаева", "Жұмабаев", "улица", "көшесі"),
+    ("Ауэзова", "Әуезов", "улица", "көшесі"),
+    ("Пушкина", "Пушкин", "улица", "көшесі"),
+    ("Мусрепова", "Мүсірепов", "улица", "көшесі"),
+    ("Победы", "Жеңіс", "проспект", "даңғылы"),
+    ("Ташкентская", "Ташкент", "улица", "көшесі"),
+    ("Уалиханова", "Уәлиханов", "улица", "көшесі"),
+    ("Сатпаева", "Сәтбаев", "улица", "көшесі"),
+    ("Назарбаева", "Назарбаев", "улица", "көшесі"),
     ("Caкена Сейфуллина", "Сәкен Сейфуллин", "улица", "көшесі"),
-    ("Мира", "Бейбітшілік", "улица", "көшесі"), ("Шокана", "Шоқан", "улица", "көшесі"),
-    ("Кошукова", "Кошуков", "улица", "көшесі"), ("Есенберлина", "Есенберлин", "улица", "көшесі"),
-    ("Токсан би", "Тоқсан би", "улица", "көшесі"), ("Астана", "Астана", "улица", "көшесі"),
-    ("Жабаева", "Жабаев", "улица", "көшесі"), ("Парковая", "Саябақ", "улица", "көшесі"),
-    ("Строительная", "Құрылысшылар", "улица", "көшесі"), ("Юбилейная", "Мерейтой", "улица",
-     "көшесі"), ("Маяковского", "Маяковский", "улица", "көшесі"),
-    ("Гоголя", "Гоголь", "улица", "көшесі"), ("Кутузова", "Кутузов", "улица", "көшесі"),
-    ("Хименко", "Хименко", "улица", "көшесі"), ("Айтхожина", "Айтқожин", "улица", "көшесі"),
-    ("Тәуелсіздік", "Тәуелсіздік", "проспект", "даңғылы"), ("Брусиловского", "Брусиловский",
-     "улица", "көшесі"),
+    ("Мира", "Бейбітшілік", "улица", "көшесі"),
+    ("Шокана", "Шоқан", "улица", "көшесі"),
+    ("Кошукова", "Кошуков", "улица", "көшесі"),
+    ("Есенберлина", "Есенберлин", "улица", "көшесі"),
+    ("Токсан би", "Тоқсан би", "улица", "көшесі"),
+    ("Астана", "Астана", "улица", "көшесі"),
+    ("Жабаева", "Жабаев", "улица", "көшесі"),
+    ("Парковая", "Саябақ", "улица", "көшесі"),
+    ("Строительная", "Құрылысшылар", "улица", "көшесі"),
+    ("Юбилейная", "Мерейтой", "улица", "көшесі"),
+    ("Маяковского", "Маяковский", "улица", "көшесі"),
+    ("Гоголя", "Гоголь", "улица", "көшесі"),
+    ("Кутузова", "Кутузов", "улица", "көшесі"),
+    ("Хименко", "Хименко", "улица", "көшесі"),
+    ("Айтхожина", "Айтқожин", "улица", "көшесі"),
+    ("Тәуелсіздік", "Тәуелсіздік", "проспект", "даңғылы"),
+    ("Брусиловского", "Брусиловский", "улица", "көшесі"),
 ]
-DISTRICTS = [("Центральный район", "Орталық ауданы"), ("Северный район", "Солтүстік ауданы"),
-             ("Южный район", "Оңтүстік ауданы"), ("Западный район", "Батыс ауданы")]
+DISTRICTS = [
+    ("Центральный район", "Орталық ауданы"),
+    ("Северный район", "Солтүстік ауданы"),
+    ("Южный район", "Оңтүстік ауданы"),
+    ("Западный район", "Батыс ауданы"),
+]
 DEPARTMENTS = [
     ("Отдел жилищно-коммунального хозяйства", "Тұрғын үй-коммуналдық шаруашылық бөлімі"),
-    ("Отдел пассажирского транспорта и автомобильных дорог",
-     "Жолаушылар көлігі және автомобиль жолдары бөлімі"),
+    (
+        "Отдел пассажирского транспорта и автомобильных дорог",
+        "Жолаушылар көлігі және автомобиль жолдары бөлімі",
+    ),
     ("Отдел ветеринарии", "Ветеринария бөлімі"),
 ]
 UTILITIES = {  # well kind served -> (ru, kk)
@@ -70,9 +89,20 @@ UTILITIES = {  # well kind served -> (ru, kk)
 
 
 # responsible managers of the organisations (synthetic names; ratings group by them)
-MANAGERS = ["Ахметов Е. С.", "Смагулова А. К.", "Иванов П. Н.", "Жумабеков Д. Т.",
-            "Ким О. В.", "Нурпеисова Г. М.", "Козлов А. А.", "Сейткалиев Б. Р.",
-            "Омарова Л. Ж.", "Беккер В. Ф.", "Тулеуов М. Е.", "Абдрахманова С. Б."]
+MANAGERS = [
+    "Ахметов Е. С.",
+    "Смагулова А. К.",
+    "Иванов П. Н.",
+    "Жумабеков Д. Т.",
+    "Ким О. В.",
+    "Нурпеисова Г. М.",
+    "Козлов А. А.",
+    "Сейткалиев Б. Р.",
+    "Омарова Л. Ж.",
+    "Беккер В. Ф.",
+    "Тулеуов М. Е.",
+    "Абдрахманова С. Б.",
+]
 
 
 @dataclass
@@ -129,35 +159,58 @@ def generate_city(seed: int = 2026) -> DemoCity:
     # districts: four quadrants around the centre
     quads = [box(cx - 1500, cy - 1500, cx + 1500, cy + 1500)]
     outer = city.bounds.difference(quads[0])
-    quads += [outer.intersection(box(x0 - 200, cy, x1 + 200, y1 + 200)),
-              outer.intersection(box(cx - 1500, y0 - 200, x1 + 200, cy)),
-              outer.intersection(box(x0 - 200, y0 - 200, cx - 1500, cy))]
+    quads += [
+        outer.intersection(box(x0 - 200, cy, x1 + 200, y1 + 200)),
+        outer.intersection(box(cx - 1500, y0 - 200, x1 + 200, cy)),
+        outer.intersection(box(x0 - 200, y0 - 200, cx - 1500, cy)),
+    ]
     for (ru, kk), geom in zip(DISTRICTS, quads, strict=True):
         city.districts.append(Rec("district", geom, {"name_ru": ru, "name_kk": kk}))
 
     # organisations
     for ru, kk in DEPARTMENTS:
-        city.organisations.append(Rec("city_department", city.bounds,
-                                      {"name_ru": ru, "name_kk": kk}))
+        city.organisations.append(
+            Rec("city_department", city.bounds, {"name_ru": ru, "name_kk": kk})
+        )
     for i, d in enumerate(city.districts):
-        city.organisations.append(Rec("district_akimat", d.geom, {
-            "name_ru": f"Аппарат акима: {d.attrs['name_ru']}",
-            "name_kk": f"Әкім аппараты: {d.attrs['name_kk']}", "district": i}))
+        city.organisations.append(
+            Rec(
+                "district_akimat",
+                d.geom,
+                {
+                    "name_ru": f"Аппарат акима: {d.attrs['name_ru']}",
+                    "name_kk": f"Әкім аппараты: {d.attrs['name_kk']}",
+                    "district": i,
+                },
+            )
+        )
     utility_index = {}
     for key, (ru, kk) in UTILITIES.items():
         utility_index[key] = len(city.organisations)
         city.organisations.append(Rec("utility", city.bounds, {"name_ru": ru, "name_kk": kk}))
     lift_index = []
-    for i, (ru, kk) in enumerate([("ТОО «ЛифтСервис»", "«ЛифтСервис» ЖШС"),
-                                  ("ТОО «Север-Лифт»", "«Солтүстік-Лифт» ЖШС"),
-                                  ("ТОО «КазЛифтМонтаж»", "«ҚазЛифтМонтаж» ЖШС")]):
+    for i, (ru, kk) in enumerate(
+        [
+            ("ТОО «ЛифтСервис»", "«ЛифтСервис» ЖШС"),
+            ("ТОО «Север-Лифт»", "«Солтүстік-Лифт» ЖШС"),
+            ("ТОО «КазЛифтМонтаж»", "«ҚазЛифтМонтаж» ЖШС"),
+        ]
+    ):
         lift_index.append(len(city.organisations))
-        area = city.districts[i].geom if i < 2 else city.districts[2].geom.union(
-            city.districts[3].geom)
+        area = (
+            city.districts[i].geom
+            if i < 2
+            else city.districts[2].geom.union(city.districts[3].geom)
+        )
         city.organisations.append(Rec("lift_company", area, {"name_ru": ru, "name_kk": kk}))
     for i in range(5):
-        city.organisations.append(Rec("contractor", city.bounds, {
-            "name_ru": f"ТОО «Дорстрой-{i + 1}»", "name_kk": f"«Жолқұрылыс-{i + 1}» ЖШС"}))
+        city.organisations.append(
+            Rec(
+                "contractor",
+                city.bounds,
+                {"name_ru": f"ТОО «Дорстрой-{i + 1}»", "name_kk": f"«Жолқұрылыс-{i + 1}» ЖШС"},
+            )
+        )
 
     # streets: N-S (x = const) and E-W (y = const) lines of the grid
     names = list(STREET_NAMES)
@@ -175,9 +228,17 @@ def generate_city(seed: int = 2026) -> DemoCity:
         suffix = "" if k < len(names) else f" {k // len(names) + 1}-я"
         ru, kk = _street_label(nm)
         street_of_x[i] = len(city.streets)
-        city.streets.append(Rec("street", LineString([(x, y0), (x, y1)]),
-                                {"name_ru": ru + suffix, "name_kk": kk + suffix,
-                                 "kind": "avenue" if nm[2] == "проспект" else "street"}))
+        city.streets.append(
+            Rec(
+                "street",
+                LineString([(x, y0), (x, y1)]),
+                {
+                    "name_ru": ru + suffix,
+                    "name_kk": kk + suffix,
+                    "kind": "avenue" if nm[2] == "проспект" else "street",
+                },
+            )
+        )
         k += 1
     for j in range(ew_count):
         y = y0 + j * BLOCK
@@ -185,9 +246,17 @@ def generate_city(seed: int = 2026) -> DemoCity:
         suffix = "" if k < len(names) else f"-{k // len(names) + 1}"
         ru, kk = _street_label(nm)
         street_of_y[j] = len(city.streets)
-        city.streets.append(Rec("street", LineString([(x0, y), (x1, y)]),
-                                {"name_ru": ru + suffix, "name_kk": kk + suffix,
-                                 "kind": "avenue" if nm[2] == "проспект" else "street"}))
+        city.streets.append(
+            Rec(
+                "street",
+                LineString([(x0, y), (x1, y)]),
+                {
+                    "name_ru": ru + suffix,
+                    "name_kk": kk + suffix,
+                    "kind": "avenue" if nm[2] == "проспект" else "street",
+                },
+            )
+        )
         k += 1
 
     # housing organisations (КСК / ОСИ / УК), each takes a few microdistrict blocks
@@ -197,16 +266,45 @@ def generate_city(seed: int = 2026) -> DemoCity:
         housing_orgs.append(len(city.organisations))
         kind = kinds_ru[i % 3]
         kk_kind = {"КСК": "ПИК", "ОСИ": "МИБ", "УК": "БК"}[kind]
-        city.organisations.append(Rec("housing_org", None, {
-            "name_ru": f"{kind} «Кызылжар-{i + 1}»", "name_kk": f"{kk_kind} «Қызылжар-{i + 1}»"}))
+        city.organisations.append(
+            Rec(
+                "housing_org",
+                None,
+                {
+                    "name_ru": f"{kind} «Кызылжар-{i + 1}»",
+                    "name_kk": f"{kk_kind} «Қызылжар-{i + 1}»",
+                },
+            )
+        )
 
-    def add_building(geom: Polygon, floors: int, entrances: int, kind: str, street: int,
-                     pos: float, side: int, org: int | None) -> int:
+    def add_building(
+        geom: Polygon,
+        floors: int,
+        entrances: int,
+        kind: str,
+        street: int,
+        pos: float,
+        side: int,
+        org: int | None,
+    ) -> int:
         apartments = floors * entrances * 4 if kind == "apartment" else 1
-        city.buildings.append(Rec(kind, geom, {
-            "street": street, "pos": pos, "side": side, "floors": floors,
-            "apartments": apartments, "year_built": int(rng.integers(1962, 1992))
-            if kind == "apartment" else int(rng.integers(1950, 2020)), "housing_org": org}))
+        city.buildings.append(
+            Rec(
+                kind,
+                geom,
+                {
+                    "street": street,
+                    "pos": pos,
+                    "side": side,
+                    "floors": floors,
+                    "apartments": apartments,
+                    "year_built": int(rng.integers(1962, 1992))
+                    if kind == "apartment"
+                    else int(rng.integers(1950, 2020)),
+                    "housing_org": org,
+                },
+            )
+        )
         return len(city.buildings) - 1
 
     centre_i, centre_j = N_BLOCKS_X / 2, N_BLOCKS_Y / 2
@@ -214,26 +312,50 @@ def generate_city(seed: int = 2026) -> DemoCity:
     for i in range(N_BLOCKS_X):
         for j in range(N_BLOCKS_Y):
             bx, by = x0 + i * BLOCK, y0 + j * BLOCK
-            inner = box(bx + STREET_HALF, by + STREET_HALF, bx + BLOCK - STREET_HALF,
-                        by + BLOCK - STREET_HALF)
+            inner = box(
+                bx + STREET_HALF,
+                by + STREET_HALF,
+                bx + BLOCK - STREET_HALF,
+                by + BLOCK - STREET_HALF,
+            )
             dist = max(abs(i + 0.5 - centre_i) / centre_i, abs(j + 0.5 - centre_j) / centre_j)
             if dist < 0.8 and rng.random() < 0.93:
-                _microdistrict(city, rng, inner, bx, by, i, j, street_of_x, street_of_y,
-                               housing_orgs[block_no % len(housing_orgs)], add_building,
-                               utility_index)
+                _microdistrict(
+                    city,
+                    rng,
+                    inner,
+                    bx,
+                    by,
+                    i,
+                    j,
+                    street_of_x,
+                    street_of_y,
+                    housing_orgs[block_no % len(housing_orgs)],
+                    add_building,
+                    utility_index,
+                )
                 block_no += 1
             elif dist < 0.95 or rng.random() < 0.5:
-                _private_quarter(city, rng, inner, bx, by, i, j, street_of_x, street_of_y,
-                                 add_building)
+                _private_quarter(
+                    city, rng, inner, bx, by, i, j, street_of_x, street_of_y, add_building
+                )
     _number_houses(city)
     # storm-water wells along the streets every ~150 m
     for s_idx, s in enumerate(city.streets):
         line = s.geom
         for d in np.arange(75.0, line.length, 150.0):
             p = line.interpolate(d)
-            city.wells.append(Rec("storm", Point(p.x + 9, p.y + 9), {
-                "owner": utility_index["storm"], "yard": None,
-                "code": f"ЛК-{s_idx + 1}-{int(d)}"}))
+            city.wells.append(
+                Rec(
+                    "storm",
+                    Point(p.x + 9, p.y + 9),
+                    {
+                        "owner": utility_index["storm"],
+                        "yard": None,
+                        "code": f"ЛК-{s_idx + 1}-{int(d)}",
+                    },
+                )
+            )
     return city
 
 
@@ -252,8 +374,9 @@ def _number_houses(city: DemoCity) -> None:
             del attrs["pos"], attrs["side"]
 
 
-def _microdistrict(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, org, add_building,
-                   utility_index):
+def _microdistrict(
+    city, rng, inner, bx, by, i, j, street_of_x, street_of_y, org, add_building, utility_index
+):
     """A 2x2 grid of yards, each ringed by panel slabs along its sides."""
     half = BLOCK / 2
     for qi in range(2):
@@ -268,24 +391,41 @@ def _microdistrict(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, org
             # one long slab on the south and north sides, short ones on the east/west sides
             length = size - 2 * depth - 10
             slabs.append(box(sx0 + depth + 5, sy0, sx0 + depth + 5 + length, sy0 + depth))
-            slabs.append(box(sx0 + depth + 5, sy0 + size - depth, sx0 + depth + 5 + length,
-                             sy0 + size))
+            slabs.append(
+                box(sx0 + depth + 5, sy0 + size - depth, sx0 + depth + 5 + length, sy0 + size)
+            )
             if rng.random() < 0.7:
                 slabs.append(box(sx0, sy0 + depth + 10, sx0 + depth, sy0 + size - depth - 10))
             if rng.random() < 0.5:
-                slabs.append(box(sx0 + size - depth, sy0 + depth + 10, sx0 + size,
-                                 sy0 + size - depth - 10))
-            yard_geom = box(sx0 + depth + 2, sy0 + depth + 2, sx0 + size - depth - 2,
-                            sy0 + size - depth - 2)
+                slabs.append(
+                    box(sx0 + size - depth, sy0 + depth + 10, sx0 + size, sy0 + size - depth - 10)
+                )
+            yard_geom = box(
+                sx0 + depth + 2, sy0 + depth + 2, sx0 + size - depth - 2, sy0 + size - depth - 2
+            )
             # bite a random corner so yards are not all the same rectangle
             cut = rng.uniform(0, 25)
-            yard_geom = yard_geom.difference(box(sx0 + size - depth - 2 - cut,
-                                                 sy0 + size - depth - 2 - cut,
-                                                 sx0 + size, sy0 + size))
+            yard_geom = yard_geom.difference(
+                box(
+                    sx0 + size - depth - 2 - cut,
+                    sy0 + size - depth - 2 - cut,
+                    sx0 + size,
+                    sy0 + size,
+                )
+            )
             yard_idx = len(city.yards)
-            city.yards.append(Rec("yard", yard_geom, {
-                "name": None, "surface": "asphalt" if rng.random() < 0.7 else "gravel",
-                "last_repair_year": int(rng.choice([0, 0, 0, 2018, 2021, 2023, 2025])) or None}))
+            city.yards.append(
+                Rec(
+                    "yard",
+                    yard_geom,
+                    {
+                        "name": None,
+                        "surface": "asphalt" if rng.random() < 0.7 else "gravel",
+                        "last_repair_year": int(rng.choice([0, 0, 0, 2018, 2021, 2023, 2025]))
+                        or None,
+                    },
+                )
+            )
             for slab in slabs:
                 c = slab.centroid
                 # the building fronts the nearest street of its block
@@ -297,29 +437,45 @@ def _microdistrict(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, org
                 else:
                     street = street_of_y[j if side == "s" else j + 1]
                     pos, sgn = c.x - city.origin[0], (1 if side == "s" else -1)
-                entrances = max(2, int(max(slab.bounds[2] - slab.bounds[0],
-                                           slab.bounds[3] - slab.bounds[1]) // 24))
+                entrances = max(
+                    2,
+                    int(
+                        max(slab.bounds[2] - slab.bounds[0], slab.bounds[3] - slab.bounds[1]) // 24
+                    ),
+                )
                 b = add_building(slab, floors, entrances, "apartment", street, pos, sgn, org)
                 city.yard_buildings.append((yard_idx, b))
             # wells in the yard: water, sewer, heating, sometimes telecom
-            kinds = ["water", "sewer", "sewer", "heating"] + (["telecom"] if rng.random() < 0.4
-                                                              else [])
+            kinds = ["water", "sewer", "sewer", "heating"] + (
+                ["telecom"] if rng.random() < 0.4 else []
+            )
             minx, miny, maxx, maxy = yard_geom.bounds
             for n, kind in enumerate(kinds):
                 for _ in range(20):
                     p = Point(rng.uniform(minx + 3, maxx - 3), rng.uniform(miny + 3, maxy - 3))
                     if yard_geom.contains(p):
                         break
-                city.wells.append(Rec(kind, p, {
-                    "owner": utility_index[kind], "yard": yard_idx,
-                    "code": f"{kind[:2].upper()}-{yard_idx + 1}-{n + 1}"}))
+                city.wells.append(
+                    Rec(
+                        kind,
+                        p,
+                        {
+                            "owner": utility_index[kind],
+                            "yard": yard_idx,
+                            "code": f"{kind[:2].upper()}-{yard_idx + 1}-{n + 1}",
+                        },
+                    )
+                )
 
 
 def _private_quarter(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, add_building):
     """Rows of one-storey private houses along the two E-W streets of the block."""
-    for row, (yy, street, sgn) in enumerate([(by + STREET_HALF + 8, street_of_y[j], 1),
-                                              (by + BLOCK - STREET_HALF - 20, street_of_y[j + 1],
-                                               -1)]):
+    for row, (yy, street, sgn) in enumerate(
+        [
+            (by + STREET_HALF + 8, street_of_y[j], 1),
+            (by + BLOCK - STREET_HALF - 20, street_of_y[j + 1], -1),
+        ]
+    ):
         xx = bx + STREET_HALF + 6
         while xx + 14 < bx + BLOCK - STREET_HALF:
             if rng.random() < 0.85:
@@ -333,7 +489,8 @@ def _private_quarter(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, a
 def reproject(geom, transformer: Transformer):
     """The geometry with its coordinates passed through ``transformer`` (vectorised)."""
     return shapely.transform(
-        geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+        geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
 
 
 def as_wgs84(geom):
@@ -343,7 +500,8 @@ def as_wgs84(geom):
 
 def multi(geom):
     if isinstance(geom, GeometryCollection) and not isinstance(
-            geom, MultiPolygon | MultiLineString):
+        geom, MultiPolygon | MultiLineString
+    ):
         polys = [g for g in geom.geoms if isinstance(g, Polygon)]
         geom = MultiPolygon(polys) if polys else geom
     if isinstance(geom, Polygon):

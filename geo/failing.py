@@ -27,13 +27,16 @@ LIMIT :lim
 """)
 
 
-def failing_objects(conn: Connection, city_id: int, kind: str | None = None,
-                    limit: int = 50) -> list[dict]:
+def failing_objects(
+    conn: Connection, city_id: int, kind: str | None = None, limit: int = 50
+) -> list[dict]:
     """Wells, yards, buildings and streets ranked by repeats, then appeals."""
     if kind not in (None, "building", "yard", "well", "street"):
         raise InvalidInput("kind must be building, yard, well or street")
-    return [dict(r) for r in conn.execute(OBJECTS_SQL, {"c": city_id, "kind": kind,
-                                                        "lim": limit}).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(OBJECTS_SQL, {"c": city_id, "kind": kind, "lim": limit}).mappings()
+    ]
 
 
 CLUSTERS_SQL = text("""
@@ -53,15 +56,31 @@ FROM cl WHERE k IS NOT NULL GROUP BY k ORDER BY appeals DESC LIMIT :lim
 """)
 
 
-def density_clusters(conn: Connection, city_id: int, eps_m: float = 50.0, min_points: int = 20,
-                     since: dt.datetime | None = None, until: dt.datetime | None = None,
-                     category: str | None = None, limit: int = 50) -> list[dict]:
+def density_clusters(
+    conn: Connection,
+    city_id: int,
+    eps_m: float = 50.0,
+    min_points: int = 20,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    category: str | None = None,
+    limit: int = 50,
+) -> list[dict]:
     """ST_ClusterDBSCAN in the city's metric CRS: "places where accidents happen most often"."""
     if not (1 <= eps_m <= 5000) or not (2 <= min_points <= 100000):
         raise InvalidInput("eps_m must be 1..5000 m and min_points 2..100000")
     until = until or dt.datetime.now(dt.UTC)
     since = since or until - dt.timedelta(days=365)
-    rows = conn.execute(CLUSTERS_SQL, {"c": city_id, "eps": eps_m, "minpts": min_points,
-                                       "since": since, "until": until, "cat": category,
-                                       "lim": limit}).mappings()
+    rows = conn.execute(
+        CLUSTERS_SQL,
+        {
+            "c": city_id,
+            "eps": eps_m,
+            "minpts": min_points,
+            "since": since,
+            "until": until,
+            "cat": category,
+            "lim": limit,
+        },
+    ).mappings()
     return [dict(r) for r in rows]

@@ -100,14 +100,28 @@ REASONS = {
     "bad_coordinates": "garbage coordinates",
     "outside_city": "outside the city's bounds",
 }
-MAPPED_COLUMNS = ("id", "opened", "deadline", "closed", "status", "on_time", "type", "channel",
-                  "department", "description", "address", "lat", "lon")
+MAPPED_COLUMNS = (
+    "id",
+    "opened",
+    "deadline",
+    "closed",
+    "status",
+    "on_time",
+    "type",
+    "channel",
+    "department",
+    "description",
+    "address",
+    "lat",
+    "lon",
+)
 REQUIRED_COLUMNS = ("id", "opened", "status", "type", "lat", "lon")
 EARLIEST, LATEST = np.datetime64("1900-01-01", "us"), np.datetime64("2100-01-01", "us")
 US_PER_HOUR = 3_600_000_000
 
 
 # --- the mapping file ------------------------------------------------------------------------
+
 
 @dataclass
 class Mapping:
@@ -211,37 +225,42 @@ def load_mapping(path: str | Path) -> Mapping:
         need(columns, key, "columns.")
     unknown = set(columns) - set(MAPPED_COLUMNS)
     if unknown:
-        raise InvalidInput(f"mapping {path.name}: unknown key(s) in columns: "
-                           f"{', '.join(sorted(unknown))}")
+        raise InvalidInput(
+            f"mapping {path.name}: unknown key(s) in columns: {', '.join(sorted(unknown))}"
+        )
     status = need(doc, "status", "")
     channels = doc.get("channels") or {}
     default_channel = channels.get("default", "import")
     for ch in [default_channel, *(channels.get("map") or {}).values()]:
         if ch not in CHANNELS:
-            raise InvalidInput(f"mapping {path.name}: channel {ch!r} is not one of ours "
-                               f"({', '.join(CHANNELS)})")
+            raise InvalidInput(
+                f"mapping {path.name}: channel {ch!r} is not one of ours ({', '.join(CHANNELS)})"
+            )
     cats = doc.get("categories") or {}
     deps = doc.get("departments") or {}
     names = {}
     for raw, name in (deps.get("names") or {}).items():
-        names[str(raw)] = (name if isinstance(name, dict)
-                           else {"ru": str(name), "kk": str(name)})
+        names[str(raw)] = name if isinstance(name, dict) else {"ru": str(name), "kk": str(name)}
     ph = doc.get("placeholder") or {}
     on_time = doc.get("on_time") or {}
     return Mapping(
-        path=path, source=str(doc.get("source") or path.stem), city=city,
+        path=path,
+        source=str(doc.get("source") or path.stem),
+        city=city,
         columns={k: str(v) for k, v in columns.items() if v},
         timezone=doc.get("timezone") or city.get("timezone"),
         date_format=str(doc.get("date_format") or "ISO8601"),
         encoding=str(doc.get("encoding") or "utf8"),
         status_open=_values(need(status, "open", "status.")),
         status_closed=_values(need(status, "closed", "status.")),
-        on_time_yes=_values(on_time.get("on_time")), on_time_no=_values(on_time.get("late")),
+        on_time_yes=_values(on_time.get("on_time")),
+        on_time_no=_values(on_time.get("late")),
         channel_map={str(k): str(v) for k, v in (channels.get("map") or {}).items()},
         channel_default=default_channel,
         category_map={str(k): str(v) for k, v in (cats.get("map") or {}).items()},
         category_default=str(cats.get("default") or "other"),
-        department_none=_values(deps.get("none")), department_names=names,
+        department_none=_values(deps.get("none")),
+        department_names=names,
         placeholder_max_rows=int(ph.get("max_rows", 1000)),
         placeholder_max_share=float(ph.get("max_share", 0.05)),
         placeholder_min_rows=int(ph.get("min_rows", 20)),
@@ -250,6 +269,7 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 # --- the report ------------------------------------------------------------------------------
+
 
 @dataclass
 class HistoryReport:
@@ -337,6 +357,7 @@ class HistoryReport:
 
     def summary(self) -> str:
         """The report as lines of text for the command line."""
+
         def n(x: int) -> str:
             return f"{x:,}"
 
@@ -349,65 +370,91 @@ class HistoryReport:
             + ("" if self.accounted() else "  (NOT ACCOUNTED FOR)"),
         ]
         if self.rejected_total:
-            lines.append("rejected by reason: " + ", ".join(
-                f"{REASONS[k]} {n(v)}" for k, v in self.rejected.items() if v))
+            lines.append(
+                "rejected by reason: "
+                + ", ".join(f"{REASONS[k]} {n(v)}" for k, v in self.rejected.items() if v)
+            )
         else:
             lines.append("rejected by reason: none")
-        lines.append(f"status: {n(self.closed)} closed, "
-                     f"{n(self.open_assigned + self.open_registered)} open "
-                     f"({n(self.open_assigned)} assigned, {n(self.open_registered)} registered "
-                     "without a department)")
-        lines.append(f"categories: {self.categories_used} used; mapped to 'other': "
-                     f"{n(self.other_rows)} ({n(self.other_by_mapping)} by the mapping, "
-                     f"{n(self.other_unknown)} of types not in the mapping)")
+        lines.append(
+            f"status: {n(self.closed)} closed, "
+            f"{n(self.open_assigned + self.open_registered)} open "
+            f"({n(self.open_assigned)} assigned, {n(self.open_registered)} registered "
+            "without a department)"
+        )
+        lines.append(
+            f"categories: {self.categories_used} used; mapped to 'other': "
+            f"{n(self.other_rows)} ({n(self.other_by_mapping)} by the mapping, "
+            f"{n(self.other_unknown)} of types not in the mapping)"
+        )
         if self.unknown_types:
             top = sorted(self.unknown_types.items(), key=lambda kv: -kv[1])[:8]
             more = len(self.unknown_types) - len(top)
-            lines.append("types not in the mapping: " + ", ".join(
-                f"{k!r} {n(v)}" for k, v in top) + (f" and {more} more" if more else ""))
+            lines.append(
+                "types not in the mapping: "
+                + ", ".join(f"{k!r} {n(v)}" for k, v in top)
+                + (f" and {more} more" if more else "")
+            )
         if self.channels:
-            lines.append("channels: " + ", ".join(
-                f"{k} {n(v)}" for k, v in sorted(self.channels.items(), key=lambda kv: -kv[1])))
+            lines.append(
+                "channels: "
+                + ", ".join(
+                    f"{k} {n(v)}" for k, v in sorted(self.channels.items(), key=lambda kv: -kv[1])
+                )
+            )
         if self.unmapped_channels:
-            lines.append("channel values not in the mapping (-> default): " + ", ".join(
-                f"{k!r} {n(v)}" for k, v in self.unmapped_channels.items()))
-        lines.append(f"departments: {self.departments} organisations "
-                     f"({self.organisations_created} created)")
+            lines.append(
+                "channel values not in the mapping (-> default): "
+                + ", ".join(f"{k!r} {n(v)}" for k, v in self.unmapped_channels.items())
+            )
+        lines.append(
+            f"departments: {self.departments} organisations ({self.organisations_created} created)"
+        )
         if self.placeholder_points:
             shown = self.placeholder_points[:10]
-            pts = "; ".join(f"{lat:.6g}, {lon:.7g} with {n(c)} rows ({how})"
-                            for lat, lon, c, how in shown)
+            pts = "; ".join(
+                f"{lat:.6g}, {lon:.7g} with {n(c)} rows ({how})" for lat, lon, c, how in shown
+            )
             more = len(self.placeholder_points) - len(shown)
-            lines.append(f"placeholder geocodes: {len(self.placeholder_points)} point(s): {pts}"
-                         + (f" and {more} more" if more else "")
-                         + f"; {n(self.placeholder_rows)} imported rows flagged "
-                         f"[rule: {self.placeholder_rule}]")
+            lines.append(
+                f"placeholder geocodes: {len(self.placeholder_points)} point(s): {pts}"
+                + (f" and {more} more" if more else "")
+                + f"; {n(self.placeholder_rows)} imported rows flagged "
+                f"[rule: {self.placeholder_rule}]"
+            )
         else:
             lines.append(f"placeholder geocodes: none [rule: {self.placeholder_rule}]")
-        lines.append(f"deadlines: {n(self.deadline_from_source)} from the source, "
-                     f"{n(self.deadline_from_category)} from the category's hours "
-                     f"(of these {n(self.deadline_raised)} set to the closing time and "
-                     f"{n(self.deadline_lowered)} to just before it, to keep the source's "
-                     "on-time status)")
+        lines.append(
+            f"deadlines: {n(self.deadline_from_source)} from the source, "
+            f"{n(self.deadline_from_category)} from the category's hours "
+            f"(of these {n(self.deadline_raised)} set to the closing time and "
+            f"{n(self.deadline_lowered)} to just before it, to keep the source's "
+            "on-time status)"
+        )
         if self.on_time_checked:
             lines.append(
                 f"on time (closed rows, closed_at <= deadline_at vs the source's status): "
                 f"{n(self.on_time_agree)} of {n(self.on_time_checked)} agree "
                 f"({100 * self.on_time_rate:.2f}%); "
                 f"{n(self.on_time_disagree_source_deadline)} disagree on a source deadline; "
-                f"{n(self.on_time_unknown)} closed rows without a source status")
+                f"{n(self.on_time_unknown)} closed rows without a source status"
+            )
         if self.closed_before_opened:
-            lines.append(f"closed before opened (kept as they are): "
-                         f"{n(self.closed_before_opened)}")
-        lines.append(f"repeats linked: {n(self.repeats_linked)}; registration numbers for "
-                     f"{', '.join(map(str, self.years)) or 'no year'}")
+            lines.append(f"closed before opened (kept as they are): {n(self.closed_before_opened)}")
+        lines.append(
+            f"repeats linked: {n(self.repeats_linked)}; registration numbers for "
+            f"{', '.join(map(str, self.years)) or 'no year'}"
+        )
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())
-        lines.append(f"time: {self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s "
-                     f"({steps}; indexes {'deferred' if self.deferred_indexes else 'kept'})")
+        lines.append(
+            f"time: {self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s "
+            f"({steps}; indexes {'deferred' if self.deferred_indexes else 'kept'})"
+        )
         return "\n".join(lines)
 
 
 # --- reading the file ------------------------------------------------------------------------
+
 
 def read_source(path: str | Path, mapping: Mapping) -> pa.Table:
     """The mapped columns of a CSV or Parquet file, named by our names (``id``, ``opened``...).
@@ -437,25 +484,32 @@ def read_source(path: str | Path, mapping: Mapping) -> pa.Table:
         try:
             present = set(pq.read_schema(path).names)
         except pa.ArrowException as exc:
-            raise InvalidInput(f"{path.name}: cannot read as Parquet: "
-                               f"{str(exc).splitlines()[0]}") from None
+            raise InvalidInput(
+                f"{path.name}: cannot read as Parquet: {str(exc).splitlines()[0]}"
+            ) from None
         _check_columns(cols, present, path)
         table = pq.read_table(path, columns=cols)
     elif name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
         opts = pacsv.ReadOptions(encoding=mapping.encoding, block_size=1 << 24)
-        parse = pacsv.ParseOptions(delimiter="\t" if name.endswith(".tsv") else ",",
-                                   newlines_in_values=True)
+        parse = pacsv.ParseOptions(
+            delimiter="\t" if name.endswith(".tsv") else ",", newlines_in_values=True
+        )
         try:
             with pacsv.open_csv(path, read_options=opts, parse_options=parse) as reader:
                 present = set(reader.schema.names)  # the header only
             _check_columns(cols, present, path)
-            conv = pacsv.ConvertOptions(include_columns=cols, strings_can_be_null=True,
-                                        column_types={c: pa.string() for c in cols})
-            table = pacsv.read_csv(path, read_options=opts, parse_options=parse,
-                                   convert_options=conv)
+            conv = pacsv.ConvertOptions(
+                include_columns=cols,
+                strings_can_be_null=True,
+                column_types={c: pa.string() for c in cols},
+            )
+            table = pacsv.read_csv(
+                path, read_options=opts, parse_options=parse, convert_options=conv
+            )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{path.name}: cannot read as CSV: "
-                               f"{str(exc).splitlines()[0]}") from None
+            raise InvalidInput(
+                f"{path.name}: cannot read as CSV: {str(exc).splitlines()[0]}"
+            ) from None
     else:
         raise InvalidInput(f"{path.name}: expected a .csv or .parquet file")
     return pa.table({ours: table.column(theirs) for ours, theirs in mapping.columns.items()})
@@ -464,11 +518,13 @@ def read_source(path: str | Path, mapping: Mapping) -> pa.Table:
 def _check_columns(cols: list[str], present: set[str], path: Path) -> None:
     missing = [c for c in cols if c not in present]
     if missing:
-        raise InvalidInput(f"{path.name}: column(s) named in the mapping are not in the file: "
-                           f"{', '.join(missing)}")
+        raise InvalidInput(
+            f"{path.name}: column(s) named in the mapping are not in the file: {', '.join(missing)}"
+        )
 
 
 # --- vectorised parsing ----------------------------------------------------------------------
+
 
 def text_column(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     """A column as trimmed strings in one chunk; nulls and empty strings become null."""
@@ -502,8 +558,9 @@ def lookup(codes: np.ndarray, values: list, fn, default, dtype=object) -> np.nda
     return table[codes]  # code -1 (null) picks the default at the end
 
 
-def parse_times(col: pa.ChunkedArray | None, n: int, tz: str | None, fmt: str
-                ) -> tuple[np.ndarray, np.ndarray]:
+def parse_times(
+    col: pa.ChunkedArray | None, n: int, tz: str | None, fmt: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps as UTC ``datetime64[us]`` (NaT where missing) and a mask of values present
     but unreadable or outside 1900..2100. Times without a zone are local times of ``tz``."""
     if col is None:
@@ -519,10 +576,12 @@ def parse_times(col: pa.ChunkedArray | None, n: int, tz: str | None, fmt: str
             t = _as_utc(pd.to_datetime(s, format=fmt, errors="coerce"), tz, n)
         except ValueError:  # values with and without a zone: read each kind apart
             zoned = s.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-            t = _as_utc(pd.to_datetime(s.where(zoned), format=fmt, errors="coerce",
-                                       utc=True), tz, n)
-            t = t.where(zoned, _as_utc(pd.to_datetime(s.where(~zoned), format=fmt,
-                                                      errors="coerce"), tz, n))
+            t = _as_utc(
+                pd.to_datetime(s.where(zoned), format=fmt, errors="coerce", utc=True), tz, n
+            )
+            t = t.where(
+                zoned, _as_utc(pd.to_datetime(s.where(~zoned), format=fmt, errors="coerce"), tz, n)
+            )
     values = t.to_numpy(dtype="M8[us]", copy=True)
     bad = ~blank & (np.isnat(values) | (values < EARLIEST) | (values >= LATEST))
     values[bad] = np.datetime64("NaT")
@@ -548,16 +607,22 @@ def _floats(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return values.to_numpy(dtype=float, na_value=np.nan), null_mask(strings)
 
 
-def parse_coordinates(lat: pa.ChunkedArray, lon: pa.ChunkedArray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def parse_coordinates(
+    lat: pa.ChunkedArray, lon: pa.ChunkedArray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``lat, lon`` as floats, a mask of rows without coordinates and one of garbage ones
     (unreadable, out of range, or 0,0)."""
     y, y_missing = _floats(lat)
     x, x_missing = _floats(lon)
     missing = y_missing | x_missing
     with np.errstate(invalid="ignore"):
-        garbage = ~missing & (~np.isfinite(y) | ~np.isfinite(x) | (np.abs(y) > 90)
-                              | (np.abs(x) > 180) | ((y == 0) & (x == 0)))
+        garbage = ~missing & (
+            ~np.isfinite(y)
+            | ~np.isfinite(x)
+            | (np.abs(y) > 90)
+            | (np.abs(x) > 180)
+            | ((y == 0) & (x == 0))
+        )
     return y, x, missing, garbage
 
 
@@ -568,8 +633,9 @@ def point_keys(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return (la << 29) | lo
 
 
-def find_placeholders(lat: np.ndarray, lon: np.ndarray, mapping: Mapping
-                      ) -> tuple[np.ndarray, list[tuple[float, float, int, str]]]:
+def find_placeholders(
+    lat: np.ndarray, lon: np.ndarray, mapping: Mapping
+) -> tuple[np.ndarray, list[tuple[float, float, int, str]]]:
     """Rows on a placeholder point, and the points as ``(lat, lon, rows, how)``."""
     n = len(lat)
     if not n:
@@ -577,8 +643,10 @@ def find_placeholders(lat: np.ndarray, lon: np.ndarray, mapping: Mapping
     keys = point_keys(lat, lon)
     counts = pd.Series(keys).value_counts()
     share_limit = mapping.placeholder_max_share * n
-    by_rule = counts[(counts > mapping.placeholder_max_rows)
-                     | ((counts > share_limit) & (counts >= mapping.placeholder_min_rows))]
+    by_rule = counts[
+        (counts > mapping.placeholder_max_rows)
+        | ((counts > share_limit) & (counts >= mapping.placeholder_min_rows))
+    ]
     how = dict.fromkeys(by_rule.index.tolist(), "rule")
     if mapping.placeholder_points:
         pts = np.array(mapping.placeholder_points, dtype=float)
@@ -596,6 +664,7 @@ def find_placeholders(lat: np.ndarray, lon: np.ndarray, mapping: Mapping
 
 # --- the rows to write -----------------------------------------------------------------------
 
+
 @dataclass
 class CityTarget:
     """The city the rows go to, as the importer needs it."""
@@ -608,8 +677,9 @@ class CityTarget:
 
 
 def _dictionary(codes: np.ndarray, values: list[str]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
-                                          pa.array(values, pa.string()))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32)), pa.array(values, pa.string())
+    )
 
 
 @dataclass
@@ -642,15 +712,22 @@ class PreparedRows:
             return pa.nulls(len(at), pa.string()) if col is None else text_column(col.take(at))
 
         description = pc.utf8_slice_codeunits(take("description"), 0, DESCRIPTION_MAX)
-        return (part.append_column("external_id", take("external_id"))
-                .append_column("source_type", take("source_type"))
-                .append_column("description", description.fill_null(""))
-                .append_column("address_text", take("address_text")))
+        return (
+            part.append_column("external_id", take("external_id"))
+            .append_column("source_type", take("source_type"))
+            .append_column("description", description.fill_null(""))
+            .append_column("address_text", take("address_text"))
+        )
 
 
-def prepare_rows(src: pa.Table, mapping: Mapping, city: CityTarget,
-                 deadline_hours: dict[str, int], existing_ids: pa.Array | None,
-                 report: HistoryReport) -> PreparedRows:
+def prepare_rows(
+    src: pa.Table,
+    mapping: Mapping,
+    city: CityTarget,
+    deadline_hours: dict[str, int],
+    existing_ids: pa.Array | None,
+    report: HistoryReport,
+) -> PreparedRows:
     """Check and translate the source rows; return the rows to write, in opening order.
 
     Everything that decides whether and how a row is written is computed here, vectorised
@@ -694,11 +771,13 @@ def prepare_rows(src: pa.Table, mapping: Mapping, city: CityTarget,
     reject(~first, "duplicate_id")
     opened, _ = parse_times(src["opened"], n, tz, mapping.date_format)
     reject(np.isnat(opened), "bad_opened")
-    deadline, bad_deadline = parse_times(src["deadline"] if "deadline" in has else None, n, tz,
-                                         mapping.date_format)
+    deadline, bad_deadline = parse_times(
+        src["deadline"] if "deadline" in has else None, n, tz, mapping.date_format
+    )
     reject(bad_deadline, "bad_deadline")
-    closed_t, bad_closed = parse_times(src["closed"] if "closed" in has else None, n, tz,
-                                       mapping.date_format)
+    closed_t, bad_closed = parse_times(
+        src["closed"] if "closed" in has else None, n, tz, mapping.date_format
+    )
     reject(bad_closed, "bad_closed")
     st_codes, st_values = encode(text_column(src["status"]))
     is_closed = lookup(st_codes, st_values, lambda v: v in mapping.status_closed, False, bool)
@@ -718,9 +797,11 @@ def prepare_rows(src: pa.Table, mapping: Mapping, city: CityTarget,
     ok = reason < 0
     flagged, points = find_placeholders(lat[ok], lon[ok], mapping)
     report.placeholder_points = points
-    report.placeholder_rule = (f"> {mapping.placeholder_max_rows:,} rows or "
-                               f"> {100 * mapping.placeholder_max_share:g}% of rows "
-                               f"(at least {mapping.placeholder_min_rows}), or listed")
+    report.placeholder_rule = (
+        f"> {mapping.placeholder_max_rows:,} rows or "
+        f"> {100 * mapping.placeholder_max_share:g}% of rows "
+        f"(at least {mapping.placeholder_min_rows}), or listed"
+    )
     placeholder = np.zeros(n, bool)
     placeholder[ok] = flagged
 
@@ -739,17 +820,20 @@ def prepare_rows(src: pa.Table, mapping: Mapping, city: CityTarget,
     cat_codes_all = sorted(set(mapping.category_map.values()) | {mapping.category_default})
     cat_index = {c: i for i, c in enumerate(cat_codes_all)}
     default_cat = cat_index[mapping.category_default]
-    cat = lookup(ty_codes, ty_values, lambda v: cat_index[mapping.category_map.get(
-        v, mapping.category_default)], default_cat, np.int64)
-    unknown_type = lookup(ty_codes, ty_values, lambda v: v not in mapping.category_map,
-                          True, bool)
+    cat = lookup(
+        ty_codes,
+        ty_values,
+        lambda v: cat_index[mapping.category_map.get(v, mapping.category_default)],
+        default_cat,
+        np.int64,
+    )
+    unknown_type = lookup(ty_codes, ty_values, lambda v: v not in mapping.category_map, True, bool)
     report.other_unknown = int(unknown_type.sum())
     other = cat_index.get("other", -1)
     report.other_by_mapping = int(((cat == other) & ~unknown_type).sum())
     if report.other_unknown:
         vals = np.array([*ty_values, "(empty)"], dtype=object)[ty_codes[unknown_type]]
-        report.unknown_types = {str(k): int(v) for k, v in
-                                pd.Series(vals).value_counts().items()}
+        report.unknown_types = {str(k): int(v) for k, v in pd.Series(vals).value_counts().items()}
     used = np.bincount(cat, minlength=len(cat_codes_all))
     report.categories_used = int((used > 0).sum())
     hours = np.array([deadline_hours[c] for c in cat_codes_all], np.int64)[cat]
@@ -758,26 +842,38 @@ def prepare_rows(src: pa.Table, mapping: Mapping, city: CityTarget,
     if "channel" in has:
         ch_codes, ch_values = encode(text_column(src["channel"]))
         ch_codes = ch_codes[idx]
-        ch = lookup(ch_codes, ch_values, lambda v: channels.index(mapping.channel_map.get(
-            v, mapping.channel_default)), channels.index(mapping.channel_default), np.int64)
-        unmapped = lookup(ch_codes, ch_values, lambda v: v not in mapping.channel_map,
-                          True, bool)
+        ch = lookup(
+            ch_codes,
+            ch_values,
+            lambda v: channels.index(mapping.channel_map.get(v, mapping.channel_default)),
+            channels.index(mapping.channel_default),
+            np.int64,
+        )
+        unmapped = lookup(ch_codes, ch_values, lambda v: v not in mapping.channel_map, True, bool)
         if unmapped.any():
             vals = np.array([*ch_values, "(empty)"], dtype=object)[ch_codes[unmapped]]
-            report.unmapped_channels = {str(k): int(v) for k, v in
-                                        pd.Series(vals).value_counts().items()}
+            report.unmapped_channels = {
+                str(k): int(v) for k, v in pd.Series(vals).value_counts().items()
+            }
     else:
         ch = np.full(len(idx), channels.index(mapping.channel_default), np.int64)
-    report.channels = {channels[i]: int(c) for i, c in enumerate(np.bincount(
-        ch, minlength=len(channels))) if c}
+    report.channels = {
+        channels[i]: int(c) for i, c in enumerate(np.bincount(ch, minlength=len(channels))) if c
+    }
     dep_codes, dep_values = np.full(len(idx), -1, np.int64), []
     if "department" in has:
         codes, dep_values = encode(text_column(src["department"]))
-        dep_codes = lookup(codes, dep_values, lambda v: -1 if v in mapping.department_none
-                           else dep_values.index(v), -1, np.int64)[idx]
+        dep_codes = lookup(
+            codes,
+            dep_values,
+            lambda v: -1 if v in mapping.department_none else dep_values.index(v),
+            -1,
+            np.int64,
+        )[idx]
     has_dep = dep_codes >= 0
-    dep = pa.DictionaryArray.from_arrays(pa.array(dep_codes.astype(np.int32), mask=~has_dep),
-                                         pa.array(dep_values, pa.string()))
+    dep = pa.DictionaryArray.from_arrays(
+        pa.array(dep_codes.astype(np.int32), mask=~has_dep), pa.array(dep_values, pa.string())
+    )
 
     created = opened[idx]
     closed_k = is_closed[idx]
@@ -817,27 +913,31 @@ def prepare_rows(src: pa.Table, mapping: Mapping, city: CityTarget,
     # numbered by the UTC year of opening, as geo.appeals.next_reg_number numbers live ones
     year = created.astype("M8[Y]").astype(np.int64) + 1970
     utc = pa.timestamp("us", tz="UTC")
-    rows = pa.table({
-        "src_row": pa.array(idx),
-        "created_at": pa.array(created, utc),
-        "deadline_at": pa.array(dl, utc),
-        "resolved_at": pa.array(closed_at, utc),
-        "closed_at": pa.array(closed_at, utc),
-        "status": _dictionary(status, status_values),
-        "channel": _dictionary(ch, channels),
-        "category_code": _dictionary(cat, cat_codes_all),
-        "department": dep,
-        "placeholder_geocode": pa.array(placeholder[idx]),
-        "lat": pa.array(lat[idx]),
-        "lon": pa.array(lon[idx]),
-        "year": pa.array(year),
-    })
+    rows = pa.table(
+        {
+            "src_row": pa.array(idx),
+            "created_at": pa.array(created, utc),
+            "deadline_at": pa.array(dl, utc),
+            "resolved_at": pa.array(closed_at, utc),
+            "closed_at": pa.array(closed_at, utc),
+            "status": _dictionary(status, status_values),
+            "channel": _dictionary(ch, channels),
+            "category_code": _dictionary(cat, cat_codes_all),
+            "department": dep,
+            "placeholder_geocode": pa.array(placeholder[idx]),
+            "lat": pa.array(lat[idx]),
+            "lon": pa.array(lon[idx]),
+            "year": pa.array(year),
+        }
+    )
     report.placeholder_rows = int(placeholder[idx].sum())
     report.years = sorted(set(year.tolist()))
-    texts = {"external_id": ids, "source_type": types,
-             "description": (src["description"].combine_chunks() if "description" in has
-                             else None),
-             "address_text": src["address"].combine_chunks() if "address" in has else None}
+    texts = {
+        "external_id": ids,
+        "source_type": types,
+        "description": (src["description"].combine_chunks() if "description" in has else None),
+        "address_text": src["address"].combine_chunks() if "address" in has else None,
+    }
     return PreparedRows(rows, texts)
 
 
@@ -851,7 +951,7 @@ def assign_reg_numbers(year: np.ndarray, code: str, start: dict[int, int]) -> pa
     width = max(6, len(str(int(seq.max())))) if len(seq) else 6
     head = np.frombuffer(f"{code}-".encode(), np.uint8)
     out = np.empty((len(year), len(head) + 5 + width), np.uint8)
-    out[:, :len(head)] = head
+    out[:, : len(head)] = head
     _write_digits(out, len(head), year, 4)
     out[:, len(head) + 4] = ord("-")
     _write_digits(out, len(head) + 5, seq, width)
@@ -879,10 +979,26 @@ def _fixed(out: np.ndarray) -> pa.Array:
 #: the columns of the binary COPY, in the order of the tuples below; then PLACE_COLUMNS when
 #: ``appeals`` has them (migration 0004: the point in the city's metric CRS and its yard,
 #: which a row trigger computes when a writer leaves ``x_m`` NULL)
-BINARY_COLUMNS = ["city_id", "created_at", "deadline_at", "placeholder_geocode", "geom",
-                  "located_by", "object_kind", "organisation_id", "resolved_at", "closed_at",
-                  "reg_number", "channel", "category_code", "description", "address_text",
-                  "status", "external_id", "source_type"]
+BINARY_COLUMNS = [
+    "city_id",
+    "created_at",
+    "deadline_at",
+    "placeholder_geocode",
+    "geom",
+    "located_by",
+    "object_kind",
+    "organisation_id",
+    "resolved_at",
+    "closed_at",
+    "reg_number",
+    "channel",
+    "category_code",
+    "description",
+    "address_text",
+    "status",
+    "external_id",
+    "source_type",
+]
 PLACE_COLUMNS = ["x_m", "y_m", "yard_id"]
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 COPY_TRAILER = b"\xff\xff"
@@ -891,17 +1007,29 @@ NULL_FIELD = pa.scalar(b"\xff\xff\xff\xff", pa.binary())  # length -1
 
 #: the fields every row has, none of them null: one fixed-size record per row. Each field
 #: is its length (int32, big endian) then its value; ``geom`` is EWKB (little endian).
-_FIXED_PART = np.dtype([
-    ("nfields", ">i2"),
-    ("l_city", ">i4"), ("city", ">i2"),
-    ("l_created", ">i4"), ("created", ">i8"),
-    ("l_deadline", ">i4"), ("deadline", ">i8"),
-    ("l_placeholder", ">i4"), ("placeholder", "u1"),
-    ("l_geom", ">i4"), ("g_order", "u1"), ("g_type", "<u4"), ("g_srid", "<u4"),
-    ("g_x", "<f8"), ("g_y", "<f8"),
-    ("l_located_by", ">i4"), ("located_by", "S6"),
-    ("l_object_kind", ">i4"), ("object_kind", "S4"),
-])
+_FIXED_PART = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("l_city", ">i4"),
+        ("city", ">i2"),
+        ("l_created", ">i4"),
+        ("created", ">i8"),
+        ("l_deadline", ">i4"),
+        ("deadline", ">i8"),
+        ("l_placeholder", ">i4"),
+        ("placeholder", "u1"),
+        ("l_geom", ">i4"),
+        ("g_order", "u1"),
+        ("g_type", "<u4"),
+        ("g_srid", "<u4"),
+        ("g_x", "<f8"),
+        ("g_y", "<f8"),
+        ("l_located_by", ">i4"),
+        ("located_by", "S6"),
+        ("l_object_kind", ">i4"),
+        ("object_kind", "S4"),
+    ]
+)
 _INT8_FIELD = np.dtype([("len", ">i4"), ("value", ">i8")])
 _METRIC_PART = np.dtype([("l_x", ">i4"), ("x", ">f8"), ("l_y", ">i4"), ("y", ">f8")])
 
@@ -963,10 +1091,12 @@ def binary_chunk(rows: pa.Table, city_id: int) -> bytes:
     rec["l_located_by"], rec["located_by"] = 6, b"import"
     rec["l_object_kind"], rec["object_kind"] = 4, b"none"
     org = rows["organisation_id"].combine_chunks()
-    parts = [_fixed(rec),
-             _int8_field(org.fill_null(0).to_numpy(), null_mask(org)),
-             _int8_field(*_micros(rows["resolved_at"].combine_chunks())),
-             _int8_field(*_micros(rows["closed_at"].combine_chunks()))]
+    parts = [
+        _fixed(rec),
+        _int8_field(org.fill_null(0).to_numpy(), null_mask(org)),
+        _int8_field(*_micros(rows["resolved_at"].combine_chunks())),
+        _int8_field(*_micros(rows["closed_at"].combine_chunks())),
+    ]
     for name in BINARY_COLUMNS[10:]:
         parts.extend(_text_field(rows[name].combine_chunks()))
     if "x_m" in rows.column_names:
@@ -975,14 +1105,14 @@ def binary_chunk(rows: pa.Table, city_id: int) -> bytes:
         metric["l_y"], metric["y"] = 8, rows["y_m"].to_numpy()
         yard = rows["yard_id"].combine_chunks()
         parts += [_fixed(metric), _int8_field(yard.fill_null(0).to_numpy(), null_mask(yard))]
-    joined = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()),
-                                         null_handling="replace", null_replacement="")
+    joined = pc.binary_join_element_wise(
+        *parts, pa.scalar(b"", pa.binary()), null_handling="replace", null_replacement=""
+    )
     offsets = np.frombuffer(joined.buffers()[1], np.int32, k + 1, joined.offset * 4)
-    return joined.buffers()[2][int(offsets[0]):int(offsets[-1])].to_pybytes()
+    return joined.buffers()[2][int(offsets[0]) : int(offsets[-1])].to_pybytes()
 
 
-def binary_chunks(rows: PreparedRows, city_id: int, chunk_rows: int
-                  ) -> Iterator[tuple[bytes, int]]:
+def binary_chunks(rows: PreparedRows, city_id: int, chunk_rows: int) -> Iterator[tuple[bytes, int]]:
     """The whole COPY stream in pieces ``(data, rows)``: header, chunks of ``chunk_rows``
     rows, trailer."""
     yield COPY_HEADER, 0
@@ -1053,14 +1183,26 @@ class _Feed(io.RawIOBase):
         super().close()
 
 
-def copy_rows(conn: Connection, chunks: Iterator[tuple[bytes, int]], total: int,
-              columns: list[str], progress: bool = True) -> None:
+def copy_rows(
+    conn: Connection,
+    chunks: Iterator[tuple[bytes, int]],
+    total: int,
+    columns: list[str],
+    progress: bool = True,
+) -> None:
     """Stream binary COPY pieces into ``appeals`` in the caller's transaction, with a progress
     bar (by chunk) on stderr."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="rows", unit_scale=True, desc="COPY appeals",
-               file=sys.stderr, disable=not progress, leave=False)
+    bar = tqdm(
+        total=total,
+        unit="rows",
+        unit_scale=True,
+        desc="COPY appeals",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    )
     feed = _Feed(chunks, bar.update)
     try:
         with conn.connection.dbapi_connection.cursor() as cur:
@@ -1076,57 +1218,76 @@ def copy_rows(conn: Connection, chunks: Iterator[tuple[bytes, int]], total: int,
 
 # --- the database side -----------------------------------------------------------------------
 
+
 def _bounds_sql(bounds) -> tuple[str, dict]:
     if isinstance(bounds, list | tuple) and len(bounds) == 4:
         x0, y0, x1, y1 = (float(v) for v in bounds)
         if not (x0 < x1 and y0 < y1):
             raise InvalidInput("city.bounds: expected [minlon, minlat, maxlon, maxlat]")
-        return ("ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))",
-                {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+        return (
+            "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))",
+            {"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+        )
     if isinstance(bounds, dict) and bounds.get("type") in ("Polygon", "MultiPolygon"):
         import json
 
-        return ("ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:gj), 4326))",
-                {"gj": json.dumps(bounds)})
-    raise InvalidInput("city.bounds: expected [minlon, minlat, maxlon, maxlat] or a GeoJSON "
-                       "Polygon/MultiPolygon")
+        return ("ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:gj), 4326))", {"gj": json.dumps(bounds)})
+    raise InvalidInput(
+        "city.bounds: expected [minlon, minlat, maxlon, maxlat] or a GeoJSON Polygon/MultiPolygon"
+    )
 
 
-def ensure_city(conn: Connection, mapping: Mapping, code: str | None,
-                echo=lambda *_: None) -> tuple[CityTarget, bool]:
+def ensure_city(
+    conn: Connection, mapping: Mapping, code: str | None, echo=lambda *_: None
+) -> tuple[CityTarget, bool]:
     """The city by code (the mapping's unless given); created from the mapping if missing."""
     spec = mapping.city
     code = (code or spec["code"]).upper()
-    row = conn.execute(text("SELECT id, timezone, ST_AsBinary(bounds), metric_srid FROM cities "
-                            "WHERE code = :c"), {"c": code}).first()
+    row = conn.execute(
+        text("SELECT id, timezone, ST_AsBinary(bounds), metric_srid FROM cities WHERE code = :c"),
+        {"c": code},
+    ).first()
     created = False
     if row is None:
         for key in ("name_ru", "name_en", "metric_srid", "bounds"):
             if spec.get(key) in (None, ""):
-                raise InvalidInput(f"city {code} does not exist and the mapping has no "
-                                   f"city.{key} to create it")
+                raise InvalidInput(
+                    f"city {code} does not exist and the mapping has no city.{key} to create it"
+                )
         srid = int(spec["metric_srid"])
-        if not conn.execute(text("SELECT 1 FROM spatial_ref_sys WHERE srid = :s"),
-                            {"s": srid}).first():
+        if not conn.execute(
+            text("SELECT 1 FROM spatial_ref_sys WHERE srid = :s"), {"s": srid}
+        ).first():
             raise InvalidInput(f"city.metric_srid: EPSG:{srid} is not known to PostGIS")
         geom_sql, params = _bounds_sql(spec["bounds"])
-        cid = conn.execute(text(f"""
+        cid = conn.execute(
+            text(f"""
             INSERT INTO cities (code, name_ru, name_kk, name_en, metric_srid, timezone,
                                 bounds, synthetic, note)
             VALUES (:code, :ru, :kk, :en, :srid, :tz, {geom_sql}, false, :note)
-            RETURNING id"""), {
-            "code": code, "ru": spec["name_ru"], "kk": spec.get("name_kk") or spec["name_ru"],
-            "en": spec["name_en"], "srid": srid,
-            "tz": spec.get("timezone") or mapping.timezone or "UTC",
-            "note": spec.get("note"), **params}).scalar_one()
-        row = conn.execute(text("SELECT id, timezone, ST_AsBinary(bounds), metric_srid FROM cities "
-                                "WHERE id = :c"), {"c": cid}).one()
+            RETURNING id"""),
+            {
+                "code": code,
+                "ru": spec["name_ru"],
+                "kk": spec.get("name_kk") or spec["name_ru"],
+                "en": spec["name_en"],
+                "srid": srid,
+                "tz": spec.get("timezone") or mapping.timezone or "UTC",
+                "note": spec.get("note"),
+                **params,
+            },
+        ).scalar_one()
+        row = conn.execute(
+            text("SELECT id, timezone, ST_AsBinary(bounds), metric_srid FROM cities WHERE id = :c"),
+            {"c": cid},
+        ).one()
         created = True
         echo(f"city {code} created (id {cid}, EPSG:{srid})")
     bounds = wkb.loads(bytes(row[2]))
     shapely.prepare(bounds)
-    return CityTarget(id=row[0], code=code, timezone=row[1], bounds=bounds,
-                      metric_srid=row[3]), created
+    return CityTarget(
+        id=row[0], code=code, timezone=row[1], bounds=bounds, metric_srid=row[3]
+    ), created
 
 
 def category_hours(conn: Connection, mapping: Mapping, echo=lambda *_: None) -> dict[str, int]:
@@ -1135,14 +1296,18 @@ def category_hours(conn: Connection, mapping: Mapping, echo=lambda *_: None) -> 
     if not hours:
         from geo.citydb import load_categories
 
-        echo(f"no categories in the database: loaded {load_categories(conn)} from "
-             "data/categories.yaml")
+        echo(
+            f"no categories in the database: loaded {load_categories(conn)} from "
+            "data/categories.yaml"
+        )
         hours = dict(conn.execute(text("SELECT code, deadline_hours FROM categories")).all())
     named = set(mapping.category_map.values()) | {mapping.category_default}
     missing = sorted(named - set(hours))
     if missing:
-        raise InvalidInput(f"mapping {mapping.path.name}: category code(s) not in the "
-                           f"categories table: {', '.join(missing)}")
+        raise InvalidInput(
+            f"mapping {mapping.path.name}: category code(s) not in the "
+            f"categories table: {', '.join(missing)}"
+        )
     return hours
 
 
@@ -1150,27 +1315,44 @@ def existing_external_ids(conn: Connection, city_id: int) -> pa.Array:
     """The source ids the city already holds (read with COPY: fast for millions)."""
     buf = io.BytesIO()
     with conn.connection.dbapi_connection.cursor() as cur:
-        cur.copy_expert(f"COPY (SELECT external_id FROM appeals WHERE city_id = {int(city_id)} "
-                        "AND external_id IS NOT NULL) TO STDOUT WITH (FORMAT csv)", buf)
+        cur.copy_expert(
+            f"COPY (SELECT external_id FROM appeals WHERE city_id = {int(city_id)} "
+            "AND external_id IS NOT NULL) TO STDOUT WITH (FORMAT csv)",
+            buf,
+        )
     if not buf.tell():
         return pa.array([], pa.string())
     buf.seek(0)
-    table = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=["id"]),
-                           convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()},
-                                                                strings_can_be_null=False))
+    table = pacsv.read_csv(
+        buf,
+        read_options=pacsv.ReadOptions(column_names=["id"]),
+        convert_options=pacsv.ConvertOptions(
+            column_types={"id": pa.string()}, strings_can_be_null=False
+        ),
+    )
     return table.column("id").combine_chunks()
 
 
 def reg_number_start(conn: Connection, city_id: int, code: str) -> dict[int, int]:
     """Per year, the highest number taken: in ``appeals`` or by the year's sequence."""
-    start = dict(conn.execute(text("""
+    start = dict(
+        conn.execute(
+            text("""
         SELECT split_part(reg_number, '-', 2)::int, max(split_part(reg_number, '-', 3)::bigint)
         FROM appeals WHERE city_id = :c AND reg_number LIKE :p
           AND reg_number ~ '^[A-Z]+-[0-9]{4}-[0-9]+$'
-        GROUP BY 1"""), {"c": city_id, "p": f"{code}-%"}).all())
-    seqs = conn.execute(text("SELECT relname FROM pg_class WHERE relkind = 'S' "
-                             "AND relname ~ :p"),
-                        {"p": f"^appeal_seq_{int(city_id)}_[0-9]{{4}}$"}).scalars().all()
+        GROUP BY 1"""),
+            {"c": city_id, "p": f"{code}-%"},
+        ).all()
+    )
+    seqs = (
+        conn.execute(
+            text("SELECT relname FROM pg_class WHERE relkind = 'S' AND relname ~ :p"),
+            {"p": f"^appeal_seq_{int(city_id)}_[0-9]{{4}}$"},
+        )
+        .scalars()
+        .all()
+    )
     for name in seqs:
         year = int(name.rsplit("_", 1)[1])
         last, called = conn.execute(text(f"SELECT last_value, is_called FROM {name}")).one()
@@ -1178,22 +1360,30 @@ def reg_number_start(conn: Connection, city_id: int, code: str) -> dict[int, int
     return start
 
 
-def ensure_departments(conn: Connection, city_id: int, names: list[str],
-                       labels: dict[str, dict[str, str]]) -> tuple[dict[str, int], int]:
+def ensure_departments(
+    conn: Connection, city_id: int, names: list[str], labels: dict[str, dict[str, str]]
+) -> tuple[dict[str, int], int]:
     """Organisations of kind ``city_department`` per department (by name); created if
     missing. Returns the ids by the source's department value, and how many were created."""
     want = {raw: labels.get(raw, {"ru": raw, "kk": raw}) for raw in names}
-    have = dict(conn.execute(text("SELECT name_ru, id FROM organisations "
-                                  "WHERE city_id = :c AND kind = 'city_department'"),
-                             {"c": city_id}).all())
+    have = dict(
+        conn.execute(
+            text(
+                "SELECT name_ru, id FROM organisations "
+                "WHERE city_id = :c AND kind = 'city_department'"
+            ),
+            {"c": city_id},
+        ).all()
+    )
     created = 0
     ids = {}
     for raw, name in sorted(want.items()):
         if name["ru"] not in have:
-            have[name["ru"]] = conn.execute(text("""
+            have[name["ru"]] = conn.execute(
+                text("""
                 INSERT INTO organisations (city_id, kind, name_ru, name_kk)
                 VALUES (:c, 'city_department', :ru, :kk) RETURNING id"""),
-                {"c": city_id, "ru": name["ru"], "kk": name.get("kk") or name["ru"]}
+                {"c": city_id, "ru": name["ru"], "kk": name.get("kk") or name["ru"]},
             ).scalar_one()
             created += 1
         ids[raw] = have[name["ru"]]
@@ -1201,9 +1391,14 @@ def ensure_departments(conn: Connection, city_id: int, names: list[str],
 
 
 def appeal_columns(conn: Connection) -> set[str]:
-    return set(conn.execute(text(
-        "SELECT attname FROM pg_attribute WHERE attrelid = 'appeals'::regclass "
-        "AND attnum > 0 AND NOT attisdropped")).scalars())
+    return set(
+        conn.execute(
+            text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'appeals'::regclass "
+                "AND attnum > 0 AND NOT attisdropped"
+            )
+        ).scalars()
+    )
 
 
 def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
@@ -1220,8 +1415,10 @@ def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
     lon, lat = rows["lon"].to_numpy(), rows["lat"].to_numpy()
     x, y = Transformer.from_crs(4326, city.metric_srid, always_xy=True).transform(lon, lat)
     yard = np.full(len(lon), -1, np.int64)
-    yards = conn.execute(text("SELECT id, ST_AsBinary(geom) FROM yards WHERE city_id = :c "
-                              "ORDER BY id"), {"c": city.id}).all()
+    yards = conn.execute(
+        text("SELECT id, ST_AsBinary(geom) FROM yards WHERE city_id = :c ORDER BY id"),
+        {"c": city.id},
+    ).all()
     if yards and len(lon):
         ids = np.array([r[0] for r in yards], np.int64)
         tree = shapely.STRtree([wkb.loads(bytes(r[1])) for r in yards])
@@ -1231,9 +1428,11 @@ def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
         first = np.r_[True, point[1:] != point[:-1]]
         yard[point[first]] = ids[hit[first]]
         yard[rows["placeholder_geocode"].to_numpy()] = -1
-    return (rows.append_column("x_m", pa.array(np.asarray(x, float)))
-            .append_column("y_m", pa.array(np.asarray(y, float)))
-            .append_column("yard_id", pa.array(yard, mask=yard < 0)))
+    return (
+        rows.append_column("x_m", pa.array(np.asarray(x, float)))
+        .append_column("y_m", pa.array(np.asarray(y, float)))
+        .append_column("yard_id", pa.array(yard, mask=yard < 0))
+    )
 
 
 def advance_sequences(conn: Connection, city_id: int, reg_numbers: pa.ChunkedArray) -> None:
@@ -1249,9 +1448,13 @@ def advance_sequences(conn: Connection, city_id: int, reg_numbers: pa.ChunkedArr
     seq = pc.cast(pc.list_element(parts, 2), pa.int64()).to_numpy()
     for y in np.unique(year):
         name = ensure_sequence(conn, city_id, int(y))
-        conn.execute(text(f"SELECT setval(CAST(:s AS regclass), greatest(:n, "
-                          f"(SELECT last_value FROM {name})))"),
-                     {"s": name, "n": int(seq[year == y].max())})
+        conn.execute(
+            text(
+                f"SELECT setval(CAST(:s AS regclass), greatest(:n, "
+                f"(SELECT last_value FROM {name})))"
+            ),
+            {"s": name, "n": int(seq[year == y].max())},
+        )
 
 
 @dataclass
@@ -1265,14 +1468,18 @@ class Deferred:
 def defer_appeal_indexes(conn: Connection) -> Deferred:
     """Drop the non-unique indexes and the foreign keys of ``appeals`` (in the caller's
     transaction; ``restore_appeal_indexes`` puts them back and re-validates every row)."""
-    idx = conn.execute(text("""
+    idx = conn.execute(
+        text("""
         SELECT c.relname, pg_get_indexdef(i.indexrelid)
         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
         WHERE i.indrelid = 'appeals'::regclass AND NOT i.indisunique AND NOT i.indisprimary
-        ORDER BY c.relname""")).all()
-    fks = conn.execute(text("""
+        ORDER BY c.relname""")
+    ).all()
+    fks = conn.execute(
+        text("""
         SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-        WHERE conrelid = 'appeals'::regclass AND contype = 'f' ORDER BY conname""")).all()
+        WHERE conrelid = 'appeals'::regclass AND contype = 'f' ORDER BY conname""")
+    ).all()
     for name, _ in fks:
         conn.execute(text(f'ALTER TABLE appeals DROP CONSTRAINT "{name}"'))
     for name, _ in idx:
@@ -1290,6 +1497,7 @@ def restore_appeal_indexes(conn: Connection, deferred: Deferred) -> None:
 
 # --- the import ------------------------------------------------------------------------------
 
+
 @dataclass
 class PreparedImport:
     """Rows ready for the COPY (numbers and organisations assigned) and the report so far."""
@@ -1299,8 +1507,13 @@ class PreparedImport:
     report: HistoryReport
 
 
-def prepare_import(conn: Connection, path: str | Path, mapping: Mapping | str | Path,
-                   city: str | None = None, echo=lambda *_: None) -> PreparedImport:
+def prepare_import(
+    conn: Connection,
+    path: str | Path,
+    mapping: Mapping | str | Path,
+    city: str | None = None,
+    echo=lambda *_: None,
+) -> PreparedImport:
     """Everything before the COPY, in the caller's transaction.
 
     Reads the file, finds or creates the city, takes the city's import lock, checks and
@@ -1334,24 +1547,28 @@ def prepare_import(conn: Connection, path: str | Path, mapping: Mapping | str | 
     target, created = ensure_city(conn, mapping, city, echo)
     report.city_code, report.city_id, report.city_created = target.code, target.id, created
     # one history import per city at a time (the already-imported check relies on it)
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('qala.history'), :c)"),
-                 {"c": target.id})
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('qala.history'), :c)"), {"c": target.id}
+    )
     hours = category_hours(conn, mapping, echo)
-    rows = prepare_rows(frame, mapping, target, hours, existing_external_ids(conn, target.id),
-                        report)
+    rows = prepare_rows(
+        frame, mapping, target, hours, existing_external_ids(conn, target.id), report
+    )
     table = rows.table
     dep = table["department"].combine_chunks()
     dep_codes = dep.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     dep_values = [v for v in dep.dictionary.to_pylist()]
     used = sorted(set(np.unique(dep_codes[dep_codes >= 0]).tolist()))
     org_ids, report.organisations_created = ensure_departments(
-        conn, target.id, [dep_values[i] for i in used], mapping.department_names)
+        conn, target.id, [dep_values[i] for i in used], mapping.department_names
+    )
     report.departments = len(set(org_ids.values()))
     org = lookup(dep_codes, dep_values, lambda v: org_ids.get(v, 0), 0, np.int64)
     table = table.append_column("organisation_id", pa.array(org, mask=dep_codes < 0))
     start = reg_number_start(conn, target.id, target.code) if rows.num_rows else {}
-    table = table.append_column("reg_number", assign_reg_numbers(
-        table["year"].to_numpy(), target.code, start))
+    table = table.append_column(
+        "reg_number", assign_reg_numbers(table["year"].to_numpy(), target.code, start)
+    )
     if set(PLACE_COLUMNS) <= appeal_columns(conn):
         table = add_place(conn, table, target)
     rows.table = table
@@ -1359,9 +1576,17 @@ def prepare_import(conn: Connection, path: str | Path, mapping: Mapping | str | 
     return PreparedImport(target, rows, report)
 
 
-def import_history(engine: Engine, path: str | Path, mapping_path: str | Path,
-                   city: str | None = None, echo=print, *, defer_indexes: bool | None = None,
-                   chunk_rows: int = 50_000, progress: bool = True) -> HistoryReport:
+def import_history(
+    engine: Engine,
+    path: str | Path,
+    mapping_path: str | Path,
+    city: str | None = None,
+    echo=print,
+    *,
+    defer_indexes: bool | None = None,
+    chunk_rows: int = 50_000,
+    progress: bool = True,
+) -> HistoryReport:
     """Import an appeal history file into a city, all or nothing; return the report.
 
     Parameters
@@ -1401,12 +1626,19 @@ def import_history(engine: Engine, path: str | Path, mapping_path: str | Path,
         prep = prepare_import(conn, path, mapping, city, echo)
         report, rows, tm = prep.report, prep.rows, prep.report.timings
         if defer_indexes is None:
-            defer_indexes = conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM appeals)")
-                                         ).scalar() and rows.num_rows > 0
+            defer_indexes = (
+                conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM appeals)")).scalar()
+                and rows.num_rows > 0
+            )
         t = time.perf_counter()
         deferred = defer_appeal_indexes(conn) if defer_indexes else None
-        copy_rows(conn, binary_chunks(rows, prep.city.id, chunk_rows), rows.num_rows,
-                  copy_columns(rows.table), progress)
+        copy_rows(
+            conn,
+            binary_chunks(rows, prep.city.id, chunk_rows),
+            rows.num_rows,
+            copy_columns(rows.table),
+            progress,
+        )
         tm["copy"] = time.perf_counter() - t
         if deferred:
             t = time.perf_counter()
@@ -1423,7 +1655,5 @@ def import_history(engine: Engine, path: str | Path, mapping_path: str | Path,
         t = time.perf_counter()
     tm["commit"] = time.perf_counter() - t
     report.seconds = time.perf_counter() - t0
-    echo(f"{report.imported:,} appeals imported into {report.city_code} in "
-         f"{report.seconds:.1f} s")
+    echo(f"{report.imported:,} appeals imported into {report.city_code} in {report.seconds:.1f} s")
     return report
-

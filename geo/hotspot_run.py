@@ -22,8 +22,15 @@ from geo.errors import InvalidInput
 MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
 MAX_CELLS = 250_000  # a grid larger than this is refused: choose larger cells
 MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
-CLASS_LABELS = {3: "hot_99", 2: "hot_95", 1: "hot_90", 0: "not_significant", -1: "cold_90",
-                -2: "cold_95", -3: "cold_99"}
+CLASS_LABELS = {
+    3: "hot_99",
+    2: "hot_95",
+    1: "hot_90",
+    0: "not_significant",
+    -1: "cold_90",
+    -2: "cold_95",
+    -3: "cold_99",
+}
 
 
 @dataclass
@@ -51,10 +58,13 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
     where = "a.city_id = :c"
     params: dict = {"c": city_id, "srid": srid}
     for cond, key, value in (
-            ("a.category_code = :cat", "cat", q.category), ("c.group_code = :grp", "grp", q.group),
-            ("a.created_at >= :since", "since", q.since),
-            ("a.created_at < :until", "until", q.until),
-            ("a.district_id = :dist", "dist", q.district_id), ("a.status = :st", "st", q.status)):
+        ("a.category_code = :cat", "cat", q.category),
+        ("c.group_code = :grp", "grp", q.group),
+        ("a.created_at >= :since", "since", q.since),
+        ("a.created_at < :until", "until", q.until),
+        ("a.district_id = :dist", "dist", q.district_id),
+        ("a.status = :st", "st", q.status),
+    ):
         if value is not None:
             where += f" AND {cond}"
             params[key] = value
@@ -66,26 +76,34 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
 def _xy(conn: Connection, city_id: int, srid: int) -> dict[str, str]:
     """SQL for the metric x, y of ``appeals a``: the stored ``x_m``/``y_m`` when ``srid`` is
     the city's own metric CRS (computed once on write), else a projection per row."""
-    own = conn.execute(text("SELECT metric_srid FROM cities WHERE id = :c"),
-                       {"c": city_id}).scalar_one()
+    own = conn.execute(
+        text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id}
+    ).scalar_one()
     if srid == own:
-        return {"x": "coalesce(a.x_m, ST_X(ST_Transform(a.geom, :srid)))",
-                "y": "coalesce(a.y_m, ST_Y(ST_Transform(a.geom, :srid)))"}
+        return {
+            "x": "coalesce(a.x_m, ST_X(ST_Transform(a.geom, :srid)))",
+            "y": "coalesce(a.y_m, ST_Y(ST_Transform(a.geom, :srid)))",
+        }
     return {"x": "ST_X(ST_Transform(a.geom, :srid))", "y": "ST_Y(ST_Transform(a.geom, :srid))"}
 
 
 def metric_srid(conn: Connection, city_id: int, srid: int | None) -> int:
     if srid is not None:
-        unit = conn.execute(text(
-            "SELECT split_part(split_part(proj4text, '+units=', 2), ' ', 1) "
-            "FROM spatial_ref_sys WHERE srid = :s"), {"s": srid}).scalar()
+        unit = conn.execute(
+            text(
+                "SELECT split_part(split_part(proj4text, '+units=', 2), ' ', 1) "
+                "FROM spatial_ref_sys WHERE srid = :s"
+            ),
+            {"s": srid},
+        ).scalar()
         if unit is None:
             raise InvalidInput(f"unknown SRID {srid}")
         if unit != "m":
             raise InvalidInput(f"SRID {srid} is not in metres: hot spots need a metric CRS")
         return srid
-    return conn.execute(text("SELECT metric_srid FROM cities WHERE id = :c"),
-                        {"c": city_id}).scalar_one()
+    return conn.execute(
+        text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id}
+    ).scalar_one()
 
 
 def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.ndarray, ...]:
@@ -93,10 +111,13 @@ def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.nda
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
     xy = _xy(conn, city_id, srid)
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         SELECT {xy["x"]}, {xy["y"]}, extract(epoch FROM a.created_at)
         FROM appeals a JOIN categories c ON c.code = a.category_code
-        WHERE {where}"""), params).fetchall()
+        WHERE {where}"""),
+        params,
+    ).fetchall()
     if not rows:
         return np.empty(0), np.empty(0), np.empty(0)
     arr = np.asarray(rows, dtype=float)
@@ -120,8 +141,9 @@ SELECT ix, iy, {count} FROM {source}
 """
 
 
-def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: float,
-                    with_counts: bool = True) -> gistar.Grid:
+def study_area_grid(
+    conn: Connection, city_id: int, q: HotspotQuery, cell_size: float, with_counts: bool = True
+) -> gistar.Grid:
     """Cells of ``cell_size`` (lines at multiples of it in the metric CRS) with their counts,
     aggregated by PostGIS. ``q.study_area == "city"``: every cell wholly inside the city's
     bounds, empty ones included (a cell cut by the boundary would look cold for lack of
@@ -131,26 +153,32 @@ def study_area_grid(conn: Connection, city_id: int, q: HotspotQuery, cell_size: 
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
     params["s"] = cell_size
-    n_cells = conn.execute(text(
-        "SELECT ceil((ST_XMax(g) - ST_XMin(g)) / :s) * ceil((ST_YMax(g) - ST_YMin(g)) / :s) "
-        "FROM (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c) b"),
-        {"s": cell_size, "srid": srid, "c": city_id}).scalar_one()
+    n_cells = conn.execute(
+        text(
+            "SELECT ceil((ST_XMax(g) - ST_XMin(g)) / :s) * ceil((ST_YMax(g) - ST_YMin(g)) / :s) "
+            "FROM (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c) b"
+        ),
+        {"s": cell_size, "srid": srid, "c": city_id},
+    ).scalar_one()
     if n_cells > MAX_CELLS:
-        raise InvalidInput(f"{cell_size:g} m cells would make {int(n_cells):,} cells over this "
-                           f"city (at most {MAX_CELLS:,}): choose larger cells")
+        raise InvalidInput(
+            f"{cell_size:g} m cells would make {int(n_cells):,} cells over this "
+            f"city (at most {MAX_CELLS:,}): choose larger cells"
+        )
     if not with_counts:  # the cells only: the appeals are not read at all
         source, count = "cells", "0"
     elif q.study_area == "city":
         source, count = "cells LEFT JOIN counts USING (ix, iy)", "coalesce(n, 0)"
     else:
         source, count = "counts", "n"
-    sql = CELLS_SQL.format(where=where, source=source, count=count,
-                           **_xy(conn, city_id, srid))
+    sql = CELLS_SQL.format(where=where, source=source, count=count, **_xy(conn, city_id, srid))
     rows = conn.execute(text(sql), params).fetchall()
     grid = _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
     if grid.n_cells < MIN_CELLS:
-        raise InvalidInput(f"{cell_size:g} m cells make only {grid.n_cells} cells here (at "
-                           f"least {MIN_CELLS} are needed): choose smaller cells")
+        raise InvalidInput(
+            f"{cell_size:g} m cells make only {grid.n_cells} cells here (at "
+            f"least {MIN_CELLS} are needed): choose smaller cells"
+        )
     return grid
 
 
@@ -158,8 +186,15 @@ def _grid(arr: np.ndarray, cell_size: float) -> gistar.Grid:
     order = np.lexsort((arr[:, 0], arr[:, 1]))
     arr = arr[order]
     ix, iy, counts = arr[:, 0], arr[:, 1], arr[:, 2]
-    return gistar.Grid(cx=(ix + 0.5) * cell_size, cy=(iy + 0.5) * cell_size, ix=ix, iy=iy,
-                       counts=counts, cell_size=float(cell_size), origin=(0.0, 0.0))
+    return gistar.Grid(
+        cx=(ix + 0.5) * cell_size,
+        cy=(iy + 0.5) * cell_size,
+        ix=ix,
+        iy=iy,
+        counts=counts,
+        cell_size=float(cell_size),
+        origin=(0.0, 0.0),
+    )
 
 
 def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
@@ -167,25 +202,42 @@ def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict
     not given."""
     grid = study_area_grid(conn, city_id, q, q.cell_size)
     if grid.counts.sum() < gistar.MIN_POINTS:
-        raise InvalidInput(f"only {int(grid.counts.sum())} appeals match: hot spot analysis "
-                           f"needs at least {gistar.MIN_POINTS}")
-    params: dict = {"cell_size": q.cell_size, "cell_size_rule": "given",
-                    "study_area": q.study_area, "n_cells": grid.n_cells,
-                    "n_points": int(grid.counts.sum()), "n_points_used": int(grid.counts.sum()),
-                    "n_outliers_removed": 0, "n_invalid": 0, "p_method": "negbin",
-                    "fdr": q.fdr, "outlier_rule": "not applied to aggregated cells"}
+        raise InvalidInput(
+            f"only {int(grid.counts.sum())} appeals match: hot spot analysis "
+            f"needs at least {gistar.MIN_POINTS}"
+        )
+    params: dict = {
+        "cell_size": q.cell_size,
+        "cell_size_rule": "given",
+        "study_area": q.study_area,
+        "n_cells": grid.n_cells,
+        "n_points": int(grid.counts.sum()),
+        "n_points_used": int(grid.counts.sum()),
+        "n_outliers_removed": 0,
+        "n_invalid": 0,
+        "p_method": "negbin",
+        "fdr": q.fdr,
+        "outlier_rule": "not applied to aggregated cells",
+    }
     if q.band:
         band, params["band_rule"] = q.band, "given"
     else:
-        choice = ohsa.default_band(grid.cx, grid.cy, grid.counts.astype(float), q.cell_size,
-                                   ix=grid.ix, iy=grid.iy)
+        choice = ohsa.default_band(
+            grid.cx, grid.cy, grid.counts.astype(float), q.cell_size, ix=grid.ix, iy=grid.iy
+        )
         band, params["band_rule"] = choice.band, choice.rule
     params["band"] = band
     W = gistar.grid_weights(grid, band)
     z, p = gistar.gi_star(grid.counts.astype(float), W, p_method="negbin")
     classes = gistar.classify(z, p, fdr=q.fdr)
-    return {"grid": grid, "z": z, "p": p, "classes": classes,
-            "n_neighbors": np.asarray(W.sum(axis=1)).ravel().astype(int), "params": params}
+    return {
+        "grid": grid,
+        "z": z,
+        "p": p,
+        "classes": classes,
+        "n_neighbors": np.asarray(W.sum(axis=1)).ravel().astype(int),
+        "params": params,
+    }
 
 
 def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
@@ -195,23 +247,38 @@ def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
     else:  # everything chosen from the points, as ArcGIS's Optimized Hot Spot Analysis
         x, y, _ = load_points(conn, city_id, q)
         if x.size < gistar.MIN_POINTS:
-            raise InvalidInput(f"only {x.size} appeals match: hot spot analysis needs at "
-                               f"least {gistar.MIN_POINTS}")
+            raise InvalidInput(
+                f"only {x.size} appeals match: hot spot analysis needs at least {gistar.MIN_POINTS}"
+            )
         try:
             r = gistar.hotspots(x, y, fdr=q.fdr, origin=(0.0, 0.0))
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        res = {"grid": r.grid, "z": r.z, "p": r.p, "classes": r.classes,
-               "n_neighbors": r.n_neighbors, "params": r.params}
+        res = {
+            "grid": r.grid,
+            "z": r.z,
+            "p": r.p,
+            "classes": r.classes,
+            "n_neighbors": r.n_neighbors,
+            "params": r.params,
+        }
     srid = metric_srid(conn, city_id, q.srid)
-    cells = _cells(res["grid"], srid, z=res["z"], p=res["p"], classes=res["classes"],
-                   n_neighbors=res["n_neighbors"])
+    cells = _cells(
+        res["grid"],
+        srid,
+        z=res["z"],
+        p=res["p"],
+        classes=res["classes"],
+        n_neighbors=res["n_neighbors"],
+    )
     params = {k: _plain(v) for k, v in res["params"].items()}
     params["srid"] = srid
     params["query"] = {k: _plain(v) for k, v in asdict(q).items()}
-    return {"params": params, "cells": cells,
-            "summary": {label: int((res["classes"] == k).sum()) for k, label in
-                        CLASS_LABELS.items()}}
+    return {
+        "params": params,
+        "cells": cells,
+        "summary": {label: int((res["classes"] == k).sum()) for k, label in CLASS_LABELS.items()},
+    }
 
 
 STEPS_SQL = """
@@ -222,8 +289,9 @@ WHERE {where} GROUP BY 1, 2, 3
 """
 
 
-def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "week",
-                 steps: int | None = None) -> dict:
+def run_emerging(
+    conn: Connection, city_id: int, q: HotspotQuery, step: str = "week", steps: int | None = None
+) -> dict:
     """Emerging hot spots: space-time Gi* per week or month and Mann–Kendall per cell.
 
     The cube (time step × cell) is counted by PostGIS over the study-area grid of
@@ -234,11 +302,14 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
     # steps are calendar weeks (from Monday) or months, from the first appeal's
-    t_min, t_max = conn.execute(text(
-        "SELECT extract(epoch FROM date_trunc(:unit, coalesce(CAST(:since AS timestamptz), "
-        "  min(created_at)))), extract(epoch FROM coalesce(CAST(:until AS timestamptz), "
-        "  max(created_at))) FROM appeals WHERE city_id = :c"),
-        {"unit": step, "since": q.since, "until": q.until, "c": city_id}).one()
+    t_min, t_max = conn.execute(
+        text(
+            "SELECT extract(epoch FROM date_trunc(:unit, coalesce(CAST(:since AS timestamptz), "
+            "  min(created_at)))), extract(epoch FROM coalesce(CAST(:until AS timestamptz), "
+            "  max(created_at))) FROM appeals WHERE city_id = :c"
+        ),
+        {"unit": step, "since": q.since, "until": q.until, "c": city_id},
+    ).one()
     if t_min is None:
         raise InvalidInput("no appeals match")
     cell_size = q.cell_size
@@ -246,8 +317,9 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
     if not cell_size:
         x, y, _ = load_points(conn, city_id, q)
         if x.size < gistar.MIN_POINTS:
-            raise InvalidInput(f"only {x.size} appeals match: emerging hot spots need at "
-                               f"least {gistar.MIN_POINTS}")
+            raise InvalidInput(
+                f"only {x.size} appeals match: emerging hot spots need at least {gistar.MIN_POINTS}"
+            )
         try:
             cell_size, chosen = ohsa.default_cell_size(x, y)
         except ValueError as exc:
@@ -265,26 +337,50 @@ def run_emerging(conn: Connection, city_id: int, q: HotspotQuery, step: str = "w
         cells = np.unique(rows[:, :2], axis=0)
         grid = _grid(np.c_[cells, np.zeros(len(cells), dtype=np.int64)], cell_size)
         if grid.n_cells < MIN_CELLS:
-            raise InvalidInput(f"only {grid.n_cells} cells hold appeals (at least {MIN_CELLS} "
-                               "are needed): choose smaller cells")
+            raise InvalidInput(
+                f"only {grid.n_cells} cells hold appeals (at least {MIN_CELLS} "
+                "are needed): choose smaller cells"
+            )
     if grid.n_cells * n_steps > MAX_BINS:
-        raise InvalidInput(f"{n_steps} steps x {grid.n_cells:,} cells is more than "
-                           f"{MAX_BINS:,} bins: choose larger cells, months or a shorter window")
+        raise InvalidInput(
+            f"{n_steps} steps x {grid.n_cells:,} cells is more than "
+            f"{MAX_BINS:,} bins: choose larger cells, months or a shorter window"
+        )
     cell = _cell_index(grid, rows[:, 0], rows[:, 1])
     ok = (cell >= 0) & (rows[:, 2] >= 0) & (rows[:, 2] < n_steps)
     cube = np.zeros((n_steps, grid.n_cells), dtype=np.int64)
     np.add.at(cube, (rows[ok, 2], cell[ok]), rows[ok, 3])
-    band = q.band or ohsa.default_band(grid.cx, grid.cy, cube.sum(axis=0).astype(float),
-                                       cell_size, ix=grid.ix, iy=grid.iy).band
+    band = (
+        q.band
+        or ohsa.default_band(
+            grid.cx, grid.cy, cube.sum(axis=0).astype(float), cell_size, ix=grid.ix, iy=grid.iy
+        ).band
+    )
     W = gistar.grid_weights(grid, band)
     res = emerging.emerging_hotspots(cube, W, fdr=q.fdr)
-    cells = _cells(grid, srid, category=res.categories, trend_z=res.trend_z,
-                   trend_p=res.trend_p, count=cube.sum(axis=0))
-    return {"params": {**{k: _plain(v) for k, v in res.params.items()},
-                       "cell_size": cell_size, "cell_size_rule": chosen, "band": band,
-                       "step": step, "steps": n_steps, "srid": srid,
-                       "study_area": q.study_area, "n_cells": grid.n_cells},
-            "summary": res.summary(), "cells": cells}
+    cells = _cells(
+        grid,
+        srid,
+        category=res.categories,
+        trend_z=res.trend_z,
+        trend_p=res.trend_p,
+        count=cube.sum(axis=0),
+    )
+    return {
+        "params": {
+            **{k: _plain(v) for k, v in res.params.items()},
+            "cell_size": cell_size,
+            "cell_size_rule": chosen,
+            "band": band,
+            "step": step,
+            "steps": n_steps,
+            "srid": srid,
+            "study_area": q.study_area,
+            "n_cells": grid.n_cells,
+        },
+        "summary": res.summary(),
+        "cells": cells,
+    }
 
 
 def _cell_index(grid: gistar.Grid, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
@@ -319,9 +415,15 @@ def _cells(grid: gistar.Grid, srid: int, **columns) -> list[dict]:
     out = []
     counts = columns.pop("count", grid.counts)
     for k in range(grid.n_cells):
-        cell = {"cell": k, "ix": int(grid.ix[k]), "iy": int(grid.iy[k]),
-                "count": int(counts[k]), "lon": float(lon[k]), "lat": float(lat[k]),
-                "ring": [[float(a), float(b)] for a, b in zip(rlon[k], rlat[k], strict=True)]}
+        cell = {
+            "cell": k,
+            "ix": int(grid.ix[k]),
+            "iy": int(grid.iy[k]),
+            "count": int(counts[k]),
+            "lon": float(lon[k]),
+            "lat": float(lat[k]),
+            "ring": [[float(a), float(b)] for a, b in zip(rlon[k], rlat[k], strict=True)],
+        }
         for name, values in columns.items():
             v = values[k]
             cell[name] = v.item() if isinstance(v, np.generic) else v
@@ -335,12 +437,20 @@ def to_geojson(result: dict, only_significant: bool = False) -> dict:
     """The cells as a GeoJSON FeatureCollection (lon/lat polygons)."""
     feats = []
     for c in result["cells"]:
-        if only_significant and c.get("class", c.get("category")) in ("not_significant",
-                                                                      "no_pattern"):
+        if only_significant and c.get("class", c.get("category")) in (
+            "not_significant",
+            "no_pattern",
+        ):
             continue
         props = {k: v for k, v in c.items() if k != "ring"}
-        feats.append({"type": "Feature", "id": c["cell"], "properties": props,
-                      "geometry": {"type": "Polygon", "coordinates": [c["ring"]]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": c["cell"],
+                "properties": props,
+                "geometry": {"type": "Polygon", "coordinates": [c["ring"]]},
+            }
+        )
     return {"type": "FeatureCollection", "features": feats, "parameters": result["params"]}
 
 

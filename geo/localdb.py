@@ -23,8 +23,11 @@ from pathlib import Path
 PG_VERSION = "15"
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
 POSTGIS_CONTROL = Path(f"/usr/share/postgresql/{PG_VERSION}/extension/postgis.control")
-OS_PACKAGES = [f"postgresql-{PG_VERSION}", f"postgresql-{PG_VERSION}-postgis-3",
-               "postgresql-contrib"]
+OS_PACKAGES = [
+    f"postgresql-{PG_VERSION}",
+    f"postgresql-{PG_VERSION}-postgis-3",
+    "postgresql-contrib",
+]
 SERVICE_USER = "postgres"
 
 
@@ -141,15 +144,30 @@ class LocalCluster:
     def running(self) -> bool:
         if not self.initialised():
             return False
-        return self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "status"],
-                         check=False).returncode == 0
+        return (
+            self._run(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "status"], check=False
+            ).returncode
+            == 0
+        )
 
     def init(self) -> None:
         if self.initialised():
             return
         self._prepare_dirs()
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-U", self.superuser,
-                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        self._run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                self.superuser,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -177,8 +195,21 @@ class LocalCluster:
                 f"port {self.port} on 127.0.0.1 is taken by another program: "
                 "set QALA_DB_PORT to a free port"
             )
-        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile),
-                   "-o", f"-p {self.port}", "-w", "-t", "60", "start"])
+        self._run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.logfile),
+                "-o",
+                f"-p {self.port}",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():
@@ -186,9 +217,24 @@ class LocalCluster:
 
     def psql(self, sql: str, db: str = "postgres") -> str:
         done = subprocess.run(
-            [str(PG_BIN.parent / "bin" / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", self.superuser, "-d", db, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-            capture_output=True, text=True)
+            [
+                str(PG_BIN.parent / "bin" / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.superuser,
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise LocalDbError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
@@ -197,8 +243,10 @@ class LocalCluster:
         name = name or self.db_name
         if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
             self.psql(f'CREATE DATABASE "{name}"')
-        self.psql("CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pg_trgm;",
-                  db=name)
+        self.psql(
+            "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pg_trgm;",
+            db=name,
+        )
 
     def up(self, echo=print) -> str:
         """Install if needed, init, start, create the database; return its URL."""
@@ -227,5 +275,6 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 def cluster_from_settings(settings) -> LocalCluster:
-    return LocalCluster(root=Path(settings.data_dir), port=settings.db_port,
-                        db_name=settings.db_name)
+    return LocalCluster(
+        root=Path(settings.data_dir), port=settings.db_port, db_name=settings.db_name
+    )

@@ -179,6 +179,7 @@ class Source:
 
 # --- mapping --------------------------------------------------------------------------------
 
+
 def load_mapping(mapping: str | Path | dict | None) -> dict[str, Any]:
     """Read a column mapping: a YAML file (our field -> the file's column) or a dict.
 
@@ -209,8 +210,9 @@ def load_mapping(mapping: str | Path | dict | None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"mapping {path.name} is not valid YAML: "
-                           f"{str(exc).splitlines()[0]}") from exc
+        raise InvalidInput(
+            f"mapping {path.name} is not valid YAML: {str(exc).splitlines()[0]}"
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -218,8 +220,9 @@ def load_mapping(mapping: str | Path | dict | None) -> dict[str, Any]:
     return data
 
 
-def resolve_mapping(kind: str, mapping: dict[str, Any], columns: Sequence[str],
-                    source: str = "the file") -> dict[str, Source]:
+def resolve_mapping(
+    kind: str, mapping: dict[str, Any], columns: Sequence[str], source: str = "the file"
+) -> dict[str, Source]:
     """Decide where each of our fields is read from, and refuse a mapping that cannot work.
 
     Parameters
@@ -250,22 +253,27 @@ def resolve_mapping(kind: str, mapping: dict[str, Any], columns: Sequence[str],
     out: dict[str, Source] = {}
     for ours, spec in mapping.items():
         if ours not in fields:
-            raise InvalidInput(f"mapping: {kind} have no field {ours!r}; "
-                               f"the fields are {', '.join(fields)}")
+            raise InvalidInput(
+                f"mapping: {kind} have no field {ours!r}; the fields are {', '.join(fields)}"
+            )
         if isinstance(spec, dict):
             unknown = set(spec) - {"column", "values", "default"}
             if unknown:
-                raise InvalidInput(f"mapping: {ours}: unknown key(s) {', '.join(sorted(unknown))}"
-                                   "; use column, values, default")
+                raise InvalidInput(
+                    f"mapping: {ours}: unknown key(s) {', '.join(sorted(unknown))}"
+                    "; use column, values, default"
+                )
             column, values, default = spec.get("column"), spec.get("values"), spec.get("default")
         elif spec is None or isinstance(spec, str | int | float):
             column, values, default = (str(spec) if spec is not None else None), None, None
         else:
-            raise InvalidInput(f"mapping: {ours}: give a column name or "
-                               "{column: ..., values: ..., default: ...}")
+            raise InvalidInput(
+                f"mapping: {ours}: give a column name or {{column: ..., values: ..., default: ...}}"
+            )
         if column is not None and column not in columns:
-            raise InvalidInput(f"mapping: column {column!r} (for {ours}) is not in {source}; "
-                               f"it has: {have}")
+            raise InvalidInput(
+                f"mapping: column {column!r} (for {ours}) is not in {source}; it has: {have}"
+            )
         if column is None and default is None:
             continue
         out[ours] = Source(column, values, default)
@@ -275,13 +283,16 @@ def resolve_mapping(kind: str, mapping: dict[str, Any], columns: Sequence[str],
         if ours.lower() in by_lower:
             out[ours] = Source(by_lower[ours.lower()])
         elif spec.required:
-            raise InvalidInput(f"{kind} need a {ours!r} column and {source} has none "
-                               f"(it has: {have}); map one with --mapping, "
-                               f"e.g. '{ours}: YOUR_COLUMN'")
+            raise InvalidInput(
+                f"{kind} need a {ours!r} column and {source} has none "
+                f"(it has: {have}); map one with --mapping, "
+                f"e.g. '{ours}: YOUR_COLUMN'"
+            )
     return out
 
 
 # --- values ---------------------------------------------------------------------------------
+
 
 def _blank(v: Any) -> bool:
     if v is None:
@@ -343,6 +354,7 @@ def _org_key(name: str) -> str:
 
 # --- geometry -------------------------------------------------------------------------------
 
+
 def _read(path: Path, notes: list[str]) -> gpd.GeoDataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -361,29 +373,33 @@ def _is_wgs84(crs: CRS) -> bool:
     return crs.equals(WGS84, ignore_axis_order=True)
 
 
-def _source_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, name: str,
-                notes: list[str]) -> CRS:
+def _source_crs(gdf: gpd.GeoDataFrame, source_crs: str | None, name: str, notes: list[str]) -> CRS:
     given = None
     if source_crs is not None:
         try:
             given = CRS.from_user_input(source_crs)
         except CRSError as exc:
-            raise InvalidInput(f"--crs {source_crs!r} is not a CRS pyproj knows "
-                               "(try EPSG:4326 or EPSG:32642)") from exc
+            raise InvalidInput(
+                f"--crs {source_crs!r} is not a CRS pyproj knows (try EPSG:4326 or EPSG:32642)"
+            ) from exc
     if gdf.crs is None:
         if given is None:
-            raise InvalidInput(f"{name} declares no CRS: say which with --crs "
-                               "(e.g. --crs EPSG:4326 or --crs EPSG:32642)")
+            raise InvalidInput(
+                f"{name} declares no CRS: say which with --crs "
+                "(e.g. --crs EPSG:4326 or --crs EPSG:32642)"
+            )
         return given
     if given is not None and not given.equals(gdf.crs):
-        notes.append(f"the file says {gdf.crs.to_string()}, read as {given.to_string()} "
-                     "as --crs asked")
+        notes.append(
+            f"the file says {gdf.crs.to_string()}, read as {given.to_string()} as --crs asked"
+        )
         return given
     return gdf.crs
 
 
-def check_geometries(geoms: np.ndarray, kind: str, crs: CRS, bounds,
-                     city_code: str) -> tuple[np.ndarray, list[RowProblem]]:
+def check_geometries(
+    geoms: np.ndarray, kind: str, crs: CRS, bounds, city_code: str
+) -> tuple[np.ndarray, list[RowProblem]]:
     """Check and reproject a layer's geometries to WGS 84.
 
     Parameters
@@ -487,11 +503,12 @@ def refuse(source: str, total: int, problems: list[RowProblem]) -> ImportRejecte
     more = len(problems) - MESSAGE_ROWS
     tail = f"; and {more} more" if more > 0 else ""
     bad = len({p.row for p in problems})
-    msg = (f"{source}: nothing imported, {bad} of {total} rows refused: {shown}{tail}")
+    msg = f"{source}: nothing imported, {bad} of {total} rows refused: {shown}{tail}"
     return ImportRejected(msg, problems)
 
 
 # --- writing --------------------------------------------------------------------------------
+
 
 def write_rows(conn: Connection, model, rows: list[dict], desc: str) -> list[int]:
     """Insert rows in batches with a progress bar on stderr; returns the new ids in order.
@@ -513,17 +530,23 @@ def write_rows(conn: Connection, model, rows: list[dict], desc: str) -> list[int
         The ids of the new rows, in the order of ``rows``.
     """
     ids: list[int] = []
-    with tqdm(total=len(rows), desc=desc, unit=" rows", file=sys.stderr, disable=None,
-              leave=False) as bar:
+    with tqdm(
+        total=len(rows), desc=desc, unit=" rows", file=sys.stderr, disable=None, leave=False
+    ) as bar:
         for start in range(0, len(rows), BATCH):
-            chunk = rows[start:start + BATCH]
+            chunk = rows[start : start + BATCH]
             ids += _insert(conn, model, chunk)
             bar.update(len(chunk))
     return ids
 
 
-def link_yards(conn: Connection, city: int, yard_ids: list[int] | None = None,
-               building_ids: list[int] | None = None, reach_m: float = YARD_REACH_M) -> int:
+def link_yards(
+    conn: Connection,
+    city: int,
+    yard_ids: list[int] | None = None,
+    building_ids: list[int] | None = None,
+    reach_m: float = YARD_REACH_M,
+) -> int:
     """Link yards to the buildings within ``reach_m`` metres of them (``yard_buildings``).
 
     Distances are measured on the geography (metres on the spheroid); a bounding box
@@ -579,7 +602,8 @@ def name_yards(conn: Connection, city: int, yard_ids: list[int]) -> None:
     yard_ids : list of int
         The yards to name (those with a name are left alone).
     """
-    conn.execute(text("""
+    conn.execute(
+        text("""
         UPDATE yards y SET name = 'Двор: ' || b.address_ru
         FROM (SELECT DISTINCT ON (yb.yard_id) yb.yard_id, b.address_ru
               FROM yard_buildings yb JOIN buildings b
@@ -587,11 +611,17 @@ def name_yards(conn: Connection, city: int, yard_ids: list[int]) -> None:
               WHERE yb.city_id = :c AND yb.yard_id = ANY(:ids) AND b.address_ru <> ''
               ORDER BY yb.yard_id, b.apartments DESC, b.id) b
         WHERE y.city_id = :c AND y.id = b.yard_id AND y.name IS NULL
-        """), {"c": city, "ids": yard_ids})
+        """),
+        {"c": city, "ids": yard_ids},
+    )
 
 
-def place_wells(conn: Connection, city: int, well_ids: list[int] | None = None,
-                yard_ids: list[int] | None = None) -> int:
+def place_wells(
+    conn: Connection,
+    city: int,
+    well_ids: list[int] | None = None,
+    yard_ids: list[int] | None = None,
+) -> int:
     """Set ``wells.yard_id`` to the smallest yard containing the well.
 
     Parameters
@@ -651,8 +681,11 @@ class StreetBook:
         self.by_name: dict[str, tuple[int, str, str]] = {}
         self.by_words: dict[str, tuple[int, str, str]] = {}
         self.created = 0
-        rows = conn.execute(select(Street.id, Street.name_ru, Street.name_kk)
-                            .where(Street.city_id == city).order_by(Street.id)).all()
+        rows = conn.execute(
+            select(Street.id, Street.name_ru, Street.name_kk)
+            .where(Street.city_id == city)
+            .order_by(Street.id)
+        ).all()
         for r in rows:
             self._remember((r.id, r.name_ru, r.name_kk))
 
@@ -682,8 +715,9 @@ class StreetBook:
             hit = self.by_words.get(words) if words else None
         return hit
 
-    def get(self, name_ru: str, name_kk: str | None = None, kind: str = "street",
-            geom=None) -> tuple[int, str, str]:
+    def get(
+        self, name_ru: str, name_kk: str | None = None, kind: str = "street", geom=None
+    ) -> tuple[int, str, str]:
         """Find the street by either name, or create it.
 
         Parameters
@@ -706,8 +740,13 @@ class StreetBook:
         if hit is not None:
             return hit
         name_kk = name_kk or name_ru
-        row = {"city_id": self.city, "name_ru": name_ru, "name_kk": name_kk, "kind": kind,
-               "geom": from_shape(geom, srid=4326) if geom is not None else None}
+        row = {
+            "city_id": self.city,
+            "name_ru": name_ru,
+            "name_kk": name_kk,
+            "kind": kind,
+            "geom": from_shape(geom, srid=4326) if geom is not None else None,
+        }
         sid = _insert(self.conn, Street, [row])[0]
         st = (sid, name_ru, name_kk)
         self._remember(st)
@@ -717,6 +756,7 @@ class StreetBook:
 
 # --- the import -----------------------------------------------------------------------------
 
+
 def _city(conn: Connection, code: str):
     cid = city_id(conn, code)
     wkb = conn.execute(select(City.bounds.ST_AsBinary()).where(City.id == cid)).scalar_one()
@@ -725,17 +765,25 @@ def _city(conn: Connection, code: str):
 
 def _organisations(conn: Connection, cid: int) -> dict[str, list[int]]:
     orgs: dict[str, list[int]] = {}
-    for oid, ru, kk in conn.execute(select(Organisation.id, Organisation.name_ru,
-                                           Organisation.name_kk)
-                                    .where(Organisation.city_id == cid)):
+    for oid, ru, kk in conn.execute(
+        select(Organisation.id, Organisation.name_ru, Organisation.name_kk).where(
+            Organisation.city_id == cid
+        )
+    ):
         for name in {_org_key(ru), _org_key(kk)}:
             orgs.setdefault(name, []).append(oid)
     return orgs
 
 
-def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
-                 mapping: str | Path | dict | None = None, source_crs: str | None = None,
-                 echo: Callable[[str], Any] = print) -> ImportReport:
+def import_layer(
+    conn: Connection,
+    kind: str,
+    path: str | Path,
+    city_code: str,
+    mapping: str | Path | dict | None = None,
+    source_crs: str | None = None,
+    echo: Callable[[str], Any] = print,
+) -> ImportReport:
     """Import a map layer of a city from a GIS file, all or nothing.
 
     Parameters
@@ -787,8 +835,9 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
     if len(gdf) == 0:
         raise InvalidInput(f"{name} has no rows")
 
-    geoms, problems = check_geometries(np.asarray(gdf.geometry.array, dtype=object), kind, crs,
-                                       bounds, city_code)
+    geoms, problems = check_geometries(
+        np.asarray(gdf.geometry.array, dtype=object), kind, crs, bounds, city_code
+    )
     fields = FIELDS[kind]
     values: dict[str, list] = {}
     for ours, src in sources.items():
@@ -811,8 +860,9 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
                 owners[i] = found[0]
             else:
                 what = "no organisation" if not found else f"{len(found)} organisations"
-                problems.append(RowProblem(i + 1, f"owner {owner!r}: {what} of {city_code} "
-                                                  "has this name"))
+                problems.append(
+                    RowProblem(i + 1, f"owner {owner!r}: {what} of {city_code} has this name")
+                )
     if problems:
         raise refuse(name, len(gdf), problems)
 
@@ -834,13 +884,22 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
             num = col("house_number", i)
             address_ru, address_kk = f"{st_ru}, {num}", f"{st_kk}, {num}"
             kind_i = col("kind", i, "apartment")
-            rows.append({
-                "city_id": cid, "street_id": sid, "house_number": num,
-                "address_ru": address_ru, "address_kk": address_kk,
-                "search_text": search_text(address_ru, address_kk, num), "kind": kind_i,
-                "apartments": col("apartments", i, 1 if kind_i == "private" else 0),
-                "floors": col("floors", i, 1), "year_built": col("year_built", i),
-                "source": "import", "geom": from_shape(geoms[i], srid=4326)})
+            rows.append(
+                {
+                    "city_id": cid,
+                    "street_id": sid,
+                    "house_number": num,
+                    "address_ru": address_ru,
+                    "address_kk": address_kk,
+                    "search_text": search_text(address_ru, address_kk, num),
+                    "kind": kind_i,
+                    "apartments": col("apartments", i, 1 if kind_i == "private" else 0),
+                    "floors": col("floors", i, 1),
+                    "year_built": col("year_built", i),
+                    "source": "import",
+                    "geom": from_shape(geoms[i], srid=4326),
+                }
+            )
         ids = write_rows(conn, Building, rows, "buildings")
         counts["buildings"] = len(ids)
         counts["new streets"] = book.created
@@ -850,10 +909,18 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
         if "floors" not in values:
             notes.append("no floors column: 1 floor")
     elif kind == "yards":
-        rows = [{"city_id": cid, "name": col("name", i), "surface": col("surface", i),
-                 "last_repair_year": col("last_repair_year", i),
-                 "repair_status": col("repair_status", i, "queued"), "source": "import",
-                 "geom": from_shape(geoms[i], srid=4326)} for i in range(n)]
+        rows = [
+            {
+                "city_id": cid,
+                "name": col("name", i),
+                "surface": col("surface", i),
+                "last_repair_year": col("last_repair_year", i),
+                "repair_status": col("repair_status", i, "queued"),
+                "source": "import",
+                "geom": from_shape(geoms[i], srid=4326),
+            }
+            for i in range(n)
+        ]
         ids = write_rows(conn, Yard, rows, "yards")
         counts["yards"] = len(ids)
         counts["yard links"] = link_yards(conn, cid, yard_ids=ids)
@@ -862,15 +929,29 @@ def import_layer(conn: Connection, kind: str, path: str | Path, city_code: str,
         if placed:
             counts["wells placed in yards"] = placed
     elif kind == "wells":
-        rows = [{"city_id": cid, "code": col("code", i), "kind": col("kind", i),
-                 "owner_id": owners[i], "source": "import",
-                 "geom": from_shape(geoms[i], srid=4326)} for i in range(n)]
+        rows = [
+            {
+                "city_id": cid,
+                "code": col("code", i),
+                "kind": col("kind", i),
+                "owner_id": owners[i],
+                "source": "import",
+                "geom": from_shape(geoms[i], srid=4326),
+            }
+            for i in range(n)
+        ]
         ids = write_rows(conn, Well, rows, "wells")
         counts["wells"] = len(ids)
         counts["in yards"] = place_wells(conn, cid, well_ids=ids)
     else:
-        rows = [{"city_id": cid, "name_ru": col("name_ru", i),
-                 "name_kk": col("name_kk", i, col("name_ru", i)),
-                 "geom": from_shape(geoms[i], srid=4326)} for i in range(n)]
+        rows = [
+            {
+                "city_id": cid,
+                "name_ru": col("name_ru", i),
+                "name_kk": col("name_kk", i, col("name_ru", i)),
+                "geom": from_shape(geoms[i], srid=4326),
+            }
+            for i in range(n)
+        ]
         counts["districts"] = len(write_rows(conn, District, rows, "districts"))
     return ImportReport(source=name, city=city_code, counts=counts, notes=notes)

@@ -45,16 +45,41 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ORG_KINDS = ("city_department", "district_akimat", "utility", "lift_company", "housing_org",
-             "contractor")
+ORG_KINDS = (
+    "city_department",
+    "district_akimat",
+    "utility",
+    "lift_company",
+    "housing_org",
+    "contractor",
+)
 WELL_KINDS = ("sewer", "water", "heating", "storm", "telecom")
 OBJECT_KINDS = ("building", "yard", "well", "street", "none")
 CRITICALITY = ("urgent", "standard")
-CHANNELS = ("phone_109", "telegram", "website", "mobile_app", "facebook", "instagram", "email",
-            "whatsapp", "open311", "import")
+CHANNELS = (
+    "phone_109",
+    "telegram",
+    "website",
+    "mobile_app",
+    "facebook",
+    "instagram",
+    "email",
+    "whatsapp",
+    "open311",
+    "import",
+)
 LOCATED_BY = ("click", "address", "gps", "object", "import")
-APPEAL_STATES = ("registered", "assigned", "in_progress", "resolved", "closed", "rejected",
-                 "deferred", "duplicate", "reopened")
+APPEAL_STATES = (
+    "registered",
+    "assigned",
+    "in_progress",
+    "resolved",
+    "closed",
+    "rejected",
+    "deferred",
+    "duplicate",
+    "reopened",
+)
 ROLES = ("operator", "inspector", "executor", "controller", "planner", "admin")
 REPAIR_STATES = ("queued", "planned", "in_progress", "done")
 
@@ -157,8 +182,12 @@ class Building(Base):
         city_fk(["housing_org_id"], "organisations"),
         CheckConstraint("apartments >= 0", name="apartments"),
         CheckConstraint("floors BETWEEN 1 AND 100", name="floors"),
-        Index("ix_buildings_search", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index(
+            "ix_buildings_search",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
@@ -182,8 +211,10 @@ class Yard(Base):
     """A yard (двор, аула): the area the buildings around it share; area kept in m²."""
 
     __tablename__ = "yards"
-    __table_args__ = (CheckConstraint(_in("repair_status", REPAIR_STATES), name="repair_status"),
-                      city_fk(["contractor_id"], "organisations"))
+    __table_args__ = (
+        CheckConstraint(_in("repair_status", REPAIR_STATES), name="repair_status"),
+        city_fk(["contractor_id"], "organisations"),
+    )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -258,14 +289,24 @@ class Appeal(Base):
         UniqueConstraint("city_id", "reg_number"),
         city_fk(["organisation_id"], "organisations"),
         city_fk(["district_id"], "districts"),
-        Index("ix_appeals_idempotency", "city_id", "idempotency_key", unique=True,
-              postgresql_where=text("idempotency_key IS NOT NULL")),
+        Index(
+            "ix_appeals_idempotency",
+            "city_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
         Index("ix_appeals_object", "city_id", "object_kind", "object_id", "category_code"),
         Index("ix_appeals_org_status", "city_id", "organisation_id", "status"),
         Index("ix_appeals_created", "city_id", "created_at"),
         Index("ix_appeals_geom", "geom", postgresql_using="gist"),
-        Index("ix_appeals_category_time", "city_id", "category_code", "created_at",
-              postgresql_include=["yard_id"]),
+        Index(
+            "ix_appeals_category_time",
+            "city_id",
+            "category_code",
+            "created_at",
+            postgresql_include=["yard_id"],
+        ),
     )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
@@ -281,8 +322,9 @@ class Appeal(Base):
     district_id: Mapped[int | None] = mapped_column(BigInteger)
     organisation_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12), server_default="registered")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
-                                                    server_default=text("now()"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
     deadline_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -72,8 +72,18 @@ M2_PER_FLAT = 70.0
 """Gross floor area per flat (m²) for estimating the flats of a multi-flat building."""
 MULTI_FLAT = frozenset({"apartments", "residential", "terrace"})
 """OSM ``building`` values counted as multi-flat: apartments = area x floors / 70 m²."""
-SINGLE_HOME = frozenset({"house", "detached", "semidetached_house", "bungalow", "farm",
-                         "cabin", "static_caravan", "houseboat"})
+SINGLE_HOME = frozenset(
+    {
+        "house",
+        "detached",
+        "semidetached_house",
+        "bungalow",
+        "farm",
+        "cabin",
+        "static_caravan",
+        "houseboat",
+    }
+)
 """OSM ``building`` values counted as one home each."""
 NEAREST_STREET_M = 100.0
 """A building without an address is linked to the nearest named street within this range."""
@@ -81,9 +91,23 @@ MIN_YARD_M2 = 100.0
 """Smaller ``landuse=residential`` polygons are slivers (an extract cut at its edge): skipped."""
 BOUNDS_PAD_M = 50.0
 """The city's bounds are the extent of the imported objects padded by this many metres."""
-NOT_STREETS = frozenset({"corridor", "elevator", "escalator", "steps", "platform", "bus_stop",
-                         "proposed", "construction", "abandoned", "razed", "raceway",
-                         "via_ferrata", "emergency_access_point"})
+NOT_STREETS = frozenset(
+    {
+        "corridor",
+        "elevator",
+        "escalator",
+        "steps",
+        "platform",
+        "bus_stop",
+        "proposed",
+        "construction",
+        "abandoned",
+        "razed",
+        "raceway",
+        "via_ferrata",
+        "emergency_access_point",
+    }
+)
 
 
 def utm_srid(lon: float, lat: float) -> int:
@@ -196,8 +220,7 @@ def _streets(roads) -> tuple[list[dict], int]:
         if name is None:
             unnamed += 1
             continue
-        st = by_name.setdefault(name, {"name": name, "name_ru": None, "name_kk": None,
-                                       "lines": []})
+        st = by_name.setdefault(name, {"name": name, "name_ru": None, "name_kk": None, "lines": []})
         st["name_ru"] = st["name_ru"] or _tag(r, tags, "name:ru")
         st["name_kk"] = st["name_kk"] or _tag(r, tags, "name:kk")
         st["lines"] += lines
@@ -263,8 +286,13 @@ def _city_bounds(extents: list[np.ndarray]) -> tuple[MultiPolygon, float, float]
     return MultiPolygon([b]), (x0 + x1) / 2, lat
 
 
-def import_osm(conn: Connection, path: str | Path, city_code: str, name: str | None = None,
-               echo: Callable[[str], Any] = print) -> ImportReport:
+def import_osm(
+    conn: Connection,
+    path: str | Path,
+    city_code: str,
+    name: str | None = None,
+    echo: Callable[[str], Any] = print,
+) -> ImportReport:
     """Create a city from an OpenStreetMap extract: buildings, residential yards, streets.
 
     See the module docstring for what becomes what (the apartment estimate, addresses, why
@@ -319,30 +347,48 @@ def import_osm(conn: Connection, path: str | Path, city_code: str, name: str | N
     if not b_keep and not streets:
         raise InvalidInput(f"{path.name} has no buildings and no named roads to import")
 
-    extents = [shapely.bounds(np.array([b_geoms[i] for i in b_keep], dtype=object)),
-               shapely.bounds(np.array([y_geoms[i] for i in y_keep], dtype=object)),
-               shapely.bounds(np.array([ln for s in streets for ln in s["lines"]],
-                                       dtype=object))]
+    extents = [
+        shapely.bounds(np.array([b_geoms[i] for i in b_keep], dtype=object)),
+        shapely.bounds(np.array([y_geoms[i] for i in y_keep], dtype=object)),
+        shapely.bounds(np.array([ln for s in streets for ln in s["lines"]], dtype=object)),
+    ]
     extents = [e.reshape(-1, 4) for e in extents if len(e)]
     bounds, lon, lat = _city_bounds(extents)
     srid = utm_srid(lon, lat)
-    cid = conn.execute(insert(City).values(
-        code=code, name_ru=name, name_kk=name, name_en=name, metric_srid=srid,
-        bounds=from_shape(bounds, srid=4326), synthetic=False,
-        note=f"Imported from the OpenStreetMap extract {path.name} "
-             "(© OpenStreetMap contributors, ODbL).",
-    ).returning(City.id)).scalar_one()
+    cid = conn.execute(
+        insert(City)
+        .values(
+            code=code,
+            name_ru=name,
+            name_kk=name,
+            name_en=name,
+            metric_srid=srid,
+            bounds=from_shape(bounds, srid=4326),
+            synthetic=False,
+            note=f"Imported from the OpenStreetMap extract {path.name} "
+            "(© OpenStreetMap contributors, ODbL).",
+        )
+        .returning(City.id)
+    ).scalar_one()
     echo(f"city {code} (id {cid}) {name!r}, metric CRS EPSG:{srid}")
 
     # streets
-    street_rows = [{"city_id": cid, "name_ru": s["name_ru"] or s["name"],
-                    "name_kk": s["name_kk"] or s["name"], "kind": "street",
-                    "geom": from_shape(MultiLineString(s["lines"]), srid=4326)}
-                   for s in streets]
+    street_rows = [
+        {
+            "city_id": cid,
+            "name_ru": s["name_ru"] or s["name"],
+            "name_kk": s["name_kk"] or s["name"],
+            "kind": "street",
+            "geom": from_shape(MultiLineString(s["lines"]), srid=4326),
+        }
+        for s in streets
+    ]
     street_ids = write_rows(conn, Street, street_rows, "streets")
     book = StreetBook(conn, cid)
-    named = {s["name"]: (sid, row["name_ru"], row["name_kk"])
-             for s, sid, row in zip(streets, street_ids, street_rows, strict=True)}
+    named = {
+        s["name"]: (sid, row["name_ru"], row["name_kk"])
+        for s, sid, row in zip(streets, street_ids, street_rows, strict=True)
+    }
 
     # buildings
     geoms = gpd.GeoSeries([b_geoms[i] for i in b_keep], crs=4326)
@@ -350,11 +396,14 @@ def import_osm(conn: Connection, path: str | Path, city_code: str, name: str | N
     areas = metric.area.to_numpy()
     nearest: dict[int, int] = {}
     if len(b_keep) and streets:
-        lines = gpd.GeoDataFrame({"k": range(len(streets))},
-                                 geometry=[MultiLineString(s["lines"]) for s in streets],
-                                 crs=4326).to_crs(srid)
+        lines = gpd.GeoDataFrame(
+            {"k": range(len(streets))},
+            geometry=[MultiLineString(s["lines"]) for s in streets],
+            crs=4326,
+        ).to_crs(srid)
         hits = gpd.GeoDataFrame(geometry=metric.reset_index(drop=True)).sjoin_nearest(
-            lines, how="inner", max_distance=NEAREST_STREET_M)
+            lines, how="inner", max_distance=NEAREST_STREET_M
+        )
         for j, k in zip(hits.index, hits["k"], strict=True):
             nearest.setdefault(int(j), int(k))
     rows = []
@@ -386,12 +435,22 @@ def import_osm(conn: Connection, path: str | Path, city_code: str, name: str | N
             s = streets[nearest[j]]
             sid, address_ru, address_kk = named[s["name"]]
             n_near += 1
-        rows.append({
-            "city_id": cid, "street_id": sid, "house_number": num, "address_ru": address_ru,
-            "address_kk": address_kk,
-            "search_text": search_text(address_ru, address_kk, num).strip(),
-            "kind": _kind(btype), "apartments": apartments, "apartments_estimated": estimated,
-            "floors": floors, "source": "osm", "geom": from_shape(geoms.iloc[j], srid=4326)})
+        rows.append(
+            {
+                "city_id": cid,
+                "street_id": sid,
+                "house_number": num,
+                "address_ru": address_ru,
+                "address_kk": address_kk,
+                "search_text": search_text(address_ru, address_kk, num).strip(),
+                "kind": _kind(btype),
+                "apartments": apartments,
+                "apartments_estimated": estimated,
+                "floors": floors,
+                "source": "osm",
+                "geom": from_shape(geoms.iloc[j], srid=4326),
+            }
+        )
     building_ids = write_rows(conn, Building, rows, "buildings")
 
     # yards
@@ -401,16 +460,26 @@ def import_osm(conn: Connection, path: str | Path, city_code: str, name: str | N
         if area < MIN_YARD_M2:
             continue
         r = y_recs[i]
-        yard_rows.append({"city_id": cid, "name": _tag(r, _tags(r.get("tags")), "name"),
-                          "source": "osm", "geom": from_shape(y_geoms[i], srid=4326)})
+        yard_rows.append(
+            {
+                "city_id": cid,
+                "name": _tag(r, _tags(r.get("tags")), "name"),
+                "source": "osm",
+                "geom": from_shape(y_geoms[i], srid=4326),
+            }
+        )
     yard_ids = write_rows(conn, Yard, yard_rows, "yards")
     links = link_yards(conn, cid, yard_ids=yard_ids) if yard_ids else 0
     slivers = len(y_keep) - len(yard_ids)
     if yard_ids:
         name_yards(conn, cid, yard_ids)
 
-    counts = {"streets": len(street_ids) + book.created, "buildings": len(building_ids),
-              "yards": len(yard_ids), "yard links": links}
+    counts = {
+        "streets": len(street_ids) + book.created,
+        "buildings": len(building_ids),
+        "yards": len(yard_ids),
+        "yard links": links,
+    }
     notes = [
         f"city {code} in EPSG:{srid}",
         f"apartments estimated for {n_estimated} buildings (footprint x levels / "

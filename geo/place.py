@@ -67,14 +67,20 @@ SELECT
 """)
 
 
-def place_card(conn: Connection, city_id: int, lon: float, lat: float,
-               category_code: str | None = None) -> dict:
+def place_card(
+    conn: Connection, city_id: int, lon: float, lat: float, category_code: str | None = None
+) -> dict:
     """Building, yard, wells with owners, district, open appeals nearby and history by
     category at a point; with ``category_code`` also the body an appeal would go to and the
     deadline it would get. One round trip to the database (two with a category)."""
     check_point(conn, city_id, lon, lat)
-    row = conn.execute(CARD_SQL, {"c": city_id, "x": lon, "y": lat, "wr": WELL_RADIUS_M,
-                                  "nr": NEARBY_RADIUS_M}).mappings().one()
+    row = (
+        conn.execute(
+            CARD_SQL, {"c": city_id, "x": lon, "y": lat, "wr": WELL_RADIUS_M, "nr": NEARBY_RADIUS_M}
+        )
+        .mappings()
+        .one()
+    )
     card = dict(row)
     card["point"] = {"lon": lon, "lat": lat}
     card["repeats"] = sum(h["repeats"] for h in card["history"])
@@ -82,9 +88,14 @@ def place_card(conn: Connection, city_id: int, lon: float, lat: float,
         cat = category(conn, category_code)
         loc: Located = locate(conn, city_id, cat, lon, lat)
         card["suggestion"] = {
-            "category": cat["code"], "criticality": cat["criticality"],
-            "deadline_hours": cat["deadline_hours"], "object_kind": loc.object_kind,
-            "object_id": loc.object_id, "object_label": loc.object_label,
-            "organisation_id": loc.organisation_id, "organisation_ru": loc.organisation_name,
-            "routed_by": loc.routed_by}
+            "category": cat["code"],
+            "criticality": cat["criticality"],
+            "deadline_hours": cat["deadline_hours"],
+            "object_kind": loc.object_kind,
+            "object_id": loc.object_id,
+            "object_label": loc.object_label,
+            "organisation_id": loc.organisation_id,
+            "organisation_ru": loc.organisation_name,
+            "routed_by": loc.routed_by,
+        }
     return card

@@ -19,9 +19,22 @@ from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput, NotFound
 
-PUBLIC_FIELDS = ("rank", "yard_id", "address", "apartments", "appeals", "area_m2",
-                 "planned_start", "planned_end", "contractor", "cost", "status", "funded",
-                 "lon", "lat")
+PUBLIC_FIELDS = (
+    "rank",
+    "yard_id",
+    "address",
+    "apartments",
+    "appeals",
+    "area_m2",
+    "planned_start",
+    "planned_end",
+    "contractor",
+    "cost",
+    "status",
+    "funded",
+    "lon",
+    "lat",
+)
 
 
 @dataclass
@@ -86,14 +99,21 @@ def compute_queue(conn: Connection, city_id: int, rules: QueueRules | None = Non
         raise InvalidInput("the window is empty: 'since' must be before 'until'")
     if rules.budget is not None and rules.budget < 0:
         raise InvalidInput("the budget cannot be negative")
-    rows = conn.execute(QUEUE_SQL, {
-        "c": city_id, "cats": rules.categories, "since": since, "until": until,
-        "cpm": rules.cost_per_m2,
-        "recent": dt.date.today().year - rules.repaired_within_years + 1}).mappings()
+    rows = conn.execute(
+        QUEUE_SQL,
+        {
+            "c": city_id,
+            "cats": rules.categories,
+            "since": since,
+            "until": until,
+            "cpm": rules.cost_per_m2,
+            "recent": dt.date.today().year - rules.repaired_within_years + 1,
+        },
+    ).mappings()
     queue = []
     for r in rows:
         item = dict(r)
-        item["funded"] = (rules.budget is not None and item["cumulative_cost"] <= rules.budget)
+        item["funded"] = rules.budget is not None and item["cumulative_cost"] <= rules.budget
         queue.append(item)
     return queue
 
@@ -101,39 +121,57 @@ def compute_queue(conn: Connection, city_id: int, rules: QueueRules | None = Non
 def budget_line(queue: list[dict]) -> dict:
     """Where the money runs out: the last funded rank and the funded total."""
     funded = [q for q in queue if q["funded"]]
-    return {"funded_yards": len(funded),
-            "funded_cost": funded[-1]["cumulative_cost"] if funded else 0.0,
-            "first_unfunded_rank": len(funded) + 1 if len(funded) < len(queue) else None}
+    return {
+        "funded_yards": len(funded),
+        "funded_cost": funded[-1]["cumulative_cost"] if funded else 0.0,
+        "first_unfunded_rank": len(funded) + 1 if len(funded) < len(queue) else None,
+    }
 
 
 def explain_rank(queue: list[dict], yard_id: int) -> dict:
     """Why a yard stands where it stands, in the words of the ranking rule."""
     mine = next((q for q in queue if q["yard_id"] == yard_id), None)
     if mine is None:
-        raise NotFound(f"yard {yard_id} is not in the queue (repaired recently, in progress, "
-                       "done, or not in this city)")
+        raise NotFound(
+            f"yard {yard_id} is not in the queue (repaired recently, in progress, "
+            "done, or not in this city)"
+        )
     ahead = [q for q in queue if q["rank"] < mine["rank"]]
     more_apts = sum(q["apartments"] > mine["apartments"] for q in ahead)
-    more_appeals = sum(q["apartments"] == mine["apartments"] and q["appeals"] > mine["appeals"]
-                       for q in ahead)
-    larger = sum(q["apartments"] == mine["apartments"] and q["appeals"] == mine["appeals"]
-                 and q["area_m2"] > mine["area_m2"] for q in ahead)
+    more_appeals = sum(
+        q["apartments"] == mine["apartments"] and q["appeals"] > mine["appeals"] for q in ahead
+    )
+    larger = sum(
+        q["apartments"] == mine["apartments"]
+        and q["appeals"] == mine["appeals"]
+        and q["area_m2"] > mine["area_m2"]
+        for q in ahead
+    )
     tie = len(ahead) - more_apts - more_appeals - larger
-    text_ru = (f"Двор на {mine['rank']}-м месте. Впереди {more_apts} дворов с большим числом "
-               f"квартир (у вас {mine['apartments']}), {more_appeals} — с тем же числом квартир, "
-               f"но большим числом обращений (у вас {mine['appeals']}), {larger} — с теми же "
-               f"квартирами и обращениями, но большей площадью (у вас {mine['area_m2']:.0f} м²)"
-               + (f", {tie} — при полном равенстве по порядку регистрации двора." if tie else "."))
-    return {"yard_id": yard_id, "rank": mine["rank"], "apartments": mine["apartments"],
-            "appeals": mine["appeals"], "area_m2": mine["area_m2"],
-            "ahead_by_apartments": more_apts, "ahead_by_appeals": more_appeals,
-            "ahead_by_area": larger, "ahead_by_tie_break": tie, "explanation_ru": text_ru}
+    text_ru = (
+        f"Двор на {mine['rank']}-м месте. Впереди {more_apts} дворов с большим числом "
+        f"квартир (у вас {mine['apartments']}), {more_appeals} — с тем же числом квартир, "
+        f"но большим числом обращений (у вас {mine['appeals']}), {larger} — с теми же "
+        f"квартирами и обращениями, но большей площадью (у вас {mine['area_m2']:.0f} м²)"
+        + (f", {tie} — при полном равенстве по порядку регистрации двора." if tie else ".")
+    )
+    return {
+        "yard_id": yard_id,
+        "rank": mine["rank"],
+        "apartments": mine["apartments"],
+        "appeals": mine["appeals"],
+        "area_m2": mine["area_m2"],
+        "ahead_by_apartments": more_apts,
+        "ahead_by_appeals": more_appeals,
+        "ahead_by_area": larger,
+        "ahead_by_tie_break": tie,
+        "explanation_ru": text_ru,
+    }
 
 
 def set_repair(conn: Connection, city_id: int, yard_id: int, **fields) -> None:
     """A planner sets a yard's dates, contractor, cost, or marks it in progress or done."""
-    allowed = {"planned_start", "planned_end", "contractor_id", "cost_estimate",
-               "repair_status"}
+    allowed = {"planned_start", "planned_end", "contractor_id", "cost_estimate", "repair_status"}
     bad = set(fields) - allowed
     if bad:
         raise InvalidInput(f"cannot set {', '.join(sorted(bad))} on a yard")
@@ -143,17 +181,23 @@ def set_repair(conn: Connection, city_id: int, yard_id: int, **fields) -> None:
     if values.get("repair_status") == "done":
         values["last_repair_year"] = dt.date.today().year
     if "contractor_id" in values:
-        ok = conn.execute(text("SELECT 1 FROM organisations WHERE city_id = :c AND id = :o "
-                               "AND kind = 'contractor'"),
-                          {"c": city_id, "o": values["contractor_id"]}).scalar()
+        ok = conn.execute(
+            text(
+                "SELECT 1 FROM organisations WHERE city_id = :c AND id = :o AND kind = 'contractor'"
+            ),
+            {"c": city_id, "o": values["contractor_id"]},
+        ).scalar()
         if not ok:
-            raise InvalidInput(f"organisation {values['contractor_id']} is not a contractor "
-                               "of this city")
+            raise InvalidInput(
+                f"organisation {values['contractor_id']} is not a contractor of this city"
+            )
     start, end = values.get("planned_start"), values.get("planned_end")
     if start and end and end < start:
         raise InvalidInput("planned_end is before planned_start")
     sets = ", ".join(f"{k} = :{k}" for k in values)
-    res = conn.execute(text(f"UPDATE yards SET {sets} WHERE city_id = :c AND id = :y"),
-                       {**values, "c": city_id, "y": yard_id})
+    res = conn.execute(
+        text(f"UPDATE yards SET {sets} WHERE city_id = :c AND id = :y"),
+        {**values, "c": city_id, "y": yard_id},
+    )
     if res.rowcount == 0:
         raise NotFound(f"no yard {yard_id} in this city")

@@ -42,13 +42,18 @@ def _window(since, until):
     return since or until - dt.timedelta(days=365), until
 
 
-def rate_organisations(conn: Connection, city_id: int, since: dt.datetime | None = None,
-                       until: dt.datetime | None = None) -> list[dict]:
+def rate_organisations(
+    conn: Connection,
+    city_id: int,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[dict]:
     """Each executing body: on-time rate of resolved appeals, median hours to resolve,
     overdue now, repeats, reopenings after closure; best first, with its rank."""
     since, until = _window(since, until)
-    rows = conn.execute(RATINGS_SQL, {"c": city_id, "since": since, "until": until,
-                                      "now": dt.datetime.now(dt.UTC)}).mappings()
+    rows = conn.execute(
+        RATINGS_SQL, {"c": city_id, "since": since, "until": until, "now": dt.datetime.now(dt.UTC)}
+    ).mappings()
     out = []
     for i, r in enumerate(rows, 1):
         out.append({"rank": i, **dict(r)})
@@ -61,15 +66,25 @@ def rate_managers(ratings: list[dict]) -> list[dict]:
     for r in ratings:
         if not r["manager"]:
             continue
-        m = by.setdefault(r["manager"], {"manager": r["manager"], "organisations": 0,
-                                         "appeals": 0, "resolved": 0, "resolved_on_time": 0,
-                                         "overdue": 0, "repeats": 0})
+        m = by.setdefault(
+            r["manager"],
+            {
+                "manager": r["manager"],
+                "organisations": 0,
+                "appeals": 0,
+                "resolved": 0,
+                "resolved_on_time": 0,
+                "overdue": 0,
+                "repeats": 0,
+            },
+        )
         m["organisations"] += 1
         for k in ("appeals", "resolved", "resolved_on_time", "overdue", "repeats"):
             m[k] += r[k]
     for m in by.values():
-        m["on_time_rate"] = round(m["resolved_on_time"] / m["resolved"], 4) if m["resolved"] \
-            else None
+        m["on_time_rate"] = (
+            round(m["resolved_on_time"] / m["resolved"], 4) if m["resolved"] else None
+        )
     return sorted(by.values(), key=lambda m: (-(m["on_time_rate"] or 0), m["manager"]))
 
 
@@ -101,8 +116,13 @@ TOTALS_SQL = """SELECT count(*) AS appeals, count(a.repeat_of_id) AS repeats,
                 FROM appeals a WHERE {w}"""
 
 
-def statistics(conn: Connection, city_id: int, since: dt.datetime | None = None,
-               until: dt.datetime | None = None, category: str | None = None) -> dict:
+def statistics(
+    conn: Connection,
+    city_id: int,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    category: str | None = None,
+) -> dict:
     """Appeals per category and group, repeat share, first-call resolution rate, channel
     mix, months and seasons (in the city's time zone), districts."""
     since, until = _window(since, until)
@@ -115,11 +135,13 @@ def statistics(conn: Connection, city_id: int, since: dt.datetime | None = None,
     out: dict = {"since": since, "until": until}
     totals = conn.execute(text(tz + TOTALS_SQL.format(w=where)), params).mappings().one()
     n = totals["appeals"]
-    out["totals"] = {**dict(totals),
-                     "repeat_share": round(totals["repeats"] / n, 4) if n else None,
-                     "first_call_resolution_rate":
-                         round(totals["first_call_resolved"] / n, 4) if n else None}
+    out["totals"] = {
+        **dict(totals),
+        "repeat_share": round(totals["repeats"] / n, 4) if n else None,
+        "first_call_resolution_rate": round(totals["first_call_resolved"] / n, 4) if n else None,
+    }
     for name, sql in STATS_SQL.items():
-        out[name] = [dict(r) for r in conn.execute(text(tz + sql.format(w=where)),
-                                                   params).mappings()]
+        out[name] = [
+            dict(r) for r in conn.execute(text(tz + sql.format(w=where)), params).mappings()
+        ]
     return out

@@ -6,6 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+from geo.migrate import compared
 from geo.models import Base
 from geo.settings import Settings
 
@@ -20,12 +21,10 @@ def _url() -> str:
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    if type_ == "table" and name in {"spatial_ref_sys"}:
-        return False
     only = config.attributes.get("only_tables")  # used when writing a migration by parts
     if only and type_ == "table" and name not in only:
         return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+    return compared(obj, name, type_, reflected, compare_to)
 
 
 def run_migrations_offline() -> None:

@@ -43,8 +43,9 @@ def cluster_url(tmp_path_factory) -> Iterator[str]:
 def make_database(cluster_url):
     """Create an empty PostGIS database next to the main one; returns its URL."""
     made: list[str] = []
-    admin = create_engine(make_url(cluster_url).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(cluster_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
 
     def make() -> str:
         name = f"qala_t_{uuid.uuid4().hex[:10]}"
@@ -53,8 +54,11 @@ def make_database(cluster_url):
         url = make_url(cluster_url).set(database=name)
         e = create_engine(url)
         with e.begin() as c:
-            c.execute(text("CREATE EXTENSION IF NOT EXISTS postgis; "
-                           "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+            c.execute(
+                text(
+                    "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pg_trgm"
+                )
+            )
         e.dispose()
         made.append(name)
         return url.render_as_string(hide_password=False)
@@ -112,8 +116,9 @@ def city_id(conn) -> int:
 
 @pytest.fixture
 def settings(db_url) -> Settings:
-    return Settings(database_url=db_url, environment="test",
-                    secret_key="test-secret-key-of-at-least-32-bytes!")
+    return Settings(
+        database_url=db_url, environment="test", secret_key="test-secret-key-of-at-least-32-bytes!"
+    )
 
 
 @pytest.fixture

@@ -33,37 +33,55 @@ def channel_key(conn, channel: str = "website") -> str:
 
 def make_appeal(conn, city_id: int, category: str, lon: float, lat: float, **kw) -> dict:
     actor = kw.pop("actor", Actor(name="operator-test", role="operator"))
-    appeal, _ = create_appeal(conn, city_id, NewAppeal(category=category, lon=lon, lat=lat, **kw),
-                              actor)
+    appeal, _ = create_appeal(
+        conn, city_id, NewAppeal(category=category, lon=lon, lat=lat, **kw), actor
+    )
     return appeal
 
 
 def a_yard_well(conn, city_id: int, kind: str | None = None) -> dict:
     """A well in a yard, with its owner, far from the planted hotspots' noise."""
-    row = conn.execute(text("""
+    row = (
+        conn.execute(
+            text("""
         SELECT w.id, w.kind, w.owner_id, ST_X(w.geom) AS lon, ST_Y(w.geom) AS lat, w.yard_id
         FROM wells w WHERE w.city_id = :c AND w.yard_id IS NOT NULL
           AND (CAST(:k AS text) IS NULL OR w.kind = :k)
-        ORDER BY w.id LIMIT 1 OFFSET 17"""), {"c": city_id, "k": kind}).mappings().one()
+        ORDER BY w.id LIMIT 1 OFFSET 17"""),
+            {"c": city_id, "k": kind},
+        )
+        .mappings()
+        .one()
+    )
     return dict(row)
 
 
 def an_apartment_building(conn, city_id: int, offset: int = 40) -> dict:
-    row = conn.execute(text("""
+    row = (
+        conn.execute(
+            text("""
         SELECT b.id, b.address_ru, b.address_kk, b.house_number, b.housing_org_id,
                ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat
         FROM buildings b WHERE b.city_id = :c AND b.kind = 'apartment'
-        ORDER BY b.id LIMIT 1 OFFSET :o"""), {"c": city_id, "o": offset}).mappings().one()
+        ORDER BY b.id LIMIT 1 OFFSET :o"""),
+            {"c": city_id, "o": offset},
+        )
+        .mappings()
+        .one()
+    )
     return dict(row)
 
 
 def make_city(conn, code: str, lon: float = 69.40, lat: float = 54.95) -> int:
     """An empty test city (a 0.1° square) in the demo city's UTM zone."""
-    return conn.execute(text("""
+    return conn.execute(
+        text("""
         INSERT INTO cities (code, name_ru, name_kk, name_en, metric_srid, bounds)
         VALUES (:code, :code, :code, :code, 32642,
                 ST_Multi(ST_MakeEnvelope(:x - 0.05, :y - 0.05, :x + 0.05, :y + 0.05, 4326)))
-        RETURNING id"""), {"code": code, "x": lon, "y": lat}).scalar_one()
+        RETURNING id"""),
+        {"code": code, "x": lon, "y": lat},
+    ).scalar_one()
 
 
 def square(lon: float, lat: float, half_m: float) -> str:
@@ -72,32 +90,54 @@ def square(lon: float, lat: float, half_m: float) -> str:
 
     dx = half_m / (111_320 * math.cos(math.radians(lat)))
     dy = half_m / 110_540
-    return (f"MULTIPOLYGON((({lon - dx} {lat - dy},{lon + dx} {lat - dy},{lon + dx} {lat + dy},"
-            f"{lon - dx} {lat + dy},{lon - dx} {lat - dy})))")
+    return (
+        f"MULTIPOLYGON((({lon - dx} {lat - dy},{lon + dx} {lat - dy},{lon + dx} {lat + dy},"
+        f"{lon - dx} {lat + dy},{lon - dx} {lat - dy})))"
+    )
 
 
 def make_org(conn, city_id: int, kind: str = "housing_org", name: str = "Org") -> int:
-    return conn.execute(text("INSERT INTO organisations (city_id, kind, name_ru, name_kk) "
-                             "VALUES (:c, :k, :n, :n) RETURNING id"),
-                        {"c": city_id, "k": kind, "n": name}).scalar_one()
+    return conn.execute(
+        text(
+            "INSERT INTO organisations (city_id, kind, name_ru, name_kk) "
+            "VALUES (:c, :k, :n, :n) RETURNING id"
+        ),
+        {"c": city_id, "k": kind, "n": name},
+    ).scalar_one()
 
 
-def insert_appeal(conn, city_id: int, lon: float, lat: float, category: str = "garbage",
-                  **cols) -> int:
+def insert_appeal(
+    conn, city_id: int, lon: float, lat: float, category: str = "garbage", **cols
+) -> int:
     """A raw appeal row (for hand-made statistics), bypassing routing."""
-    values = {"reg_number": f"T-{next(_n):07d}", "channel": "phone_109",
-              "located_by": "click", "status": "registered",
-              "created_at": "now()", "deadline_at": None, **cols}
+    values = {
+        "reg_number": f"T-{next(_n):07d}",
+        "channel": "phone_109",
+        "located_by": "click",
+        "status": "registered",
+        "created_at": "now()",
+        "deadline_at": None,
+        **cols,
+    }
     created = values.pop("created_at")
     deadline = values.pop("deadline_at")
     names = ", ".join(values)
     binds = ", ".join(f":{k}" for k in values)
-    return conn.execute(text(f"""
+    return conn.execute(
+        text(f"""
         INSERT INTO appeals (city_id, category_code, geom, created_at, deadline_at, {names})
         VALUES (:c, :cat, ST_SetSRID(ST_MakePoint(:x, :y), 4326),
                 CAST(:created AS timestamptz),
                 coalesce(CAST(:deadline AS timestamptz),
                          CAST(:created AS timestamptz) + interval '24 hours'), {binds})
-        RETURNING id"""), {"c": city_id, "cat": category, "x": lon, "y": lat,
-                           "created": "now" if created == "now()" else created,
-                           "deadline": deadline, **values}).scalar_one()
+        RETURNING id"""),
+        {
+            "c": city_id,
+            "cat": category,
+            "x": lon,
+            "y": lat,
+            "created": "now" if created == "now()" else created,
+            "deadline": deadline,
+            **values,
+        },
+    ).scalar_one()

@@ -18,10 +18,17 @@ def _post(client, headers, **body):
 
 
 def _road_point(conn, city_id):
-    return conn.execute(text("""
+    return (
+        conn.execute(
+            text("""
         SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (
           SELECT ST_LineInterpolatePoint(ST_GeometryN(geom, 1), 0.37) AS p FROM streets
-          WHERE city_id = :c ORDER BY id LIMIT 1 OFFSET 5) t"""), {"c": city_id}).mappings().one()
+          WHERE city_id = :c ORDER BY id LIMIT 1 OFFSET 5) t"""),
+            {"c": city_id},
+        )
+        .mappings()
+        .one()
+    )
 
 
 def test_a_well_category_goes_to_the_owner_of_the_well(conn, city_id):
@@ -41,11 +48,13 @@ def test_a_housing_category_goes_to_the_buildings_housing_organisation(conn, cit
 def test_a_road_category_goes_to_the_body_whose_service_area_holds_the_point(conn, city_id):
     p = _road_point(conn, city_id)
     a = make_appeal(conn, city_id, "road_damage", p["lon"], p["lat"])
-    expected = conn.execute(text("""
+    expected = conn.execute(
+        text("""
         SELECT id FROM organisations WHERE city_id = :c AND kind = 'city_department'
           AND ST_Covers(service_area, ST_SetSRID(ST_MakePoint(:x, :y), 4326))
         ORDER BY ST_Area(service_area), id LIMIT 1"""),
-                            {"c": city_id, "x": p["lon"], "y": p["lat"]}).scalar_one()
+        {"c": city_id, "x": p["lon"], "y": p["lat"]},
+    ).scalar_one()
     assert a["organisation_id"] == expected
     assert a["object_kind"] == "street"
 
@@ -69,8 +78,13 @@ def test_overdue_is_derived_from_the_deadline_not_stored(conn, city_id):
     b = an_apartment_building(conn, city_id)
     a = make_appeal(conn, city_id, "lift_broken", b["lon"], b["lat"])
     assert a["overdue"] is False
-    conn.execute(text("UPDATE appeals SET deadline_at = now() - interval '1 minute' "
-                      "WHERE city_id = :c AND id = :i"), {"c": city_id, "i": a["id"]})
+    conn.execute(
+        text(
+            "UPDATE appeals SET deadline_at = now() - interval '1 minute' "
+            "WHERE city_id = :c AND id = :i"
+        ),
+        {"c": city_id, "i": a["id"]},
+    )
     from geo.appeals import get_appeal
 
     assert get_appeal(conn, city_id, appeal_id=a["id"])["overdue"] is True
@@ -81,9 +95,13 @@ def test_a_second_appeal_on_the_same_object_is_linked_as_a_repeat(conn, city_id)
     first = make_appeal(conn, city_id, "lift_broken", b["lon"], b["lat"])
     second = make_appeal(conn, city_id, "lift_broken", b["lon"] + 0.00003, b["lat"])
     assert second["repeat_of"] == first["reg_number"]
-    counts = conn.execute(text("SELECT appeals, repeats FROM object_repeats WHERE city_id = :c "
-                               "AND object_kind = 'building' AND object_id = :b"),
-                          {"c": city_id, "b": b["id"]}).one()
+    counts = conn.execute(
+        text(
+            "SELECT appeals, repeats FROM object_repeats WHERE city_id = :c "
+            "AND object_kind = 'building' AND object_id = :b"
+        ),
+        {"c": city_id, "b": b["id"]},
+    ).one()
     assert counts.repeats >= 1 and counts.appeals >= 2
 
 
@@ -101,8 +119,9 @@ def test_an_appeal_within_the_category_radius_is_a_repeat_candidate(client, conn
 
 def test_registration_numbers_are_readable_and_unique(conn, city_id):
     b = an_apartment_building(conn, city_id)
-    regs = [make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])["reg_number"]
-            for _ in range(3)]
+    regs = [
+        make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])["reg_number"] for _ in range(3)
+    ]
     year = dt.datetime.now(dt.UTC).year
     assert all(r.startswith(f"PET-{year}-") for r in regs)
     assert len(set(regs)) == 3
@@ -111,24 +130,33 @@ def test_registration_numbers_are_readable_and_unique(conn, city_id):
 def test_an_executor_cannot_read_or_change_another_organisations_appeal(client, conn, city_id):
     b = an_apartment_building(conn, city_id)
     a = make_appeal(conn, city_id, "roof_leak", b["lon"], b["lat"])
-    other = conn.execute(text("SELECT id FROM organisations WHERE city_id = :c AND id <> :o "
-                              "AND kind = 'housing_org' LIMIT 1"),
-                         {"c": city_id, "o": a["organisation_id"]}).scalar_one()
+    other = conn.execute(
+        text(
+            "SELECT id FROM organisations WHERE city_id = :c AND id <> :o "
+            "AND kind = 'housing_org' LIMIT 1"
+        ),
+        {"c": city_id, "o": a["organisation_id"]},
+    ).scalar_one()
     outsider = staff(conn, "executor", other)
     assert client.get(f"/api/v1/appeals/{a['reg_number']}", headers=outsider).status_code == 403
-    r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition",
-                    json={"to": "in_progress"}, headers=outsider)
+    r = client.post(
+        f"/api/v1/appeals/{a['reg_number']}/transition",
+        json={"to": "in_progress"},
+        headers=outsider,
+    )
     assert r.status_code == 403
     listed = client.get("/api/v1/appeals", headers=outsider, params={"limit": 500}).json()
     assert all(x["organisation_id"] == other for x in listed)
     # the right organisation's executor can
     insider = staff(conn, "executor", a["organisation_id"])
     inspector = staff(conn, "inspector")
-    r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition", json={"to": "assigned"},
-                    headers=inspector)
+    r = client.post(
+        f"/api/v1/appeals/{a['reg_number']}/transition", json={"to": "assigned"}, headers=inspector
+    )
     assert r.status_code == 200, r.text
-    r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition",
-                    json={"to": "in_progress"}, headers=insider)
+    r = client.post(
+        f"/api/v1/appeals/{a['reg_number']}/transition", json={"to": "in_progress"}, headers=insider
+    )
     assert r.status_code == 200 and r.json()["status"] == "in_progress"
 
 
@@ -137,23 +165,35 @@ def test_every_change_goes_to_the_append_only_event_log(client, conn, city_id):
     a = make_appeal(conn, city_id, "entrance_cleaning", b["lon"], b["lat"])
     inspector = staff(conn, "inspector")
     for to in ("assigned", "in_progress", "resolved", "closed"):
-        r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition",
-                        json={"to": to, "comment": f"now {to}"}, headers=inspector)
+        r = client.post(
+            f"/api/v1/appeals/{a['reg_number']}/transition",
+            json={"to": to, "comment": f"now {to}"},
+            headers=inspector,
+        )
         assert r.status_code == 200, r.text
     events = client.get(f"/api/v1/appeals/{a['reg_number']}/events", headers=inspector).json()
-    assert [e["to_status"] for e in events] == ["registered", "assigned", "in_progress",
-                                                "resolved", "closed"]
+    assert [e["to_status"] for e in events] == [
+        "registered",
+        "assigned",
+        "in_progress",
+        "resolved",
+        "closed",
+    ]
     assert all(e["actor"] for e in events)
     with pytest.raises(Exception, match="append-only"), conn.begin_nested():
-        conn.execute(text("UPDATE appeal_events SET comment = 'x' WHERE city_id = :c"),
-                     {"c": city_id})
+        conn.execute(
+            text("UPDATE appeal_events SET comment = 'x' WHERE city_id = :c"), {"c": city_id}
+        )
 
 
 def test_a_transition_the_state_machine_forbids_is_a_409(client, conn, city_id):
     b = an_apartment_building(conn, city_id)
     a = make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])
-    r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition", json={"to": "closed"},
-                    headers=staff(conn, "inspector"))
+    r = client.post(
+        f"/api/v1/appeals/{a['reg_number']}/transition",
+        json={"to": "closed"},
+        headers=staff(conn, "inspector"),
+    )
     assert r.status_code == 409 and "cannot become 'closed'" in r.json()["detail"]
 
 
@@ -161,25 +201,40 @@ def test_deferring_needs_the_year(client, conn, city_id):
     b = an_apartment_building(conn, city_id)
     a = make_appeal(conn, city_id, "yard_asphalt", b["lon"], b["lat"])
     h = staff(conn, "inspector")
-    r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition", json={"to": "deferred"},
-                    headers=h)
+    r = client.post(
+        f"/api/v1/appeals/{a['reg_number']}/transition", json={"to": "deferred"}, headers=h
+    )
     assert r.status_code == 422 and "deferred_to_year" in r.json()["detail"]
-    r = client.post(f"/api/v1/appeals/{a['reg_number']}/transition",
-                    json={"to": "deferred", "deferred_to_year": 2027}, headers=h)
+    r = client.post(
+        f"/api/v1/appeals/{a['reg_number']}/transition",
+        json={"to": "deferred", "deferred_to_year": 2027},
+        headers=h,
+    )
     assert r.status_code == 200 and r.json()["deferred_to_year"] == 2027
 
 
 def test_no_public_response_contains_applicant_data(client, conn, city_id):
     b = an_apartment_building(conn, city_id)
     key = channel_key(conn, "telegram")
-    r = _post(client, {"X-API-Key": key}, category="lift_broken", lon=b["lon"], lat=b["lat"],
-              applicant_name=PERSONAL[0], applicant_phone=PERSONAL[1],
-              applicant_email=PERSONAL[2], description="Лифт стоит третий день")
+    r = _post(
+        client,
+        {"X-API-Key": key},
+        category="lift_broken",
+        lon=b["lon"],
+        lat=b["lat"],
+        applicant_name=PERSONAL[0],
+        applicant_phone=PERSONAL[1],
+        applicant_email=PERSONAL[2],
+        description="Лифт стоит третий день",
+    )
     assert r.status_code == 201, r.text
     reg = r.json()["appeal"]["reg_number"]
     assert r.json()["appeal"].get("channel") == "telegram"
-    public = [r.text, client.get(f"/public/track/{reg}").text,
-              client.get(f"/public/track/{reg.lower()}").text]
+    public = [
+        r.text,
+        client.get(f"/public/track/{reg}").text,
+        client.get(f"/public/track/{reg.lower()}").text,
+    ]
     for body in public:
         for secret in PERSONAL:
             assert secret not in body
@@ -212,19 +267,29 @@ def test_a_resent_appeal_with_the_same_key_returns_the_first(client, conn, city_
     assert (r1.status_code, r2.status_code) == (201, 200)
     assert r1.json()["appeal"]["reg_number"] == r2.json()["appeal"]["reg_number"]
     assert r2.json()["created"] is False
-    n = conn.execute(text("SELECT count(*) FROM appeals WHERE city_id = :c "
-                          "AND idempotency_key = 'site-form-8f3a'"), {"c": city_id}).scalar()
+    n = conn.execute(
+        text(
+            "SELECT count(*) FROM appeals WHERE city_id = :c AND idempotency_key = 'site-form-8f3a'"
+        ),
+        {"c": city_id},
+    ).scalar()
     assert n == 1
 
 
-@pytest.mark.parametrize("body, status, words", [
-    ({"category": "garbage", "lon": 71.43, "lat": 51.13}, 422, "outside the city"),
-    ({"category": "no_such_thing", "lon": 69.15, "lat": 54.87}, 422, "unknown category"),
-    ({"category": "garbage", "lon": 369.15, "lat": 54.87}, 422, "lon"),
-    ({"category": "garbage", "lon": "east", "lat": 54.87}, 422, "lon"),
-    ({"category": "garbage", "lon": 69.15, "lat": 54.87, "description": "x" * 4001}, 422,
-     "description"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"category": "garbage", "lon": 71.43, "lat": 51.13}, 422, "outside the city"),
+        ({"category": "no_such_thing", "lon": 69.15, "lat": 54.87}, 422, "unknown category"),
+        ({"category": "garbage", "lon": 369.15, "lat": 54.87}, 422, "lon"),
+        ({"category": "garbage", "lon": "east", "lat": 54.87}, 422, "lon"),
+        (
+            {"category": "garbage", "lon": 69.15, "lat": 54.87, "description": "x" * 4001},
+            422,
+            "description",
+        ),
+    ],
+)
 def test_bad_input_gets_a_4xx_that_says_what_is_wrong(client, conn, body, status, words):
     r = _post(client, staff(conn, "operator"), **body)
     assert r.status_code == status, r.text
@@ -250,12 +315,14 @@ def test_login_with_the_password_flow_gives_a_working_token(client, conn):
     add_user(conn, "PET", "aigerim", "correct-horse-battery", "controller")
     bad = client.post("/api/v1/auth/token", data={"username": "aigerim", "password": "nope"})
     assert bad.status_code == 401
-    ok = client.post("/api/v1/auth/token",
-                     data={"username": "aigerim", "password": "correct-horse-battery"})
+    ok = client.post(
+        "/api/v1/auth/token", data={"username": "aigerim", "password": "correct-horse-battery"}
+    )
     assert ok.status_code == 200 and ok.json()["role"] == "controller"
     token = ok.json()["access_token"]
-    r = client.get("/api/v1/appeals", params={"overdue": True},
-                   headers={"Authorization": f"Bearer {token}"})
+    r = client.get(
+        "/api/v1/appeals", params={"overdue": True}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 200
     assert all(a["overdue"] for a in r.json())
 
@@ -263,13 +330,19 @@ def test_login_with_the_password_flow_gives_a_working_token(client, conn):
 def test_an_appeal_knows_its_metric_point_and_yard_when_written(conn, city_id):
     b = an_apartment_building(conn, city_id)
     a = make_appeal(conn, city_id, "yard_asphalt", b["lon"], b["lat"])
-    row = conn.execute(text("""
+    row = (
+        conn.execute(
+            text("""
         SELECT a.x_m, a.y_m, a.yard_id,
                ST_X(ST_Transform(a.geom, 32642)) AS x, ST_Y(ST_Transform(a.geom, 32642)) AS y,
                (SELECT min(yard_id) FROM yard_buildings WHERE city_id = a.city_id
                   AND building_id = :b) AS building_yard
         FROM appeals a WHERE a.city_id = :c AND a.id = :i"""),
-                       {"c": city_id, "i": a["id"], "b": b["id"]}).mappings().one()
+            {"c": city_id, "i": a["id"], "b": b["id"]},
+        )
+        .mappings()
+        .one()
+    )
     assert row["x_m"] == pytest.approx(row["x"], abs=1e-6)
     assert row["y_m"] == pytest.approx(row["y"], abs=1e-6)
     assert row["yard_id"] is not None

@@ -10,9 +10,23 @@ from geo import demo
 from geo.citydb import load_demo_city
 from geo.migrate import downgrade, upgrade
 
-TABLES = {"cities", "categories", "organisations", "districts", "streets", "buildings", "yards",
-          "yard_buildings", "wells", "appeals", "appeal_contacts", "appeal_events", "users",
-          "api_keys", "object_repeats"}
+TABLES = {
+    "cities",
+    "categories",
+    "organisations",
+    "districts",
+    "streets",
+    "buildings",
+    "yards",
+    "yard_buildings",
+    "wells",
+    "appeals",
+    "appeal_contacts",
+    "appeal_events",
+    "users",
+    "api_keys",
+    "object_repeats",
+}
 
 
 def test_migrations_go_up_and_down_and_up_again(make_database):
@@ -35,12 +49,19 @@ def test_every_city_table_keeps_city_id_first_in_its_key(engine):
 
 
 def test_geometry_columns_are_typed_4326_and_indexed(conn):
-    rows = conn.execute(text(
-        "SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns "
-        "WHERE f_table_schema = 'public'")).all()
+    rows = conn.execute(
+        text(
+            "SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns "
+            "WHERE f_table_schema = 'public'"
+        )
+    ).all()
     assert rows and all(r.srid == 4326 for r in rows)
-    indexed = {r[0] for r in conn.execute(text(
-        "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'"))}
+    indexed = {
+        r[0]
+        for r in conn.execute(
+            text("SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")
+        )
+    }
     assert {r.f_table_name for r in rows} <= indexed
 
 
@@ -49,9 +70,13 @@ def test_yard_area_is_square_metres_in_the_metric_crs(conn, city_id):
     x, y = demo.to_metric().transform(69.15, 54.87)
     rect = box(x, y, x + 120, y + 80)
     wgs = demo.reproject(rect, demo.to_wgs84())
-    area = conn.execute(text(
-        "INSERT INTO yards (city_id, geom) VALUES (:c, ST_Multi(ST_GeomFromText(:w, 4326))) "
-        "RETURNING area_m2"), {"c": city_id, "w": wgs.wkt}).scalar_one()
+    area = conn.execute(
+        text(
+            "INSERT INTO yards (city_id, geom) VALUES (:c, ST_Multi(ST_GeomFromText(:w, 4326))) "
+            "RETURNING area_m2"
+        ),
+        {"c": city_id, "w": wgs.wkt},
+    ).scalar_one()
     assert area == pytest.approx(9600.0, rel=1e-6)
 
 
@@ -63,7 +88,9 @@ def test_demo_city_is_reproducible_from_its_seed():
 
 
 def test_demo_city_has_the_size_of_a_city_of_220k(conn, city_id):
-    counts = dict(conn.execute(text("""
+    counts = dict(
+        conn.execute(
+            text("""
         SELECT 'apartment_buildings', count(*) FROM buildings
           WHERE city_id = :c AND kind = 'apartment'
         UNION ALL SELECT 'yards', count(*) FROM yards WHERE city_id = :c
@@ -71,7 +98,9 @@ def test_demo_city_has_the_size_of_a_city_of_220k(conn, city_id):
         UNION ALL SELECT 'owned_wells', count(*) FROM wells
           WHERE city_id = :c AND owner_id IS NOT NULL
         UNION ALL SELECT 'synthetic', count(*) FROM cities WHERE id = :c AND synthetic"""),
-        {"c": city_id}).all())
+            {"c": city_id},
+        ).all()
+    )
     assert 1200 <= counts["apartment_buildings"] <= 2000
     assert 300 <= counts["yards"] <= 900
     assert counts["wells"] >= 2000 and counts["owned_wells"] == counts["wells"]
@@ -86,9 +115,15 @@ def test_demo_city_loaded_twice_from_one_seed_is_the_same(make_database):
     for code in ("AAA", "BBB"):
         with engine.begin() as conn:
             cid = load_demo_city(conn, seed=11, code=code)["city_id"]
-            digests.append(conn.execute(text(
-                "SELECT md5(string_agg(address_ru || ST_AsText(geom), '|' ORDER BY id)) "
-                "FROM buildings WHERE city_id = :c"), {"c": cid}).scalar_one())
+            digests.append(
+                conn.execute(
+                    text(
+                        "SELECT md5(string_agg(address_ru || ST_AsText(geom), '|' ORDER BY id)) "
+                        "FROM buildings WHERE city_id = :c"
+                    ),
+                    {"c": cid},
+                ).scalar_one()
+            )
     engine.dispose()
     assert digests[0] == digests[1]
 
@@ -97,9 +132,9 @@ def test_categories_carry_deadlines_from_criticality(conn):
     rows = dict(conn.execute(text("SELECT code, deadline_hours FROM categories")).all())
     assert rows["open_manhole"] == 24
     assert max(rows.values()) <= 240
-    urgent = conn.execute(text(
-        "SELECT bool_and(deadline_hours = 24) FROM categories WHERE criticality = 'urgent'"
-    )).scalar_one()
+    urgent = conn.execute(
+        text("SELECT bool_and(deadline_hours = 24) FROM categories WHERE criticality = 'urgent'")
+    ).scalar_one()
     assert urgent
 
 
@@ -108,3 +143,15 @@ def test_health_reports_database_and_postgis(client):
     assert body["database"].startswith("PostgreSQL 15")
     assert body["postgis"].startswith("3.")
     assert "PET" in body["cities"]
+
+
+def test_the_migrations_build_exactly_what_the_models_declare(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from geo.migrate import compared
+    from geo.models import Base
+
+    with engine.connect() as c:
+        ctx = MigrationContext.configure(c, opts={"include_object": compared, "compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []

@@ -45,8 +45,13 @@ OUTAGE_S = 2.5
 CRASH_AFTER = CLIENTS * PER_CLIENT // 4  # acknowledged appeals before the crash
 LOAD_DEADLINE_S = 40.0  # the whole load phase, outage included
 WELL_CATEGORIES = ("open_manhole", "sewer_overflow", "water_leak")
-BUILDING_CATEGORIES = ("roof_leak", "no_heating", "lift_broken", "entrance_cleaning",
-                       "yard_flooding")
+BUILDING_CATEGORIES = (
+    "roof_leak",
+    "no_heating",
+    "lift_broken",
+    "entrance_cleaning",
+    "yard_flooding",
+)
 
 
 @dataclass
@@ -68,11 +73,16 @@ class Stack:
 
 def _points(conn, city_id: int, n: int = 400, seed: int = 11) -> list[dict]:
     """Random appeal bodies over the city's buildings and wells."""
-    buildings = conn.execute(text(
-        "SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT ST_PointOnSurface(geom) AS p "
-        "FROM buildings WHERE city_id = :c) t"), {"c": city_id}).all()
-    wells = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM wells WHERE city_id = :c"),
-                         {"c": city_id}).all()
+    buildings = conn.execute(
+        text(
+            "SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT ST_PointOnSurface(geom) AS p "
+            "FROM buildings WHERE city_id = :c) t"
+        ),
+        {"c": city_id},
+    ).all()
+    wells = conn.execute(
+        text("SELECT ST_X(geom), ST_Y(geom) FROM wells WHERE city_id = :c"), {"c": city_id}
+    ).all()
     rng = random.Random(seed)
     out = []
     for _ in range(n):
@@ -122,14 +132,34 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         finally:
             engine.dispose()
         port = free_port()
-        env = {**os.environ, "QALA_DATABASE_URL": url, "QALA_ENVIRONMENT": "test",
-               "QALA_SECRET_KEY": SECRET, "QALA_DB_POOL_SIZE": "10"}
+        env = {
+            **os.environ,
+            "QALA_DATABASE_URL": url,
+            "QALA_ENVIRONMENT": "test",
+            "QALA_SECRET_KEY": SECRET,
+            "QALA_DB_POOL_SIZE": "10",
+        }
         with open(log, "wb") as out:
             server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                 "--no-access-log"],
-                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url, server, timeout=30)
         yield Stack(cluster, url, base_url, api_key, server, log, points)
@@ -174,8 +204,9 @@ def _client(stack: Stack, i: int, deadline: float, out: ClientLog) -> None:
                     out.acked_at.append(time.monotonic())
                     break
                 if r.status_code == 503:
-                    out.unavailable.append((r.json().get("detail", ""),
-                                            r.headers.get("Retry-After")))
+                    out.unavailable.append(
+                        (r.json().get("detail", ""), r.headers.get("Retry-After"))
+                    )
                     time.sleep(0.1)
                     continue
                 out.unexpected.append(f"{r.status_code}: {r.text[:300]}")
@@ -185,18 +216,24 @@ def _client(stack: Stack, i: int, deadline: float, out: ClientLog) -> None:
 def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     logs = [ClientLog() for _ in range(CLIENTS)]
     deadline = time.monotonic() + LOAD_DEADLINE_S
-    threads = [threading.Thread(target=_client, args=(stack, i, deadline, logs[i]), daemon=True)
-               for i in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=_client, args=(stack, i, deadline, logs[i]), daemon=True)
+        for i in range(CLIENTS)
+    ]
     for t in threads:
         t.start()
     crashed_at = restarted_at = None
     try:
         wait_until = time.monotonic() + 20
-        while (sum(len(g.acked) for g in logs) < CRASH_AFTER and time.monotonic() < wait_until
-               and any(t.is_alive() for t in threads)):
+        while (
+            sum(len(g.acked) for g in logs) < CRASH_AFTER
+            and time.monotonic() < wait_until
+            and any(t.is_alive() for t in threads)
+        ):
             time.sleep(0.02)
         assert sum(len(g.acked) for g in logs) >= CRASH_AFTER, (
-            f"the load did not get going before the crash; server log:\n{stack.log_tail()}")
+            f"the load did not get going before the crash; server log:\n{stack.log_tail()}"
+        )
         stack.cluster.stop("immediate")
         crashed_at = time.monotonic()
         time.sleep(OUTAGE_S)
@@ -222,7 +259,8 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     counts = [len(g.acked) for g in logs]
     assert counts == [PER_CLIENT] * CLIENTS, (
         f"acknowledged per client {counts} (wanted {PER_CLIENT} each): the API did not "
-        f"recover after the restart\n{stack.log_tail()}")
+        f"recover after the restart\n{stack.log_tail()}"
+    )
     assert any(at > restarted_at for g in logs for at in g.acked_at)
     assert crashed_at is not None
 
@@ -234,14 +272,23 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     engine = create_engine(stack.db_url)
     try:
         with engine.connect() as conn:
-            by_key = conn.execute(text("""
+            by_key = conn.execute(
+                text("""
                 SELECT a.idempotency_key, a.reg_number,
                        (SELECT count(*) FROM appeal_events e WHERE e.city_id = a.city_id
                           AND e.appeal_id = a.id AND e.to_status = 'registered') AS events
-                FROM appeals a WHERE a.idempotency_key = ANY(:k)"""), {"k": keys}).all()
-            per_reg = dict(conn.execute(text(
-                "SELECT reg_number, count(*) FROM appeals WHERE reg_number = ANY(:r) "
-                "GROUP BY reg_number"), {"r": regs}).all())
+                FROM appeals a WHERE a.idempotency_key = ANY(:k)"""),
+                {"k": keys},
+            ).all()
+            per_reg = dict(
+                conn.execute(
+                    text(
+                        "SELECT reg_number, count(*) FROM appeals WHERE reg_number = ANY(:r) "
+                        "GROUP BY reg_number"
+                    ),
+                    {"r": regs},
+                ).all()
+            )
     finally:
         engine.dispose()
     rows_per_key: dict[str, list[tuple[str, int]]] = {}
@@ -250,7 +297,8 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     assert all(len(rows) == 1 for rows in rows_per_key.values()), "a key has two appeals"
     for key, reg, status in acked:
         assert rows_per_key.get(key) == [(reg, 1)], (
-            f"acknowledged {reg} ({status}) under {key}, database has {rows_per_key.get(key)}")
+            f"acknowledged {reg} ({status}) under {key}, database has {rows_per_key.get(key)}"
+        )
         assert per_reg.get(reg) == 1, f"{reg} is in the database {per_reg.get(reg, 0)} times"
 
 
@@ -326,8 +374,9 @@ def test_errors_raised_because_of_an_outage_answer_503(stack: Stack):
         try:
             raise SAOperationalError("SELECT 1", {}, Exception("server closed the connection"))
         except SAOperationalError:
-            raise PendingRollbackError("Can't reconnect until invalid transaction is "
-                                       "rolled back") from None
+            raise PendingRollbackError(
+                "Can't reconnect until invalid transaction is rolled back"
+            ) from None
 
     @app.get("/fault/bug")
     def bug():

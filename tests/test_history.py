@@ -21,8 +21,10 @@ MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
 CITY_HALL = (42.3594, -71.0587)
 UTC = dt.UTC
 
-HEADER = ("CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,OnTime_Status,CASE_STATUS,CASE_TITLE,"
-          "TYPE,Department,Location,LATITUDE,LONGITUDE,Source")
+HEADER = (
+    "CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,OnTime_Status,CASE_STATUS,CASE_TITLE,"
+    "TYPE,Department,Location,LATITUDE,LONGITUDE,Source"
+)
 # one row per case; the comment says what the importer must make of it
 SMALL_ROWS = [
     # imported: open, assigned to PWDx, phone
@@ -39,13 +41,12 @@ SMALL_ROWS = [
     # rejected: garbage opening date
     "T5,not a date,,,ONTIME,Open,x,Graffiti Removal,PROP,5 Main St,42.3520,-71.0620,Twitter",
     # imported: a type the mapping does not know -> other; DST-ambiguous time -> standard
-    "T6,2015-11-01 01:30:00,,,OVERDUE,Open,\"Says \"\"hi\"\", twice\",Alien Landing,INFO,,"
+    'T6,2015-11-01 01:30:00,,,OVERDUE,Open,"Says ""hi"", twice",Alien Landing,INFO,,'
     "42.3530,-71.0630,Citizens Connect App",
     # rejected: garbage coordinates
     "T7,2015-03-07 09:00:00,,,ONTIME,Open,x,Graffiti Removal,PROP,7 Main St,abc,-71.06,Twitter",
     # rejected: the id of the first row again
-    "T1,2015-03-08 09:00:00,,,ONTIME,Open,x,Graffiti Removal,PROP,8 Main St,42.35,-71.06,"
-    "Twitter",
+    "T1,2015-03-08 09:00:00,,,ONTIME,Open,x,Graffiti Removal,PROP,8 Main St,42.35,-71.06,Twitter",
     # rejected: a status the mapping does not know
     "T9,2015-03-09 09:00:00,,,ONTIME,Pending,x,Graffiti Removal,PROP,9 Main St,42.35,-71.06,"
     "Twitter",
@@ -56,9 +57,15 @@ SMALL_ROWS = [
     "T11,2015-03-11 09:00:00,,,ONTIME,Open,x,Graffiti Removal,No Q,11 Main St,42.3540,-71.0640,"
     "Carrier Pigeon",
 ]
-SMALL_REJECTED = {"no_coordinates": 1, "outside_city": 1, "bad_opened": 1,
-                  "bad_coordinates": 1, "duplicate_id": 1, "unknown_status": 1,
-                  "bad_closed": 1}
+SMALL_REJECTED = {
+    "no_coordinates": 1,
+    "outside_city": 1,
+    "bad_opened": 1,
+    "bad_coordinates": 1,
+    "duplicate_id": 1,
+    "unknown_status": 1,
+    "bad_closed": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -103,23 +110,27 @@ def boston(hist_engine, source):
 def bos_rows(hist_engine, boston) -> pd.DataFrame:
     """The imported BOS appeals with what the checks need, one row per appeal."""
     with hist_engine.connect() as conn:
-        res = conn.execute(text("""
+        res = conn.execute(
+            text("""
             SELECT a.external_id, a.reg_number, a.status, a.channel, a.category_code,
                    a.source_type, a.created_at, a.deadline_at, a.closed_at, a.resolved_at,
                    a.placeholder_geocode, ST_Y(a.geom) AS lat, ST_X(a.geom) AS lon,
                    o.name_ru AS organisation, o.kind AS org_kind
             FROM appeals a JOIN cities c ON c.id = a.city_id
             LEFT JOIN organisations o ON o.city_id = a.city_id AND o.id = a.organisation_id
-            WHERE c.code = 'BOS'"""))
+            WHERE c.code = 'BOS'""")
+        )
         return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
 
 
 def _local_to_utc(s: pd.Series) -> pd.Series:
-    return (s.dt.tz_localize("America/New_York", ambiguous=np.zeros(len(s), bool),
-                             nonexistent="shift_forward").dt.tz_convert("UTC"))
+    return s.dt.tz_localize(
+        "America/New_York", ambiguous=np.zeros(len(s), bool), nonexistent="shift_forward"
+    ).dt.tz_convert("UTC")
 
 
 # --- the Boston file -------------------------------------------------------------------------
+
 
 def test_boston_every_row_is_accounted_for(boston, bos_rows):
     assert boston.rows_read == 121_145
@@ -133,10 +144,13 @@ def test_boston_every_row_is_accounted_for(boston, bos_rows):
 
 def test_boston_city_is_its_own(hist_engine, boston):
     with hist_engine.connect() as conn:
-        row = conn.execute(text("""
+        row = conn.execute(
+            text("""
             SELECT metric_srid, timezone, name_en, ST_Contains(bounds,
                    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-            FROM cities WHERE code = 'BOS'"""), {"lat": CITY_HALL[0], "lon": CITY_HALL[1]}).one()
+            FROM cities WHERE code = 'BOS'"""),
+            {"lat": CITY_HALL[0], "lon": CITY_HALL[1]},
+        ).one()
     assert tuple(row) == (26986, "America/New_York", "Boston", True)
 
 
@@ -146,14 +160,16 @@ def test_boston_open_and_closed_counts(boston, bos_rows, source):
     assert (closed_src, open_src) == (101_272, 19_873)
     rejected = source[~source.CASE_ENQUIRY_ID.isin(bos_rows.external_id)]
     assert len(rejected) == boston.rejected_total
-    assert (bos_rows.status == "closed").sum() == closed_src - (rejected.CASE_STATUS ==
-                                                                "Closed").sum()
+    assert (bos_rows.status == "closed").sum() == closed_src - (
+        rejected.CASE_STATUS == "Closed"
+    ).sum()
     open_rows = bos_rows[bos_rows.status != "closed"]
     assert len(open_rows) == open_src - (rejected.CASE_STATUS == "Open").sum()
     assert boston.closed + boston.open_assigned + boston.open_registered == boston.imported
     # open with a department -> assigned, without -> registered
-    assert (open_rows.status == np.where(open_rows.organisation.notna(), "assigned",
-                                         "registered")).all()
+    assert (
+        open_rows.status == np.where(open_rows.organisation.notna(), "assigned", "registered")
+    ).all()
     closed = bos_rows[bos_rows.status == "closed"]
     assert closed.closed_at.notna().all() and (closed.closed_at == closed.resolved_at).all()
     assert open_rows.closed_at.isna().all()
@@ -199,18 +215,20 @@ def test_boston_city_hall_is_a_placeholder(boston, bos_rows, source):
     assert (round(lat, 4), round(lon, 4), count) == (*CITY_HALL, 17_070)
     assert "listed" in how and "rule" in how
     flagged = bos_rows[bos_rows.placeholder_geocode]
-    assert len(flagged) == boston.placeholder_rows == sum(p[2] for p in
-                                                           boston.placeholder_points)
-    assert ((flagged.lat.round(4) == CITY_HALL[0]) & (flagged.lon.round(4) == CITY_HALL[1])).sum(
-    ) == 17_070
+    assert len(flagged) == boston.placeholder_rows == sum(p[2] for p in boston.placeholder_points)
+    assert (
+        (flagged.lat.round(4) == CITY_HALL[0]) & (flagged.lon.round(4) == CITY_HALL[1])
+    ).sum() == 17_070
     assert "17,070" in boston.summary()
 
 
 def test_boston_one_organisation_per_department(hist_engine, bos_rows, source):
     with hist_engine.connect() as conn:
-        orgs = conn.execute(text("""
+        orgs = conn.execute(
+            text("""
             SELECT o.name_ru, o.kind FROM organisations o JOIN cities c ON c.id = o.city_id
-            WHERE c.code = 'BOS'""")).all()
+            WHERE c.code = 'BOS'""")
+        ).all()
     deps = set(source.Department.unique()) - {"No Q"}
     assert len(orgs) == len(deps) == 16
     assert {k for _, k in orgs} == {"city_department"}
@@ -224,9 +242,13 @@ def test_boston_one_organisation_per_department(hist_engine, bos_rows, source):
 
 def test_boston_channels_categories_and_types(boston, bos_rows, source):
     merged = bos_rows.merge(source, left_on="external_id", right_on="CASE_ENQUIRY_ID")
-    expect = merged.Source.map({"Constituent Call": "phone_109",
-                                "Citizens Connect App": "mobile_app",
-                                "Self Service": "website"}).fillna("import")
+    expect = merged.Source.map(
+        {
+            "Constituent Call": "phone_109",
+            "Citizens Connect App": "mobile_app",
+            "Self Service": "website",
+        }
+    ).fillna("import")
     assert (merged.channel == expect).all()
     assert (merged.source_type == merged.TYPE).all()
     assert boston.other_unknown == 0  # the mapping names all 158 types
@@ -260,19 +282,34 @@ def test_boston_numbers_and_after_steps(hist_engine, boston, bos_rows):
         refresh_object_repeats(conn, cid)
         advance_sequences(conn, cid)  # appeal_gen's own step agrees with what was set
         assert {y: last(y) for y in expect} == expect
-        assert conn.execute(text(f"SELECT nextval('{sequence_name(cid, 2015)}')")
-                            ).scalar() == expect[2015] + 1
+        assert (
+            conn.execute(text(f"SELECT nextval('{sequence_name(cid, 2015)}')")).scalar()
+            == expect[2015] + 1
+        )
         tx.rollback()
 
 
 def test_boston_indexes_and_keys_are_back(hist_engine, boston):
     with hist_engine.connect() as conn:
-        idx = set(conn.execute(text(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'appeals'")).scalars())
-        fks = conn.execute(text("SELECT count(*) FROM pg_constraint WHERE conrelid = "
-                                "'appeals'::regclass AND contype = 'f'")).scalar()
-    assert {"ix_appeals_geom", "ix_appeals_object", "ix_appeals_org_status",
-            "ix_appeals_created", "pk_appeals", "uq_appeals_city_id_reg_number"} <= idx
+        idx = set(
+            conn.execute(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = 'appeals'")
+            ).scalars()
+        )
+        fks = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                "'appeals'::regclass AND contype = 'f'"
+            )
+        ).scalar()
+    assert {
+        "ix_appeals_geom",
+        "ix_appeals_object",
+        "ix_appeals_org_status",
+        "ix_appeals_created",
+        "pk_appeals",
+        "uq_appeals_city_id_reg_number",
+    } <= idx
     assert fks == 4
 
 
@@ -286,21 +323,33 @@ def test_boston_reimport_adds_nothing(hist_engine, boston):
     assert again.accounted()
     assert not again.city_created and again.organisations_created == 0
     with hist_engine.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM appeals a JOIN cities c ON c.id = a.city_id"
-                              " WHERE c.code = 'BOS'")).scalar()
+        n = conn.execute(
+            text(
+                "SELECT count(*) FROM appeals a JOIN cities c ON c.id = a.city_id"
+                " WHERE c.code = 'BOS'"
+            )
+        ).scalar()
     assert n == boston.imported
     assert "already imported 121,145" in again.summary()
 
 
 def test_boston_summary_has_every_part(boston):
     s = boston.summary()
-    for part in ("rows read: 121,145", "rejected by reason", "mapped to 'other'",
-                 "placeholder geocodes", "on time", "rows/s", "status:"):
+    for part in (
+        "rows read: 121,145",
+        "rejected by reason",
+        "mapped to 'other'",
+        "placeholder geocodes",
+        "on time",
+        "rows/s",
+        "status:",
+    ):
         assert part in s, part
     assert len(s.splitlines()) >= 8
 
 
 # --- a hand-made CSV -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def small_csv(tmp_path) -> Path:
@@ -312,8 +361,9 @@ def small_csv(tmp_path) -> Path:
 def test_small_csv_exact_counts(hist_engine, small_csv):
     from geo.history import import_history
 
-    r = import_history(hist_engine, small_csv, MAPPING, city="TSA", echo=lambda *_: None,
-                       progress=False)
+    r = import_history(
+        hist_engine, small_csv, MAPPING, city="TSA", echo=lambda *_: None, progress=False
+    )
     assert r.rows_read == 11
     assert r.imported == 4
     assert {k: v for k, v in r.rejected.items() if v} == SMALL_REJECTED
@@ -325,20 +375,24 @@ def test_small_csv_exact_counts(hist_engine, small_csv):
     assert (r.on_time_checked, r.on_time_agree) == (1, 1)
     assert r.placeholder_points == []  # a 4-row file has no placeholder by share
     with hist_engine.connect() as conn:
-        got = {row.external_id: row for row in conn.execute(text("""
+        got = {
+            row.external_id: row
+            for row in conn.execute(
+                text("""
             SELECT a.external_id, a.status, a.category_code, a.channel, a.source_type,
                    a.description, a.address_text, a.created_at, a.deadline_at, a.closed_at,
                    a.located_by, a.object_kind, a.reg_number, o.name_ru AS org
             FROM appeals a JOIN cities c ON c.id = a.city_id
             LEFT JOIN organisations o ON o.city_id = a.city_id AND o.id = a.organisation_id
-            WHERE c.code = 'TSA'"""))}
+            WHERE c.code = 'TSA'""")
+            )
+        }
     assert set(got) == {"T1", "T2", "T6", "T11"}
     assert got["T1"].status == "assigned" and got["T1"].org.endswith("(PWDx)")
     assert got["T1"].deadline_at == dt.datetime(2015, 3, 3, 15, tzinfo=UTC)
     assert got["T2"].status == "closed" and got["T2"].channel == "website"
     # no target, closed after the category's 48 h but on time per the source: deadline = closing
-    assert got["T2"].deadline_at == got["T2"].closed_at == dt.datetime(2015, 3, 20, 13,
-                                                                        tzinfo=UTC)
+    assert got["T2"].deadline_at == got["T2"].closed_at == dt.datetime(2015, 3, 20, 13, tzinfo=UTC)
     assert got["T6"].category_code == "other" and got["T6"].source_type == "Alien Landing"
     assert got["T6"].description == 'Says "hi", twice' and got["T6"].address_text is None
     assert got["T6"].created_at == dt.datetime(2015, 11, 1, 6, 30, tzinfo=UTC)  # EST
@@ -346,8 +400,7 @@ def test_small_csv_exact_counts(hist_engine, small_csv):
     assert got["T11"].channel == "import"
     assert {g.located_by for g in got.values()} == {"import"}
     assert {g.object_kind for g in got.values()} == {"none"}
-    assert sorted(g.reg_number for g in got.values()) == [
-        f"TSA-2015-{i:06d}" for i in range(1, 5)]
+    assert sorted(g.reg_number for g in got.values()) == [f"TSA-2015-{i:06d}" for i in range(1, 5)]
 
 
 def test_text_edge_cases_survive_the_binary_copy(hist_engine, tmp_path):
@@ -355,26 +408,37 @@ def test_text_edge_cases_survive_the_binary_copy(hist_engine, tmp_path):
 
     long = "ж" * 5000
     path = tmp_path / "edge.csv"
-    frame = pd.DataFrame({
-        "CASE_ENQUIRY_ID": ["E1", "E2", "E3"],
-        "OPEN_DT": ["1999-12-31 23:59:59.250", "2015-06-01T12:00:00Z", "2015-06-02 08:00:00"],
-        "TARGET_DT": ["", "", ""], "CLOSED_DT": ["", "", ""], "OnTime_Status": ["", "", ""],
-        "CASE_STATUS": ["Open", "Open", "Open"],
-        "CASE_TITLE": ["line one\nline \"two\", \\N, tab\t", long, "nul\x00byte"],
-        "TYPE": ["Street Light Outages"] * 3, "Department": ["PWDx"] * 3,
-        "Location": ["Ақсу, «дом» 5", "", "  padded  "],
-        "LATITUDE": ["42.35", "42.36", "42.37"], "LONGITUDE": ["-71.06", "-71.07", "-71.08"],
-        "Source": ["Constituent Call"] * 3})
+    frame = pd.DataFrame(
+        {
+            "CASE_ENQUIRY_ID": ["E1", "E2", "E3"],
+            "OPEN_DT": ["1999-12-31 23:59:59.250", "2015-06-01T12:00:00Z", "2015-06-02 08:00:00"],
+            "TARGET_DT": ["", "", ""],
+            "CLOSED_DT": ["", "", ""],
+            "OnTime_Status": ["", "", ""],
+            "CASE_STATUS": ["Open", "Open", "Open"],
+            "CASE_TITLE": ['line one\nline "two", \\N, tab\t', long, "nul\x00byte"],
+            "TYPE": ["Street Light Outages"] * 3,
+            "Department": ["PWDx"] * 3,
+            "Location": ["Ақсу, «дом» 5", "", "  padded  "],
+            "LATITUDE": ["42.35", "42.36", "42.37"],
+            "LONGITUDE": ["-71.06", "-71.07", "-71.08"],
+            "Source": ["Constituent Call"] * 3,
+        }
+    )
     frame.to_csv(path, index=False)
-    r = import_history(hist_engine, path, MAPPING, city="TSE", echo=lambda *_: None,
-                       progress=False)
+    r = import_history(hist_engine, path, MAPPING, city="TSE", echo=lambda *_: None, progress=False)
     assert r.imported == 3 and r.rejected_total == 0
     with hist_engine.connect() as conn:
-        got = {row.external_id: row for row in conn.execute(text("""
+        got = {
+            row.external_id: row
+            for row in conn.execute(
+                text("""
             SELECT a.external_id, a.description, a.address_text, a.created_at,
                    ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat, ST_SRID(a.geom) AS srid
-            FROM appeals a JOIN cities c ON c.id = a.city_id WHERE c.code = 'TSE'"""))}
-    assert got["E1"].description == "line one\nline \"two\", \\N, tab"
+            FROM appeals a JOIN cities c ON c.id = a.city_id WHERE c.code = 'TSE'""")
+            )
+        }
+    assert got["E1"].description == 'line one\nline "two", \\N, tab'
     assert got["E1"].address_text == "Ақсу, «дом» 5"
     assert got["E1"].created_at == dt.datetime(2000, 1, 1, 4, 59, 59, 250_000, tzinfo=UTC)
     assert got["E2"].description == "ж" * 4000  # cut to the CHECK's 4000 characters
@@ -392,8 +456,9 @@ def test_a_failure_writes_nothing(hist_engine, small_csv, monkeypatch):
 
     monkeypatch.setattr(history, "binary_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        history.import_history(hist_engine, small_csv, MAPPING, city="TSF",
-                               echo=lambda *_: None, progress=False)
+        history.import_history(
+            hist_engine, small_csv, MAPPING, city="TSF", echo=lambda *_: None, progress=False
+        )
     with hist_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cities WHERE code = 'TSF'")).scalar() == 0
 
@@ -409,8 +474,11 @@ def test_bad_mapping_and_file_say_what_is_wrong(hist_engine, small_csv, tmp_path
     with pytest.raises(InvalidInput, match="NO_SUCH_COLUMN"):
         import_history(hist_engine, small_csv, bad, city="TSB", echo=lambda *_: None)
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text(MAPPING.read_text().replace("Street Light Outages: street_lighting",
-                                                 "Street Light Outages: lights"))
+    wrong.write_text(
+        MAPPING.read_text().replace(
+            "Street Light Outages: street_lighting", "Street Light Outages: lights"
+        )
+    )
     with pytest.raises(InvalidInput, match="lights"):
         import_history(hist_engine, small_csv, wrong, city="TSB", echo=lambda *_: None)
     with hist_engine.connect() as conn:
@@ -419,6 +487,7 @@ def test_bad_mapping_and_file_say_what_is_wrong(hist_engine, small_csv, tmp_path
 
 # --- the command line ------------------------------------------------------------------------
 
+
 def test_cli_import_prints_the_summary(hist_url, small_csv, tmp_path):
     from typer.testing import CliRunner
 
@@ -426,13 +495,19 @@ def test_cli_import_prints_the_summary(hist_url, small_csv, tmp_path):
 
     runner = CliRunner()
     env = {"QALA_DATABASE_URL": hist_url}
-    ok = runner.invoke(app, ["import", "appeals", str(small_csv), "--mapping", str(MAPPING),
-                             "--city", "TSC"], env=env)
+    ok = runner.invoke(
+        app,
+        ["import", "appeals", str(small_csv), "--mapping", str(MAPPING), "--city", "TSC"],
+        env=env,
+    )
     assert ok.exit_code == 0, ok.output
     assert "rows read: 11 = imported 4 + rejected 7 + already imported 0" in ok.stdout
     assert "city TSC" in ok.stdout
-    missing = runner.invoke(app, ["import", "appeals", str(small_csv), "--mapping",
-                                  str(tmp_path / "missing.yaml")], env=env)
+    missing = runner.invoke(
+        app,
+        ["import", "appeals", str(small_csv), "--mapping", str(tmp_path / "missing.yaml")],
+        env=env,
+    )
     assert missing.exit_code != 0
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and "mapping file not found" in lines[0]
@@ -447,28 +522,41 @@ def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
             pytest.skip("appeals has no place columns (migration 0004)")
         city, _ = ensure_city(conn, load_mapping(MAPPING), "TSY")
         for lon0, lat0 in ((-71.0620, 42.3500), (-71.0600, 42.3580)):  # a yard; City Hall's
-            conn.execute(text("""
+            conn.execute(
+                text("""
                 INSERT INTO yards (city_id, name, geom) VALUES (:c, 'test yard',
                   ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"""),
-                {"c": city.id, "x0": lon0, "y0": lat0, "x1": lon0 + 0.004,
-                 "y1": lat0 + 0.003})
+                {"c": city.id, "x0": lon0, "y0": lat0, "x1": lon0 + 0.004, "y1": lat0 + 0.003},
+            )
     path = tmp_path / "place.csv"
-    path.write_text("\n".join([HEADER] + [
-        f"P{i},2015-03-0{i} 10:00:00,,,ONTIME,Open,x,Street Light Outages,PWDx,,{lat},{lon},"
-        "Constituent Call"
-        for i, (lat, lon) in enumerate([(42.3510, -71.0600), (42.3300, -71.1000),
-                                        CITY_HALL], start=1)]) + "\n")
-    r = import_history(hist_engine, path, MAPPING, city="TSY", echo=lambda *_: None,
-                       progress=False)
+    path.write_text(
+        "\n".join(
+            [HEADER]
+            + [
+                f"P{i},2015-03-0{i} 10:00:00,,,ONTIME,Open,x,Street Light Outages,PWDx,,"
+                f"{lat},{lon},Constituent Call"
+                for i, (lat, lon) in enumerate(
+                    [(42.3510, -71.0600), (42.3300, -71.1000), CITY_HALL], start=1
+                )
+            ]
+        )
+        + "\n"
+    )
+    r = import_history(hist_engine, path, MAPPING, city="TSY", echo=lambda *_: None, progress=False)
     assert r.imported == 3 and r.placeholder_rows == 1
     with hist_engine.connect() as conn:
-        got = {row.external_id: row for row in conn.execute(text("""
+        got = {
+            row.external_id: row
+            for row in conn.execute(
+                text("""
             SELECT a.external_id, a.yard_id, a.placeholder_geocode,
                    abs(a.x_m - ST_X(ST_Transform(a.geom, c.metric_srid))) AS dx,
                    abs(a.y_m - ST_Y(ST_Transform(a.geom, c.metric_srid))) AS dy,
                    (SELECT y.id FROM yards y WHERE y.city_id = a.city_id
                       AND ST_Intersects(y.geom, a.geom) ORDER BY y.id LIMIT 1) AS trigger_yard
-            FROM appeals a JOIN cities c ON c.id = a.city_id WHERE c.code = 'TSY'"""))}
+            FROM appeals a JOIN cities c ON c.id = a.city_id WHERE c.code = 'TSY'""")
+            )
+        }
     assert all(g.dx < 1e-6 and g.dy < 1e-6 for g in got.values())
     assert got["P1"].yard_id == got["P1"].trigger_yard is not None
     assert got["P2"].yard_id is None and got["P2"].trigger_yard is None

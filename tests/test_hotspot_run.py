@@ -11,8 +11,10 @@ from geo.appeal_gen import Hotspot, load_demo_appeals
 from geo.hotspot_run import HotspotQuery, run_emerging, run_hotspots
 from tests.factories import make_city
 
-PLANTED = [Hotspot(69.1210, 54.8905, radius_m=120, share=0.03),
-           Hotspot(69.1790, 54.8520, radius_m=120, share=0.03)]
+PLANTED = [
+    Hotspot(69.1210, 54.8905, radius_m=120, share=0.03),
+    Hotspot(69.1790, 54.8520, radius_m=120, share=0.03),
+]
 
 
 @pytest.fixture
@@ -49,13 +51,16 @@ def test_uniform_random_appeals_leave_no_cell_after_fdr_in_most_seeds(conn):
     for seed in range(5):
         conn.execute(text("DELETE FROM appeals WHERE city_id = :c"), {"c": cid})  # next seed
         conn.execute(text("SELECT setseed(:s)"), {"s": seed / 10})
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO appeals (city_id, reg_number, channel, category_code, located_by,
                                  deadline_at, geom)
             SELECT :c, 'U-' || i, 'phone_109', 'garbage', 'click', now(),
                    ST_SetSRID(ST_MakePoint(69.35 + random() * 0.10,
                                            54.90 + random() * 0.10), 4326)
-            FROM generate_series(1, 4000) i"""), {"c": cid})
+            FROM generate_series(1, 4000) i"""),
+            {"c": cid},
+        )
         res = run_hotspots(conn, cid, HotspotQuery(cell_size=250, band=500))
         survived.append(sum(c["class"] != "not_significant" for c in res["cells"]))
     assert sum(n > 0 for n in survived) <= 1, survived
@@ -63,8 +68,7 @@ def test_uniform_random_appeals_leave_no_cell_after_fdr_in_most_seeds(conn):
 
 def test_filters_narrow_the_appeals(conn, planted):
     everything = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500))
-    dogs = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500,
-                                                    category="stray_dogs"))
+    dogs = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500, category="stray_dogs"))
     total = sum(c["count"] for c in everything["cells"])
     assert 0 < sum(c["count"] for c in dogs["cells"]) < total
 
@@ -76,15 +80,13 @@ def test_emerging_hotspots_report_a_category_per_cell(conn, planted):
 
 
 def test_hotspot_api_exports_geojson_and_csv(client, conn, planted):
-    r = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500,
-                                               "format": "geojson"})
+    r = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500, "format": "geojson"})
     assert r.status_code == 200, r.text
     fc = r.json()
     assert fc["type"] == "FeatureCollection" and fc["features"]
     lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0]
     assert 68 < lon < 70 and 54 < lat < 56  # GeoJSON is lon, lat
-    csv_ = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500,
-                                                  "format": "csv"})
+    csv_ = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500, "format": "csv"})
     assert csv_.text.splitlines()[0].startswith("cell,ix,iy,count")
     bad = client.get("/api/v1/hotspots", params={"srid": 4326, "cell_size": 250})
     assert bad.status_code == 422 and "metres" in bad.json()["detail"]
@@ -93,8 +95,9 @@ def test_hotspot_api_exports_geojson_and_csv(client, conn, planted):
 def test_failing_objects_and_clusters(client, conn, planted):
     objs = client.get("/api/v1/failing-objects", params={"kind": "well"}).json()
     assert objs and objs[0]["object_kind"] == "well"
-    assert objs == sorted(objs, key=lambda o: (-o["repeats"], -o["appeals"],
-                                               o["object_kind"], o["object_id"]))
+    assert objs == sorted(
+        objs, key=lambda o: (-o["repeats"], -o["appeals"], o["object_kind"], o["object_id"])
+    )
     clusters = client.get("/api/v1/clusters", params={"eps_m": 40, "min_points": 30}).json()
     assert clusters and clusters[0]["appeals"] >= 30
 

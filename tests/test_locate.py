@@ -10,11 +10,18 @@ from tests.factories import a_yard_well, an_apartment_building, staff
 
 
 def _abaya_building(conn, city_id):
-    return conn.execute(text("""
+    return (
+        conn.execute(
+            text("""
         SELECT b.id, b.house_number, b.address_ru FROM buildings b JOIN streets s
           ON s.city_id = b.city_id AND s.id = b.street_id
         WHERE b.city_id = :c AND s.name_ru = 'пр. Абая' AND b.house_number ~ '^[0-9]+$'
-        ORDER BY b.id LIMIT 1"""), {"c": city_id}).mappings().one()
+        ORDER BY b.id LIMIT 1"""),
+            {"c": city_id},
+        )
+        .mappings()
+        .one()
+    )
 
 
 def test_search_finds_the_russian_forms_people_type(conn, city_id):
@@ -39,11 +46,18 @@ def test_search_forgives_a_typo(conn, city_id):
 
 
 def test_search_forgives_a_missing_letter_in_a_long_name(conn, city_id):
-    b = conn.execute(text("""
+    b = (
+        conn.execute(
+            text("""
         SELECT b.id, b.house_number, s.name_ru FROM buildings b JOIN streets s
           ON s.city_id = b.city_id AND s.id = b.street_id
         WHERE b.city_id = :c AND char_length(s.name_ru) > 12 AND b.house_number ~ '^[0-9]+$'
-        ORDER BY b.id LIMIT 1"""), {"c": city_id}).mappings().one()
+        ORDER BY b.id LIMIT 1"""),
+            {"c": city_id},
+        )
+        .mappings()
+        .one()
+    )
     name = b["name_ru"].split(" ", 1)[1]
     typo = name[:3] + name[4:]
     hits = search_address(conn, city_id, f"{typo} {b['house_number']}")
@@ -59,17 +73,20 @@ def test_search_answers_carry_the_buildings_point(conn, city_id):
 
 def test_place_card_names_the_owner_of_the_wells_in_the_yard(conn, city_id):
     well = a_yard_well(conn, city_id, "sewer")
-    owner = conn.execute(text("SELECT name_ru FROM organisations WHERE city_id = :c AND id = :o"),
-                         {"c": city_id, "o": well["owner_id"]}).scalar_one()
+    owner = conn.execute(
+        text("SELECT name_ru FROM organisations WHERE city_id = :c AND id = :o"),
+        {"c": city_id, "o": well["owner_id"]},
+    ).scalar_one()
     card = place_card(conn, city_id, well["lon"], well["lat"])
     assert card["yard"]["id"] == well["yard_id"]
     by_id = {w["id"]: w for w in card["wells"]}
     assert by_id[well["id"]]["owner_ru"] == owner
     assert by_id[well["id"]]["in_this_yard"] is True
     # every well of the yard is listed, each with an owner
-    n_yard_wells = conn.execute(text("SELECT count(*) FROM wells WHERE city_id = :c "
-                                     "AND yard_id = :y"), {"c": city_id, "y": well["yard_id"]}
-                                ).scalar_one()
+    n_yard_wells = conn.execute(
+        text("SELECT count(*) FROM wells WHERE city_id = :c AND yard_id = :y"),
+        {"c": city_id, "y": well["yard_id"]},
+    ).scalar_one()
     assert sum(w["in_this_yard"] for w in card["wells"]) == n_yard_wells
     assert all(w["owner_ru"] for w in card["wells"])
 
@@ -86,15 +103,23 @@ def test_place_card_of_a_building_shows_housing_org_yard_and_suggestion(conn, ci
 
 def test_place_card_api_needs_staff_and_answers_in_one_call(client, conn, city_id):
     b = an_apartment_building(conn, city_id)
-    assert client.get("/api/v1/place", params={"lon": b["lon"], "lat": b["lat"]}
-                      ).status_code == 401
-    r = client.get("/api/v1/place", params={"lon": b["lon"], "lat": b["lat"],
-                                             "category": "lift_broken"},
-                   headers=staff(conn, "operator"))
+    assert client.get("/api/v1/place", params={"lon": b["lon"], "lat": b["lat"]}).status_code == 401
+    r = client.get(
+        "/api/v1/place",
+        params={"lon": b["lon"], "lat": b["lat"], "category": "lift_broken"},
+        headers=staff(conn, "operator"),
+    )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert {"building", "yard", "wells", "district", "open_nearby", "history",
-            "suggestion"} <= body.keys()
+    assert {
+        "building",
+        "yard",
+        "wells",
+        "district",
+        "open_nearby",
+        "history",
+        "suggestion",
+    } <= body.keys()
 
 
 def test_search_api_rejects_an_empty_street(client):

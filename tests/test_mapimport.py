@@ -39,19 +39,29 @@ def count(conn, table: str) -> int:
 
 
 def test_geojson_buildings_get_addresses_streets_and_search_text(conn, city_id, tmp_path):
-    path = write(tmp_path, "b.geojson", [square(0, 0), square(40, 0), square(80, 0)],
-                 house_number=["12", "14а", "7"], street=["ул. Жамбыла", "Жамбыла", "Новая"],
-                 floors=[5, 9, None], apartments=[60, 108, None])
+    path = write(
+        tmp_path,
+        "b.geojson",
+        [square(0, 0), square(40, 0), square(80, 0)],
+        house_number=["12", "14а", "7"],
+        street=["ул. Жамбыла", "Жамбыла", "Новая"],
+        floors=[5, 9, None],
+        apartments=[60, 108, None],
+    )
     streets_before = count(conn, "streets")
 
     report = import_layer(conn, "buildings", path, "PET", **QUIET)
 
     assert report.counts["buildings"] == 3 and report.counts["new streets"] == 1
     assert count(conn, "streets") == streets_before + 1
-    rows = conn.execute(text(
-        "SELECT b.*, s.name_ru AS street_ru FROM buildings b JOIN streets s "
-        "ON s.city_id = b.city_id AND s.id = b.street_id "
-        "WHERE b.city_id = :c AND b.source = 'import' ORDER BY b.id"), {"c": city_id}).all()
+    rows = conn.execute(
+        text(
+            "SELECT b.*, s.name_ru AS street_ru FROM buildings b JOIN streets s "
+            "ON s.city_id = b.city_id AND s.id = b.street_id "
+            "WHERE b.city_id = :c AND b.source = 'import' ORDER BY b.id"
+        ),
+        {"c": city_id},
+    ).all()
     assert [r.house_number for r in rows] == ["12", "14а", "7"]
     # "ул. Жамбыла" and "Жамбыла" are the demo city's street, in both languages
     assert rows[0].street_id == rows[1].street_id
@@ -64,50 +74,80 @@ def test_geojson_buildings_get_addresses_streets_and_search_text(conn, city_id, 
 
 
 def test_geopackage_yards_get_their_area_in_m2_and_their_buildings(conn, city_id, tmp_path):
-    near = square(0, 110)   # 10 m north of the yard
-    far = square(0, 160)    # 60 m north
-    bpath = write(tmp_path, "b.gpkg", [near, far], house_number=["1", "3"],
-                  street=["ул. Абая", "ул. Абая"])
+    near = square(0, 110)  # 10 m north of the yard
+    far = square(0, 160)  # 60 m north
+    bpath = write(
+        tmp_path, "b.gpkg", [near, far], house_number=["1", "3"], street=["ул. Абая", "ул. Абая"]
+    )
     import_layer(conn, "buildings", bpath, "PET", **QUIET)
-    ids = dict(conn.execute(text(
-        "SELECT house_number, id FROM buildings WHERE city_id = :c AND source = 'import'"),
-        {"c": city_id}).all())
+    ids = dict(
+        conn.execute(
+            text("SELECT house_number, id FROM buildings WHERE city_id = :c AND source = 'import'"),
+            {"c": city_id},
+        ).all()
+    )
     # a 120 m x 80 m yard: 9,600 m² in the metric CRS
-    ypath = write(tmp_path, "yards.gpkg", [square(-50, 20, 120, 80)], name=[None],
-                  surface=["asphalt"], last_repair_year=[2015])
+    ypath = write(
+        tmp_path,
+        "yards.gpkg",
+        [square(-50, 20, 120, 80)],
+        name=[None],
+        surface=["asphalt"],
+        last_repair_year=[2015],
+    )
 
     report = import_layer(conn, "yards", ypath, "PET", **QUIET)
 
     assert report.counts["yards"] == 1
-    yard = conn.execute(text(
-        "SELECT * FROM yards WHERE city_id = :c AND source = 'import'"), {"c": city_id}).one()
+    yard = conn.execute(
+        text("SELECT * FROM yards WHERE city_id = :c AND source = 'import'"), {"c": city_id}
+    ).one()
     assert yard.area_m2 == pytest.approx(9600.0, rel=1e-6)
     assert (yard.surface, yard.last_repair_year, yard.repair_status) == ("asphalt", 2015, "queued")
-    linked = {r[0] for r in conn.execute(text(
-        "SELECT building_id FROM yard_buildings WHERE city_id = :c AND yard_id = :y"),
-        {"c": city_id, "y": yard.id})}
+    linked = {
+        r[0]
+        for r in conn.execute(
+            text("SELECT building_id FROM yard_buildings WHERE city_id = :c AND yard_id = :y"),
+            {"c": city_id, "y": yard.id},
+        )
+    }
     assert ids["1"] in linked and ids["3"] not in linked
     assert yard.name.startswith("Двор: ")
 
 
 def test_shapefile_wells_with_a_yaml_mapping_get_kind_owner_and_yard(conn, city_id, tmp_path):
-    yard_id, lon, lat = conn.execute(text(
-        "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_PointOnSurface(geom) p FROM yards "
-        "WHERE city_id = :c ORDER BY id LIMIT 1) y"), {"c": city_id}).one()
+    yard_id, lon, lat = conn.execute(
+        text(
+            "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_PointOnSurface(geom) p FROM yards "
+            "WHERE city_id = :c ORDER BY id LIMIT 1) y"
+        ),
+        {"c": city_id},
+    ).one()
     mapping = tmp_path / "wells.yaml"
-    mapping.write_text("kind: {column: TYPE, values: {К: sewer, В: water}}\n"
-                       "owner: OWNER\ncode: WELL_CODE\n", encoding="utf-8")
-    path = write(tmp_path, "wells.shp", [Point(lon, lat), wgs(Point(X0 + 5, Y0 + 5))],
-                 TYPE=["К", "В"], OWNER=['ГКП "Водоканал" (канализация)', None],
-                 WELL_CODE=["K-1", "W-2"])
+    mapping.write_text(
+        "kind: {column: TYPE, values: {К: sewer, В: water}}\nowner: OWNER\ncode: WELL_CODE\n",
+        encoding="utf-8",
+    )
+    path = write(
+        tmp_path,
+        "wells.shp",
+        [Point(lon, lat), wgs(Point(X0 + 5, Y0 + 5))],
+        TYPE=["К", "В"],
+        OWNER=['ГКП "Водоканал" (канализация)', None],
+        WELL_CODE=["K-1", "W-2"],
+    )
 
     report = import_layer(conn, "wells", path, "PET", mapping=mapping, **QUIET)
 
     assert report.counts["wells"] == 2
-    rows = conn.execute(text(
-        "SELECT w.code, w.kind, w.yard_id, o.name_ru FROM wells w LEFT JOIN organisations o "
-        "ON o.city_id = w.city_id AND o.id = w.owner_id "
-        "WHERE w.city_id = :c AND w.source = 'import' ORDER BY w.code"), {"c": city_id}).all()
+    rows = conn.execute(
+        text(
+            "SELECT w.code, w.kind, w.yard_id, o.name_ru FROM wells w LEFT JOIN organisations o "
+            "ON o.city_id = w.city_id AND o.id = w.owner_id "
+            "WHERE w.city_id = :c AND w.source = 'import' ORDER BY w.code"
+        ),
+        {"c": city_id},
+    ).all()
     assert [(r.code, r.kind) for r in rows] == [("K-1", "sewer"), ("W-2", "water")]
     assert rows[0].name_ru == "ГКП «Водоканал» (канализация)" and rows[1].name_ru is None
     assert rows[0].yard_id == yard_id
@@ -118,23 +158,29 @@ def test_geojson_districts_are_promoted_to_multipolygons(conn, city_id, tmp_path
 
     assert import_layer(conn, "districts", path, "PET", **QUIET).counts == {"districts": 1}
 
-    row = conn.execute(text(
-        "SELECT name_kk, ST_GeometryType(geom) t FROM districts WHERE city_id = :c "
-        "AND name_ru = 'Тестовый'"), {"c": city_id}).one()
+    row = conn.execute(
+        text(
+            "SELECT name_kk, ST_GeometryType(geom) t FROM districts WHERE city_id = :c "
+            "AND name_ru = 'Тестовый'"
+        ),
+        {"c": city_id},
+    ).one()
     assert row == ("Тестовый", "ST_MultiPolygon")
 
 
 def test_a_file_in_utm_is_reprojected_to_wgs84(conn, city_id, tmp_path):
     utm = box(X0 + 300, Y0 + 300, X0 + 330, Y0 + 320)
-    path = write(tmp_path, "utm.gpkg", [utm], crs=32642, house_number=["5"],
-                 street=["ул. Абая"])
+    path = write(tmp_path, "utm.gpkg", [utm], crs=32642, house_number=["5"], street=["ул. Абая"])
 
     report = import_layer(conn, "buildings", path, "PET", **QUIET)
 
     assert "reprojected from EPSG:32642" in report.summary()
-    geom = shapely.from_wkb(conn.execute(text(
-        "SELECT geom FROM buildings WHERE city_id = :c AND source = 'import'"),
-        {"c": city_id}).scalar_one())
+    geom = shapely.from_wkb(
+        conn.execute(
+            text("SELECT geom FROM buildings WHERE city_id = :c AND source = 'import'"),
+            {"c": city_id},
+        ).scalar_one()
+    )
     x, y = utm.exterior.coords[0]
     lon, lat = demo.to_wgs84().transform(x, y)
     assert geom.geoms[0].exterior.coords[0] == pytest.approx((lon, lat), abs=1e-9)
@@ -143,8 +189,14 @@ def test_a_file_in_utm_is_reprojected_to_wgs84(conn, city_id, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:'crs' was not provided")
 def test_a_file_without_a_crs_is_refused_unless_one_is_given(conn, city_id, tmp_path):
-    path = write(tmp_path, "nocrs.shp", [box(X0, Y0, X0 + 20, Y0 + 20)], crs=None,
-                 HOUSENUM=["9"], street=["ул. Абая"])
+    path = write(
+        tmp_path,
+        "nocrs.shp",
+        [box(X0, Y0, X0 + 20, Y0 + 20)],
+        crs=None,
+        HOUSENUM=["9"],
+        street=["ул. Абая"],
+    )
     mapping = {"house_number": "HOUSENUM"}
     before = count(conn, "buildings")
 
@@ -152,16 +204,22 @@ def test_a_file_without_a_crs_is_refused_unless_one_is_given(conn, city_id, tmp_
         import_layer(conn, "buildings", path, "PET", mapping=mapping, **QUIET)
     assert count(conn, "buildings") == before
 
-    report = import_layer(conn, "buildings", path, "PET", mapping=mapping,
-                          source_crs="EPSG:32642", **QUIET)
+    report = import_layer(
+        conn, "buildings", path, "PET", mapping=mapping, source_crs="EPSG:32642", **QUIET
+    )
     assert report.counts["buildings"] == 1
 
 
 def test_a_file_with_one_invalid_geometry_imports_nothing_and_names_the_row(conn, tmp_path):
     x, y = X0 + 200, Y0 + 200
     bow_tie = wgs(Polygon([(x, y), (x + 20, y + 20), (x + 20, y), (x, y + 20)]))
-    path = write(tmp_path, "bad.geojson", [square(0, 0), bow_tie, square(60, 0)],
-                 house_number=["1", "2", "3"], street=["Новая"] * 3)
+    path = write(
+        tmp_path,
+        "bad.geojson",
+        [square(0, 0), bow_tie, square(60, 0)],
+        house_number=["1", "2", "3"],
+        street=["Новая"] * 3,
+    )
     before = (count(conn, "buildings"), count(conn, "streets"))
 
     with pytest.raises(ImportRejected) as err:
@@ -174,8 +232,9 @@ def test_a_file_with_one_invalid_geometry_imports_nothing_and_names_the_row(conn
 
 
 def test_a_point_outside_the_city_imports_nothing_and_names_the_row(conn, tmp_path):
-    path = write(tmp_path, "wells.geojson", [wgs(Point(X0, Y0)), Point(69.15, 50.0)],
-                 kind=["water", "sewer"])
+    path = write(
+        tmp_path, "wells.geojson", [wgs(Point(X0, Y0)), Point(69.15, 50.0)], kind=["water", "sewer"]
+    )
     before = count(conn, "wells")
 
     with pytest.raises(ImportRejected, match="row 2: outside the city PET") as err:
@@ -186,8 +245,9 @@ def test_a_point_outside_the_city_imports_nothing_and_names_the_row(conn, tmp_pa
 
 
 def test_a_null_geometry_imports_nothing_and_names_the_row(conn, tmp_path):
-    path = write(tmp_path, "yards.geojson", [square(0, 0), square(50, 0), None],
-                 name=["a", "b", "c"])
+    path = write(
+        tmp_path, "yards.geojson", [square(0, 0), square(50, 0), None], name=["a", "b", "c"]
+    )
     before = count(conn, "yards")
 
     with pytest.raises(ImportRejected, match="row 3: no geometry") as err:
@@ -198,8 +258,7 @@ def test_a_null_geometry_imports_nothing_and_names_the_row(conn, tmp_path):
 
 
 def test_points_in_a_polygon_layer_are_refused(conn, tmp_path):
-    path = write(tmp_path, "b.geojson", [wgs(Point(X0, Y0))], house_number=["1"],
-                 street=["Новая"])
+    path = write(tmp_path, "b.geojson", [wgs(Point(X0, Y0))], house_number=["1"], street=["Новая"])
 
     with pytest.raises(ImportRejected, match="row 1: Point where buildings need a polygon"):
         import_layer(conn, "buildings", path, "PET", **QUIET)
@@ -218,8 +277,13 @@ def test_the_message_names_the_first_20_bad_rows_and_rows_holds_all(conn, tmp_pa
 
 
 def test_bad_values_and_unknown_owners_are_rejected_rows(conn, tmp_path):
-    path = write(tmp_path, "wells.geojson", [wgs(Point(X0 + i, Y0)) for i in range(3)],
-                 kind=["water", "lava", "sewer"], owner=[None, None, "ТОО «Нет такого»"])
+    path = write(
+        tmp_path,
+        "wells.geojson",
+        [wgs(Point(X0 + i, Y0)) for i in range(3)],
+        kind=["water", "lava", "sewer"],
+        owner=[None, None, "ТОО «Нет такого»"],
+    )
 
     with pytest.raises(ImportRejected) as err:
         import_layer(conn, "wells", path, "PET", **QUIET)
@@ -233,10 +297,19 @@ def test_bad_values_and_unknown_owners_are_rejected_rows(conn, tmp_path):
 def test_a_mapped_column_missing_from_the_file_is_an_error_naming_it(conn, tmp_path):
     path = write(tmp_path, "b.geojson", [square(0, 0)], HOUSENUM=["1"], STREET=["Новая"])
 
-    with pytest.raises(InvalidInput, match="column 'HOUSENUMBE' \\(for house_number\\) is not "
-                                           "in b.geojson; it has: HOUSENUM, STREET"):
-        import_layer(conn, "buildings", path, "PET",
-                     mapping={"house_number": "HOUSENUMBE", "street": "STREET"}, **QUIET)
+    with pytest.raises(
+        InvalidInput,
+        match="column 'HOUSENUMBE' \\(for house_number\\) is not "
+        "in b.geojson; it has: HOUSENUM, STREET",
+    ):
+        import_layer(
+            conn,
+            "buildings",
+            path,
+            "PET",
+            mapping={"house_number": "HOUSENUMBE", "street": "STREET"},
+            **QUIET,
+        )
 
 
 def test_a_required_field_without_a_column_is_an_error_naming_it(conn, tmp_path):
@@ -247,6 +320,7 @@ def test_a_required_field_without_a_column_is_an_error_naming_it(conn, tmp_path)
 
 
 # --- the command line -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def cli_db(make_database):
@@ -267,13 +341,19 @@ def test_cli_import_of_a_bad_file_exits_non_zero_with_one_line(cli_db, tmp_path)
     from api.cli import app
 
     url, engine = cli_db
-    path = write(tmp_path, "bad.geojson", [square(0, 0), None], house_number=["1", "2"],
-                 street=["Новая", "Новая"])
+    path = write(
+        tmp_path,
+        "bad.geojson",
+        [square(0, 0), None],
+        house_number=["1", "2"],
+        street=["Новая", "Новая"],
+    )
     with engine.connect() as c:
         before = count(c, "buildings")
 
-    result = CliRunner().invoke(app, ["import", "buildings", str(path), "--city", "PET"],
-                                env={"QALA_DATABASE_URL": url})
+    result = CliRunner().invoke(
+        app, ["import", "buildings", str(path), "--city", "PET"], env={"QALA_DATABASE_URL": url}
+    )
 
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -292,8 +372,9 @@ def test_cli_import_of_a_good_file_commits_and_says_what_it_wrote(cli_db, tmp_pa
     with engine.connect() as c:
         before = count(c, "buildings")
 
-    result = CliRunner().invoke(app, ["import", "buildings", str(path), "--city", "PET"],
-                                env={"QALA_DATABASE_URL": url})
+    result = CliRunner().invoke(
+        app, ["import", "buildings", str(path), "--city", "PET"], env={"QALA_DATABASE_URL": url}
+    )
 
     assert result.exit_code == 0, result.stderr
     assert "good.geojson -> PET: 1 buildings" in result.stderr

@@ -25,13 +25,32 @@ from geo.appeals import Actor
 from tests.factories import an_apartment_building, channel_key
 
 BASE = "/open311/v2"
-PERSONAL = {"first_name": "Жанар", "last_name": "Сейткалиева", "phone": "+7 701 555 12 34",
-            "email": "zhanar.s@example.kz"}
+PERSONAL = {
+    "first_name": "Жанар",
+    "last_name": "Сейткалиева",
+    "phone": "+7 701 555 12 34",
+    "email": "zhanar.s@example.kz",
+}
 # the fields of a service request, in the spec's order
-REQUEST_FIELDS = ["service_request_id", "status", "status_notes", "service_name", "service_code",
-                  "description", "agency_responsible", "service_notice", "requested_datetime",
-                  "updated_datetime", "expected_datetime", "address", "address_id", "zipcode",
-                  "lat", "long", "media_url"]
+REQUEST_FIELDS = [
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+]
 
 
 class ViaTestClient:
@@ -51,15 +70,17 @@ def key(conn) -> str:
 
 @pytest.fixture
 def geo(client, monkeypatch) -> GeoReport:
-    monkeypatch.setattr(importlib.import_module("georeport.georeport"), "requests",
-                        ViaTestClient(client))
+    monkeypatch.setattr(
+        importlib.import_module("georeport.georeport"), "requests", ViaTestClient(client)
+    )
     return GeoReport(f"http://testserver{BASE}", jurisdiction="PET")
 
 
 @pytest.fixture
 def geo_xml(client, monkeypatch) -> GeoReport:
-    monkeypatch.setattr(importlib.import_module("georeport.georeport"), "requests",
-                        ViaTestClient(client))
+    monkeypatch.setattr(
+        importlib.import_module("georeport.georeport"), "requests", ViaTestClient(client)
+    )
     return GeoReport(f"http://testserver{BASE}", jurisdiction="PET", output_format="xml")
 
 
@@ -76,8 +97,7 @@ def post(client, key, fmt="json", headers=None, **form):
 def posted_id(response) -> str:
     assert response.status_code == 201, response.text
     body = response.json()
-    assert len(body) == 1 and set(body[0]) == {"service_request_id", "service_notice",
-                                                "account_id"}
+    assert len(body) == 1 and set(body[0]) == {"service_request_id", "service_notice", "account_id"}
     return body[0]["service_request_id"]
 
 
@@ -98,6 +118,7 @@ def spec_error(response, status: int, fmt: str = "json") -> str:
 
 
 # --- discovery and services -------------------------------------------------------------------
+
 
 def test_discovery_names_the_georeport_v2_endpoint_in_both_formats(client):
     d = client.get(f"{BASE}/discovery.json").json()
@@ -136,8 +157,15 @@ def test_services_speak_kazakh_and_english_on_request(client):
 def test_services_xml_has_the_spec_element_names(geo_xml):
     services = geo_xml.get_service_list()  # xmltodict over <services><service>…
     lift = next(s for s in services if s["service_code"] == "lift_broken")
-    assert set(lift) >= {"service_code", "service_name", "description", "metadata", "type",
-                         "keywords", "group"}
+    assert set(lift) >= {
+        "service_code",
+        "service_name",
+        "description",
+        "metadata",
+        "type",
+        "keywords",
+        "group",
+    }
     assert lift["metadata"] == "true" and lift["type"] == "realtime"
 
 
@@ -166,9 +194,16 @@ def test_an_unknown_service_definition_is_404_in_the_spec_format(client):
 
 # --- posting and reading requests -------------------------------------------------------------
 
+
 def test_post_with_lat_long_and_read_it_back(client, conn, key, geo, building):
-    r = post(client, key, service_code="roof_leak", lat=building["lat"], long=building["lon"],
-             description="Течёт крыша над последним этажом")
+    r = post(
+        client,
+        key,
+        service_code="roof_leak",
+        lat=building["lat"],
+        long=building["lon"],
+        description="Течёт крыша над последним этажом",
+    )
     rid = posted_id(r)
     assert rid.startswith("PET-")
     assert "120" in r.json()[0]["service_notice"]
@@ -180,25 +215,30 @@ def test_post_with_lat_long_and_read_it_back(client, conn, key, geo, building):
     assert got["address"] == building["address_ru"]
     assert got["address_id"] == str(building["id"])
     assert abs(got["lat"] - building["lat"]) < 1e-6 and abs(got["long"] - building["lon"]) < 1e-6
-    org = conn.execute(text("SELECT name_ru FROM organisations WHERE id = :o"),
-                       {"o": building["housing_org_id"]}).scalar_one()
+    org = conn.execute(
+        text("SELECT name_ru FROM organisations WHERE id = :o"), {"o": building["housing_org_id"]}
+    ).scalar_one()
     assert got["agency_responsible"] == org
     requested = dt.datetime.fromisoformat(got["requested_datetime"])
     expected = dt.datetime.fromisoformat(got["expected_datetime"])
     assert requested.tzinfo is not None and expected - requested == dt.timedelta(hours=120)
-    row = conn.execute(text("SELECT channel, located_by FROM appeals WHERE reg_number = :r"),
-                       {"r": rid}).one()
+    row = conn.execute(
+        text("SELECT channel, located_by FROM appeals WHERE reg_number = :r"), {"r": rid}
+    ).one()
     assert tuple(row) == ("open311", "gps")
 
 
 def test_post_with_address_string_lands_on_the_building(client, conn, key, geo, building):
-    rid = posted_id(post(client, key, service_code="entrance_cleaning",
-                         address_string=building["address_ru"]))
+    rid = posted_id(
+        post(client, key, service_code="entrance_cleaning", address_string=building["address_ru"])
+    )
     got = geo.get_service_request(rid)
     assert got["address"] == building["address_ru"]
     assert got["address_id"] == str(building["id"])
-    row = conn.execute(text("SELECT object_kind, object_id, located_by FROM appeals "
-                            "WHERE reg_number = :r"), {"r": rid}).one()
+    row = conn.execute(
+        text("SELECT object_kind, object_id, located_by FROM appeals WHERE reg_number = :r"),
+        {"r": rid},
+    ).one()
     assert tuple(row) == ("building", building["id"], "address")
 
 
@@ -213,23 +253,52 @@ def test_attributes_are_checked_against_the_definition_and_kept(client, key, con
     where = {"lat": building["lat"], "long": building["lon"]}
     missing = spec_error(post(client, key, service_code="lift_broken", **where), 400)
     assert "people_trapped" in missing
-    spec_error(post(client, key, service_code="lift_broken", **where,
-                    **{"attribute[people_trapped]": "maybe"}), 400)
-    spec_error(post(client, key, service_code="lift_broken", **where,
-                    **{"attribute[people_trapped]": "no", "attribute[floor]": "300"}), 400)
-    rid = posted_id(post(client, key, service_code="lift_broken", description="Лифт стоит",
-                         **where, **{"attribute[people_trapped]": "yes",
-                                     "attribute[floor]": "7", "attribute[colour]": "red"}))
-    description = conn.execute(text("SELECT description FROM appeals WHERE reg_number = :r"),
-                               {"r": rid}).scalar_one()  # staff see it; the public does not
+    spec_error(
+        post(
+            client,
+            key,
+            service_code="lift_broken",
+            **where,
+            **{"attribute[people_trapped]": "maybe"},
+        ),
+        400,
+    )
+    spec_error(
+        post(
+            client,
+            key,
+            service_code="lift_broken",
+            **where,
+            **{"attribute[people_trapped]": "no", "attribute[floor]": "300"},
+        ),
+        400,
+    )
+    rid = posted_id(
+        post(
+            client,
+            key,
+            service_code="lift_broken",
+            description="Лифт стоит",
+            **where,
+            **{
+                "attribute[people_trapped]": "yes",
+                "attribute[floor]": "7",
+                "attribute[colour]": "red",
+            },
+        )
+    )
+    description = conn.execute(
+        text("SELECT description FROM appeals WHERE reg_number = :r"), {"r": rid}
+    ).scalar_one()  # staff see it; the public does not
     assert description.startswith("Лифт стоит")
     assert "Люди в кабине: да" in description and "Этаж: 7" in description
     assert "red" not in description  # attributes the service does not define are ignored
 
 
 def test_post_answers_in_xml(client, key, building):
-    r = post(client, key, "xml", service_code="roof_leak", lat=building["lat"],
-             long=building["lon"])
+    r = post(
+        client, key, "xml", service_code="roof_leak", lat=building["lat"], long=building["lon"]
+    )
     assert r.status_code == 201 and r.headers["content-type"].startswith("text/xml")
     root = ET.fromstring(r.content)
     assert root.tag == "service_requests"
@@ -251,13 +320,23 @@ def test_an_idempotency_key_makes_a_resent_post_harmless(client, conn, key, buil
 
 # --- GET requests: filters, window, paging ----------------------------------------------------
 
+
 @pytest.fixture
 def three(client, key, building) -> list[str]:
     """Three fresh requests of a rare service, the newest last."""
     ids = []
     for i in range(3):
-        ids.append(posted_id(post(client, key, service_code="scooter_parking",
-                                  lat=building["lat"] + i * 0.0003, long=building["lon"])))
+        ids.append(
+            posted_id(
+                post(
+                    client,
+                    key,
+                    service_code="scooter_parking",
+                    lat=building["lat"] + i * 0.0003,
+                    long=building["lon"],
+                )
+            )
+        )
     return ids
 
 
@@ -273,14 +352,20 @@ def test_get_requests_by_ids_and_by_service_code(geo, three):
 
 def test_get_requests_filters_by_status(geo, conn, city_id, three):
     core.transition(conn, city_id, three[0], "resolved", Actor("insp", "inspector"))
-    closed = {r["service_request_id"] for r in
-              geo.get_service_requests(service_code="scooter_parking", status="closed")}
-    opened = {r["service_request_id"] for r in
-              geo.get_service_requests(service_code="scooter_parking", status="open")}
+    closed = {
+        r["service_request_id"]
+        for r in geo.get_service_requests(service_code="scooter_parking", status="closed")
+    }
+    opened = {
+        r["service_request_id"]
+        for r in geo.get_service_requests(service_code="scooter_parking", status="open")
+    }
     assert three[0] in closed and three[0] not in opened
     assert set(three[1:]) <= opened and not set(three[1:]) & closed
-    both = {r["service_request_id"] for r in
-            geo.get_service_requests(service_code="scooter_parking", status="open,closed")}
+    both = {
+        r["service_request_id"]
+        for r in geo.get_service_requests(service_code="scooter_parking", status="open,closed")
+    }
     assert set(three) <= both
     got = geo.get_service_request(three[0])
     assert got["status"] == "closed" and got["status_notes"] == "Выполнено"
@@ -290,33 +375,53 @@ def test_get_requests_filters_by_status(geo, conn, city_id, three):
 def test_get_requests_by_dates(geo, client, three):
     now = dt.datetime.now(dt.UTC)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    within = geo.get_service_requests(service_code="scooter_parking",
-                                      start_date=(now - dt.timedelta(days=1)).strftime(fmt),
-                                      end_date=(now + dt.timedelta(days=1)).strftime(fmt))
+    within = geo.get_service_requests(
+        service_code="scooter_parking",
+        start_date=(now - dt.timedelta(days=1)).strftime(fmt),
+        end_date=(now + dt.timedelta(days=1)).strftime(fmt),
+    )
     assert set(three) <= {r["service_request_id"] for r in within}
-    future = geo.get_service_requests(service_code="scooter_parking",
-                                      start_date=(now + dt.timedelta(days=2)).strftime(fmt))
+    future = geo.get_service_requests(
+        service_code="scooter_parking", start_date=(now + dt.timedelta(days=2)).strftime(fmt)
+    )
     assert future == []
     # an offset, and a "+" that arrived unencoded as a space
-    local = client.get(f"{BASE}/requests.json?service_code=scooter_parking"
-                       f"&end_date=2099-01-01T00:00:00 05:00")
+    local = client.get(
+        f"{BASE}/requests.json?service_code=scooter_parking&end_date=2099-01-01T00:00:00 05:00"
+    )
     assert local.status_code == 200
     spec_error(client.get(f"{BASE}/requests.json?start_date=yesterday"), 400)
-    spec_error(client.get(f"{BASE}/requests.json?start_date=2026-01-01T00:00:00Z"
-                          f"&end_date=2026-06-01T00:00:00Z"), 400)  # more than 90 days
-    spec_error(client.get(f"{BASE}/requests.json?start_date=2026-03-01T00:00:00Z"
-                          f"&end_date=2026-02-01T00:00:00Z"), 400)
+    spec_error(
+        client.get(
+            f"{BASE}/requests.json?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z"
+        ),
+        400,
+    )  # more than 90 days
+    spec_error(
+        client.get(
+            f"{BASE}/requests.json?start_date=2026-03-01T00:00:00Z&end_date=2026-02-01T00:00:00Z"
+        ),
+        400,
+    )
 
 
 def test_the_default_window_is_the_last_90_days(client, conn, city_id, three):
-    conn.execute(text("UPDATE appeals SET created_at = now() - interval '100 days' "
-                      "WHERE city_id = :c AND reg_number = :r"), {"c": city_id, "r": three[0]})
-    ids = {r["service_request_id"] for r in
-           client.get(f"{BASE}/requests.json?service_code=scooter_parking").json()}
+    conn.execute(
+        text(
+            "UPDATE appeals SET created_at = now() - interval '100 days' "
+            "WHERE city_id = :c AND reg_number = :r"
+        ),
+        {"c": city_id, "r": three[0]},
+    )
+    ids = {
+        r["service_request_id"]
+        for r in client.get(f"{BASE}/requests.json?service_code=scooter_parking").json()
+    }
     assert three[0] not in ids and set(three[1:]) <= ids
     # an id overrides every other argument, the window included
-    by_id = client.get(f"{BASE}/requests.json?service_request_id={three[0]}"
-                       f"&service_code=garbage").json()
+    by_id = client.get(
+        f"{BASE}/requests.json?service_request_id={three[0]}&service_code=garbage"
+    ).json()
     assert [r["service_request_id"] for r in by_id] == [three[0]]
 
 
@@ -351,8 +456,16 @@ def test_requests_xml_has_the_spec_element_names(client, geo_xml, three):
 
 
 def test_xml_survives_control_characters_in_a_description(client, key, building):
-    rid = posted_id(post(client, key, service_code="garbage", lat=building["lat"],
-                         long=building["lon"], description="бак\x0bпереполнен\x1b"))
+    rid = posted_id(
+        post(
+            client,
+            key,
+            service_code="garbage",
+            lat=building["lat"],
+            long=building["lon"],
+            description="бак\x0bпереполнен\x1b",
+        )
+    )
     root = ET.fromstring(client.get(f"{BASE}/requests/{rid}.xml").content)
     assert root.findtext("request/service_request_id") == rid
     assert not root.findtext("request/description")  # free text is not published
@@ -364,6 +477,7 @@ def test_an_unknown_request_is_404(client):
 
 
 # --- errors in the spec's format --------------------------------------------------------------
+
 
 def test_without_a_valid_api_key_posting_is_403(client, building):
     form = {"service_code": "roof_leak", "lat": building["lat"], "long": building["lon"]}
@@ -391,29 +505,39 @@ def test_a_location_is_required_and_must_be_in_the_city(client, key, building):
     spec_error(post(client, key, service_code="garbage", lat=building["lat"]), 400)
     spec_error(post(client, key, service_code="garbage", lat="north", long="east"), 400)
     spec_error(post(client, key, service_code="garbage", lat=10.0, long=10.0), 400)
-    spec_error(post(client, key, service_code="garbage", address_string="Несуществующая 999"),
-               400)
+    spec_error(post(client, key, service_code="garbage", address_string="Несуществующая 999"), 400)
     street_only = building["address_ru"].rsplit(",", 1)[0]
-    assert "house number" in spec_error(post(client, key, service_code="garbage",
-                                             address_string=street_only), 400)
+    assert "house number" in spec_error(
+        post(client, key, service_code="garbage", address_string=street_only), 400
+    )
 
 
 def test_bad_input_never_gets_fastapis_422(client, key):
-    for r in (client.get(f"{BASE}/services.csv"),
-              client.get(f"{BASE}/requests.json?page=x"),
-              client.post(f"{BASE}/requests.json", data={"api_key": key, "lat": "x"}),
-              client.post(f"{BASE}/requests.json", content=b"\xff\xfe", headers={
-                  "Content-Type": "application/x-www-form-urlencoded"})):
+    for r in (
+        client.get(f"{BASE}/services.csv"),
+        client.get(f"{BASE}/requests.json?page=x"),
+        client.post(f"{BASE}/requests.json", data={"api_key": key, "lat": "x"}),
+        client.post(
+            f"{BASE}/requests.json",
+            content=b"\xff\xfe",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+    ):
         assert r.status_code in (400, 403, 404), r.text
         spec_error(r, r.status_code)
 
 
 # --- personal data ----------------------------------------------------------------------------
 
+
 def test_no_personal_data_in_any_response(client, conn, key, building):
-    form = {"service_code": "roof_leak", "lat": building["lat"], "long": building["lon"],
-            "description": "Капает с потолка, звоните 8 (701) 555-12-34 или zhanar.s@example.kz",
-            **PERSONAL}
+    form = {
+        "service_code": "roof_leak",
+        "lat": building["lat"],
+        "long": building["lon"],
+        "description": "Капает с потолка, звоните 8 (701) 555-12-34 или zhanar.s@example.kz",
+        **PERSONAL,
+    }
     bodies = []
     r = post(client, key, **form)
     rid = posted_id(r)
@@ -431,14 +555,18 @@ def test_no_personal_data_in_any_response(client, conn, key, building):
         for needle in needles:
             assert needle not in body
     # ... while the contact centre still has them
-    contact = conn.execute(text("""
+    contact = conn.execute(
+        text("""
         SELECT c.name, c.phone, c.email FROM appeal_contacts c
         JOIN appeals a ON a.city_id = c.city_id AND a.id = c.appeal_id
-        WHERE a.reg_number = :r"""), {"r": rid}).one()
+        WHERE a.reg_number = :r"""),
+        {"r": rid},
+    ).one()
     assert tuple(contact) == ("Жанар Сейткалиева", PERSONAL["phone"], PERSONAL["email"])
 
 
 # --- the real thing: georeport over HTTP against uvicorn ----------------------------------------
+
 
 @pytest.fixture(scope="module")
 def live(make_database):
@@ -459,14 +587,22 @@ def live(make_database):
     with engine.begin() as conn:
         load_demo_city(conn, seed=DEMO_SEED)
         api_key = add_api_key(conn, "PET", "open311-live", "open311")
-        b = an_apartment_building(conn, conn.execute(text(
-            "SELECT id FROM cities WHERE code = 'PET'")).scalar_one())
+        b = an_apartment_building(
+            conn, conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+        )
     engine.dispose()
-    settings = Settings(database_url=url, environment="test", db_pool_size=2,
-                        secret_key="test-secret-key-of-at-least-32-bytes!")
+    settings = Settings(
+        database_url=url,
+        environment="test",
+        db_pool_size=2,
+        secret_key="test-secret-key-of-at-least-32-bytes!",
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", log_config=None
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -485,12 +621,20 @@ def test_georeport_over_real_http(live):
     client = GeoReport(live["root"], jurisdiction="PET", api_key=live["key"])
     services = client.get_service_list()
     assert "lift_broken" in {s["service_code"] for s in services}
-    assert client.get_service_definition("lift_broken")["attributes"][0]["code"] == \
-        "people_trapped"
+    assert client.get_service_definition("lift_broken")["attributes"][0]["code"] == "people_trapped"
     # georeport does not post: a plain form POST, as the spec has it
-    r = requests.post(f"{live['root']}/requests.json", timeout=30, data={
-        "api_key": client.api_key, "jurisdiction_id": "PET", "service_code": "lift_broken",
-        "address_string": b["address_ru"], "attribute[people_trapped]": "no", **PERSONAL})
+    r = requests.post(
+        f"{live['root']}/requests.json",
+        timeout=30,
+        data={
+            "api_key": client.api_key,
+            "jurisdiction_id": "PET",
+            "service_code": "lift_broken",
+            "address_string": b["address_ru"],
+            "attribute[people_trapped]": "no",
+            **PERSONAL,
+        },
+    )
     assert r.status_code == 201, r.text
     rid = r.json()[0]["service_request_id"]
     got = client.get_service_request(rid)
@@ -503,7 +647,8 @@ def test_georeport_over_real_http(live):
         body = requests.get(url, timeout=30).text
         assert rid in body
         assert not any(v in body for v in PERSONAL.values())
-    denied = requests.post(f"{live['root']}/requests.xml", timeout=30,
-                           data={"service_code": "lift_broken"})
+    denied = requests.post(
+        f"{live['root']}/requests.xml", timeout=30, data={"service_code": "lift_broken"}
+    )
     assert denied.status_code == 403
     assert ET.fromstring(denied.content).findtext("error/code") == "403"

@@ -18,8 +18,9 @@ def helsinki(engine):
     with engine.connect() as conn:
         tx = conn.begin()
         said: list[str] = []
-        report = import_osm(conn, get_data("helsinki_pbf"), "hel", name="Helsinki",
-                            echo=said.append)
+        report = import_osm(
+            conn, get_data("helsinki_pbf"), "hel", name="Helsinki", echo=said.append
+        )
         cid = conn.execute(text("SELECT id FROM cities WHERE code = 'HEL'")).scalar_one()
         yield conn, cid, report
         tx.rollback()
@@ -47,44 +48,67 @@ def test_the_extract_becomes_a_new_city_in_its_utm_zone(helsinki):
     conn, cid, report = helsinki
     city = one(conn, "SELECT * FROM cities WHERE id = :c", cid)
     assert (city.code, city.name_en, city.metric_srid, city.synthetic) == (
-        "HEL", "Helsinki", 32635, False)
+        "HEL",
+        "Helsinki",
+        32635,
+        False,
+    )
     assert "OpenStreetMap" in city.note
-    counts = one(conn, """SELECT
+    counts = one(
+        conn,
+        """SELECT
         (SELECT count(*) FROM buildings WHERE city_id = :c AND source = 'osm') b,
         (SELECT count(*) FROM yards WHERE city_id = :c AND source = 'osm') y,
-        (SELECT count(*) FROM streets WHERE city_id = :c) s""", cid)
-    assert counts == (report.counts["buildings"], report.counts["yards"],
-                      report.counts["streets"])
+        (SELECT count(*) FROM streets WHERE city_id = :c) s""",
+        cid,
+    )
+    assert counts == (report.counts["buildings"], report.counts["yards"], report.counts["streets"])
     assert counts.b > 400 and counts.y > 10 and counts.s > 80
-    outside = one(conn, """SELECT
+    outside = one(
+        conn,
+        """SELECT
         (SELECT count(*) FROM buildings b JOIN cities c ON c.id = b.city_id
           WHERE b.city_id = :c AND NOT ST_Covers(c.bounds, b.geom)) +
         (SELECT count(*) FROM streets s JOIN cities c ON c.id = s.city_id
-          WHERE s.city_id = :c AND NOT ST_Covers(c.bounds, s.geom))""", cid)[0]
+          WHERE s.city_id = :c AND NOT ST_Covers(c.bounds, s.geom))""",
+        cid,
+    )[0]
     assert outside == 0
 
 
 def test_levels_become_floors(helsinki):
     conn, cid, _ = helsinki
-    floors = one(conn, "SELECT count(*) FILTER (WHERE floors > 1) many, max(floors) top "
-                       "FROM buildings WHERE city_id = :c", cid)
+    floors = one(
+        conn,
+        "SELECT count(*) FILTER (WHERE floors > 1) many, max(floors) top "
+        "FROM buildings WHERE city_id = :c",
+        cid,
+    )
     assert floors.many > 100 and 5 <= floors.top <= 100
 
 
 def test_apartments_of_residential_buildings_are_estimated_flagged_and_reported(helsinki):
     conn, cid, report = helsinki
-    rows = conn.execute(text(
-        "SELECT kind, apartments, floors, ST_Area(ST_Transform(geom, 32635)) area "
-        "FROM buildings WHERE city_id = :c AND apartments_estimated"), {"c": cid}).all()
+    rows = conn.execute(
+        text(
+            "SELECT kind, apartments, floors, ST_Area(ST_Transform(geom, 32635)) area "
+            "FROM buildings WHERE city_id = :c AND apartments_estimated"
+        ),
+        {"c": cid},
+    ).all()
     assert len(rows) > 20
     for r in rows:
         if r.kind == "apartment":
             assert r.apartments == pytest.approx(max(1, r.area * r.floors / 70), abs=1)
         else:
             assert (r.kind, r.apartments) == ("private", 1)
-    others = one(conn, "SELECT count(*), coalesce(sum(apartments), 0) FROM buildings "
-                       "WHERE city_id = :c AND NOT apartments_estimated AND kind IN "
-                       "('other', 'church', 'school', 'office', 'public')", cid)
+    others = one(
+        conn,
+        "SELECT count(*), coalesce(sum(apartments), 0) FROM buildings "
+        "WHERE city_id = :c AND NOT apartments_estimated AND kind IN "
+        "('other', 'church', 'school', 'office', 'public')",
+        cid,
+    )
     assert others[0] > 0 and others[1] == 0
     said = re.search(r"apartments estimated for (\d+) buildings", report.summary())
     assert said and int(said[1]) == len(rows)
@@ -92,10 +116,14 @@ def test_apartments_of_residential_buildings_are_estimated_flagged_and_reported(
 
 def test_addresses_come_from_addr_tags_and_the_rest_from_the_nearest_street(helsinki):
     conn, cid, report = helsinki
-    rows = conn.execute(text(
-        "SELECT b.house_number, b.address_ru, b.search_text, s.name_ru AS street "
-        "FROM buildings b LEFT JOIN streets s ON s.city_id = b.city_id AND s.id = b.street_id "
-        "WHERE b.city_id = :c"), {"c": cid}).all()
+    rows = conn.execute(
+        text(
+            "SELECT b.house_number, b.address_ru, b.search_text, s.name_ru AS street "
+            "FROM buildings b LEFT JOIN streets s ON s.city_id = b.city_id AND s.id = b.street_id "
+            "WHERE b.city_id = :c"
+        ),
+        {"c": cid},
+    ).all()
     numbered = [r for r in rows if r.house_number]
     assert len(numbered) > 50
     for r in numbered:
@@ -104,27 +132,38 @@ def test_addresses_come_from_addr_tags_and_the_rest_from_the_nearest_street(hels
     near = [r for r in rows if not r.house_number and r.street]
     assert near and all(r.address_ru == r.street for r in near)
     assert f"{len(numbered)} from addr:* tags, {len(near)} named after the nearest street" in (
-        report.summary())
+        report.summary()
+    )
 
 
 def test_residential_landuse_becomes_yards_linked_to_their_buildings(helsinki):
     conn, cid, report = helsinki
-    yards = one(conn, "SELECT count(*) n, min(area_m2) smallest FROM yards WHERE city_id = :c",
-                cid)
+    yards = one(conn, "SELECT count(*) n, min(area_m2) smallest FROM yards WHERE city_id = :c", cid)
     assert yards.n > 10 and yards.smallest >= 100
-    links = one(conn, "SELECT count(*) n, count(DISTINCT yard_id) yards FROM yard_buildings "
-                      "WHERE city_id = :c", cid)
+    links = one(
+        conn,
+        "SELECT count(*) n, count(DISTINCT yard_id) yards FROM yard_buildings WHERE city_id = :c",
+        cid,
+    )
     assert links.n == report.counts["yard links"] > 0 and links.yards > 5
     assert "yards are landuse=residential blocks, not real yards" in report.summary()
 
 
 def test_streets_are_named_roads_one_row_per_name(helsinki):
     conn, cid, _ = helsinki
-    s = one(conn, "SELECT count(*) n, count(DISTINCT name_ru) names, count(geom) with_geom, "
-                  "bool_and(name_ru <> '') named FROM streets WHERE city_id = :c", cid)
+    s = one(
+        conn,
+        "SELECT count(*) n, count(DISTINCT name_ru) names, count(geom) with_geom, "
+        "bool_and(name_ru <> '') named FROM streets WHERE city_id = :c",
+        cid,
+    )
     assert s.n == s.names and s.named and s.with_geom > 80
-    mannerheim = one(conn, "SELECT ST_NumGeometries(geom) FROM streets WHERE city_id = :c "
-                           "AND name_ru = 'Mannerheimintie'", cid)[0]
+    mannerheim = one(
+        conn,
+        "SELECT ST_NumGeometries(geom) FROM streets WHERE city_id = :c "
+        "AND name_ru = 'Mannerheimintie'",
+        cid,
+    )[0]
     assert mannerheim > 1
 
 
@@ -145,8 +184,10 @@ def test_cli_imports_the_extract_and_commits(make_database):
     upgrade(url)
 
     result = CliRunner().invoke(
-        app, ["import", "osm", get_data("helsinki_pbf"), "--city", "HEL", "--name", "Helsinki"],
-        env={"QALA_DATABASE_URL": url})
+        app,
+        ["import", "osm", get_data("helsinki_pbf"), "--city", "HEL", "--name", "Helsinki"],
+        env={"QALA_DATABASE_URL": url},
+    )
 
     assert result.exit_code == 0, result.stderr
     assert "Helsinki.osm.pbf -> HEL:" in result.stderr and "apartments estimated" in result.stderr

@@ -29,25 +29,36 @@ def yards(conn):
     ids = {}
     for i, (name, (apts, n_appeals, half, extra)) in enumerate(spec.items()):
         lon = X - 0.03 + i * 0.01
-        yid = conn.execute(text(
-            "INSERT INTO yards (city_id, name, geom, repair_status, last_repair_year) "
-            "VALUES (:c, :n, ST_GeomFromText(:w, 4326), :s, :r) RETURNING id"),
-            {"c": cid, "n": name, "w": square(lon, Y, half),
-             "s": extra.get("repair_status", "queued"),
-             "r": extra.get("last_repair_year")}).scalar_one()
-        bid = conn.execute(text(
-            "INSERT INTO buildings (city_id, house_number, address_ru, address_kk, apartments, "
-            "floors, housing_org_id, geom) VALUES (:c, :h, :h, :h, :a, 9, :o, "
-            "ST_GeomFromText(:w, 4326)) RETURNING id"),
-            {"c": cid, "h": f"{i + 1}", "a": apts, "o": org,
-             "w": square(lon, Y + 0.0008, 8)}).scalar_one()
-        conn.execute(text("INSERT INTO yard_buildings VALUES (:c, :y, :b)"),
-                     {"c": cid, "y": yid, "b": bid})
+        yid = conn.execute(
+            text(
+                "INSERT INTO yards (city_id, name, geom, repair_status, last_repair_year) "
+                "VALUES (:c, :n, ST_GeomFromText(:w, 4326), :s, :r) RETURNING id"
+            ),
+            {
+                "c": cid,
+                "n": name,
+                "w": square(lon, Y, half),
+                "s": extra.get("repair_status", "queued"),
+                "r": extra.get("last_repair_year"),
+            },
+        ).scalar_one()
+        bid = conn.execute(
+            text(
+                "INSERT INTO buildings (city_id, house_number, address_ru, address_kk, apartments, "
+                "floors, housing_org_id, geom) VALUES (:c, :h, :h, :h, :a, 9, :o, "
+                "ST_GeomFromText(:w, 4326)) RETURNING id"
+            ),
+            {"c": cid, "h": f"{i + 1}", "a": apts, "o": org, "w": square(lon, Y + 0.0008, 8)},
+        ).scalar_one()
+        conn.execute(
+            text("INSERT INTO yard_buildings VALUES (:c, :y, :b)"), {"c": cid, "y": yid, "b": bid}
+        )
         # appeals that count: inside the yard, and one on its building (object reference)
         for _ in range(n_appeals - 1):
             insert_appeal(conn, cid, lon, Y, "yard_asphalt")
-        insert_appeal(conn, cid, lon, Y + 0.0008, "yard_flooding", object_kind="building",
-                      object_id=bid)
+        insert_appeal(
+            conn, cid, lon, Y + 0.0008, "yard_flooding", object_kind="building", object_id=bid
+        )
         # an appeal of a category that does not count
         insert_appeal(conn, cid, lon, Y, "garbage")
         ids[name] = yid
@@ -100,18 +111,26 @@ def test_marking_a_yard_done_takes_it_out_and_the_queue_recomputes(client, conn,
     cid, ids = yards
     h = staff(conn, "planner")
     contractor = make_org(conn, cid, "contractor", "ТОО Асфальт")
-    r = client.patch(f"/api/v1/yards/{ids['Y1']}/repair?city=QUE", headers=h,
-                     json={"planned_start": "2027-05-01", "planned_end": "2027-06-15",
-                           "contractor_id": contractor, "cost_estimate": 12_500_000,
-                           "repair_status": "planned"})
+    r = client.patch(
+        f"/api/v1/yards/{ids['Y1']}/repair?city=QUE",
+        headers=h,
+        json={
+            "planned_start": "2027-05-01",
+            "planned_end": "2027-06-15",
+            "contractor_id": contractor,
+            "cost_estimate": 12_500_000,
+            "repair_status": "planned",
+        },
+    )
     assert r.status_code == 200, r.text
     body = client.get("/api/v1/queue?city=QUE").json()
     first = body["items"][0]
     assert first["yard_id"] == ids["Y1"] and first["contractor"] == "ТОО Асфальт"
     assert first["cost"] == 12_500_000 and first["planned_start"] == "2027-05-01"
     assert "квартир" in body["rule_ru"]
-    client.patch(f"/api/v1/yards/{ids['Y1']}/repair?city=QUE", headers=h,
-                 json={"repair_status": "done"})
+    client.patch(
+        f"/api/v1/yards/{ids['Y1']}/repair?city=QUE", headers=h, json={"repair_status": "done"}
+    )
     order = [i["yard_id"] for i in client.get("/api/v1/queue?city=QUE").json()["items"]]
     assert order == [ids["Y2"], ids["Y3"], ids["Y4"]]
 
@@ -121,8 +140,11 @@ def test_only_planners_change_the_plan_and_bad_dates_are_refused(client, conn, y
     url = f"/api/v1/yards/{ids['Y1']}/repair?city=QUE"
     r = client.patch(url, headers=staff(conn, "operator"), json={"repair_status": "done"})
     assert r.status_code == 403
-    r = client.patch(url, headers=staff(conn, "planner"),
-                     json={"planned_start": "2027-06-01", "planned_end": "2027-05-01"})
+    r = client.patch(
+        url,
+        headers=staff(conn, "planner"),
+        json={"planned_start": "2027-06-01", "planned_end": "2027-05-01"},
+    )
     assert r.status_code == 422 and "before" in r.json()["detail"]
 
 

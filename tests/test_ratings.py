@@ -26,27 +26,66 @@ def hand_made(conn):
     # A: four resolved, 3 on time (2 h, 4 h, 6 h) and one late (30 h against 24 h)
     ids = []
     for h in (2, 4, 6, 30):
-        ids.append(insert_appeal(conn, cid, X, Y, "water_leak", organisation_id=a,
-                                 status="closed", created_at=_at(0), deadline_at=_at(24),
-                                 resolved_at=_at(h), closed_at=_at(h), channel="telegram"))
+        ids.append(
+            insert_appeal(
+                conn,
+                cid,
+                X,
+                Y,
+                "water_leak",
+                organisation_id=a,
+                status="closed",
+                created_at=_at(0),
+                deadline_at=_at(24),
+                resolved_at=_at(h),
+                closed_at=_at(h),
+                channel="telegram",
+            )
+        )
     # one of them was reopened after closure
-    conn.execute(text("INSERT INTO appeal_events (city_id, appeal_id, actor, to_status, "
-                      "from_status) VALUES (:c, :a, 'x', 'reopened', 'closed')"),
-                 {"c": cid, "a": ids[0]})
+    conn.execute(
+        text(
+            "INSERT INTO appeal_events (city_id, appeal_id, actor, to_status, "
+            "from_status) VALUES (:c, :a, 'x', 'reopened', 'closed')"
+        ),
+        {"c": cid, "a": ids[0]},
+    )
     # B: two open, one overdue, one a repeat of the other
-    first = insert_appeal(conn, cid, X, Y, "roof_leak", organisation_id=b, status="assigned",
-                          created_at=_at(0), deadline_at=_at(120), first_call_resolved=True)
-    insert_appeal(conn, cid, X, Y, "roof_leak", organisation_id=b, status="assigned",
-                  created_at=(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(),
-                  deadline_at=(dt.datetime.now(dt.UTC) + dt.timedelta(days=4)).isoformat(),
-                  repeat_of_id=first)
+    first = insert_appeal(
+        conn,
+        cid,
+        X,
+        Y,
+        "roof_leak",
+        organisation_id=b,
+        status="assigned",
+        created_at=_at(0),
+        deadline_at=_at(120),
+        first_call_resolved=True,
+    )
+    insert_appeal(
+        conn,
+        cid,
+        X,
+        Y,
+        "roof_leak",
+        organisation_id=b,
+        status="assigned",
+        created_at=(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(),
+        deadline_at=(dt.datetime.now(dt.UTC) + dt.timedelta(days=4)).isoformat(),
+        repeat_of_id=first,
+    )
     return cid, a, b
 
 
 def test_ratings_figures_on_hand_made_appeals(conn, hand_made):
     cid, a, b = hand_made
-    rows = {r["organisation_id"]: r for r in rate_organisations(
-        conn, cid, since=T0 - dt.timedelta(days=1), until=dt.datetime.now(dt.UTC))}
+    rows = {
+        r["organisation_id"]: r
+        for r in rate_organisations(
+            conn, cid, since=T0 - dt.timedelta(days=1), until=dt.datetime.now(dt.UTC)
+        )
+    }
     ra, rb = rows[a], rows[b]
     assert (ra["appeals"], ra["resolved"], ra["resolved_on_time"]) == (4, 4, 3)
     assert ra["on_time_rate"] == 0.75
@@ -73,8 +112,10 @@ def test_ratings_need_a_staff_role_and_come_as_csv(client, conn, hand_made):
     from tests.factories import staff
 
     assert client.get("/api/v1/ratings?city=RAT").status_code == 401
-    r = client.get("/api/v1/ratings?city=RAT&format=csv&since=2026-03-01T00:00:00Z",
-                   headers=staff(conn, "controller"))
+    r = client.get(
+        "/api/v1/ratings?city=RAT&format=csv&since=2026-03-01T00:00:00Z",
+        headers=staff(conn, "controller"),
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "Водоканал" in r.text
     st = client.get("/api/v1/stats?city=RAT&since=2026-03-01T00:00:00Z&format=csv")

@@ -40,13 +40,22 @@ KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 
 def _openapi() -> dict:
     """The app's OpenAPI document; building it needs no database."""
-    return create_app(Settings(environment="test", database_url="postgresql://unused@/none",
-                               secret_key="schema-only-" + "x" * 32)).openapi()
+    return create_app(
+        Settings(
+            environment="test",
+            database_url="postgresql://unused@/none",
+            secret_key="schema-only-" + "x" * 32,
+        )
+    ).openapi()
 
 
 OPENAPI = _openapi()
-OPERATIONS = sorted((method.upper(), path) for path, item in OPENAPI["paths"].items()
-                    for method in item if method in {"get", "post", "put", "patch", "delete"})
+OPERATIONS = sorted(
+    (method.upper(), path)
+    for path, item in OPENAPI["paths"].items()
+    for method in item
+    if method in {"get", "post", "put", "patch", "delete"}
+)
 
 
 @pytest.fixture
@@ -64,30 +73,50 @@ def api_schema(app):
 def credentials(conn, city_id) -> tuple[dict, str]:
     """An admin's token (a real user row; no password hashing, nobody logs in) and an
     Open311 channel key."""
-    admin = conn.execute(text("""
+    admin = (
+        conn.execute(
+            text("""
         INSERT INTO users (city_id, username, password_hash, role)
         VALUES (:c, 'fuzz-admin', 'not-a-hash', 'admin') RETURNING *"""),
-                         {"c": city_id}).mappings().one()
+            {"c": city_id},
+        )
+        .mappings()
+        .one()
+    )
     return auth_header(dict(admin)), channel_key(conn, "open311")
 
 
 def _params() -> list:
-    return [pytest.param(m, p, id=f"{m} {p}", marks=[pytest.mark.xfail(
-                reason=KNOWN_BROKEN[m, p], strict=False)] if (m, p) in KNOWN_BROKEN else [])
-            for m, p in OPERATIONS]
+    return [
+        pytest.param(
+            m,
+            p,
+            id=f"{m} {p}",
+            marks=[pytest.mark.xfail(reason=KNOWN_BROKEN[m, p], strict=False)]
+            if (m, p) in KNOWN_BROKEN
+            else [],
+        )
+        for m, p in OPERATIONS
+    ]
 
 
 @pytest.mark.parametrize(("method", "path"), _params())
 def test_no_server_errors(api_schema, credentials, method, path):
     headers, key = credentials
     operation = api_schema[path][method]
-    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                      operation.as_strategy(GenerationMode.NEGATIVE))
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
     started = time.monotonic()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate],  # no shrinking: report what was found
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: report what was found
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=cases)
     def run(case):
         if time.monotonic() - started > SECONDS:
@@ -102,6 +131,7 @@ def test_no_server_errors(api_schema, credentials, method, path):
 
 # --- what the fuzzer found, pinned down -------------------------------------------------------
 
+
 def test_a_nul_byte_is_bad_input_not_a_crash(client):
     r = client.get("/public/track/PET%00")
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
@@ -114,10 +144,10 @@ def test_a_time_zone_offset_postgres_cannot_store_is_bad_input(client):
 
 def test_a_yard_cost_beyond_numeric_14_2_is_refused(client, conn, city_id, credentials):
     headers, _ = credentials
-    yard = conn.execute(text("SELECT id FROM yards WHERE city_id = :c ORDER BY id LIMIT 1"),
-                        {"c": city_id}).scalar_one()
-    r = client.patch(f"/api/v1/yards/{yard}/repair", json={"cost_estimate": 5e12},
-                     headers=headers)
+    yard = conn.execute(
+        text("SELECT id FROM yards WHERE city_id = :c ORDER BY id LIMIT 1"), {"c": city_id}
+    ).scalar_one()
+    r = client.patch(f"/api/v1/yards/{yard}/repair", json={"cost_estimate": 5e12}, headers=headers)
     assert r.status_code == 422
 
 

@@ -20,7 +20,10 @@ class Health(BaseModel):
 
 @router.get("/health", response_model=Health, summary="Service, database and PostGIS versions")
 def health(session: SessionDep) -> Health:
-    row = session.execute(text(
-        "SELECT current_setting('server_version'), postgis_lib_version(), "
-        "(SELECT coalesce(array_agg(code ORDER BY id), '{}') FROM cities)")).one()
+    row = session.execute(
+        text(
+            "SELECT current_setting('server_version'), postgis_lib_version(), "
+            "(SELECT coalesce(array_agg(code ORDER BY id), '{}') FROM cities)"
+        )
+    ).one()
     return Health(status="ok", database=f"PostgreSQL {row[0]}", postgis=row[1], cities=row[2])

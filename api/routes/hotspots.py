@@ -19,22 +19,38 @@ Fmt = Literal["json", "geojson", "csv"]
 def hotspot_query(
     category: Annotated[str | None, Query(max_length=32)] = None,
     group: Annotated[str | None, Query(max_length=32)] = None,
-    since: dt.datetime | None = None, until: dt.datetime | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     district_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     status: Annotated[str | None, Query(max_length=12)] = None,
-    srid: Annotated[int | None, Query(ge=1024, le=998999,
-                                      description="metric CRS; default the city's")] = None,
+    srid: Annotated[
+        int | None, Query(ge=1024, le=998999, description="metric CRS; default the city's")
+    ] = None,
     cell_size: Annotated[float | None, Query(ge=5, le=10000, description="metres")] = None,
     band: Annotated[float | None, Query(ge=5, le=50000, description="metres")] = None,
     fdr: bool = True,
-    study_area: Annotated[Literal["city", "incidents"], Query(
-        description="with cell_size: 'city' = every cell wholly inside the city's bounds "
-                    "(empty ones too); 'incidents' = only cells holding appeals")] = "city",
+    study_area: Annotated[
+        Literal["city", "incidents"],
+        Query(
+            description="with cell_size: 'city' = every cell wholly inside the city's bounds "
+            "(empty ones too); 'incidents' = only cells holding appeals"
+        ),
+    ] = "city",
 ) -> HotspotQuery:
     """The filters and parameters of a hot spot run, travelling together."""
-    return HotspotQuery(category=category, group=group, since=since, until=until,
-                        district_id=district_id, status=status, srid=srid,
-                        cell_size=cell_size, band=band, fdr=fdr, study_area=study_area)
+    return HotspotQuery(
+        category=category,
+        group=group,
+        since=since,
+        until=until,
+        district_id=district_id,
+        status=status,
+        srid=srid,
+        cell_size=cell_size,
+        band=band,
+        fdr=fdr,
+        study_area=study_area,
+    )
 
 
 QueryDep = Annotated[HotspotQuery, Depends(hotspot_query)]
@@ -42,8 +58,11 @@ QueryDep = Annotated[HotspotQuery, Depends(hotspot_query)]
 
 def _out(result: dict, fmt: str, name: str):
     if fmt == "csv":
-        return Response(to_csv(result), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return Response(
+            to_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     if fmt == "geojson":
         return JSONResponse(to_geojson(result), media_type="application/geo+json")
     return result
@@ -55,24 +74,37 @@ def hotspots(session: SessionDep, city: CityDep, q: QueryDep, format: Fmt = "jso
 
 
 @router.get("/hotspots/emerging", summary="Emerging hot spots: space-time Gi* + Mann-Kendall")
-def emerging(session: SessionDep, city: CityDep, q: QueryDep,
-             step: Literal["week", "month"] = "week", format: Fmt = "json"):
+def emerging(
+    session: SessionDep,
+    city: CityDep,
+    q: QueryDep,
+    step: Literal["week", "month"] = "week",
+    format: Fmt = "json",
+):
     return _out(run_emerging(session.connection(), city, q, step), format, "emerging")
 
 
 @router.get("/failing-objects", summary="Wells, yards, buildings ranked by repeats and appeals")
-def failing(session: SessionDep, city: CityDep,
-            kind: Literal["building", "yard", "well", "street"] | None = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict]:
+def failing(
+    session: SessionDep,
+    city: CityDep,
+    kind: Literal["building", "yard", "well", "street"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[dict]:
     return failing_objects(session.connection(), city, kind, limit)
 
 
 @router.get("/clusters", summary="Density clusters of appeals (ST_ClusterDBSCAN)")
-def clusters(session: SessionDep, city: CityDep,
-             eps_m: Annotated[float, Query(ge=1, le=5000)] = 50.0,
-             min_points: Annotated[int, Query(ge=2, le=100000)] = 20,
-             since: dt.datetime | None = None, until: dt.datetime | None = None,
-             category: Annotated[str | None, Query(max_length=32)] = None,
-             limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict]:
-    return density_clusters(session.connection(), city, eps_m, min_points, since, until,
-                            category, limit)
+def clusters(
+    session: SessionDep,
+    city: CityDep,
+    eps_m: Annotated[float, Query(ge=1, le=5000)] = 50.0,
+    min_points: Annotated[int, Query(ge=2, le=100000)] = 20,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[dict]:
+    return density_clusters(
+        session.connection(), city, eps_m, min_points, since, until, category, limit
+    )

@@ -50,6 +50,7 @@ WINDOW = dt.timedelta(days=90)
 
 # --- the spec's error answers -----------------------------------------------------------------
 
+
 class Open311Error(Exception):
     """An error answered in the spec's format with its own HTTP status."""
 
@@ -74,8 +75,9 @@ def error_response(fmt: str, code: int, description: str) -> Response:
         ET.SubElement(err, "code").text = str(code)
         ET.SubElement(err, "description").text = _scalar(description)
         return Response(_xml_bytes(root), status_code=code, media_type=FORMATS["xml"])
-    return JSONResponse([{"code": code, "description": description}], status_code=code,
-                        media_type=FORMATS["json"])
+    return JSONResponse(
+        [{"code": code, "description": description}], status_code=code, media_type=FORMATS["json"]
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -118,8 +120,14 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Ro
 # --- JSON and XML ---------------------------------------------------------------------------
 
 # the element name of one item of each list, as the spec's XML has them
-ITEM_TAGS = {"services": "service", "service_requests": "request", "endpoints": "endpoint",
-             "formats": "format", "attributes": "attribute", "values": "value"}
+ITEM_TAGS = {
+    "services": "service",
+    "service_requests": "request",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "attributes": "attribute",
+    "values": "value",
+}
 
 
 # characters XML 1.0 cannot carry at all (ElementTree would write them and break the document)
@@ -140,15 +148,17 @@ def _fill(parent: ET.Element, value: Any, tag: str) -> None:
             _fill(ET.SubElement(parent, k), v, k)
     elif isinstance(value, list):
         for item in value:
-            _fill(ET.SubElement(parent, ITEM_TAGS.get(tag, "item")), item,
-                  ITEM_TAGS.get(tag, "item"))
+            _fill(
+                ET.SubElement(parent, ITEM_TAGS.get(tag, "item")), item, ITEM_TAGS.get(tag, "item")
+            )
     else:
         parent.text = _scalar(value)
 
 
 def _xml_bytes(root: ET.Element) -> bytes:
-    return (b'<?xml version="1.0" encoding="UTF-8"?>\n'
-            + ET.tostring(root, encoding="unicode").encode("utf-8"))
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+        root, encoding="unicode"
+    ).encode("utf-8")
 
 
 def render(fmt: str, root: str, data: Any, status_code: int = 200) -> Response:
@@ -266,8 +276,11 @@ RESPONSIBLE = {
     "district_akimat": ("акимат района", "аудан әкімдігі", "the district akimat"),
     "utility": ("коммунальное предприятие", "коммуналдық кәсіпорын", "the utility company"),
     "lift_company": ("лифтовая организация", "лифт ұйымы", "the lift maintenance company"),
-    "housing_org": ("обслуживающая организация дома", "үйге қызмет көрсететін ұйым",
-                    "the building's housing organisation"),
+    "housing_org": (
+        "обслуживающая организация дома",
+        "үйге қызмет көрсететін ұйым",
+        "the building's housing organisation",
+    ),
     "contractor": ("подрядчик", "мердігер", "the contractor"),
 }
 STATUS_NOTES = {
@@ -281,8 +294,11 @@ STATUS_NOTES = {
     "duplicate": ("Дубликат обращения {of}", "{of} өтінішінің қайталануы", "Duplicate of {of}"),
     "reopened": ("Открыто повторно", "Қайта ашылды", "Reopened"),
 }
-NOTICE = ("Срок рассмотрения — {h} ч.", "Қарау мерзімі — {h} сағ.",
-          "To be addressed within {h} hours.")
+NOTICE = (
+    "Срок рассмотрения — {h} ч.",
+    "Қарау мерзімі — {h} сағ.",
+    "To be addressed within {h} hours.",
+)
 
 
 def _pick(names: tuple[str, str, str], locale: str) -> str:
@@ -297,61 +313,117 @@ def _value(key: str, ru: str, kk: str, en: str) -> dict:
 # bound a number; ``label`` is how the answer is written into the appeal's description.
 ATTRIBUTES: dict[str, list[dict]] = {
     "open_manhole": [
-        {"code": "well_kind", "datatype": "singlevaluelist", "required": False,
-         "label": "Колодец",
-         "description": ("Какой это колодец?", "Бұл қандай құдық?", "What kind of well is it?"),
-         "values": [_value("sewer", "Канализационный", "Кәріз", "Sewer"),
-                    _value("water", "Водопроводный", "Су құбыры", "Water main"),
-                    _value("heating", "Тепловой", "Жылу желісі", "Heating main"),
-                    _value("storm", "Ливневый", "Нөсер кәрізі", "Storm drain"),
-                    _value("telecom", "Связь", "Байланыс", "Telecom"),
-                    _value("unknown", "Не знаю", "Білмеймін", "Don't know")]},
-        {"code": "cover", "datatype": "singlevaluelist", "required": False,
-         "label": "Крышка",
-         "description": ("Что с крышкой люка?", "Құдық қақпағына не болды?",
-                         "What is wrong with the cover?"),
-         "values": [_value("missing", "Нет крышки", "Қақпақ жоқ", "Missing"),
-                    _value("displaced", "Сдвинута", "Жылжып кеткен", "Displaced"),
-                    _value("broken", "Сломана", "Сынған", "Broken")]},
+        {
+            "code": "well_kind",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "label": "Колодец",
+            "description": ("Какой это колодец?", "Бұл қандай құдық?", "What kind of well is it?"),
+            "values": [
+                _value("sewer", "Канализационный", "Кәріз", "Sewer"),
+                _value("water", "Водопроводный", "Су құбыры", "Water main"),
+                _value("heating", "Тепловой", "Жылу желісі", "Heating main"),
+                _value("storm", "Ливневый", "Нөсер кәрізі", "Storm drain"),
+                _value("telecom", "Связь", "Байланыс", "Telecom"),
+                _value("unknown", "Не знаю", "Білмеймін", "Don't know"),
+            ],
+        },
+        {
+            "code": "cover",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "label": "Крышка",
+            "description": (
+                "Что с крышкой люка?",
+                "Құдық қақпағына не болды?",
+                "What is wrong with the cover?",
+            ),
+            "values": [
+                _value("missing", "Нет крышки", "Қақпақ жоқ", "Missing"),
+                _value("displaced", "Сдвинута", "Жылжып кеткен", "Displaced"),
+                _value("broken", "Сломана", "Сынған", "Broken"),
+            ],
+        },
     ],
     "lift_broken": [
-        {"code": "people_trapped", "datatype": "singlevaluelist", "required": True,
-         "label": "Люди в кабине",
-         "description": ("В кабине застряли люди?", "Кабинада адамдар қалып қойды ма?",
-                         "Are people trapped in the car?"),
-         "values": [_value("yes", "Да", "Иә", "Yes"), _value("no", "Нет", "Жоқ", "No")]},
-        {"code": "entrance", "datatype": "number", "required": False, "low": 1, "high": 50,
-         "label": "Подъезд",
-         "description": ("Номер подъезда", "Кіреберіс нөмірі", "Entrance number"),
-         "datatype_description": ("Целое число от 1 до 50", "1-ден 50-ге дейінгі бүтін сан",
-                                  "A whole number from 1 to 50")},
-        {"code": "floor", "datatype": "number", "required": False, "low": 1, "high": 100,
-         "label": "Этаж",
-         "description": ("На каком этаже стоит лифт?", "Лифт қай қабатта тұр?",
-                         "On which floor did the lift stop?"),
-         "datatype_description": ("Целое число от 1 до 100", "1-ден 100-ге дейінгі бүтін сан",
-                                  "A whole number from 1 to 100")},
+        {
+            "code": "people_trapped",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "label": "Люди в кабине",
+            "description": (
+                "В кабине застряли люди?",
+                "Кабинада адамдар қалып қойды ма?",
+                "Are people trapped in the car?",
+            ),
+            "values": [_value("yes", "Да", "Иә", "Yes"), _value("no", "Нет", "Жоқ", "No")],
+        },
+        {
+            "code": "entrance",
+            "datatype": "number",
+            "required": False,
+            "low": 1,
+            "high": 50,
+            "label": "Подъезд",
+            "description": ("Номер подъезда", "Кіреберіс нөмірі", "Entrance number"),
+            "datatype_description": (
+                "Целое число от 1 до 50",
+                "1-ден 50-ге дейінгі бүтін сан",
+                "A whole number from 1 to 50",
+            ),
+        },
+        {
+            "code": "floor",
+            "datatype": "number",
+            "required": False,
+            "low": 1,
+            "high": 100,
+            "label": "Этаж",
+            "description": (
+                "На каком этаже стоит лифт?",
+                "Лифт қай қабатта тұр?",
+                "On which floor did the lift stop?",
+            ),
+            "datatype_description": (
+                "Целое число от 1 до 100",
+                "1-ден 100-ге дейінгі бүтін сан",
+                "A whole number from 1 to 100",
+            ),
+        },
     ],
     "no_water": [
-        {"code": "supply", "datatype": "singlevaluelist", "required": False,
-         "label": "Вода",
-         "description": ("Какой воды нет?", "Қандай су жоқ?", "Which supply is off?"),
-         "values": [_value("cold", "Холодной", "Суық", "Cold"),
-                    _value("hot", "Горячей", "Ыстық", "Hot"),
-                    _value("both", "Никакой", "Екеуі де", "Both")]},
+        {
+            "code": "supply",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "label": "Вода",
+            "description": ("Какой воды нет?", "Қандай су жоқ?", "Which supply is off?"),
+            "values": [
+                _value("cold", "Холодной", "Суық", "Cold"),
+                _value("hot", "Горячей", "Ыстық", "Hot"),
+                _value("both", "Никакой", "Екеуі де", "Both"),
+            ],
+        },
     ],
 }
 
 
 def _attribute_out(attr: dict, order: int, locale: str) -> dict:
-    out = {"variable": True, "code": attr["code"], "datatype": attr["datatype"],
-           "required": attr["required"],
-           "datatype_description": (_pick(attr["datatype_description"], locale)
-                                    if "datatype_description" in attr else None),
-           "order": order, "description": _pick(attr["description"], locale)}
+    out = {
+        "variable": True,
+        "code": attr["code"],
+        "datatype": attr["datatype"],
+        "required": attr["required"],
+        "datatype_description": (
+            _pick(attr["datatype_description"], locale) if "datatype_description" in attr else None
+        ),
+        "order": order,
+        "description": _pick(attr["description"], locale),
+    }
     if "values" in attr:
-        out["values"] = [{"key": v["key"], "name": _pick(v["name"], locale)}
-                         for v in attr["values"]]
+        out["values"] = [
+            {"key": v["key"], "name": _pick(v["name"], locale)} for v in attr["values"]
+        ]
     return out
 
 
@@ -365,9 +437,11 @@ def _service_out(cat: dict, locale: str) -> dict:
     group = GROUPS.get(cat["group_code"])
     responsible = RESPONSIBLE.get(cat["responsible_kind"], (cat["responsible_kind"],) * 3)
     hours = cat["deadline_hours"]
-    description = (f"Срок: {hours} ч. Отвечает: {responsible[0]}.",
-                   f"Мерзімі: {hours} сағ. Жауапты: {responsible[1]}.",
-                   f"Deadline: {hours} h. Responsible: {responsible[2]}.")
+    description = (
+        f"Срок: {hours} ч. Отвечает: {responsible[0]}.",
+        f"Мерзімі: {hours} сағ. Жауапты: {responsible[1]}.",
+        f"Deadline: {hours} h. Responsible: {responsible[2]}.",
+    )
     keywords = [cat["group_code"], cat["criticality"]]
     if cat["object_kind"] != "none":
         keywords.append(cat["object_kind"])
@@ -459,46 +533,73 @@ class ErrorOut(BaseModel):
     description: str
 
 
-ERRORS = {400: {"model": list[ErrorOut], "description": "bad input (spec format)"},
-          403: {"model": list[ErrorOut], "description": "api_key missing or invalid"},
-          404: {"model": list[ErrorOut], "description": "not found (spec format)"}}
+ERRORS = {
+    400: {"model": list[ErrorOut], "description": "bad input (spec format)"},
+    403: {"model": list[ErrorOut], "description": "api_key missing or invalid"},
+    404: {"model": list[ErrorOut], "description": "not found (spec format)"},
+}
 
 
 def _doc(model: Any) -> dict:
     return {200: {"model": model, "content": {"text/xml": {}}}, **ERRORS}
 
 
-@router.get("/discovery.{format}", responses=_doc(Discovery),
-            summary="Service discovery: where the GeoReport v2 endpoint is, in which formats")
+@router.get(
+    "/discovery.{format}",
+    responses=_doc(Discovery),
+    summary="Service discovery: where the GeoReport v2 endpoint is, in which formats",
+)
 def discovery(format: Format, request: Request, settings: SettingsDep) -> Response:
     url = str(request.base_url).rstrip("/") + router.prefix
     data = {
         "changeset": CHANGESET,
         "contact": "Контакт-центр 109 / 109 байланыс орталығы / the city's 109 contact centre",
         "key_service": "API keys (api_key) are issued by the city's administrator: "
-                       "qala user apikey NAME --channel open311",
-        "endpoints": [{"specification": SPEC, "url": url, "changeset": CHANGESET,
-                       "type": "production" if settings.environment == "production" else "test",
-                       "formats": ["text/xml", "application/json"]}],
+        "qala user apikey NAME --channel open311",
+        "endpoints": [
+            {
+                "specification": SPEC,
+                "url": url,
+                "changeset": CHANGESET,
+                "type": "production" if settings.environment == "production" else "test",
+                "formats": ["text/xml", "application/json"],
+            }
+        ],
     }
     return render(format, "discovery", data)
 
 
-@router.get("/services.{format}", responses=_doc(list[Service]),
-            summary="Service list: our appeal categories")
-def services(format: Format, session: SessionDep, settings: SettingsDep,
-             jurisdiction_id: JurisdictionQ = None, locale: LocaleQ = None) -> Response:
+@router.get(
+    "/services.{format}",
+    responses=_doc(list[Service]),
+    summary="Service list: our appeal categories",
+)
+def services(
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+    jurisdiction_id: JurisdictionQ = None,
+    locale: LocaleQ = None,
+) -> Response:
     conn = session.connection()
     _city(conn, jurisdiction_id, settings.default_city)
     loc = _locale(locale)
     return render(format, "services", [_service_out(c, loc) for c in _category_rows(conn)])
 
 
-@router.get("/services/{service_code}.{format}", responses=_doc(ServiceDefinition),
-            summary="Service definition: the attributes a service asks for")
-def service_definition(service_code: str, format: Format, session: SessionDep,
-                       settings: SettingsDep, jurisdiction_id: JurisdictionQ = None,
-                       locale: LocaleQ = None) -> Response:
+@router.get(
+    "/services/{service_code}.{format}",
+    responses=_doc(ServiceDefinition),
+    summary="Service definition: the attributes a service asks for",
+)
+def service_definition(
+    service_code: str,
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+    jurisdiction_id: JurisdictionQ = None,
+    locale: LocaleQ = None,
+) -> Response:
     conn = session.connection()
     _city(conn, jurisdiction_id, settings.default_city)
     loc = _locale(locale)
@@ -513,8 +614,10 @@ def service_definition(service_code: str, format: Format, session: SessionDep,
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Kazakh (and other) numbers as people type them: +7 701 555 12 34, 8 (7152) 46-12-34
-_PHONE = re.compile(r"(?<![\w+-])(?:\+\d{1,3}|8)[\s(.-]{0,2}\d{3,5}[\s).-]{0,2}\d{1,3}"
-                    r"[\s.-]?\d{2}[\s.-]?\d{2}(?![\w-])")
+_PHONE = re.compile(
+    r"(?<![\w+-])(?:\+\d{1,3}|8)[\s(.-]{0,2}\d{3,5}[\s).-]{0,2}\d{1,3}"
+    r"[\s.-]?\d{2}[\s.-]?\d{2}(?![\w-])"
+)
 
 
 def mask_contacts(value: str | None) -> str | None:
@@ -532,10 +635,10 @@ ORDER BY q.created_at DESC, q.id DESC
 """
 
 
-def _requests(conn: Connection, city: int, where: list[str], params: dict, limit: int,
-              offset: int) -> list[dict]:
-    sql = REQUESTS_SQL.format(appeals=core.APPEAL_SQL,
-                              where="".join(f" AND {w}" for w in where))
+def _requests(
+    conn: Connection, city: int, where: list[str], params: dict, limit: int, offset: int
+) -> list[dict]:
+    sql = REQUESTS_SQL.format(appeals=core.APPEAL_SQL, where="".join(f" AND {w}" for w in where))
     rows = conn.execute(text(sql), {**params, "c": city, "lim": limit, "off": offset})
     return [dict(r) for r in rows.mappings()]
 
@@ -569,18 +672,27 @@ def _request_out(a: dict, locale: str, tz: ZoneInfo) -> dict:
     }
 
 
-@router.get("/requests.{format}", responses=_doc(list[ServiceRequest]),
-            summary="Service requests: appeals by number, service, date and status")
+@router.get(
+    "/requests.{format}",
+    responses=_doc(list[ServiceRequest]),
+    summary="Service requests: appeals by number, service, date and status",
+)
 def get_requests(
-    format: Format, session: SessionDep, settings: SettingsDep,
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
     jurisdiction_id: JurisdictionQ = None,
-    service_request_id: Annotated[str | None, Query(
-        description="registration numbers, comma separated (overrides the other filters)")] = None,
+    service_request_id: Annotated[
+        str | None,
+        Query(description="registration numbers, comma separated (overrides the other filters)"),
+    ] = None,
     service_code: Annotated[str | None, Query(description="comma separated")] = None,
-    start_date: Annotated[str | None, Query(
-        description="ISO 8601, e.g. 2026-01-01T00:00:00Z")] = None,
-    end_date: Annotated[str | None, Query(description="ISO 8601; at most 90 days after "
-                                                      "start_date")] = None,
+    start_date: Annotated[
+        str | None, Query(description="ISO 8601, e.g. 2026-01-01T00:00:00Z")
+    ] = None,
+    end_date: Annotated[
+        str | None, Query(description="ISO 8601; at most 90 days after start_date")
+    ] = None,
     status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
     page: Annotated[str | None, Query(description="extension: page number, from 1")] = None,
     page_size: Annotated[str | None, Query(description="extension: 1..1000 (default 1000)")] = None,
@@ -610,8 +722,7 @@ def get_requests(
                 raise _bad(f"unknown status {sorted(unknown)[0]!r}: open or closed")
             if set(states) != {"open", "closed"}:
                 where.append("a.status = ANY(:states)")
-                params["states"] = list(core.OPEN_STATES if states[0] == "open"
-                                        else CLOSED_STATES)
+                params["states"] = list(core.OPEN_STATES if states[0] == "open" else CLOSED_STATES)
         start, end = _when(start_date, "start_date", tz), _when(end_date, "end_date", tz)
         if start is None and end is None:
             end = dt.datetime.now(dt.UTC)
@@ -629,11 +740,19 @@ def get_requests(
     return render(format, "service_requests", [_request_out(a, loc, tz) for a in rows])
 
 
-@router.get("/requests/{service_request_id}.{format}", responses=_doc(list[ServiceRequest]),
-            summary="One service request by its registration number")
-def get_request(service_request_id: str, format: Format, session: SessionDep,
-                settings: SettingsDep, jurisdiction_id: JurisdictionQ = None,
-                locale: LocaleQ = None) -> Response:
+@router.get(
+    "/requests/{service_request_id}.{format}",
+    responses=_doc(list[ServiceRequest]),
+    summary="One service request by its registration number",
+)
+def get_request(
+    service_request_id: str,
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+    jurisdiction_id: JurisdictionQ = None,
+    locale: LocaleQ = None,
+) -> Response:
     conn = session.connection()
     city = _city(conn, jurisdiction_id, settings.default_city)
     loc = _locale(locale)
@@ -681,20 +800,32 @@ def _building_point(conn: Connection, city: int, building_id: str) -> dict:
         bid = int(building_id)
     except ValueError as exc:
         raise _bad("address_id must be a building id (a whole number)") from exc
-    row = conn.execute(text("""
+    row = (
+        conn.execute(
+            text("""
         SELECT id, address_ru, ST_X(ST_PointOnSurface(geom)) AS lon,
                ST_Y(ST_PointOnSurface(geom)) AS lat
         FROM buildings WHERE city_id = :c AND id = :i"""),
-                       {"c": city, "i": bid if abs(bid) < 2**62 else -1}).mappings().first()
+            {"c": city, "i": bid if abs(bid) < 2**62 else -1},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise _bad(f"address_id {building_id!r}: no such building in this city")
     return dict(row)
 
 
-@router.post("/requests.{format}", status_code=201, responses=_doc(list[Posted]),
-             summary="Create a service request (an appeal) from a channel holding an api_key")
+@router.post(
+    "/requests.{format}",
+    status_code=201,
+    responses=_doc(list[Posted]),
+    summary="Create a service request (an appeal) from a channel holding an api_key",
+)
 def post_request(
-    format: Format, session: SessionDep, settings: SettingsDep,
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
     attributes: Annotated[dict[str, str], Depends(_attribute_fields)],
     api_key: Annotated[str | None, Form(description="the channel's API key")] = None,
     jurisdiction_id: Annotated[str | None, Form(description="a city code, e.g. PET")] = None,
@@ -738,11 +869,19 @@ def post_request(
     address = _text(address_string, "address_string", 300)
     building = _text(address_id, "address_id", 20)
     new = core.NewAppeal(
-        category=code, lon=0.0, lat=0.0, channel=channel, description=text_in,
-        applicant_name=" ".join(filter(None, (_text(first_name, "first_name", 100),
-                                              _text(last_name, "last_name", 100)))) or None,
-        applicant_phone=_text(phone, "phone", 40), applicant_email=_text(email, "email", 200),
-        idempotency_key=_text(idempotency_key, "Idempotency-Key", 128))
+        category=code,
+        lon=0.0,
+        lat=0.0,
+        channel=channel,
+        description=text_in,
+        applicant_name=" ".join(
+            filter(None, (_text(first_name, "first_name", 100), _text(last_name, "last_name", 100)))
+        )
+        or None,
+        applicant_phone=_text(phone, "phone", 40),
+        applicant_email=_text(email, "email", 200),
+        idempotency_key=_text(idempotency_key, "Idempotency-Key", 128),
+    )
     if lat is not None or long is not None:
         if lat is None or long is None or not (math.isfinite(lat) and math.isfinite(long)):
             raise _bad("give both lat and long, as finite WGS 84 degrees")
@@ -767,9 +906,18 @@ def post_request(
     session.commit()
     hours = round((appeal["deadline_at"] - appeal["created_at"]).total_seconds() / 3600)
     notice = _pick(NOTICE, loc).format(h=hours)
-    return render(format, "service_requests",
-                  [{"service_request_id": appeal["reg_number"], "service_notice": notice,
-                    "account_id": None}], status_code=201 if created else 200)
+    return render(
+        format,
+        "service_requests",
+        [
+            {
+                "service_request_id": appeal["reg_number"],
+                "service_notice": notice,
+                "account_id": None,
+            }
+        ],
+        status_code=201 if created else 200,
+    )
 
 
 def _city_code(conn: Connection, city: int) -> str:

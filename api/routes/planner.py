@@ -46,13 +46,19 @@ class QueueItem(BaseModel):
 
 
 class QueueOut(BaseModel):
-    rule_ru: str = ("Очередь: сначала дворы с наибольшим числом квартир в домах, которые двор "
-                    "обслуживает; при равенстве — с большим числом обращений; затем — с большей "
-                    "площадью.")
-    rule_kk: str = ("Кезек: алдымен аула қызмет ететін үйлердегі пәтерлер саны көп аулалар; "
-                    "тең болса — өтініштері көп; содан кейін — ауданы үлкен аулалар.")
-    rule_en: str = ("Queue: yards serving the most apartments first; on a tie, more appeals; "
-                    "then the larger area.")
+    rule_ru: str = (
+        "Очередь: сначала дворы с наибольшим числом квартир в домах, которые двор "
+        "обслуживает; при равенстве — с большим числом обращений; затем — с большей "
+        "площадью."
+    )
+    rule_kk: str = (
+        "Кезек: алдымен аула қызмет ететін үйлердегі пәтерлер саны көп аулалар; "
+        "тең болса — өтініштері көп; содан кейін — ауданы үлкен аулалар."
+    )
+    rule_en: str = (
+        "Queue: yards serving the most apartments first; on a tie, more appeals; "
+        "then the larger area."
+    )
     budget: float | None
     cost_per_m2: float
     line: dict
@@ -67,18 +73,28 @@ def _rules(budget, cost_per_m2, years) -> QueueRules:
 
 
 Budget = Annotated[float | None, Query(ge=0, le=1e15, description="the year's budget, tenge")]
-CostPerM2 = Annotated[float, Query(gt=0, le=1e7, description="tenge per m² when a yard has "
-                                                             "no estimate of its own")]
+CostPerM2 = Annotated[
+    float, Query(gt=0, le=1e7, description="tenge per m² when a yard has no estimate of its own")
+]
 Years = Annotated[int | None, Query(ge=1, le=20, description="appeals counted over N years")]
 
 
 @router.get("/queue", response_model=QueueOut, summary="The public yard-asphalting queue")
-def queue(session: SessionDep, city: CityDep, budget: Budget = None,
-          cost_per_m2: CostPerM2 = 6500.0, years: Years = None,
-          limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> dict:
+def queue(
+    session: SessionDep,
+    city: CityDep,
+    budget: Budget = None,
+    cost_per_m2: CostPerM2 = 6500.0,
+    years: Years = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> dict:
     items = compute_queue(session.connection(), city, _rules(budget, cost_per_m2, years))
-    return {"budget": budget, "cost_per_m2": cost_per_m2, "line": budget_line(items),
-            "items": [{k: i[k] for k in PUBLIC_FIELDS} for i in items[:limit]]}
+    return {
+        "budget": budget,
+        "cost_per_m2": cost_per_m2,
+        "line": budget_line(items),
+        "items": [{k: i[k] for k in PUBLIC_FIELDS} for i in items[:limit]],
+    }
 
 
 @router.get("/queue/{yard_id}/explain", summary="Why is my yard where it is in the queue")
@@ -98,8 +114,9 @@ class RepairIn(BaseModel):
 
 
 @router.patch("/yards/{yard_id}/repair", summary="Set a yard's dates, contractor, cost, status")
-def repair(yard_id: int, body: RepairIn, session: SessionDep, city: CityDep,
-           actor: StaffDep) -> dict:
+def repair(
+    yard_id: int, body: RepairIn, session: SessionDep, city: CityDep, actor: StaffDep
+) -> dict:
     if actor.role not in PLANNERS:
         raise Forbidden(f"role {actor.role!r} cannot plan yard repairs")
     set_repair(session.connection(), city, yard_id, **body.model_dump(exclude_none=True))
@@ -113,16 +130,25 @@ def _csv(rows: list[dict], name: str) -> Response:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
 Since = Annotated[dt.datetime | None, Query(description="ISO 8601; default a year back")]
 
 
 @router.get("/ratings", summary="Executing bodies rated by on-time rate and speed")
-def ratings(session: SessionDep, city: CityDep, actor: StaffDep, since: Since = None,
-            until: Since = None, format: Literal["json", "csv"] = "json"):
+def ratings(
+    session: SessionDep,
+    city: CityDep,
+    actor: StaffDep,
+    since: Since = None,
+    until: Since = None,
+    format: Literal["json", "csv"] = "json",
+):
     if actor.role not in RATERS:
         raise Forbidden(f"role {actor.role!r} cannot see ratings")
     rows = rate_organisations(session.connection(), city, since, until)
@@ -132,9 +158,14 @@ def ratings(session: SessionDep, city: CityDep, actor: StaffDep, since: Since = 
 
 
 @router.get("/stats", summary="Appeals by category, group, channel, month, season, district")
-def stats(session: SessionDep, city: CityDep, since: Since = None, until: Since = None,
-          category: Annotated[str | None, Query(max_length=32)] = None,
-          format: Literal["json", "csv"] = "json"):
+def stats(
+    session: SessionDep,
+    city: CityDep,
+    since: Since = None,
+    until: Since = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    format: Literal["json", "csv"] = "json",
+):
     out = statistics(session.connection(), city, since, until, category)
     if format == "csv":
         rows = [{"section": k, **r} for k, v in out.items() if isinstance(v, list) for r in v]

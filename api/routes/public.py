@@ -13,10 +13,14 @@ from geo import appeals as core
 router = APIRouter(prefix="/public", tags=["public"])
 
 
-@router.get("/track/{reg_number}", response_model=TrackOut,
-            summary="Status, history, deadline and place of an appeal by its number")
-def track(reg_number: Annotated[str, Path(max_length=32)], session: SessionDep,
-          city: CityDep) -> dict:
+@router.get(
+    "/track/{reg_number}",
+    response_model=TrackOut,
+    summary="Status, history, deadline and place of an appeal by its number",
+)
+def track(
+    reg_number: Annotated[str, Path(max_length=32)], session: SessionDep, city: CityDep
+) -> dict:
     conn = session.connection()
     appeal = core.get_appeal(conn, city, reg_number=reg_number.strip().upper())
     return {"appeal": appeal, "history": core.history(conn, city, appeal["id"], staff=False)}

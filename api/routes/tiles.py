@@ -38,8 +38,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
-]
+]  # not oas30: FastAPI describes the API in OpenAPI 3.1
 ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f"}
 RESERVED = ITEM_PARAMS | {"z", "x", "y"}
 CELL_FIELDS = {
@@ -542,7 +541,7 @@ class LayerRoutes:
                 {"rel": "self", "type": "application/json", "href": self.url(request, self.ogc)},
                 {
                     "rel": "service-desc",
-                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                    "type": "application/vnd.oai.openapi+json;version=3.1",
                     "href": self.url(request, request.app.openapi_url or "/openapi.json"),
                 },
                 {

@@ -49,13 +49,17 @@ def upgrade() -> None:
     op.add_column("appeals", sa.Column("y_m", sa.Float(precision=53), nullable=True))
     op.add_column("appeals", sa.Column("yard_id", sa.BigInteger(), nullable=True))
     op.execute(PLACE_FN)
-    op.execute("CREATE TRIGGER appeal_place_insert BEFORE INSERT ON appeals FOR EACH ROW "
-               "WHEN (NEW.x_m IS NULL) EXECUTE FUNCTION qala_appeal_place()")
-    op.execute("CREATE TRIGGER appeal_place_update BEFORE UPDATE OF geom, object_kind, "
-               "object_id, city_id ON appeals FOR EACH ROW WHEN (NEW.geom IS DISTINCT FROM "
-               "OLD.geom OR NEW.object_id IS DISTINCT FROM OLD.object_id OR NEW.object_kind "
-               "IS DISTINCT FROM OLD.object_kind OR NEW.city_id <> OLD.city_id) "
-               "EXECUTE FUNCTION qala_appeal_place()")
+    op.execute(
+        "CREATE TRIGGER appeal_place_insert BEFORE INSERT ON appeals FOR EACH ROW "
+        "WHEN (NEW.x_m IS NULL) EXECUTE FUNCTION qala_appeal_place()"
+    )
+    op.execute(
+        "CREATE TRIGGER appeal_place_update BEFORE UPDATE OF geom, object_kind, "
+        "object_id, city_id ON appeals FOR EACH ROW WHEN (NEW.geom IS DISTINCT FROM "
+        "OLD.geom OR NEW.object_id IS DISTINCT FROM OLD.object_id OR NEW.object_kind "
+        "IS DISTINCT FROM OLD.object_kind OR NEW.city_id <> OLD.city_id) "
+        "EXECUTE FUNCTION qala_appeal_place()"
+    )
     # existing rows: fire the update trigger's function by hand, set-based
     op.execute("""
         UPDATE appeals a SET x_m = ST_X(ST_Transform(a.geom, c.metric_srid)),
@@ -71,9 +75,12 @@ def upgrade() -> None:
           (SELECT y.id FROM yards y WHERE y.city_id = a.city_id
              AND ST_Intersects(y.geom, a.geom) ORDER BY y.id LIMIT 1))
         WHERE a.yard_id IS NULL""")
-    op.create_index("ix_appeals_category_time", "appeals",
-                    ["city_id", "category_code", "created_at"],
-                    postgresql_include=["yard_id"])
+    op.create_index(
+        "ix_appeals_category_time",
+        "appeals",
+        ["city_id", "category_code", "created_at"],
+        postgresql_include=["yard_id"],
+    )
 
 
 def downgrade() -> None:
