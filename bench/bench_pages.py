@@ -70,9 +70,32 @@ def run(ctx) -> list[dict]:
                     sizes.append(s["responseBodySize"] + s["responseHeadersSize"])
 
                 page.on("requestfinished", on_finished)
-                page.goto(base + page_path, wait_until="networkidle")
+                t0 = time.perf_counter()
+                try:
+                    page.goto(base + page_path, wait_until="networkidle", timeout=120_000)
+                except Exception as exc:  # a page too slow to load is a result, not a crash
+                    out.append(
+                        record(
+                            f"page {page_path}: load failed",
+                            1,
+                            "error",
+                            ctx.command,
+                            detail=str(exc).splitlines()[0],
+                        )
+                    )
+                    context.close()
+                    continue
+                load_s = time.perf_counter() - t0
                 page.wait_for_timeout(1500)  # tiles requested after the first idle
                 mb = sum(sizes) / 1e6
+                out.append(
+                    record(
+                        f"page {page_path}: time to network idle ({total:,} appeals)",
+                        load_s,
+                        "s",
+                        ctx.command,
+                    )
+                )
                 out.append(
                     record(
                         f"page {page_path}: bytes on first load ({total:,} appeals)",
