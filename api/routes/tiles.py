@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, CityDep, SessionDep
 from geo.errors import Forbidden, NotAuthenticated, NotFound
+from geo.models import APPEAL_STATES
 from layers import features as feats
 from layers.filters import BadQuery, Selection
 from layers.registry import LAYERS, Layer
@@ -43,20 +44,7 @@ ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f"}
 RESERVED = ITEM_PARAMS | {"z", "x", "y"}
 CELL_FIELDS = {
     "count": "Number",
-    **{
-        s: "Number"
-        for s in (
-            "registered",
-            "assigned",
-            "in_progress",
-            "resolved",
-            "closed",
-            "rejected",
-            "deferred",
-            "duplicate",
-            "reopened",
-        )
-    },
+    **{s: "Number" for s in APPEAL_STATES},
 }
 
 
