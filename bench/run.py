@@ -58,7 +58,12 @@ def write_results(results: list[dict], sections: dict[str, str]) -> None:
     notes = BENCH_DIR / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
-    for title, body in sections.items():
+    # sections are kept across runs like the records: a run of one benchmark keeps the others'
+    path_sections = BENCH_DIR / "sections.json"
+    kept = json.loads(path_sections.read_text()) if path_sections.exists() else {}
+    kept.update(sections)
+    path_sections.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n")
+    for title, body in kept.items():
         lines += ["", f"## {title}", "", body.strip()]
     (BENCH_DIR / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
