@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -230,8 +229,3 @@ def load_demo_city(
 
 def database_is_empty(conn: Connection) -> bool:
     return conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM cities)")).scalar()
-
-
-def sql_file(name: str) -> str:
-    """A packaged SQL file of ``geo/sql`` (for the rare complex query)."""
-    return resources.files("geo").joinpath("sql", name).read_text(encoding="utf-8")

@@ -7,9 +7,7 @@ SRID asked for) by PostGIS, and handed to :mod:`geo.gistar` / :mod:`geo.emerging
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -454,11 +452,6 @@ def to_geojson(result: dict, only_significant: bool = False) -> dict:
     return {"type": "FeatureCollection", "features": feats, "parameters": result["params"]}
 
 
-def to_csv(result: dict) -> str:
-    buf = io.StringIO()
-    rows = [{k: v for k, v in c.items() if k != "ring"} for c in result["cells"]]
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue()
+def cell_rows(result: dict) -> list[dict]:
+    """The cells as flat rows (no ring), for a CSV export."""
+    return [{k: v for k, v in c.items() if k != "ring"} for c in result["cells"]]

@@ -16,7 +16,6 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,15 +262,6 @@ class LocalCluster:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not port_is_free(port):
-            return
-        time.sleep(0.1)
-    raise LocalDbError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
 def cluster_from_settings(settings) -> LocalCluster:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from geo.appeals import Located, category, check_point, locate
+from geo.appeals import Located, category, check_point, degree_box, locate
 
 WELL_RADIUS_M = 60.0
 NEARBY_RADIUS_M = 150.0
 
 CARD_SQL = text("""
-WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS g),
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS g,
+                  ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :dx, :dy) AS box),
 b AS (
   SELECT b.* FROM buildings b, p WHERE b.city_id = :c
-    AND ST_DWithin(b.geom::geography, p.g::geography, 25)
+    AND b.geom && p.box AND ST_DWithin(b.geom::geography, p.g::geography, 25)
   ORDER BY ST_Distance(b.geom, p.g), b.id LIMIT 1),
 y AS (
   SELECT y.* FROM yards y, p WHERE y.city_id = :c AND (
@@ -42,7 +43,8 @@ SELECT
             (w.yard_id = (SELECT id FROM y)) AS in_this_yard
      FROM wells w CROSS JOIN p
      LEFT JOIN organisations o ON o.city_id = w.city_id AND o.id = w.owner_id
-     WHERE w.city_id = :c AND (ST_DWithin(w.geom::geography, p.g::geography, :wr)
+     WHERE w.city_id = :c AND ((w.geom && p.box
+                                AND ST_DWithin(w.geom::geography, p.g::geography, :wr))
                                OR w.yard_id = (SELECT id FROM y))) w) AS wells,
   (SELECT json_build_object('id', d.id, 'name_ru', d.name_ru, 'name_kk', d.name_kk)
      FROM districts d, p WHERE d.city_id = :c AND ST_Covers(d.geom, p.g)
@@ -53,7 +55,7 @@ SELECT
             round(ST_Distance(a.geom::geography, p.g::geography)::numeric, 1) AS distance_m
      FROM appeals a, p
      WHERE a.city_id = :c AND a.status IN ('registered','assigned','in_progress','reopened')
-       AND ST_DWithin(a.geom::geography, p.g::geography, :nr)
+       AND a.geom && p.box AND ST_DWithin(a.geom::geography, p.g::geography, :nr)
      ORDER BY a.created_at DESC LIMIT 20) a) AS open_nearby,
   (SELECT coalesce(json_agg(h ORDER BY h.appeals DESC), '[]') FROM (
      SELECT a.category_code, count(*) AS appeals, count(a.repeat_of_id) AS repeats,
@@ -62,7 +64,7 @@ SELECT
      WHERE a.city_id = :c AND (
         (a.object_kind = 'building' AND a.object_id = (SELECT id FROM b))
         OR (a.object_kind = 'yard' AND a.object_id = (SELECT id FROM y))
-        OR ST_DWithin(a.geom::geography, p.g::geography, 30))
+        OR (a.geom && p.box AND ST_DWithin(a.geom::geography, p.g::geography, 30)))
      GROUP BY a.category_code) h) AS history
 """)
 
@@ -74,13 +76,10 @@ def place_card(
     category at a point; with ``category_code`` also the body an appeal would go to and the
     deadline it would get. One round trip to the database (two with a category)."""
     check_point(conn, city_id, lon, lat)
-    row = (
-        conn.execute(
-            CARD_SQL, {"c": city_id, "x": lon, "y": lat, "wr": WELL_RADIUS_M, "nr": NEARBY_RADIUS_M}
-        )
-        .mappings()
-        .one()
-    )
+    # one lon/lat box holding the largest radius lets every lookup use its GiST index
+    dx, dy = degree_box(lat, max(WELL_RADIUS_M, NEARBY_RADIUS_M))
+    params = {"c": city_id, "x": lon, "y": lat, "wr": WELL_RADIUS_M, "nr": NEARBY_RADIUS_M}
+    row = conn.execute(CARD_SQL, {**params, "dx": dx, "dy": dy}).mappings().one()
     card = dict(row)
     card["point"] = {"lon": lon, "lat": lat}
     card["repeats"] = sum(h["repeats"] for h in card["history"])

@@ -6,11 +6,12 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from api.deps import CityDep, SessionDep
+from api.responses import csv_response
 from geo.failing import density_clusters, failing_objects
-from geo.hotspot_run import HotspotQuery, run_emerging, run_hotspots, to_csv, to_geojson
+from geo.hotspot_run import HotspotQuery, cell_rows, run_emerging, run_hotspots, to_geojson
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 Fmt = Literal["json", "geojson", "csv"]
@@ -58,11 +59,7 @@ QueryDep = Annotated[HotspotQuery, Depends(hotspot_query)]
 
 def _out(result: dict, fmt: str, name: str):
     if fmt == "csv":
-        return Response(
-            to_csv(result),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return csv_response(cell_rows(result), name)
     if fmt == "geojson":
         return JSONResponse(to_geojson(result), media_type="application/geo+json")
     return result

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CityDep, SessionDep, StaffDep
+from api.responses import csv_response
 from geo.errors import Forbidden
 from geo.queue import (
     PUBLIC_FIELDS,
@@ -124,19 +122,6 @@ def repair(
     return {"yard_id": yard_id, "updated": body.model_dump(exclude_none=True, mode="json")}
 
 
-def _csv(rows: list[dict], name: str) -> Response:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
-
-
 Since = Annotated[dt.datetime | None, Query(description="ISO 8601; default a year back")]
 
 
@@ -153,7 +138,7 @@ def ratings(
         raise Forbidden(f"role {actor.role!r} cannot see ratings")
     rows = rate_organisations(session.connection(), city, since, until)
     if format == "csv":
-        return _csv(rows, "ratings")
+        return csv_response(rows, "ratings")
     return {"organisations": rows, "managers": rate_managers(rows)}
 
 
@@ -169,5 +154,5 @@ def stats(
     out = statistics(session.connection(), city, since, until, category)
     if format == "csv":
         rows = [{"section": k, **r} for k, v in out.items() if isinstance(v, list) for r in v]
-        return _csv(rows, "statistics")
+        return csv_response(rows, "statistics")
     return out
