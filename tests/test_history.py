@@ -450,11 +450,12 @@ def test_text_edge_cases_survive_the_binary_copy(hist_engine, tmp_path):
 
 def test_a_failure_writes_nothing(hist_engine, small_csv, monkeypatch):
     import geo.history as history
+    import geo.history.binary
 
     def broken(*_args, **_kw):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(history, "binary_chunk", broken)
+    monkeypatch.setattr(geo.history.binary, "binary_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         history.import_history(
             hist_engine, small_csv, MAPPING, city="TSF", echo=lambda *_: None, progress=False
