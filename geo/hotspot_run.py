@@ -20,6 +20,9 @@ from geo.errors import InvalidInput
 MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
 MAX_CELLS = 250_000  # a grid larger than this is refused: choose larger cells
 MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
+# Mann-Kendall compares every pair of steps of every cell: its work grows with the square of
+# the steps, so the steps are capped too (five years of weeks, twenty-one of months)
+MAX_STEPS = 260
 CLASS_LABELS = {
     3: "hot_99",
     2: "hot_95",
@@ -326,6 +329,11 @@ def run_emerging(
     n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
     if n_steps < 10:
         raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
+    if n_steps > MAX_STEPS:
+        raise InvalidInput(
+            f"{n_steps} time steps ({step}s): at most {MAX_STEPS}; "
+            "choose months or a shorter window (since, until)"
+        )
     if q.study_area == "city":
         grid = study_area_grid(conn, city_id, q, cell_size, with_counts=False)
     params.update({"s": cell_size, "t0": float(t_min), "span": span})

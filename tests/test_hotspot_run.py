@@ -79,6 +79,17 @@ def test_emerging_hotspots_report_a_category_per_cell(conn, planted):
     assert sum(res["summary"].values()) == len(res["cells"])
 
 
+def test_emerging_refuses_more_time_steps_than_it_can_compare(client, planted):
+    """A window of centuries (the schema fuzzer sent one) is refused at once with what to
+    change, instead of keeping a worker busy with Mann-Kendall for minutes."""
+    r = client.get(
+        "/api/v1/hotspots/emerging",
+        params={"cell_size": 250, "since": "1900-01-01T00:00:00Z", "step": "week"},
+    )
+    assert r.status_code == 422, r.text
+    assert "time steps" in r.json()["detail"] and "shorter window" in r.json()["detail"]
+
+
 def test_hotspot_api_exports_geojson_and_csv(client, conn, planted):
     r = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500, "format": "geojson"})
     assert r.status_code == 200, r.text
