@@ -57,9 +57,11 @@ than the server's COPY at a few million rows.
 Indexes: with ``defer_indexes`` the plain (non-unique) indexes and the foreign keys of
 ``appeals`` are dropped before the COPY and rebuilt after it, inside the same transaction,
 so every row is re-checked against every constraint before the commit (the primary key, the
-unique registration number and the CHECKs stay live throughout). It takes an ACCESS
-EXCLUSIVE lock on ``appeals`` for the whole import, so the default (``None``) defers only
-when ``appeals`` is empty, i.e. for a first load.
+unique registration number and the CHECKs stay live throughout), and the appeals are counted
+per map cell (``appeal_cells``) by one aggregated statement after the COPY rather than by the
+insert trigger (:mod:`geo.history.deferral`). It takes an ACCESS EXCLUSIVE lock on
+``appeals`` for the whole import, so the default (``None``) defers only when ``appeals`` is
+empty, i.e. for a first load.
 
 The package, in the order of an import: :mod:`~geo.history.mapping` (the mapping file),
 :mod:`~geo.history.parse` (reading the export, vectorised parsing), :mod:`~geo.history.rows`

@@ -1,23 +1,114 @@
-"""Deferring the upkeep of ``appeals`` during a bulk load into a locked table."""
+"""Deferring the upkeep of ``appeals`` during a bulk load into a locked table.
+
+A first load of millions of appeals is faster when the table is not kept up row by row:
+
+* the plain (non-unique) indexes and the foreign keys are dropped before the ``COPY`` and
+  rebuilt after it, in the same transaction, so every row is checked against every
+  constraint before the commit (the primary key, the unique registration number and the
+  CHECKs stay live throughout);
+* the appeal counts per grid cell (``appeal_cells``, migration 0003) are added in one
+  aggregated statement after the ``COPY`` (:data:`COUNT_NEW_CELLS`) instead of by the
+  statement trigger ``appeal_cells_insert``, which is disabled for the load. The trigger would
+  aggregate the ``COPY``'s transition table (every row written a second time into a
+  tuplestore), evaluate ``appeal_cell(geom)`` twice per row and group twice as many rows;
+  the statement here evaluates it once per row, groups the rows per level-20 cell, category
+  and month first and derives the three grouping sets and the level-16 cells from those
+  groups. The counts are the same (tests compare them with ``refresh_appeal_cells``); the
+  sums of coordinates ``sx``/``sy`` are floating point, summed in another order.
+
+Dropping an index takes an ACCESS EXCLUSIVE lock on ``appeals`` until the commit: nobody else
+writes (or reads) appeals meanwhile, which is what makes disabling the trigger safe, and what
+restricts the deferral to loads that can afford it (the importer's default: an empty table).
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from geo.models import APPEAL_STATES
+
+#: the statement trigger of migration 0003 that counts inserted appeals per cell
+CELLS_TRIGGER = "appeal_cells_insert"
+
+_fine_counts = ",\n             ".join(
+    f"count(*) FILTER (WHERE status = '{s}') AS n_{s}" for s in APPEAL_STATES
+)
+_state_cols = ", ".join(f"n_{s}" for s in APPEAL_STATES)
+_state_sums = ", ".join(f"sum(n_{s})" for s in APPEAL_STATES)
+_state_add = ",\n    ".join(f"n_{s} = c.n_{s} + EXCLUDED.n_{s}" for s in APPEAL_STATES)
+
+#: The appeals of city ``:c`` with ``id > :after`` added to ``appeal_cells``, as the insert
+#: trigger of migration 0003 would add them (``DELTA_SQL`` there): level-20 cells are
+#: ``appeal_cell(geom)``, level-16 ones that key shifted by 2 * (20 - 16) bits; three grouping
+#: sets told apart by the sentinels ``''`` (all categories) and ``-infinity`` (all months).
+#: Returns the number of appeals counted.
+COUNT_NEW_CELLS = f"""
+WITH fine AS (
+  SELECT key, category_code, month, count(*) AS n, sum(ST_X(p)) AS sx, sum(ST_Y(p)) AS sy,
+         {_fine_counts}
+  FROM (SELECT appeal_cell(a.geom) AS key, a.category_code, a.status,
+               date_trunc('month', a.created_at AT TIME ZONE 'UTC')::date AS month,
+               ST_Transform(a.geom, 3857) AS p
+        FROM appeals a WHERE a.city_id = :c AND a.id > :after) AS r
+  GROUP BY key, category_code, month
+), counted AS (
+  INSERT INTO appeal_cells AS c (city_id, level, category_code, month, cell, n, sx, sy,
+                                 {_state_cols})
+  SELECT CAST(:c AS smallint), level, coalesce(category_code, ''),
+         coalesce(month, DATE '-infinity'), cell, sum(n), sum(sx), sum(sy), {_state_sums}
+  FROM fine, LATERAL (VALUES (20, fine.key), (16, fine.key >> 8)) AS lv (level, cell)
+  GROUP BY GROUPING SETS ((level, cell), (level, cell, category_code), (level, cell, month))
+  ORDER BY 2, 3, 4, 5
+  ON CONFLICT (city_id, level, category_code, month, cell) DO UPDATE SET
+    n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
+    {_state_add}
+  RETURNING 1
+)
+SELECT coalesce(sum(n), 0)::bigint FROM fine
+"""
+
 
 @dataclass
 class Deferred:
-    """Plain indexes and foreign keys of ``appeals`` dropped for a bulk load."""
+    """What :func:`defer_appeal_indexes` dropped or disabled for a bulk load.
+
+    Attributes
+    ----------
+    indexes : list of str
+        ``CREATE INDEX`` statements of the dropped indexes.
+    foreign_keys : list of tuple
+        ``(name, definition)`` of the dropped foreign keys.
+    cells_city, cells_after : int or None
+        With the cell trigger disabled: the city whose new appeals (``id > cells_after``) are
+        to be counted by :func:`restore_appeal_indexes`.
+    """
 
     indexes: list[str]
     foreign_keys: list[tuple[str, str]]
+    cells_city: int | None = None
+    cells_after: int | None = None
 
 
-def defer_appeal_indexes(conn: Connection) -> Deferred:
-    """Drop the non-unique indexes and the foreign keys of ``appeals`` (in the caller's
-    transaction; ``restore_appeal_indexes`` puts them back and re-validates every row)."""
+def defer_appeal_indexes(conn: Connection, city_id: int | None = None) -> Deferred:
+    """Drop the non-unique indexes and the foreign keys of ``appeals``; with ``city_id``, also
+    disable the cell-count trigger (the city's new appeals are counted by
+    :func:`restore_appeal_indexes`).
+
+    Parameters
+    ----------
+    conn : Connection
+        In the transaction of the load; the ``appeals`` table stays locked until its end.
+    city_id : int, optional
+        The city the load writes to. Without it the cells are counted by the trigger.
+
+    Returns
+    -------
+    Deferred
+        What :func:`restore_appeal_indexes` puts back.
+    """
     idx = conn.execute(
         text("""
         SELECT c.relname, pg_get_indexdef(i.indexrelid)
@@ -34,12 +125,62 @@ def defer_appeal_indexes(conn: Connection) -> Deferred:
         conn.execute(text(f'ALTER TABLE appeals DROP CONSTRAINT "{name}"'))
     for name, _ in idx:
         conn.execute(text(f'DROP INDEX "{name}"'))
-    return Deferred(indexes=[d for _, d in idx], foreign_keys=[(n, d) for n, d in fks])
+    deferred = Deferred(indexes=[d for _, d in idx], foreign_keys=[(n, d) for n, d in fks])
+    trigger_on = conn.execute(
+        text(
+            "SELECT tgenabled <> 'D' FROM pg_trigger "
+            "WHERE tgrelid = 'appeals'::regclass AND tgname = :t"
+        ),
+        {"t": CELLS_TRIGGER},
+    ).scalar()
+    if city_id is not None and trigger_on:
+        # the table is locked (DROP INDEX above): no other writer gets ids in between
+        deferred.cells_after = conn.execute(
+            text("SELECT coalesce(max(id), 0) FROM appeals WHERE city_id = :c"), {"c": city_id}
+        ).scalar_one()
+        deferred.cells_city = city_id
+        conn.execute(text(f"ALTER TABLE appeals DISABLE TRIGGER {CELLS_TRIGGER}"))
+    return deferred
 
 
-def restore_appeal_indexes(conn: Connection, deferred: Deferred) -> None:
-    """Rebuild what ``defer_appeal_indexes`` dropped (the foreign keys are re-checked)."""
+def restore_appeal_indexes(
+    conn: Connection, deferred: Deferred, rows: int | None = None
+) -> dict[str, float]:
+    """Count the deferred cells, rebuild the indexes and re-add the foreign keys (every row
+    re-checked); return the seconds of each step (``cells``, ``indexes``, ``keys``).
+
+    Parameters
+    ----------
+    conn : Connection
+        The transaction of :func:`defer_appeal_indexes`.
+    deferred : Deferred
+    rows : int, optional
+        How many appeals the load wrote: the cell count must find exactly these.
+
+    Raises
+    ------
+    RuntimeError
+        The cell count found another number of new appeals than ``rows`` (the transaction
+        must then be rolled back; nothing is committed).
+    """
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    if deferred.cells_city is not None:
+        counted = conn.execute(
+            text(COUNT_NEW_CELLS), {"c": deferred.cells_city, "after": deferred.cells_after}
+        ).scalar_one()
+        conn.execute(text(f"ALTER TABLE appeals ENABLE TRIGGER {CELLS_TRIGGER}"))
+        if rows is not None and counted != rows:
+            raise RuntimeError(
+                f"appeal_cells: counted {counted:,} new appeals of city "
+                f"{deferred.cells_city}, the load wrote {rows:,}"
+            )
+        timings["cells"] = (t1 := time.perf_counter()) - t
+        t = t1
     for ddl in deferred.indexes:
         conn.execute(text(ddl))
+    timings["indexes"] = (t1 := time.perf_counter()) - t
     for name, ddl in deferred.foreign_keys:
         conn.execute(text(f'ALTER TABLE appeals ADD CONSTRAINT "{name}" {ddl}'))
+    timings["keys"] = time.perf_counter() - t1
+    return timings

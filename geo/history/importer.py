@@ -4,7 +4,7 @@ transaction."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from geo.history.database import (
     ensure_city,
     ensure_departments,
     existing_external_ids,
+    last_numbers,
     reg_number_start,
 )
 from geo.history.deferral import defer_appeal_indexes, restore_appeal_indexes
@@ -36,6 +37,7 @@ class PreparedImport:
     city: CityTarget
     rows: PreparedRows
     report: HistoryReport
+    last_numbers: dict[int, int] = field(default_factory=dict)  # per year, the last one given
 
 
 def prepare_import(
@@ -97,14 +99,13 @@ def prepare_import(
     org = lookup(dep_codes, dep_values, lambda v: org_ids.get(v, 0), 0, np.int64)
     table = table.append_column("organisation_id", pa.array(org, mask=dep_codes < 0))
     start = reg_number_start(conn, target.id, target.code) if rows.num_rows else {}
-    table = table.append_column(
-        "reg_number", assign_reg_numbers(table["year"].to_numpy(), target.code, start)
-    )
+    year = table["year"].to_numpy()
+    table = table.append_column("reg_number", assign_reg_numbers(year, target.code, start))
     if set(PLACE_COLUMNS) <= appeal_columns(conn):
         table = add_place(conn, table, target)
     rows.table = table
     report.timings["prepare"] = time.perf_counter() - t1
-    return PreparedImport(target, rows, report)
+    return PreparedImport(target, rows, report, last_numbers(year, start))
 
 
 def import_history(
@@ -135,8 +136,10 @@ def import_history(
         Where progress lines go; the progress bar itself goes to stderr.
     defer_indexes : bool, optional
         Drop the plain indexes and foreign keys of ``appeals`` during the COPY and rebuild
-        them after it (same transaction, every row re-checked). Locks ``appeals`` for the
-        whole import. Default: only when ``appeals`` is empty.
+        them after it (same transaction, every row re-checked), and count the new appeals
+        per map cell in one statement after the COPY instead of by the insert trigger
+        (:mod:`geo.history.deferral`). Locks ``appeals`` for the whole import. Default: only
+        when ``appeals`` is empty.
     chunk_rows : int
         Rows per COPY chunk (and progress step).
     progress : bool
@@ -162,7 +165,7 @@ def import_history(
                 and rows.num_rows > 0
             )
         t = time.perf_counter()
-        deferred = defer_appeal_indexes(conn) if defer_indexes else None
+        deferred = defer_appeal_indexes(conn, prep.city.id) if defer_indexes else None
         copy_rows(
             conn,
             binary_chunks(rows, prep.city.id, chunk_rows),
@@ -172,16 +175,14 @@ def import_history(
         )
         tm["copy"] = time.perf_counter() - t
         if deferred:
-            t = time.perf_counter()
-            restore_appeal_indexes(conn, deferred)
-            tm["indexes"] = time.perf_counter() - t
+            tm.update(restore_appeal_indexes(conn, deferred, rows.num_rows))
         report.deferred_indexes = bool(deferred)
         report.imported = rows.num_rows
         t = time.perf_counter()
         if rows.num_rows:
             report.repeats_linked = link_repeats(conn, prep.city.id)
             refresh_object_repeats(conn, prep.city.id)
-            advance_sequences(conn, prep.city.id, rows.table["reg_number"])
+            advance_sequences(conn, prep.city.id, prep.last_numbers)
         tm["after"] = time.perf_counter() - t
         t = time.perf_counter()
     tm["commit"] = time.perf_counter() - t

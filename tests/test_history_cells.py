@@ -1,0 +1,186 @@
+"""Appeal counts per map cell after a history import (geo.history.deferral): a first load
+counts them in one statement after the COPY, with the insert trigger disabled; they must be
+what the triggers and ``refresh_appeal_cells`` count, and the trigger must be back on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from geo.settings import PROJECT_ROOT
+
+MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
+HEADER = (
+    "CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,OnTime_Status,CASE_STATUS,CASE_TITLE,"
+    "TYPE,Department,Location,LATITUDE,LONGITUDE,Source"
+)
+TYPES = ("Street Light Outages", "Graffiti Removal", "Request for Pothole Repair", "Alien Landing")
+SNAPSHOT = text("""
+    SELECT level, category_code, month, cell, n, n_registered, n_assigned, n_in_progress,
+           n_resolved, n_closed, n_rejected, n_deferred, n_duplicate, n_reopened, sx, sy
+    FROM appeal_cells WHERE city_id = :c ORDER BY level, category_code, month, cell""")
+
+
+def history_csv(path: Path, n: int, prefix: str, seed: int) -> Path:
+    """``n`` cases in a few blocks of Boston over half a year: open (with and without a
+    department) and closed, several categories; many share a point, a cell or a month."""
+    rng = np.random.default_rng(seed)
+    start = dt.datetime(2015, 1, 1)
+    lines = [HEADER]
+    for i in range(n):
+        opened = start + dt.timedelta(minutes=int(rng.integers(0, 180 * 24 * 60)))
+        closed = rng.random() < 0.5
+        lat = 42.35 + 0.0004 * int(rng.integers(0, 40))  # a grid of shared points
+        lon = -71.06 + 0.0004 * int(rng.integers(0, 40))
+        dep = "PWDx" if rng.random() < 0.7 else "No Q"
+        closed_at = f"{opened + dt.timedelta(days=2):%Y-%m-%d %H:%M:%S}" if closed else ""
+        kind = TYPES[int(rng.integers(0, len(TYPES)))]
+        lines.append(
+            f"{prefix}{i},{opened:%Y-%m-%d %H:%M:%S},,{closed_at},ONTIME,"
+            f"{'Closed' if closed else 'Open'},case {i},{kind},{dep},{i} Main St,"
+            f"{lat:.4f},{lon:.4f},Constituent Call"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(make_database):
+    """An empty database of its own: the first import into it defers its upkeep."""
+    from geo.citydb import load_categories
+    from geo.migrate import upgrade
+
+    url = make_database()
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        load_categories(conn)
+    yield engine
+    engine.dispose()
+
+
+def cells_and_recount(engine, city_id: int) -> tuple[list, list]:
+    """The city's cells as kept, and as ``refresh_appeal_cells`` recounts them (rolled back)."""
+    from layers import refresh_appeal_cells
+
+    with engine.connect() as conn:
+        kept = conn.execute(SNAPSHOT, {"c": city_id}).all()
+        refresh_appeal_cells(conn, city_id)
+        again = conn.execute(SNAPSHOT, {"c": city_id}).all()
+        conn.rollback()
+    return kept, again
+
+
+def assert_same_cells(kept: list, again: list) -> None:
+    assert kept and len(kept) == len(again)
+    assert [r[:14] for r in kept] == [r[:14] for r in again]  # every count exactly
+    # sums of coordinates: the same values added in another order
+    assert [r[14:] for r in kept] == [pytest.approx(r[14:], rel=1e-9) for r in again]
+
+
+def trigger_enabled(engine) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                text(
+                    "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'appeals'::regclass "
+                    "AND tgname = 'appeal_cells_insert'"
+                )
+            ).scalar()
+            == "O"
+        )
+
+
+def test_a_failed_first_load_leaves_the_cell_trigger_on(engine, tmp_path, monkeypatch):
+    import geo.history.binary
+    from geo.history import import_history
+
+    def broken(*_args, **_kw):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(geo.history.binary, "binary_chunk", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        import_history(
+            engine,
+            history_csv(tmp_path / "f.csv", 50, "F", 1),
+            MAPPING,
+            echo=lambda *_: None,
+            progress=False,
+        )
+    assert trigger_enabled(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM appeals")).scalar() == 0
+
+
+def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
+    from geo.history import import_history
+
+    r = import_history(
+        engine,
+        history_csv(tmp_path / "a.csv", 3000, "A", 2),
+        MAPPING,
+        echo=lambda *_: None,
+        progress=False,
+    )
+    assert r.deferred_indexes and r.imported == 3000 and "cells" in r.timings
+    assert trigger_enabled(engine)
+    kept, again = cells_and_recount(engine, r.city_id)
+    assert_same_cells(kept, again)
+    with engine.connect() as conn:
+        total = conn.execute(
+            text(
+                "SELECT sum(n) FROM appeal_cells WHERE city_id = :c AND level = 20 "
+                "AND category_code = '' AND month = '-infinity'"
+            ),
+            {"c": r.city_id},
+        ).scalar()
+    assert total == 3000
+
+
+def test_a_deferred_load_into_counted_cells_adds_to_them(engine, tmp_path):
+    """A second deferred load into the same city and cells: only the new appeals are
+    counted, added to the counts already there (the upsert's update branch)."""
+    from geo.history import import_history
+
+    r = import_history(
+        engine,
+        history_csv(tmp_path / "b.csv", 1000, "B", 3),
+        MAPPING,
+        echo=lambda *_: None,
+        defer_indexes=True,
+        progress=False,
+    )
+    assert r.deferred_indexes and r.imported == 1000
+    kept, again = cells_and_recount(engine, r.city_id)
+    assert_same_cells(kept, again)
+
+
+def test_a_load_into_a_live_table_is_counted_by_the_trigger(engine, tmp_path):
+    from geo.history import import_history
+
+    r = import_history(
+        engine,
+        history_csv(tmp_path / "c.csv", 500, "C", 4),
+        MAPPING,
+        echo=lambda *_: None,
+        progress=False,
+    )
+    assert not r.deferred_indexes and "cells" not in r.timings
+    kept, again = cells_and_recount(engine, r.city_id)
+    assert_same_cells(kept, again)
+
+
+def test_the_cell_count_must_find_every_row_written(engine):
+    from geo.history import defer_appeal_indexes, restore_appeal_indexes
+
+    with engine.connect() as conn:
+        cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
+        deferred = defer_appeal_indexes(conn, cid)
+        with pytest.raises(RuntimeError, match="counted 0 new appeals"):
+            restore_appeal_indexes(conn, deferred, rows=1)
+        conn.rollback()
+    assert trigger_enabled(engine)
