@@ -82,20 +82,19 @@ def assert_same_cells(kept: list, again: list) -> None:
     assert [r[14:] for r in kept] == [pytest.approx(r[14:], rel=1e-9) for r in again]
 
 
-def trigger_enabled(engine) -> bool:
+def triggers_on(engine) -> bool:
+    """Whether the insert triggers the deferral drops are back, enabled."""
     with engine.connect() as conn:
-        return (
-            conn.execute(
-                text(
-                    "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'appeals'::regclass "
-                    "AND tgname = 'appeal_cells_insert'"
-                )
-            ).scalar()
-            == "O"
-        )
+        on = conn.execute(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'appeals'::regclass "
+                "AND tgenabled = 'O'"
+            )
+        ).scalars()
+        return {"appeal_cells_insert", "appeal_place_insert"} <= set(on)
 
 
-def test_a_failed_first_load_leaves_the_cell_trigger_on(engine, tmp_path, monkeypatch):
+def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatch):
     import geo.history.binary
     from geo.history import import_history
 
@@ -111,7 +110,7 @@ def test_a_failed_first_load_leaves_the_cell_trigger_on(engine, tmp_path, monkey
             echo=lambda *_: None,
             progress=False,
         )
-    assert trigger_enabled(engine)
+    assert triggers_on(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM appeals")).scalar() == 0
 
@@ -127,7 +126,7 @@ def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
         progress=False,
     )
     assert r.deferred_indexes and r.imported == 3000 and "cells" in r.timings
-    assert trigger_enabled(engine)
+    assert triggers_on(engine)
     kept, again = cells_and_recount(engine, r.city_id)
     assert_same_cells(kept, again)
     with engine.connect() as conn:
@@ -138,7 +137,14 @@ def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
             ),
             {"c": r.city_id},
         ).scalar()
+        unplaced = conn.execute(
+            text(
+                "SELECT count(*) FROM appeals WHERE city_id = :c AND (x_m IS NULL OR y_m IS NULL)"
+            ),
+            {"c": r.city_id},
+        ).scalar()
     assert total == 3000
+    assert unplaced == 0  # the place trigger was dropped for the COPY: the importer placed them
 
 
 def test_a_deferred_load_into_counted_cells_adds_to_them(engine, tmp_path):
@@ -175,12 +181,12 @@ def test_a_load_into_a_live_table_is_counted_by_the_trigger(engine, tmp_path):
 
 
 def test_the_cell_count_must_find_every_row_written(engine):
-    from geo.history import defer_appeal_indexes, restore_appeal_indexes
+    from geo.history import defer_appeal_upkeep, restore_appeal_upkeep
 
     with engine.connect() as conn:
         cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
-        deferred = defer_appeal_indexes(conn, cid)
+        deferred = defer_appeal_upkeep(conn, cid)
         with pytest.raises(RuntimeError, match="counted 0 new appeals"):
-            restore_appeal_indexes(conn, deferred, rows=1)
+            restore_appeal_upkeep(conn, deferred, rows=1)
         conn.rollback()
-    assert trigger_enabled(engine)
+    assert triggers_on(engine)

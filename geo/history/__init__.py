@@ -97,7 +97,7 @@ from geo.history.database import (
     existing_external_ids,
     reg_number_start,
 )
-from geo.history.deferral import Deferred, defer_appeal_indexes, restore_appeal_indexes
+from geo.history.deferral import Deferred, defer_appeal_upkeep, restore_appeal_upkeep
 from geo.history.importer import PreparedImport, import_history, prepare_import
 from geo.history.mapping import (
     EARLIEST,
@@ -158,7 +158,7 @@ __all__ = [
     "copy_columns",
     "copy_rows",
     "copy_sql",
-    "defer_appeal_indexes",
+    "defer_appeal_upkeep",
     "encode",
     "ensure_city",
     "ensure_departments",
@@ -176,6 +176,6 @@ __all__ = [
     "prepare_rows",
     "read_source",
     "reg_number_start",
-    "restore_appeal_indexes",
+    "restore_appeal_upkeep",
     "text_column",
 ]

@@ -8,23 +8,32 @@ A first load of millions of appeals is faster when the table is not kept up row 
   CHECKs stay live throughout);
 * the appeal counts per grid cell (``appeal_cells``, migration 0003) are added in one
   aggregated statement after the ``COPY`` (:data:`COUNT_NEW_CELLS`) instead of by the
-  statement trigger ``appeal_cells_insert``, which is disabled for the load. The trigger would
-  aggregate the ``COPY``'s transition table (every row written a second time into a
-  tuplestore), evaluate ``appeal_cell(geom)`` twice per row and group twice as many rows;
-  the statement here evaluates it once per row, groups the rows per level-20 cell, category
-  and month first and derives the three grouping sets and the level-16 cells from those
-  groups. The counts are the same (tests compare them with ``refresh_appeal_cells``); the
-  sums of coordinates ``sx``/``sy`` are floating point, summed in another order.
+  statement trigger ``appeal_cells_insert``, which is dropped for the load and created again
+  after it. The trigger would aggregate the ``COPY``'s transition table (every row written a
+  second time, into a tuplestore), evaluate ``appeal_cell(geom)`` twice per row and group
+  twice as many rows; the statement here evaluates it once per row, groups the rows per
+  level-20 cell, category and month first and derives the three grouping sets and the
+  level-16 cells from those groups. The counts are the same (tests compare them with
+  ``refresh_appeal_cells``); the sums of coordinates ``sx``/``sy`` are floating point, summed
+  in another order;
+* when the load gives every row its place (``x_m``, ``y_m``, ``yard_id``, as the importer
+  does), the row trigger ``appeal_place_insert`` (migration 0004) is dropped too: its ``WHEN
+  (NEW.x_m IS NULL)`` skips every such row anyway, but a BEFORE ROW trigger, even one that
+  never fires, makes ``COPY`` insert row by row instead of a page of rows at a time.
+
+The triggers are dropped rather than disabled because PostgreSQL decides on the transition
+table and on the multi-row insert from the triggers a table has, enabled or not.
 
 Dropping an index takes an ACCESS EXCLUSIVE lock on ``appeals`` until the commit: nobody else
-writes (or reads) appeals meanwhile, which is what makes disabling the trigger safe, and what
+writes (or reads) appeals meanwhile, which is what makes dropping the triggers safe, and what
 restricts the deferral to loads that can afford it (the importer's default: an empty table).
+Everything is DDL in the load's transaction: a failed load rolls it all back.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
@@ -32,6 +41,8 @@ from geo.models import APPEAL_STATES
 
 #: the statement trigger of migration 0003 that counts inserted appeals per cell
 CELLS_TRIGGER = "appeal_cells_insert"
+#: the row trigger of migration 0004 that sets the place of appeals inserted without one
+PLACE_TRIGGER = "appeal_place_insert"
 
 _fine_counts = ",\n             ".join(
     f"count(*) FILTER (WHERE status = '{s}') AS n_{s}" for s in APPEAL_STATES
@@ -73,7 +84,7 @@ SELECT coalesce(sum(n), 0)::bigint FROM fine
 
 @dataclass
 class Deferred:
-    """What :func:`defer_appeal_indexes` dropped or disabled for a bulk load.
+    """What :func:`defer_appeal_upkeep` dropped for a bulk load.
 
     Attributes
     ----------
@@ -81,21 +92,26 @@ class Deferred:
         ``CREATE INDEX`` statements of the dropped indexes.
     foreign_keys : list of tuple
         ``(name, definition)`` of the dropped foreign keys.
+    triggers : list of str
+        ``CREATE TRIGGER`` statements of the dropped triggers.
     cells_city, cells_after : int or None
-        With the cell trigger disabled: the city whose new appeals (``id > cells_after``) are
-        to be counted by :func:`restore_appeal_indexes`.
+        With the cell trigger dropped: the city whose new appeals (``id > cells_after``) are
+        to be counted by :func:`restore_appeal_upkeep`.
     """
 
     indexes: list[str]
     foreign_keys: list[tuple[str, str]]
+    triggers: list[str] = field(default_factory=list)
     cells_city: int | None = None
     cells_after: int | None = None
 
 
-def defer_appeal_indexes(conn: Connection, city_id: int | None = None) -> Deferred:
+def defer_appeal_upkeep(
+    conn: Connection, city_id: int | None = None, *, place_given: bool = False
+) -> Deferred:
     """Drop the non-unique indexes and the foreign keys of ``appeals``; with ``city_id``, also
-    disable the cell-count trigger (the city's new appeals are counted by
-    :func:`restore_appeal_indexes`).
+    the cell-count trigger (the city's new appeals are counted by
+    :func:`restore_appeal_upkeep`); with ``place_given``, the place trigger.
 
     Parameters
     ----------
@@ -103,11 +119,13 @@ def defer_appeal_indexes(conn: Connection, city_id: int | None = None) -> Deferr
         In the transaction of the load; the ``appeals`` table stays locked until its end.
     city_id : int, optional
         The city the load writes to. Without it the cells are counted by the trigger.
+    place_given : bool
+        Every row the load writes has ``x_m`` (and ``y_m``, ``yard_id``) set.
 
     Returns
     -------
     Deferred
-        What :func:`restore_appeal_indexes` puts back.
+        What :func:`restore_appeal_upkeep` puts back.
     """
     idx = conn.execute(
         text("""
@@ -126,33 +144,44 @@ def defer_appeal_indexes(conn: Connection, city_id: int | None = None) -> Deferr
     for name, _ in idx:
         conn.execute(text(f'DROP INDEX "{name}"'))
     deferred = Deferred(indexes=[d for _, d in idx], foreign_keys=[(n, d) for n, d in fks])
-    trigger_on = conn.execute(
-        text(
-            "SELECT tgenabled <> 'D' FROM pg_trigger "
-            "WHERE tgrelid = 'appeals'::regclass AND tgname = :t"
-        ),
-        {"t": CELLS_TRIGGER},
-    ).scalar()
-    if city_id is not None and trigger_on:
+    triggers = dict(
+        conn.execute(
+            text(
+                "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                "WHERE tgrelid = 'appeals'::regclass AND tgname IN (:cells, :place) "
+                "AND tgenabled <> 'D'"
+            ),
+            {"cells": CELLS_TRIGGER, "place": PLACE_TRIGGER},
+        ).all()
+    )
+    if city_id is not None and CELLS_TRIGGER in triggers:
         # the table is locked (DROP INDEX above): no other writer gets ids in between
         deferred.cells_after = conn.execute(
             text("SELECT coalesce(max(id), 0) FROM appeals WHERE city_id = :c"), {"c": city_id}
         ).scalar_one()
         deferred.cells_city = city_id
-        conn.execute(text(f"ALTER TABLE appeals DISABLE TRIGGER {CELLS_TRIGGER}"))
+        _drop_trigger(conn, CELLS_TRIGGER, triggers, deferred)
+    if place_given and PLACE_TRIGGER in triggers:
+        _drop_trigger(conn, PLACE_TRIGGER, triggers, deferred)
     return deferred
 
 
-def restore_appeal_indexes(
+def _drop_trigger(conn: Connection, name: str, ddl: dict[str, str], deferred: Deferred) -> None:
+    conn.execute(text(f'DROP TRIGGER "{name}" ON appeals'))
+    deferred.triggers.append(ddl[name])
+
+
+def restore_appeal_upkeep(
     conn: Connection, deferred: Deferred, rows: int | None = None
 ) -> dict[str, float]:
-    """Count the deferred cells, rebuild the indexes and re-add the foreign keys (every row
-    re-checked); return the seconds of each step (``cells``, ``indexes``, ``keys``).
+    """Create the dropped triggers again, count the deferred cells, rebuild the indexes and
+    re-add the foreign keys (every row re-checked); return the seconds of each step
+    (``cells``, ``indexes``, ``keys``).
 
     Parameters
     ----------
     conn : Connection
-        The transaction of :func:`defer_appeal_indexes`.
+        The transaction of :func:`defer_appeal_upkeep`.
     deferred : Deferred
     rows : int, optional
         How many appeals the load wrote: the cell count must find exactly these.
@@ -165,11 +194,12 @@ def restore_appeal_indexes(
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    for ddl in deferred.triggers:
+        conn.execute(text(ddl))
     if deferred.cells_city is not None:
         counted = conn.execute(
             text(COUNT_NEW_CELLS), {"c": deferred.cells_city, "after": deferred.cells_after}
         ).scalar_one()
-        conn.execute(text(f"ALTER TABLE appeals ENABLE TRIGGER {CELLS_TRIGGER}"))
         if rows is not None and counted != rows:
             raise RuntimeError(
                 f"appeal_cells: counted {counted:,} new appeals of city "

@@ -23,7 +23,7 @@ from geo.history.database import (
     last_numbers,
     reg_number_start,
 )
-from geo.history.deferral import defer_appeal_indexes, restore_appeal_indexes
+from geo.history.deferral import defer_appeal_upkeep, restore_appeal_upkeep
 from geo.history.mapping import Mapping, load_mapping
 from geo.history.parse import lookup, read_source
 from geo.history.report import HistoryReport
@@ -165,17 +165,18 @@ def import_history(
                 and rows.num_rows > 0
             )
         t = time.perf_counter()
-        deferred = defer_appeal_indexes(conn, prep.city.id) if defer_indexes else None
+        columns = copy_columns(rows.table)
+        deferred = (
+            defer_appeal_upkeep(conn, prep.city.id, place_given="x_m" in columns)
+            if defer_indexes
+            else None
+        )
         copy_rows(
-            conn,
-            binary_chunks(rows, prep.city.id, chunk_rows),
-            rows.num_rows,
-            copy_columns(rows.table),
-            progress,
+            conn, binary_chunks(rows, prep.city.id, chunk_rows), rows.num_rows, columns, progress
         )
         tm["copy"] = time.perf_counter() - t
         if deferred:
-            tm.update(restore_appeal_indexes(conn, deferred, rows.num_rows))
+            tm.update(restore_appeal_upkeep(conn, deferred, rows.num_rows))
         report.deferred_indexes = bool(deferred)
         report.imported = rows.num_rows
         t = time.perf_counter()
