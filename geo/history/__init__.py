@@ -58,7 +58,7 @@ Indexes: with ``defer_indexes`` the plain (non-unique) indexes and the foreign k
 ``appeals`` are dropped before the COPY and rebuilt after it, inside the same transaction,
 so every row is re-checked against every constraint before the commit (the primary key, the
 unique registration number and the CHECKs stay live throughout), and the appeals are counted
-per map cell (``appeal_cells``) by one aggregated statement after the COPY rather than by the
+per map cell (``appeal_cells``) in one aggregated pass after the COPY rather than by the
 insert trigger (:mod:`geo.history.deferral`). It takes an ACCESS EXCLUSIVE lock on
 ``appeals`` for the whole import, so the default (``None``) defers only when ``appeals`` is
 empty, i.e. for a first load.

@@ -7,11 +7,11 @@ A first load of millions of appeals is faster when the table is not kept up row 
   constraint before the commit (the primary key, the unique registration number and the
   CHECKs stay live throughout);
 * the appeal counts per grid cell (``appeal_cells``, migration 0003) are added in one
-  aggregated statement after the ``COPY`` (:data:`COUNT_NEW_CELLS`) instead of by the
+  aggregated pass after the ``COPY`` (:func:`count_new_cells`) instead of by the
   statement trigger ``appeal_cells_insert``, which is dropped for the load and created again
   after it. The trigger would aggregate the ``COPY``'s transition table (every row written a
   second time, into a tuplestore), evaluate ``appeal_cell(geom)`` twice per row and group
-  twice as many rows; the statement here evaluates it once per row, groups the rows per
+  twice as many rows; the pass here evaluates it once per row, groups the rows per
   level-20 cell, category and month first and derives the three grouping sets and the
   level-16 cells from those groups. The counts are the same (tests compare them with
   ``refresh_appeal_cells``); the sums of coordinates ``sx``/``sy`` are floating point, summed
@@ -51,35 +51,50 @@ _state_cols = ", ".join(f"n_{s}" for s in APPEAL_STATES)
 _state_sums = ", ".join(f"sum(n_{s})" for s in APPEAL_STATES)
 _state_add = ",\n    ".join(f"n_{s} = c.n_{s} + EXCLUDED.n_{s}" for s in APPEAL_STATES)
 
-#: The appeals of city ``:c`` with ``id > :after`` added to ``appeal_cells``, as the insert
-#: trigger of migration 0003 would add them (``DELTA_SQL`` there): level-20 cells are
-#: ``appeal_cell(geom)``, level-16 ones that key shifted by 2 * (20 - 16) bits; three grouping
-#: sets told apart by the sentinels ``''`` (all categories) and ``-infinity`` (all months).
-#: Returns the number of appeals counted.
-COUNT_NEW_CELLS = f"""
-WITH fine AS (
-  SELECT key, category_code, month, count(*) AS n, sum(ST_X(p)) AS sx, sum(ST_Y(p)) AS sy,
-         {_fine_counts}
-  FROM (SELECT appeal_cell(a.geom) AS key, a.category_code, a.status,
-               date_trunc('month', a.created_at AT TIME ZONE 'UTC')::date AS month,
-               ST_Transform(a.geom, 3857) AS p
-        FROM appeals a WHERE a.city_id = :c AND a.id > :after) AS r
-  GROUP BY key, category_code, month
-), counted AS (
-  INSERT INTO appeal_cells AS c (city_id, level, category_code, month, cell, n, sx, sy,
-                                 {_state_cols})
-  SELECT CAST(:c AS smallint), level, coalesce(category_code, ''),
-         coalesce(month, DATE '-infinity'), cell, sum(n), sum(sx), sum(sy), {_state_sums}
-  FROM fine, LATERAL (VALUES (20, fine.key), (16, fine.key >> 8)) AS lv (level, cell)
-  GROUP BY GROUPING SETS ((level, cell), (level, cell, category_code), (level, cell, month))
-  ORDER BY 2, 3, 4, 5
-  ON CONFLICT (city_id, level, category_code, month, cell) DO UPDATE SET
-    n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
-    {_state_add}
-  RETURNING 1
-)
-SELECT coalesce(sum(n), 0)::bigint FROM fine
+#: The appeals of city ``:c`` with ``id > :after`` counted per level-20 cell, category and
+#: UTC month into a temporary table: one pass over the new rows, which the server may split
+#: between parallel workers (a statement that writes to a table may not). The point is
+#: transformed to Web Mercator once: ``appeal_cell`` transforms its argument to EPSG:3857,
+#: which leaves a point already there as it is, so ``appeal_cell(p)`` is ``appeal_cell(geom)``.
+COUNT_FINE = f"""
+CREATE TEMPORARY TABLE new_appeal_cells ON COMMIT DROP AS
+SELECT key, category_code, month, count(*) AS n, sum(ST_X(p)) AS sx, sum(ST_Y(p)) AS sy,
+       {_fine_counts}
+FROM (SELECT appeal_cell(p) AS key, a.category_code, a.status,
+             date_trunc('month', a.created_at AT TIME ZONE 'UTC')::date AS month, p
+      FROM appeals a, LATERAL ST_Transform(a.geom, 3857) AS p
+      WHERE a.city_id = :c AND a.id > :after) AS r
+GROUP BY key, category_code, month
 """
+
+#: Those counts added to ``appeal_cells`` as the insert trigger of migration 0003 adds them
+#: (``DELTA_SQL`` there): level-20 cells are ``appeal_cell(geom)``, level-16 ones that key
+#: shifted by 2 * (20 - 16) bits; three grouping sets told apart by the sentinels ``''``
+#: (all categories) and ``-infinity`` (all months).
+ADD_CELLS = f"""
+INSERT INTO appeal_cells AS c (city_id, level, category_code, month, cell, n, sx, sy,
+                               {_state_cols})
+SELECT CAST(:c AS smallint), level, coalesce(category_code, ''),
+       coalesce(month, DATE '-infinity'), cell, sum(n), sum(sx), sum(sy), {_state_sums}
+FROM new_appeal_cells AS f,
+     LATERAL (VALUES (20, f.key), (16, f.key >> 8)) AS lv (level, cell)
+GROUP BY GROUPING SETS ((level, cell), (level, cell, category_code), (level, cell, month))
+ORDER BY 2, 3, 4, 5
+ON CONFLICT (city_id, level, category_code, month, cell) DO UPDATE SET
+  n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
+  {_state_add}
+"""
+
+
+def count_new_cells(conn: Connection, city_id: int, after: int) -> int:
+    """Add the appeals of ``city_id`` with ``id > after`` to ``appeal_cells``; return how
+    many were counted."""
+    conn.execute(text(COUNT_FINE), {"c": city_id, "after": after})
+    conn.execute(text(ADD_CELLS), {"c": city_id})
+    counted = conn.execute(text("SELECT coalesce(sum(n), 0)::bigint FROM new_appeal_cells"))
+    counted = counted.scalar_one()
+    conn.execute(text("DROP TABLE new_appeal_cells"))
+    return counted
 
 
 @dataclass
@@ -194,12 +209,19 @@ def restore_appeal_upkeep(
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    # memory for this transaction's sorts and hashes (never less than the server gives):
+    # below these the counts spill to disk and index builds sort in several passes
+    _at_least(conn, "work_mem", "256MB")
+    _at_least(conn, "maintenance_work_mem", "512MB")
     for ddl in deferred.triggers:
         conn.execute(text(ddl))
     if deferred.cells_city is not None:
-        counted = conn.execute(
-            text(COUNT_NEW_CELLS), {"c": deferred.cells_city, "after": deferred.cells_after}
-        ).scalar_one()
+        # statistics of the new rows first: the count is planned for millions of rows (in
+        # parallel), and the service's queries find them right after the commit
+        conn.execute(text("ANALYZE appeals"))
+        timings["analyze"] = (t1 := time.perf_counter()) - t
+        t = t1
+        counted = count_new_cells(conn, deferred.cells_city, deferred.cells_after)
         if rows is not None and counted != rows:
             raise RuntimeError(
                 f"appeal_cells: counted {counted:,} new appeals of city "
@@ -214,3 +236,14 @@ def restore_appeal_upkeep(
         conn.execute(text(f'ALTER TABLE appeals ADD CONSTRAINT "{name}" {ddl}'))
     timings["keys"] = time.perf_counter() - t1
     return timings
+
+
+def _at_least(conn: Connection, setting: str, size: str) -> None:
+    """``SET LOCAL setting = size`` unless it is already that large."""
+    conn.execute(
+        text(
+            "SELECT set_config(:s, :v, true) "
+            "WHERE pg_size_bytes(current_setting(:s)) < pg_size_bytes(:v)"
+        ),
+        {"s": setting, "v": size},
+    )
