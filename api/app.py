@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.deps import ApiKeys, Db
 from api.routes import appeals, health, hotspots, planner, public
 from geo.db import make_engine, make_sessionmaker
 from geo.settings import Settings
@@ -26,14 +27,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # statements that are transactions of their own (the appeal write, lookups): an
+        # engine whose connections are in autocommit from the start, never switched
+        app.state.db = Db(make_engine(settings, isolation_level="AUTOCOMMIT"))
         try:
             yield
         finally:
             engine.dispose()
+            app.state.db.engine.dispose()
 
     app = FastAPI(title="Qala Map", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.city_ids = {}
+    app.state.api_keys = ApiKeys(settings.api_key_cache_s)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(appeals.router)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from geo.appeals import Actor
 from geo.auth import actor_from_api_key, actor_from_token
@@ -32,16 +36,44 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_city(
+class Db:
+    """Connections for the paths that need no ORM session: each statement is a transaction
+    of its own (autocommit), so a write is committed when its statement returns, and no
+    BEGIN or COMMIT round trips are spent. Used by the appeal write and the lookups behind
+    the async dependencies (city, API key); the tests substitute one bound to their
+    transaction."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine  # made with isolation_level="AUTOCOMMIT"
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def read(self, fn, *args):
+        """``fn(conn, *args)`` on a connection of its own."""
+        with self.connect() as conn:
+            return fn(conn, *args)
+
+
+async def get_db(request: Request) -> Db:
+    return request.app.state.db
+
+
+DbDep = Annotated[Db, Depends(get_db)]
+
+
+async def get_city(
     request: Request,
-    session: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     city: Annotated[str | None, Query(description="city code, e.g. PET", max_length=8)] = None,
 ) -> int:
     code = (city or settings.default_city).upper()
     known = request.app.state.city_ids  # a city's id never changes: asked once per process
     if code not in known:
-        known[code] = city_id(session.connection(), code)
+        known[code] = await run_in_threadpool(db.read, city_id, code)
     return known[code]
 
 
@@ -61,8 +93,34 @@ class Caller:
         return self.actor.role not in {"public", "channel"}
 
 
-def get_caller(
-    session: SessionDep,
+class ApiKeys:
+    """Channel API keys known to be valid, remembered for ``ttl`` seconds per process.
+
+    A bot or the website sends its key with every appeal; looking it up once per request is
+    a round trip on the hottest path. A revoked key stops working within ``ttl`` seconds;
+    unknown keys are never remembered (each is looked up again).
+    """
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._known: dict[str, tuple[float, tuple[Actor, int, str]]] = {}
+
+    def get(self, key: str) -> tuple[Actor, int, str] | None:
+        hit = self._known.get(key)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        self._known.pop(key, None)
+        return None
+
+    def put(self, key: str, found: tuple[Actor, int, str]) -> None:
+        if len(self._known) > 10_000:  # keys are few; never grow without bound
+            self._known.clear()
+        self._known[key] = (time.monotonic(), found)
+
+
+async def get_caller(
+    request: Request,
+    db: DbDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2)] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -71,9 +129,13 @@ def get_caller(
         actor, cid = actor_from_token(token, settings.secret_key)
         return Caller(actor, cid)
     if x_api_key:
-        found = actor_from_api_key(session.connection(), x_api_key)
+        keys: ApiKeys = request.app.state.api_keys
+        found = keys.get(x_api_key)
         if found is None:
-            raise Forbidden("unknown or revoked API key")
+            found = await run_in_threadpool(db.read, actor_from_api_key, x_api_key)
+            if found is None:
+                raise Forbidden("unknown or revoked API key")
+            keys.put(x_api_key, found)
         actor, cid, channel = found
         return Caller(actor, cid, channel)
     return Caller(Actor(name="public", role="public"), None)
@@ -82,7 +144,7 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_staff(caller: CallerDep) -> Actor:
+async def get_staff(caller: CallerDep) -> Actor:
     if not caller.is_staff:
         raise NotAuthenticated(
             "log in as staff: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'"

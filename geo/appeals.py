@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
 
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.models import APPEAL_STATES, CHANNELS, DESCRIPTION_MAX, LOCATED_BY
@@ -38,7 +37,8 @@ ROLE_TARGETS: dict[str, set[str]] = {
     "admin": set(APPEAL_STATES) - {"registered"},
 }
 OPEN_STATES = ("registered", "assigned", "in_progress", "reopened", "deferred")
-SNAP_RADIUS_M = {"well": 50.0, "building": 40.0, "yard": 30.0, "street": 120.0}
+# snapping radii (well 50 m, building 40 m, yard 30 m, street 120 m): see qala_locate in
+# migrations/versions/0005_appeal_functions.py
 
 
 def degree_box(lat: float, metres: float) -> tuple[float, float]:
@@ -155,60 +155,23 @@ def category(conn: Connection, code: str) -> dict:
     return dict(found)
 
 
-LOCATE_SQL = text("""
-WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS g,
-                  ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography AS gg),
-well AS (
-  SELECT w.id, w.owner_id, coalesce(w.code, w.kind) AS label FROM wells w, p
-  WHERE w.city_id = :c AND (CAST(:well_kind AS text) IS NULL OR w.kind = :well_kind)
-    AND w.geom && ST_Expand(p.g, :dx_well, :dy_well)
-    AND ST_DWithin(w.geom::geography, p.gg, :r_well)
-  ORDER BY w.geom <-> p.g LIMIT 1),
-bld AS (
-  SELECT b.id, b.housing_org_id, b.address_ru AS label FROM buildings b, p
-  WHERE b.city_id = :c AND b.geom && ST_Expand(p.g, :dx_building, :dy_building)
-    AND ST_DWithin(b.geom::geography, p.gg, :r_building)
-  ORDER BY ST_Distance(b.geom, p.g), b.id LIMIT 1),
-yard AS (
-  SELECT y.id, y.name AS label FROM yards y, p
-  WHERE y.city_id = :c AND y.geom && ST_Expand(p.g, :dx_yard, :dy_yard)
-    AND ST_DWithin(y.geom::geography, p.gg, :r_yard)
-  ORDER BY ST_Distance(y.geom, p.g), y.id LIMIT 1),
-bld_yard AS (
-  SELECT yb.yard_id AS id, y.name AS label FROM yard_buildings yb
-  JOIN yards y ON y.city_id = yb.city_id AND y.id = yb.yard_id
-  WHERE yb.city_id = :c AND yb.building_id = (SELECT id FROM bld) LIMIT 1),
-street AS (
-  SELECT s.id, s.name_ru AS label FROM streets s, p
-  WHERE s.city_id = :c AND s.geom && ST_Expand(p.g, :dx_street, :dy_street)
-    AND ST_DWithin(s.geom::geography, p.gg, :r_street)
-  ORDER BY s.geom <-> p.g LIMIT 1),
-district AS (
-  SELECT d.id, d.name_ru FROM districts d, p
-  WHERE d.city_id = :c AND ST_Covers(d.geom, p.g) ORDER BY d.id LIMIT 1),
-area_org AS (
-  SELECT o.id FROM organisations o, p
-  WHERE o.city_id = :c AND o.kind = :kind AND ST_Covers(o.service_area, p.g)
-  ORDER BY ST_Area(o.service_area), o.id LIMIT 1),
-akimat AS (
-  SELECT o.id FROM organisations o, p
-  WHERE o.city_id = :c AND o.kind = 'district_akimat' AND ST_Covers(o.service_area, p.g)
-  ORDER BY ST_Area(o.service_area), o.id LIMIT 1),
-org_names AS (
-  SELECT json_object_agg(o.id, o.name_ru) AS names FROM organisations o
-  WHERE o.city_id = :c AND o.id IN (SELECT owner_id FROM well UNION ALL
-                                    SELECT housing_org_id FROM bld UNION ALL
-                                    SELECT id FROM area_org UNION ALL SELECT id FROM akimat))
-SELECT (SELECT row_to_json(well) FROM well) AS well,
-       (SELECT row_to_json(bld) FROM bld) AS building,
-       (SELECT row_to_json(yard) FROM yard) AS yard,
-       (SELECT row_to_json(bld_yard) FROM bld_yard) AS building_yard,
-       (SELECT row_to_json(street) FROM street) AS street,
-       (SELECT row_to_json(district) FROM district) AS district,
-       (SELECT id FROM area_org) AS area_org,
-       (SELECT id FROM akimat) AS akimat,
-       (SELECT names FROM org_names) AS org_names
-""")
+# The rules of locating, routing, repeats and registration are PL/pgSQL functions (migration
+# 0005): planned once per connection, one round trip each. They return ``problem`` and
+# ``problem_kind`` instead of raising, so nothing is written and the transaction stays usable.
+LOCATE_SQL = text("SELECT * FROM qala_locate(:c, :cat, :x, :y, :ok, :oid)")
+REPEATS_SQL = text("SELECT * FROM qala_repeat_candidates(:c, :cat, :ok, :oid, :x, :y, :at)")
+CREATE_SQL = text("""
+SELECT f.created, f.problem, f.problem_kind, (f.card).*
+FROM qala_create_appeal(
+  :c, :cat, :x, :y, :channel, :descr, :located_by, :ok, :oid, :addr, :name, :phone, :email,
+  :fcr, :key, :repeat_of, :actor, :role) AS f""")
+_NOT_CARD = ("created", "problem", "problem_kind")
+
+
+def _raise_problem(row) -> None:
+    """Turn a function's ``problem`` into the domain error the API maps to a 4xx."""
+    if row.problem:
+        raise (NotFound if row.problem_kind == "not_found" else InvalidInput)(row.problem)
 
 
 def locate(
@@ -222,128 +185,35 @@ def locate(
 ) -> Located:
     """Snap the point to the category's kind of object and route it to the responsible body.
 
-    Routing: a well's owner for well categories, the building's housing organisation for
-    housing categories, otherwise the organisation of the category's kind whose service
-    area holds the point (the smallest such area); the district akimat when none is found.
+    Routing (``qala_locate`` in the database): a well's owner for well categories, the
+    building's housing organisation for housing categories, otherwise the organisation of the
+    category's kind whose service area holds the point (the smallest such area); the
+    district akimat when none is found.
     """
-    params = {
-        "x": lon,
-        "y": lat,
-        "c": city_id,
-        "well_kind": cat["well_kind"],
-        "kind": cat["responsible_kind"],
-    }
-    for kind, metres in SNAP_RADIUS_M.items():
-        params[f"r_{kind}"] = metres
-        params[f"dx_{kind}"], params[f"dy_{kind}"] = degree_box(lat, metres)
-    r = conn.execute(LOCATE_SQL, params).mappings().one()
-    want = cat["object_kind"]
-    if object_kind and object_id is not None:
-        obj = _object(conn, city_id, object_kind, object_id)
-    else:
-        obj = {
-            "well": r["well"],
-            "building": r["building"],
-            "yard": r["yard"] or r["building_yard"],
-            "street": r["street"],
-        }.get(want)
-        object_kind = want if obj else "none"
-    org, routed_by = None, "service area"
-    if object_kind == "well" and obj and obj.get("owner_id"):
-        org, routed_by = obj["owner_id"], "owner of the well"
-    elif cat["responsible_kind"] == "housing_org":
-        bld = obj if object_kind == "building" else r["building"]
-        if bld and bld.get("housing_org_id"):
-            org, routed_by = bld["housing_org_id"], "housing organisation of the building"
-    if org is None and cat["responsible_kind"] != "housing_org":
-        org = r["area_org"]
-    if org is None:
-        org, routed_by = r["akimat"], "district akimat (no responsible body found)"
-    names = {}
-    if org is not None:
-        known = r["org_names"] or {}
-        if str(org) in known:  # any body the point can be routed to: no second query
-            names = {"name_ru": known[str(org)]}
-        else:  # the owner of an object the operator picked
-            names = (
-                conn.execute(
-                    text("SELECT name_ru FROM organisations WHERE city_id = :c AND id = :o"),
-                    {"c": city_id, "o": org},
-                )
-                .mappings()
-                .first()
-            )
-    district = r["district"] or {}
+    r = conn.execute(
+        LOCATE_SQL,
+        {
+            "c": city_id,
+            "cat": cat["code"],
+            "x": lon,
+            "y": lat,
+            "ok": object_kind or None,
+            "oid": object_id,
+        },
+    ).one()
+    _raise_problem(r)
     return Located(
-        object_kind=object_kind,
-        object_id=obj["id"] if obj else None,
-        object_label=obj.get("label") if obj else None,
-        district_id=district.get("id"),
-        district_name=district.get("name_ru"),
-        organisation_id=org,
-        organisation_name=names.get("name_ru") if names else None,
-        routed_by=routed_by,
-        deadline_hours=cat["deadline_hours"],
-        criticality=cat["criticality"],
+        object_kind=r.object_kind,
+        object_id=r.object_id,
+        object_label=r.object_label,
+        district_id=r.district_id,
+        district_name=r.district_name,
+        organisation_id=r.organisation_id,
+        organisation_name=r.organisation_name,
+        routed_by=r.routed_by,
+        deadline_hours=r.deadline_hours,
+        criticality=r.criticality,
     )
-
-
-def _object(conn: Connection, city_id: int, kind: str, oid: int) -> dict:
-    sql = {
-        "well": "SELECT id, owner_id, coalesce(code, kind) AS label FROM wells",
-        "building": "SELECT id, housing_org_id, address_ru AS label FROM buildings",
-        "yard": "SELECT id, name AS label FROM yards",
-        "street": "SELECT id, name_ru AS label FROM streets",
-    }.get(kind)
-    if sql is None:
-        raise InvalidInput(f"unknown object kind {kind!r}: building, yard, well or street")
-    row = (
-        conn.execute(text(sql + " WHERE city_id = :c AND id = :i"), {"c": city_id, "i": oid})
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise InvalidInput(f"no {kind} with id {oid} in this city")
-    return dict(row)
-
-
-# Same object OR near the point, as a UNION of two branches so that each one is answered
-# from its own index: the object index, and the GiST index on geom through the degree box.
-# The box is searched on its own (OFFSET 0 keeps the planner from combining it with the
-# category or time indexes, which costs more than it saves once the table is large); the
-# other conditions then filter the few appeals in the box.
-_REPEAT_COLUMNS = """
-  SELECT a.id, a.reg_number, a.status, a.created_at, coalesce(a.repeat_of_id, a.id) AS root_id,
-         coalesce(a.object_kind = :ok AND a.object_id = :oid, false) AS same_object,
-         round(ST_Distance(a.geom::geography,
-               ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography)::numeric, 1) AS distance_m"""
-_REPEAT_WHERE = """
-  WHERE a.city_id = :c AND a.category_code = :cat
-    AND a.created_at >= :at - make_interval(days => :window)
-    AND a.status NOT IN ('rejected', 'duplicate')"""
-REPEATS_SQL = text(
-    "SELECT * FROM ("
-    + _REPEAT_COLUMNS
-    + """
-  FROM appeals a"""
-    + _REPEAT_WHERE
-    + """
-    AND a.object_kind = :ok AND a.object_id = :oid
-  UNION"""
-    + _REPEAT_COLUMNS
-    + """
-  FROM (SELECT * FROM appeals
-        WHERE geom && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :dx, :dy)
-        OFFSET 0) AS a"""
-    + _REPEAT_WHERE
-    + """
-    AND ST_DWithin(a.geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography,
-                   :radius)
-) AS r
-ORDER BY same_object DESC, distance_m, created_at
-LIMIT 10
-"""
-)
 
 
 def repeat_candidates(
@@ -357,37 +227,19 @@ def repeat_candidates(
 ) -> list[dict]:
     """Earlier appeals this one would repeat: same category, same object or within the
     category's radius, within its time window; same-object first, then nearest."""
-    rows = conn.execute(REPEATS_SQL, _repeat_params(city_id, cat, loc, lon, lat, at)).mappings()
+    rows = conn.execute(
+        REPEATS_SQL,
+        {
+            "c": city_id,
+            "cat": cat["code"],
+            "ok": loc.object_kind,
+            "oid": loc.object_id if loc.object_id is not None else -1,
+            "x": lon,
+            "y": lat,
+            "at": at or dt.datetime.now(dt.UTC),
+        },
+    ).mappings()
     return [dict(r) for r in rows]
-
-
-def _repeat_params(
-    city_id: int, cat: dict, loc: Located, lon: float, lat: float, at: dt.datetime | None = None
-) -> dict:
-    dx, dy = degree_box(lat, float(cat["repeat_radius_m"]))
-    return {
-        "c": city_id,
-        "cat": cat["code"],
-        "ok": loc.object_kind,
-        "oid": loc.object_id or -1,
-        "x": lon,
-        "y": lat,
-        "radius": cat["repeat_radius_m"],
-        "dx": dx,
-        "dy": dy,
-        "window": cat["repeat_window_days"],
-        "at": at or dt.datetime.now(dt.UTC),
-    }
-
-
-# The create path: the repeat candidates (as JSON, in their order) and the next value of the
-# year's registration-number sequence (NULL while it does not exist) in one round trip.
-REPEATS_AND_NUMBER_SQL = text(
-    "SELECT nextval(to_regclass(:seq)) AS n, (SELECT coalesce(json_agg(r ORDER BY "
-    "r.same_object DESC, r.distance_m, r.created_at), '[]') FROM ("
-    + REPEATS_SQL.text
-    + ") AS r) AS candidates"
-)
 
 
 def validate(new: NewAppeal) -> None:
@@ -420,163 +272,50 @@ def ensure_sequence(conn: Connection, city_id: int, year: int) -> str:
 
 
 def sequence_name(city_id: int, year: int) -> str:
+    """As ``qala_create_appeal`` names it: registration numbers of a city and UTC year."""
     return f"appeal_seq_{int(city_id)}_{int(year)}"
-
-
-def next_reg_number(conn: Connection, city_id: int, code: str, year: int) -> str:
-    """The next registration number of the city and year: one round trip, no savepoint.
-
-    ``to_regclass`` is NULL while the year's sequence does not exist yet (and ``nextval``
-    of NULL is NULL), so only the year's first appeal creates it. Nothing here swallows
-    an error: a lost connection surfaces as itself (the API answers 503).
-    """
-    n = conn.execute(NEXTVAL_SQL, {"s": sequence_name(city_id, year)}).scalar()
-    return _reg_number(conn, city_id, code, year, n)
-
-
-def _reg_number(conn: Connection, city_id: int, code: str, year: int, n: int | None) -> str:
-    """``n`` from ``nextval(to_regclass(...))``: None when the sequence is yet to be made."""
-    name = sequence_name(city_id, year)
-    if n is None:
-        nested = conn.begin_nested()
-        try:
-            ensure_sequence(conn, city_id, year)
-            nested.commit()
-        except IntegrityError:  # another transaction created it at the same moment
-            nested.rollback()
-        n = conn.execute(text(f"SELECT nextval('{name}')")).scalar_one()
-    return f"{code}-{year}-{n:06d}"
-
-
-NEXTVAL_SQL = text("SELECT nextval(to_regclass(:s))")
-
-# Before an appeal is written, in one round trip: a replayed idempotency key, the point in
-# the city, the category, the city's code and the transaction's time.
-CREATE_CONTEXT_SQL = text("""
-SELECT (SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :key) AS _existing,
-       ST_Covers(c.bounds, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) AS _inside,
-       c.code AS _city_code, now() AS _now, cat.*
-FROM (SELECT 1) AS one
-LEFT JOIN cities c ON c.id = :c
-LEFT JOIN categories cat ON cat.code = :cat
-""")
 
 
 def create_appeal(
     conn: Connection, city_id: int, new: NewAppeal, actor: Actor
 ) -> tuple[dict, bool]:
     """Register an appeal; returns (the appeal, created). A re-sent idempotency key returns
-    the first appeal with ``created=False``. Runs in the caller's transaction.
+    the first appeal with ``created=False``. Runs in the caller's transaction (or, on an
+    autocommit connection, is one transaction of its own).
 
-    Four round trips: the context (key, city, point, category, time), locate and route,
-    the repeat candidates with the registration number, and one statement that writes the
-    appeal, its contacts, its first event(s) and the object's repeat counter and reads the
-    appeal back. Checks and errors come in the same order as in :func:`preview`.
+    One round trip: ``qala_create_appeal`` checks the key, the city's bounds and the
+    category, locates and routes, links the repeat, numbers, writes the appeal, its
+    contacts, its first event(s) and the object's repeat counter, and returns the appeal
+    as ``get_appeal`` reads it (without contacts).
     """
-    ctx = None
-    if _coords_ok(new.lon, new.lat):
-        ctx = (
-            conn.execute(
-                CREATE_CONTEXT_SQL,
-                {
-                    "c": city_id,
-                    "key": new.idempotency_key or None,
-                    "x": new.lon,
-                    "y": new.lat,
-                    "cat": new.category,
-                },
-            )
-            .mappings()
-            .one()
-        )
-        existing = ctx["_existing"]
-    elif new.idempotency_key:
-        existing = _id_by_key(conn, city_id, new.idempotency_key)
-    else:
-        existing = None
-    if existing:
-        return get_appeal(conn, city_id, appeal_id=existing), False
     validate(new)
     _check_coords(new.lon, new.lat)
-    _check_inside(ctx["_inside"], city_id, new.lon, new.lat)
-    if ctx["code"] is None:
-        raise _unknown_category(new.category)
-    cat = {k: v for k, v in ctx.items() if not k.startswith("_")}
-    loc = locate(conn, city_id, cat, new.lon, new.lat, new.object_kind, new.object_id)
-    year = ctx["_now"].astimezone(dt.UTC).year
-    found = conn.execute(
-        REPEATS_AND_NUMBER_SQL,
+    r = conn.execute(
+        CREATE_SQL,
         {
-            **_repeat_params(city_id, cat, loc, new.lon, new.lat),
-            "seq": sequence_name(city_id, year),
+            "c": city_id,
+            "cat": new.category,
+            "x": new.lon,
+            "y": new.lat,
+            "channel": new.channel,
+            "descr": new.description or "",
+            "located_by": new.located_by,
+            "ok": new.object_kind or None,
+            "oid": new.object_id,
+            "addr": new.address_text,
+            "name": new.applicant_name,
+            "phone": new.applicant_phone,
+            "email": new.applicant_email,
+            "fcr": new.first_call_resolved,
+            "key": new.idempotency_key or None,
+            "repeat_of": new.repeat_of,
+            "actor": actor.name,
+            "role": actor.role,
         },
     ).one()
-    loc.candidates = found.candidates  # dicts from JSON: only root_id and reg_number are used
-    reg = _reg_number(conn, city_id, ctx["_city_code"], year, found.n)
-    repeat_of = None
-    if new.repeat_of:
-        repeat_of = conn.execute(
-            text(
-                "SELECT coalesce(repeat_of_id, id) FROM appeals "
-                "WHERE city_id = :c AND reg_number = :r"
-            ),
-            {"c": city_id, "r": new.repeat_of},
-        ).scalar()
-        if repeat_of is None:
-            raise InvalidInput(f"repeat_of: no appeal {new.repeat_of!r}")
-    elif loc.candidates:
-        repeat_of = loc.candidates[0]["root_id"]
-    status = "resolved" if new.first_call_resolved else "registered"
-    comment = f"routed to {loc.organisation_name or '—'} ({loc.routed_by})" + (
-        f"; repeat of {loc.candidates[0]['reg_number']}"
-        if repeat_of and loc.candidates and not new.repeat_of
-        else ""
-    )
-    params = {
-        "c": city_id,
-        "reg": reg,
-        "channel": new.channel,
-        "cat": new.category,
-        "descr": new.description or "",
-        "located_by": new.located_by,
-        "ok": loc.object_kind,
-        "oid": loc.object_id,
-        "addr": new.address_text or loc.object_label,
-        "district": loc.district_id,
-        "org": loc.organisation_id,
-        "status": status,
-        "hours": loc.deadline_hours,
-        "repeat_of": repeat_of,
-        "fcr": new.first_call_resolved,
-        "key": new.idempotency_key,
-        "x": new.lon,
-        "y": new.lat,
-        "with_contact": bool(new.applicant_name or new.applicant_phone or new.applicant_email),
-        "name": new.applicant_name,
-        "phone": new.applicant_phone,
-        "email": new.applicant_email,
-        "actor": actor.name,
-        "role": actor.role,
-        "comment": comment,
-        "count_object": loc.object_kind != "none" and loc.object_id is not None,
-        "repeats": 1 if repeat_of else 0,
-    }
-    appeal = conn.execute(WRITE_APPEAL_SQL, params).mappings().first()
-    if appeal is None:  # the same key arrived concurrently and won
-        return _by_key(conn, city_id, new.idempotency_key), False
-    return dict(appeal), True
-
-
-def _id_by_key(conn: Connection, city_id: int, key: str) -> int | None:
-    return conn.execute(
-        text("SELECT id FROM appeals WHERE city_id = :c AND idempotency_key = :k"),
-        {"c": city_id, "k": key},
-    ).scalar()
-
-
-def _by_key(conn: Connection, city_id: int, key: str) -> dict | None:
-    aid = _id_by_key(conn, city_id, key)
-    return get_appeal(conn, city_id, appeal_id=aid) if aid else None
+    _raise_problem(r)
+    card = {k: v for k, v in r._mapping.items() if k not in _NOT_CARD}
+    return card, r.created
 
 
 def log_event(
@@ -607,64 +346,9 @@ def log_event(
     )
 
 
-APPEAL_SQL = """
-SELECT a.id, a.reg_number, a.channel, a.category_code, cat.name_ru AS category_ru,
-       cat.name_kk AS category_kk, cat.name_en AS category_en, a.description, a.located_by,
-       a.object_kind, a.object_id, a.address_text, a.district_id, a.organisation_id,
-       o.name_ru AS organisation_ru, o.name_kk AS organisation_kk, a.status, a.created_at,
-       a.deadline_at, a.resolved_at, a.closed_at, a.deferred_to_year,
-       r.reg_number AS repeat_of, a.first_call_resolved, a.callback_done,
-       a.status IN ('registered','assigned','in_progress','reopened')
-         AND a.deadline_at < now() AS overdue,
-       ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat
-FROM appeals a
-JOIN categories cat ON cat.code = a.category_code
-LEFT JOIN organisations o ON o.city_id = a.city_id AND o.id = a.organisation_id
-LEFT JOIN appeals r ON r.city_id = a.city_id AND r.id = a.repeat_of_id
-WHERE a.city_id = :c
-"""
-
-# The appeal, its contacts, its first event(s) and its object's repeat counter in one
-# statement, reading the appeal back as get_appeal does (APPEAL_SQL over the new row).
-# Nothing is written when the idempotency key is taken: every part reads from ``ins``.
-# The events are inserted in order (registered, then resolved on the first call).
-_APPEAL_FROM = "FROM appeals a\nJOIN categories cat"
-if APPEAL_SQL.count(_APPEAL_FROM) != 1:  # the write must read the new row, not the table
-    raise RuntimeError("APPEAL_SQL changed: update WRITE_APPEAL_SQL in geo/appeals.py")
-WRITE_APPEAL_SQL = text(
-    """
-WITH ins AS (
-  INSERT INTO appeals (city_id, reg_number, channel, category_code, description,
-      located_by, object_kind, object_id, address_text, district_id, organisation_id,
-      status, deadline_at, resolved_at, repeat_of_id, first_call_resolved,
-      idempotency_key, source_type, geom)
-  VALUES (:c, :reg, :channel, :cat, :descr, :located_by, :ok, :oid, :addr, :district,
-      :org, :status, now() + make_interval(hours => :hours),
-      CASE WHEN :fcr THEN now() END, :repeat_of, :fcr, :key, 'api',
-      ST_SetSRID(ST_MakePoint(:x, :y), 4326))
-  ON CONFLICT (city_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-  RETURNING *),
-contact AS (
-  INSERT INTO appeal_contacts (city_id, appeal_id, name, phone, email)
-  SELECT city_id, id, :name, :phone, :email FROM ins WHERE :with_contact),
-events AS (
-  INSERT INTO appeal_events (city_id, appeal_id, actor, actor_role, from_status, to_status,
-                             organisation_id, comment)
-  SELECT ins.city_id, ins.id, :actor, :role, e.from_status, e.to_status, :org, e.comment
-  FROM ins, (VALUES (1, NULL, 'registered', :comment),
-                    (2, 'registered', 'resolved', 'resolved on the first call'))
-            AS e (n, from_status, to_status, comment)
-  WHERE e.n = 1 OR :fcr
-  ORDER BY e.n),
-counted AS (
-  INSERT INTO object_repeats (city_id, object_kind, object_id, appeals, repeats)
-  SELECT city_id, object_kind, object_id, 1, :repeats FROM ins WHERE :count_object
-  ON CONFLICT (city_id, object_kind, object_id) DO UPDATE
-  SET appeals = object_repeats.appeals + 1,
-      repeats = object_repeats.repeats + EXCLUDED.repeats)
-"""
-    + APPEAL_SQL.replace(_APPEAL_FROM, "FROM ins a\nJOIN categories cat")
-)
+# An appeal as readers see it: the view appeal_cards (migration 0005); callers add
+# "AND a.<column> ..." conditions and ORDER BY.
+APPEAL_SQL = "SELECT a.* FROM appeal_cards a WHERE a.city_id = :c"
 
 
 def get_appeal(

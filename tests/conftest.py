@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,7 @@ def settings(db_url) -> Settings:
 def app(settings, conn):
     """The app with its sessions bound to the test's rolled-back transaction."""
     from api.app import create_app
-    from api.deps import get_session
+    from api.deps import Db, get_db, get_session
 
     application = create_app(settings)
 
@@ -133,7 +134,17 @@ def app(settings, conn):
         with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
             yield s
 
+    class DbInTestTx(Db):
+        @contextmanager
+        def connect(self):
+            with conn.begin_nested():
+                yield conn
+
+    async def db_in_test_tx():
+        return DbInTestTx(conn.engine)
+
     application.dependency_overrides[get_session] = session_in_test_tx
+    application.dependency_overrides[get_db] = db_in_test_tx
     return application
 
 

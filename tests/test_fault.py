@@ -324,10 +324,10 @@ def test_health_says_503_while_the_database_is_down(stack: Stack):
         assert stack.server.poll() is None
 
 
-def test_a_connection_lost_while_numbering_is_an_outage_not_a_crash(stack: Stack):
-    """The backend dies just before ``nextval``: the error must be the connection's own
-    (the API answers 503), not "Can't reconnect until invalid transaction is rolled back"
-    from cleaning up a savepoint on a dead connection (which was a 500)."""
+def test_a_connection_lost_while_registering_is_an_outage_not_a_crash(stack: Stack):
+    """The backend dies just before ``qala_create_appeal`` runs: the error must be the
+    connection's own (the API answers 503), not "Can't reconnect until invalid transaction
+    is rolled back" from cleaning up on a dead connection (which was a 500)."""
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
@@ -338,8 +338,8 @@ def test_a_connection_lost_while_numbering_is_an_outage_not_a_crash(stack: Stack
     admin = create_engine(stack.db_url, isolation_level="AUTOCOMMIT")
 
     @event.listens_for(engine, "before_cursor_execute")
-    def kill_before_numbering(conn, cursor, statement, params, context, executemany):
-        if "nextval(" in statement:
+    def kill_before_registering(conn, cursor, statement, params, context, executemany):
+        if "qala_create_appeal(" in statement:
             pid = conn.info["backend_pid"]
             with admin.connect() as a:
                 a.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import text
 
-from api.deps import CallerDep, CityDep, SessionDep, SettingsDep, StaffDep
+from api.deps import CallerDep, CityDep, DbDep, SessionDep, SettingsDep, StaffDep
 from api.schemas import (
     AddressHit,
     AppealCreated,
@@ -104,7 +104,7 @@ def preview(body: AppealIn, session: SessionDep, city: CityDep, actor: StaffDep)
 )
 def create(
     body: AppealIn,
-    session: SessionDep,
+    db: DbDep,
     caller: CallerDep,
     response: Response,
     city: CityDep,
@@ -119,15 +119,15 @@ def create(
     new = _new(body, idempotency_key)
     if caller.channel:
         new.channel = caller.channel
-    conn = session.connection()
-    appeal, created = core.create_appeal(conn, city, new, caller.actor)
-    session.commit()
+    # one function call is one transaction (autocommit): committed, with
+    # synchronous_commit on, before the answer is sent
+    with db.connect() as conn:
+        appeal, created = core.create_appeal(conn, city, new, caller.actor)
+        if caller.is_staff:
+            appeal = core.get_appeal(conn, city, appeal_id=appeal["id"], actor=caller.actor)
     if not created:
         response.status_code = 200
     if caller.is_staff:
-        appeal = core.get_appeal(
-            session.connection(), city, appeal_id=appeal["id"], actor=caller.actor
-        )
         return {"created": created, "appeal": AppealStaff(**appeal)}
     return {"created": created, "appeal": AppealPublic(**appeal)}
 
