@@ -346,3 +346,85 @@ def test_an_appeal_knows_its_metric_point_and_yard_when_written(conn, city_id):
     assert row["x_m"] == pytest.approx(row["x"], abs=1e-6)
     assert row["y_m"] == pytest.approx(row["y"], abs=1e-6)
     assert row["yard_id"] is not None
+
+
+# --- the rules in the database (migration 0005) ----------------------------------------------
+
+
+@pytest.mark.parametrize("lat", [0.0, 43.2, 54.87, -33.9, 88.5])
+@pytest.mark.parametrize("metres", [30.0, 250.0])
+def test_the_database_degree_box_is_the_python_one(conn, lat, metres):
+    from geo.appeals import degree_box
+
+    dx, dy = conn.execute(
+        text("SELECT dx, dy FROM qala_degree_box(:lat, :m)"), {"lat": lat, "m": metres}
+    ).one()
+    assert (dx, dy) == pytest.approx(degree_box(lat, metres), rel=1e-12)
+
+
+def test_a_refused_appeal_writes_nothing_and_leaves_the_transaction_usable(conn, city_id):
+    """Checks in qala_create_appeal answer with a problem instead of raising: nothing is
+    written, no sequence number is spent, and the caller's transaction goes on."""
+    from geo.appeals import Actor, NewAppeal, create_appeal
+    from geo.errors import InvalidInput
+
+    b = an_apartment_building(conn, city_id)
+    before = conn.execute(text("SELECT count(*) FROM appeals")).scalar()
+    actor = Actor(name="operator-test", role="operator")
+    bad = [
+        NewAppeal(category="no_such_thing", lon=b["lon"], lat=b["lat"]),
+        NewAppeal(category="garbage", lon=71.43, lat=51.13),  # Astana, not this city
+        NewAppeal(category="garbage", lon=b["lon"], lat=b["lat"], repeat_of="PET-1999-000001"),
+        NewAppeal(
+            category="garbage", lon=b["lon"], lat=b["lat"], object_kind="well", object_id=10**12
+        ),
+    ]
+    messages = []
+    for new in bad:
+        with pytest.raises(InvalidInput) as caught:
+            create_appeal(conn, city_id, new, actor)
+        messages.append(str(caught.value))
+    assert "unknown category 'no_such_thing'" in messages[0]
+    assert "outside the city" in messages[1]
+    assert "repeat_of: no appeal 'PET-1999-000001'" in messages[2]
+    assert f"no well with id {10**12}" in messages[3]
+    assert conn.execute(text("SELECT count(*) FROM appeals")).scalar() == before
+    ok = make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])  # same transaction
+    assert ok["reg_number"].startswith("PET-")
+
+
+def test_the_created_appeal_is_read_as_the_card_every_reader_sees(conn, city_id):
+    from geo.appeals import get_appeal
+
+    b = an_apartment_building(conn, city_id)
+    made = make_appeal(conn, city_id, "no_water", b["lon"], b["lat"], applicant_name=PERSONAL[0])
+    assert made == get_appeal(conn, city_id, appeal_id=made["id"])
+    assert "applicant" not in made and PERSONAL[0] not in json.dumps(made, default=str)
+
+
+def test_the_first_appeal_of_a_city_and_year_creates_its_sequence(conn):
+    """A new city's first appeal makes the year's sequence; the next ones count on."""
+    from tests.factories import make_city
+
+    cid = make_city(conn, "SEQ")
+    year = dt.datetime.now(dt.UTC).year
+    regs = [make_appeal(conn, cid, "garbage", 69.40, 54.95)["reg_number"] for _ in range(2)]
+    assert regs == [f"SEQ-{year}-000001", f"SEQ-{year}-000002"]
+    seq = f"appeal_seq_{cid}_{year}"
+    assert conn.execute(text(f"SELECT last_value FROM {seq}")).scalar() == 2
+
+
+def test_a_revoked_channel_key_stops_working_within_the_cache_time(app, client, conn, city_id):
+    b = an_apartment_building(conn, city_id)
+    key = channel_key(conn, "telegram")
+    body = {"category": "garbage", "lon": b["lon"], "lat": b["lat"]}
+    assert _post(client, {"X-API-Key": key}, **body).status_code == 201
+    conn.execute(text("UPDATE api_keys SET active = false WHERE name LIKE 'telegram-bot-%'"))
+    # remembered as valid for api_key_cache_s (10 s by default) ...
+    assert _post(client, {"X-API-Key": key}, **body).status_code == 201
+    app.state.api_keys.ttl = 0  # ... and refused once that time has passed
+    r = _post(client, {"X-API-Key": key}, **body)
+    assert r.status_code == 403 and "revoked" in r.json()["detail"]
+    # an unknown key is never remembered
+    assert _post(client, {"X-API-Key": "qk_nope"}, **body).status_code == 403
+    assert "qk_nope" not in app.state.api_keys._known
