@@ -191,7 +191,7 @@ def restore_appeal_upkeep(
 ) -> dict[str, float]:
     """Create the dropped triggers again, count the deferred cells, rebuild the indexes and
     re-add the foreign keys (every row re-checked); return the seconds of each step
-    (``cells``, ``indexes``, ``keys``).
+    (``analyze`` and ``cells`` when the cells were deferred, ``indexes``, ``keys``).
 
     Parameters
     ----------
