@@ -564,3 +564,19 @@ def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
     # City Hall lies in a yard, but a placeholder point is no place: no yard
     assert got["P3"].placeholder_geocode and got["P3"].trigger_yard is not None
     assert got["P3"].yard_id is None
+
+
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_distinct_texts_are_cleaned_once_each_with_the_same_result(dictionary):
+    import pyarrow as pa
+
+    from geo.history.parse import encode, encode_text, text_column
+
+    col = pa.array([" Open", "Open", "", None, "Closed ", "Open\t", "  "], pa.large_string())
+    if dictionary:
+        col = col.dictionary_encode()
+    codes, values = encode_text(col)
+    expect_codes, expect_values = encode(text_column(col))
+    as_text = [values[c] if c >= 0 else None for c in codes]
+    assert as_text == [expect_values[c] if c >= 0 else None for c in expect_codes]
+    assert as_text == ["Open", "Open", None, None, "Closed", "Open", None]

@@ -114,6 +114,21 @@ def encode(arr: pa.Array) -> tuple[np.ndarray, list]:
     return codes, d.dictionary.to_pylist()
 
 
+def encode_text(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
+    """``encode(text_column(col))`` for a column of few distinct values: the values are
+    trimmed once each rather than once per row (the order of the distinct values may
+    differ)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            return encode(text_column(col))
+        col = pc.dictionary_encode(col)
+    codes, values = encode(text_column(col.dictionary))  # cleaned, maybe fewer
+    per_row = col.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.append(codes, -1)[per_row], values
+
+
 def lookup(codes: np.ndarray, values: list, fn, default, dtype=object) -> np.ndarray:
     """``fn(value)`` per row through the distinct values (``default`` for nulls)."""
     table = np.array([fn(v) for v in values] + [default], dtype=dtype)

@@ -14,6 +14,7 @@ import shapely
 from geo.history.mapping import REASONS, US_PER_HOUR, Mapping
 from geo.history.parse import (
     encode,
+    encode_text,
     find_placeholders,
     lookup,
     parse_coordinates,
@@ -138,7 +139,7 @@ def prepare_rows(
         src["closed"] if "closed" in has else None, n, tz, mapping.date_format
     )
     reject(bad_closed, "bad_closed")
-    st_codes, st_values = encode(text_column(src["status"]))
+    st_codes, st_values = encode_text(src["status"])
     is_closed = lookup(st_codes, st_values, lambda v: v in mapping.status_closed, False, bool)
     is_open = lookup(st_codes, st_values, lambda v: v in mapping.status_open, False, bool)
     is_open &= ~is_closed
@@ -173,8 +174,7 @@ def prepare_rows(
     idx = idx[np.argsort(opened[idx].view(np.int64), kind="stable")]
 
     # categories, channels, departments: translated through their distinct values
-    types = text_column(src["type"])
-    ty_codes, ty_values = encode(types)
+    ty_codes, ty_values = encode_text(src["type"])
     ty_codes = ty_codes[idx]
     cat_codes_all = sorted(set(mapping.category_map.values()) | {mapping.category_default})
     cat_index = {c: i for i, c in enumerate(cat_codes_all)}
@@ -199,7 +199,7 @@ def prepare_rows(
 
     channels = list(CHANNELS)
     if "channel" in has:
-        ch_codes, ch_values = encode(text_column(src["channel"]))
+        ch_codes, ch_values = encode_text(src["channel"])
         ch_codes = ch_codes[idx]
         ch = lookup(
             ch_codes,
@@ -221,7 +221,7 @@ def prepare_rows(
     }
     dep_codes, dep_values = np.full(len(idx), -1, np.int64), []
     if "department" in has:
-        codes, dep_values = encode(text_column(src["department"]))
+        codes, dep_values = encode_text(src["department"])
         dep_codes = lookup(
             codes,
             dep_values,
@@ -245,7 +245,7 @@ def prepare_rows(
 
     # on time: keep what the source says derivable as closed_at <= deadline_at
     if "on_time" in has:
-        ot_codes, ot_values = encode(text_column(src["on_time"]))
+        ot_codes, ot_values = encode_text(src["on_time"])
         ot_codes = ot_codes[idx]
         yes = lookup(ot_codes, ot_values, lambda v: v in mapping.on_time_yes, False, bool)
         no = lookup(ot_codes, ot_values, lambda v: v in mapping.on_time_no, False, bool) & ~yes
@@ -293,7 +293,7 @@ def prepare_rows(
     report.years = sorted(set(year.tolist()))
     texts = {
         "external_id": ids,
-        "source_type": types,
+        "source_type": src["type"].combine_chunks(),  # cleaned chunk by chunk, as the others
         "description": (src["description"].combine_chunks() if "description" in has else None),
         "address_text": src["address"].combine_chunks() if "address" in has else None,
     }
