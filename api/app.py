@@ -29,12 +29,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         # statements that are transactions of their own (the appeal write, lookups): an
         # engine whose connections are in autocommit from the start, never switched
-        app.state.db = Db(make_engine(settings, isolation_level="AUTOCOMMIT"))
+        app.state.db = Db(
+            make_engine(
+                settings,
+                isolation_level="AUTOCOMMIT",
+                pool_size=settings.db_write_pool_size,
+                max_overflow=0,
+            ),
+            pool_size=settings.db_write_pool_size,
+        )
+        await app.state.db.open()
         try:
             yield
         finally:
             engine.dispose()
-            app.state.db.engine.dispose()
+            await app.state.db.close()
 
     app = FastAPI(title="Qala Map", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

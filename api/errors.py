@@ -22,6 +22,7 @@ from geo.errors import (
     NotAuthenticated,
     NotFound,
     QalaError,
+    Unavailable,
 )
 
 log = logging.getLogger("qala.api")
@@ -66,6 +67,11 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, NotAuthenticated):
             return JSONResponse(
                 {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        if isinstance(exc, Unavailable):
+            log.warning("database unavailable: %r", exc.__cause__)
+            return JSONResponse(
+                {"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
             )
         return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
 

@@ -160,11 +160,17 @@ def category(conn: Connection, code: str) -> dict:
 # ``problem_kind`` instead of raising, so nothing is written and the transaction stays usable.
 LOCATE_SQL = text("SELECT * FROM qala_locate(:c, :cat, :x, :y, :ok, :oid)")
 REPEATS_SQL = text("SELECT * FROM qala_repeat_candidates(:c, :cat, :ok, :oid, :x, :y, :at)")
-CREATE_SQL = text("""
-SELECT f.created, f.problem, f.problem_kind, (f.card).*
-FROM qala_create_appeal(
-  :c, :cat, :x, :y, :channel, :descr, :located_by, :ok, :oid, :addr, :name, :phone, :email,
-  :fcr, :key, :repeat_of, :actor, :role) AS f""")
+# the arguments of qala_create_appeal in order, as named parameters (SQLAlchemy) and as
+# positional ones ($1 ... for asyncpg, which the API's write path uses)
+CREATE_ARGS = (
+    "c", "cat", "x", "y", "channel", "descr", "located_by", "ok", "oid", "addr", "name",
+    "phone", "email", "fcr", "key", "repeat_of", "actor", "role",
+)  # fmt: skip
+_CREATE = (
+    "SELECT f.created, f.problem, f.problem_kind, (f.card).*\nFROM qala_create_appeal({}) AS f"
+)
+CREATE_SQL = text(_CREATE.format(", ".join(f":{a}" for a in CREATE_ARGS)))
+CREATE_SQL_POSITIONAL = _CREATE.format(", ".join(f"${i}" for i in range(1, len(CREATE_ARGS) + 1)))
 _NOT_CARD = ("created", "problem", "problem_kind")
 
 
@@ -242,7 +248,16 @@ def repeat_candidates(
     return [dict(r) for r in rows]
 
 
+_TEXT_FIELDS = (
+    "category", "channel", "description", "located_by", "object_kind", "address_text",
+    "applicant_name", "applicant_phone", "applicant_email", "idempotency_key", "repeat_of",
+)  # fmt: skip
+
+
 def validate(new: NewAppeal) -> None:
+    for name in _TEXT_FIELDS:  # no driver sends a NUL byte to PostgreSQL: say so first
+        if "\x00" in (getattr(new, name) or ""):
+            raise InvalidInput(f"{name}: text must not contain NUL (\\x00) characters")
     if new.channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {new.channel!r}: one of {', '.join(CHANNELS)}")
     if new.located_by not in LOCATED_BY:
@@ -276,6 +291,40 @@ def sequence_name(city_id: int, year: int) -> str:
     return f"appeal_seq_{int(city_id)}_{int(year)}"
 
 
+def create_params(city_id: int, new: NewAppeal, actor: Actor) -> dict:
+    """The checked arguments of ``qala_create_appeal`` (what Python checks itself first)."""
+    validate(new)
+    _check_coords(new.lon, new.lat)
+    return {
+        "c": city_id,
+        "cat": new.category,
+        "x": new.lon,
+        "y": new.lat,
+        "channel": new.channel,
+        "descr": new.description or "",
+        "located_by": new.located_by,
+        "ok": new.object_kind or None,
+        "oid": new.object_id,
+        "addr": new.address_text,
+        "name": new.applicant_name,
+        "phone": new.applicant_phone,
+        "email": new.applicant_email,
+        "fcr": new.first_call_resolved,
+        "key": new.idempotency_key or None,
+        "repeat_of": new.repeat_of,
+        "actor": actor.name,
+        "role": actor.role,
+    }
+
+
+def created_card(row: dict) -> tuple[dict, bool]:
+    """(the appeal, created) from a row of ``CREATE_SQL``; a refusal raises its error."""
+    if row["problem"]:
+        kind = NotFound if row["problem_kind"] == "not_found" else InvalidInput
+        raise kind(row["problem"])
+    return {k: v for k, v in row.items() if k not in _NOT_CARD}, row["created"]
+
+
 def create_appeal(
     conn: Connection, city_id: int, new: NewAppeal, actor: Actor
 ) -> tuple[dict, bool]:
@@ -286,36 +335,11 @@ def create_appeal(
     One round trip: ``qala_create_appeal`` checks the key, the city's bounds and the
     category, locates and routes, links the repeat, numbers, writes the appeal, its
     contacts, its first event(s) and the object's repeat counter, and returns the appeal
-    as ``get_appeal`` reads it (without contacts).
+    as ``get_appeal`` reads it (without contacts). The API's write path sends the same
+    call through asyncpg (``api.deps.Db.create_appeal``).
     """
-    validate(new)
-    _check_coords(new.lon, new.lat)
-    r = conn.execute(
-        CREATE_SQL,
-        {
-            "c": city_id,
-            "cat": new.category,
-            "x": new.lon,
-            "y": new.lat,
-            "channel": new.channel,
-            "descr": new.description or "",
-            "located_by": new.located_by,
-            "ok": new.object_kind or None,
-            "oid": new.object_id,
-            "addr": new.address_text,
-            "name": new.applicant_name,
-            "phone": new.applicant_phone,
-            "email": new.applicant_email,
-            "fcr": new.first_call_resolved,
-            "key": new.idempotency_key or None,
-            "repeat_of": new.repeat_of,
-            "actor": actor.name,
-            "role": actor.role,
-        },
-    ).one()
-    _raise_problem(r)
-    card = {k: v for k, v in r._mapping.items() if k not in _NOT_CARD}
-    return card, r.created
+    row = conn.execute(CREATE_SQL, create_params(city_id, new, actor)).mappings().one()
+    return created_card(dict(row))
 
 
 def log_event(

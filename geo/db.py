@@ -9,15 +9,14 @@ from geo.settings import Settings
 
 
 def make_engine(settings: Settings, **kw) -> Engine:
-    return create_engine(
-        settings.url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
-        pool_timeout=5,
-        connect_args={"connect_timeout": 3, "application_name": "qala"},
-        **kw,
-    )
+    options = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size,
+        "pool_pre_ping": True,
+        "pool_timeout": 5,
+        "connect_args": {"connect_timeout": 3, "application_name": "qala"},
+    }
+    return create_engine(settings.url, **{**options, **kw})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

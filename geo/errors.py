@@ -21,6 +21,17 @@ class NotAuthenticated(Forbidden):
     """No credentials were given where staff credentials are needed (HTTP 401)."""
 
 
+class Unavailable(QalaError):
+    """The database cannot be reached right now; nothing was saved (HTTP 503)."""
+
+    def __init__(
+        self,
+        message: str = "the database is unavailable right now; nothing was "
+        "saved, please retry shortly",
+    ):
+        super().__init__(message)
+
+
 class Conflict(QalaError):
     """The request conflicts with the state (a transition not allowed from this status)."""
 

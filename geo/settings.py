@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     db_pool_size: int = 10
+    # connections per API process for the appeal write (asyncpg) and the lookups behind
+    # the async dependencies (autocommit); a burst beyond them queues in the process
+    db_write_pool_size: int = 8
     # a valid channel API key is remembered this long per process (a revoked key stops
     # working within it); 0 looks every key up on every request
     api_key_cache_s: float = 10.0

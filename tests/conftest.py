@@ -140,6 +140,12 @@ def app(settings, conn):
             with conn.begin_nested():
                 yield conn
 
+        async def create_appeal(self, city_id, new, actor):
+            from geo.appeals import create_appeal
+
+            with self.connect() as c:
+                return create_appeal(c, city_id, new, actor)
+
     async def db_in_test_tx():
         return DbInTestTx(conn.engine)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, CityDep, DbDep, SessionDep, SettingsDep, StaffDep
 from api.schemas import (
@@ -102,7 +104,7 @@ def preview(body: AppealIn, session: SessionDep, city: CityDep, actor: StaffDep)
     tags=["appeals"],
     summary="Register an appeal (staff token or channel API key)",
 )
-def create(
+async def create(
     body: AppealIn,
     db: DbDep,
     caller: CallerDep,
@@ -121,10 +123,11 @@ def create(
         new.channel = caller.channel
     # one function call is one transaction (autocommit): committed, with
     # synchronous_commit on, before the answer is sent
-    with db.connect() as conn:
-        appeal, created = core.create_appeal(conn, city, new, caller.actor)
-        if caller.is_staff:
-            appeal = core.get_appeal(conn, city, appeal_id=appeal["id"], actor=caller.actor)
+    appeal, created = await db.create_appeal(city, new, caller.actor)
+    if caller.is_staff:  # staff see the applicant's contacts: read them as get_appeal does
+        appeal = await run_in_threadpool(
+            db.read, partial(core.get_appeal, appeal_id=appeal["id"], actor=caller.actor), city
+        )
     if not created:
         response.status_code = 200
     if caller.is_staff:
