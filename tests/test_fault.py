@@ -388,3 +388,46 @@ def test_errors_raised_because_of_an_outage_answer_503(stack: Stack):
         assert r.json()["detail"] == UNAVAILABLE
         assert r.headers["Retry-After"] == "2"
         assert client.get("/fault/bug").status_code == 500
+
+
+def test_the_served_write_path_answers_as_the_in_process_one(stack: Stack):
+    """The running server writes appeals through asyncpg (not the tests' substitute): a new
+    appeal is 201, a re-sent key 200 with the same number, refusals are 422 with the
+    function's words, and no applicant data comes back to a channel."""
+    _wait_healthy(stack.base_url, stack.server, timeout=30)
+    headers = {"X-API-Key": stack.api_key, "Idempotency-Key": f"served-{uuid.uuid4().hex}"}
+    body = {
+        **stack.points[3],
+        "applicant_name": "Жанар Сейткали",
+        "applicant_phone": "+77015551234",
+    }
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        first = http.post("/api/v1/appeals", json=body, headers=headers)
+        again = http.post("/api/v1/appeals", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 200), first.text
+        assert first.json()["appeal"]["reg_number"] == again.json()["appeal"]["reg_number"]
+        assert again.json()["created"] is False
+        assert "Жанар" not in first.text and "7015551234" not in first.text
+        key = {"X-API-Key": stack.api_key}
+        for bad, words in (
+            ({**body, "category": "no_such_thing"}, "unknown category 'no_such_thing'"),
+            ({**body, "lon": 71.43, "lat": 51.13}, "outside the city"),
+            ({**body, "repeat_of": "PET-1999-000001"}, "repeat_of: no appeal"),
+            ({**body, "description": "a\x00b"}, "NUL"),
+        ):
+            r = http.post("/api/v1/appeals", json=bad, headers=key)
+            assert r.status_code == 422 and words in r.json()["detail"], r.text
+    engine = create_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            reg = first.json()["appeal"]["reg_number"]
+            contact = conn.execute(
+                text(
+                    "SELECT c.name FROM appeal_contacts c JOIN appeals a ON a.city_id = c.city_id "
+                    "AND a.id = c.appeal_id WHERE a.reg_number = :r"
+                ),
+                {"r": reg},
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert contact == "Жанар Сейткали"  # kept, apart, for staff
