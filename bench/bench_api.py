@@ -5,7 +5,8 @@ own processes, against a durable cluster (fsync and synchronous_commit on) holdi
 city and 50 000 appeals. A load generator in a separate process keeps 16 HTTP/1.1
 keep-alive connections busy, each request a ``POST /api/v1/appeals`` with a channel API key
 and a fresh Idempotency-Key at a random building or well of the city (several categories):
-locate, route, deadline, repeat check, sequence, insert, event log, repeat counter, commit.
+locate, route, deadline, repeat check, sequence, insert, event log, repeat counter, commit:
+one call of ``qala_create_appeal`` (PL/pgSQL, migration 0005) through asyncpg, in autocommit.
 
 The floor: the same appeal INSERT and event INSERT in one transaction, by 16 connections
 straight to the database (``pgbench`` with a custom script; psycopg2 threads if pgbench is
