@@ -18,9 +18,9 @@ Decisions, in the order the importer applies them:
   city already holds are skipped and counted as *already imported* (they are not updated:
   an export taken later with changed statuses needs a delete of those appeals first).
 * **Registration numbers** follow the service's format, ``<CITY>-<year>-<n>``, numbered per
-  UTC year of opening (as ``geo.appeals.next_reg_number`` does) in the order of opening,
-  after the numbers the city already has; the year's sequence is advanced past them
-  afterwards (:func:`advance_sequences`).
+  UTC year of opening (as ``qala_create_appeal`` numbers live ones, migration 0005) in the
+  order of opening, after the numbers the city already has; the year's sequence is advanced
+  past them afterwards (:func:`advance_sequences`).
 * **Placeholder geocodes**: a point that carries more than ``max_rows`` rows, or more than
   ``max_share`` of the rows (and at least ``min_rows``), or that the mapping lists, is a
   default geocode and not a place: its rows are kept with ``placeholder_geocode = true``.

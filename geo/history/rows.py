@@ -269,7 +269,7 @@ def prepare_rows(
     report.open_assigned = int((~closed_k & has_dep).sum())
     report.open_registered = int((~closed_k & ~has_dep).sum())
 
-    # numbered by the UTC year of opening, as geo.appeals.next_reg_number numbers live ones
+    # numbered by the UTC year of opening, as qala_create_appeal (migration 0005) numbers live ones
     year = created.astype("M8[Y]").astype(np.int64) + 1970
     utc = pa.timestamp("us", tz="UTC")
     rows = pa.table(
