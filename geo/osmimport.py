@@ -5,7 +5,8 @@ What becomes what (everything with ``source='osm'`` where the table has a source
 * the city: its ``metric_srid`` is the UTM zone of the extract's centre (EPSG:326xx north of
   the equator, 327xx south; the Norway/Svalbard exceptions of the UTM grid are ignored), its
   ``bounds`` the bounding box of everything imported, padded by :data:`BOUNDS_PAD_M`;
-  ``timezone`` keeps the column default (Asia/Almaty): set it by hand for a city elsewhere;
+  ``timezone`` the IANA zone holding the centre (timezonefinder's polygons of the
+  timezone-boundary-builder data), so that deadlines and dates read in local time;
 * roads (``highway=*`` ways, without corridors, steps, lifts and the like) with a ``name``
   become streets, one per name, all its ways in one MultiLineString; ``name:ru`` and
   ``name:kk`` are used for ``name_ru``/``name_kk`` where present, else ``name``. Unnamed
@@ -108,6 +109,17 @@ NOT_STREETS = frozenset(
         "emergency_access_point",
     }
 )
+
+
+def city_timezone(lon: float, lat: float) -> str:
+    """The IANA time zone at a point, e.g. ``Europe/Helsinki`` (``Etc/GMT±n`` at sea).
+
+    >>> city_timezone(24.94, 60.17), city_timezone(-71.06, 42.36)
+    ('Europe/Helsinki', 'America/New_York')
+    """
+    from timezonefinder import TimezoneFinder
+
+    return TimezoneFinder().timezone_at(lng=lon, lat=lat) or "UTC"
 
 
 def utm_srid(lon: float, lat: float) -> int:
@@ -355,6 +367,7 @@ def import_osm(
     extents = [e.reshape(-1, 4) for e in extents if len(e)]
     bounds, lon, lat = _city_bounds(extents)
     srid = utm_srid(lon, lat)
+    tz = city_timezone(lon, lat)
     cid = conn.execute(
         insert(City)
         .values(
@@ -363,6 +376,7 @@ def import_osm(
             name_kk=name,
             name_en=name,
             metric_srid=srid,
+            timezone=tz,
             bounds=from_shape(bounds, srid=4326),
             synthetic=False,
             note=f"Imported from the OpenStreetMap extract {path.name} "
@@ -370,7 +384,7 @@ def import_osm(
         )
         .returning(City.id)
     ).scalar_one()
-    echo(f"city {code} (id {cid}) {name!r}, metric CRS EPSG:{srid}")
+    echo(f"city {code} (id {cid}) {name!r}, metric CRS EPSG:{srid}, time zone {tz}")
 
     # streets
     street_rows = [

@@ -54,6 +54,7 @@ def test_the_extract_becomes_a_new_city_in_its_utm_zone(helsinki):
         False,
     )
     assert "OpenStreetMap" in city.note
+    assert city.timezone == "Europe/Helsinki"  # not the column's default, Asia/Almaty
     counts = one(
         conn,
         """SELECT
