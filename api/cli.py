@@ -164,7 +164,9 @@ def run(
     serve(host=host, port=port)
 
 
-def _import_map(kind: str, file: Path, city: str | None, mapping: Path | None, source_crs):
+def _import_map(
+    kind: str, file: Path, city: str | None, mapping: Path | None, source_crs, layer=None
+):
     from geo.db import make_engine
     from geo.mapimport import import_layer
 
@@ -180,6 +182,7 @@ def _import_map(kind: str, file: Path, city: str | None, mapping: Path | None, s
             mapping=mapping,
             source_crs=source_crs,
             echo=say,
+            layer=layer,
         )
     say(report.summary())
 
@@ -190,8 +193,9 @@ def _map_command(kind: str):
         city: str = typer.Option(None, help="city code (default QALA_DEFAULT_CITY)"),
         mapping: Path = typer.Option(None, help="YAML: our column -> the file's column"),
         crs: str = typer.Option(None, help="the file's CRS when it declares none"),
+        layer: str = typer.Option(None, help="the layer of a GeoPackage (default: its first)"),
     ):
-        _import_map(kind, file, city, mapping, crs)
+        _import_map(kind, file, city, mapping, crs, layer)
 
     command.__doc__ = f"Import {kind} (all or nothing: one bad row and nothing is written)."
     return fail_in_one_line(command)

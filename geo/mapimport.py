@@ -355,14 +355,24 @@ def _org_key(name: str) -> str:
 # --- geometry -------------------------------------------------------------------------------
 
 
-def _read(path: Path, notes: list[str]) -> gpd.GeoDataFrame:
+def _read(path: Path, notes: list[str], layer: str | None = None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        layers = pyogrio.list_layers(path)
-        layer = str(layers[0][0]) if len(layers) else None
-        if len(layers) > 1:
-            notes.append(f"read the first of {len(layers)} layers, {layer!r}")
+        names = [str(n) for n, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio's DataSourceError and friends: say it in one line
+        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise InvalidInput(f"cannot read {path.name} as a GIS file: {msg}") from exc
+    if layer is not None and layer not in names:
+        raise InvalidInput(
+            f"{path.name} has no layer {layer!r}; its layers: {', '.join(map(repr, names))}"
+        )
+    if layer is None and names:
+        layer = names[0]
+        if len(names) > 1:
+            others = ", ".join(map(repr, names[1:]))
+            notes.append(f"read the first of {len(names)} layers, {layer!r} (--layer for {others})")
+    try:
         return gpd.read_file(path, engine="pyogrio", layer=layer)
     except Exception as exc:  # pyogrio's DataSourceError and friends: say it in one line
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -783,6 +793,7 @@ def import_layer(
     mapping: str | Path | dict | None = None,
     source_crs: str | None = None,
     echo: Callable[[str], Any] = print,
+    layer: str | None = None,
 ) -> ImportReport:
     """Import a map layer of a city from a GIS file, all or nothing.
 
@@ -793,7 +804,7 @@ def import_layer(
     kind : {"buildings", "yards", "wells", "districts"}
         The layer.
     path : str or Path
-        A GeoJSON, GeoPackage (its first layer) or Shapefile (or another file GDAL reads).
+        A GeoJSON, GeoPackage or Shapefile (or another file GDAL reads).
     city_code : str
         The city the layer belongs to, e.g. ``"PET"``.
     mapping : str, Path or dict, optional
@@ -803,6 +814,9 @@ def import_layer(
         The file's CRS when it declares none (``"EPSG:32642"``); overrides a declared one.
     echo : callable
         Where progress lines go (nothing is said before the file has passed its checks).
+    layer : str, optional
+        The layer of a file that holds several (a GeoPackage); by default the first, and
+        the report says which it read and which others there are.
 
     Returns
     -------
@@ -827,7 +841,7 @@ def import_layer(
     cid, bounds = _city(conn, city_code)
     city_code = city_code.upper()
     notes: list[str] = []
-    gdf = _read(path, notes)
+    gdf = _read(path, notes, layer)
     name = path.name
     crs = _source_crs(gdf, source_crs, name, notes)
     columns = [c for c in gdf.columns if c != gdf.geometry.name]

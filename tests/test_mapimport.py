@@ -115,6 +115,31 @@ def test_geopackage_yards_get_their_area_in_m2_and_their_buildings(conn, city_id
     assert yard.name.startswith("Двор: ")
 
 
+def test_a_geopackage_layer_is_chosen_by_name_and_the_report_names_the_others(conn, tmp_path):
+    path = tmp_path / "city.gpkg"
+    for layer, dx, number in (("roads", 0, "7"), ("houses", 300, "9")):
+        gpd.GeoDataFrame(
+            {"house_number": [number], "street": ["ул. Абая"]},
+            geometry=[square(dx, 400)],
+            crs=4326,
+        ).to_file(path, layer=layer, engine="pyogrio")
+
+    first = import_layer(conn, "buildings", path, "PET", **QUIET)
+    assert "read the first of 2 layers, 'roads' (--layer for 'houses')" in first.summary()
+    chosen = import_layer(conn, "buildings", path, "PET", layer="houses", **QUIET)
+    assert chosen.counts["buildings"] == 1
+    assert not any("layers" in n for n in chosen.notes)
+    numbers = {
+        r[0]
+        for r in conn.execute(
+            text("SELECT house_number FROM buildings WHERE source = 'import'")
+        ).all()
+    }
+    assert {"7", "9"} <= numbers
+    with pytest.raises(InvalidInput, match="no layer 'parks'; its layers: 'roads', 'houses'"):
+        import_layer(conn, "buildings", path, "PET", layer="parks", **QUIET)
+
+
 def test_shapefile_wells_with_a_yaml_mapping_get_kind_owner_and_yard(conn, city_id, tmp_path):
     yard_id, lon, lat = conn.execute(
         text(
