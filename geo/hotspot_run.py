@@ -23,6 +23,8 @@ MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
 # Mann-Kendall compares every pair of steps of every cell: its work grows with the square of
 # the steps, so the steps are capped too (five years of weeks, twenty-one of months)
 MAX_STEPS = 260
+# ... and so are the pairs of steps it compares over all cells (a few seconds of numpy)
+MAX_TREND_PAIRS = 300_000_000
 CLASS_LABELS = {
     3: "hot_99",
     2: "hot_95",
@@ -351,6 +353,12 @@ def run_emerging(
         raise InvalidInput(
             f"{n_steps} steps x {grid.n_cells:,} cells is more than "
             f"{MAX_BINS:,} bins: choose larger cells, months or a shorter window"
+        )
+    pairs = n_steps * (n_steps - 1) // 2 * grid.n_cells
+    if pairs > MAX_TREND_PAIRS:
+        raise InvalidInput(
+            f"{n_steps} steps x {grid.n_cells:,} cells make {pairs:,} pairs of steps to compare "
+            f"(at most {MAX_TREND_PAIRS:,}): choose larger cells, months or a shorter window"
         )
     cell = _cell_index(grid, rows[:, 0], rows[:, 1])
     ok = (cell >= 0) & (rows[:, 2] >= 0) & (rows[:, 2] < n_steps)

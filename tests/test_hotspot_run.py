@@ -90,6 +90,17 @@ def test_emerging_refuses_more_time_steps_than_it_can_compare(client, planted):
     assert "time steps" in r.json()["detail"] and "shorter window" in r.json()["detail"]
 
 
+def test_emerging_refuses_more_trend_pairs_than_it_can_compare(client, planted):
+    """Fewer than 260 monthly steps, but on 50 m cells: too many pairs of steps over all
+    cells for Mann-Kendall; refused with what to change."""
+    r = client.get(
+        "/api/v1/hotspots/emerging",
+        params={"cell_size": 50, "since": "2010-01-01T00:00:00Z", "step": "month"},
+    )
+    assert r.status_code == 422, r.text
+    assert "pairs of steps" in r.json()["detail"] and "larger cells" in r.json()["detail"]
+
+
 def test_hotspot_api_exports_geojson_and_csv(client, conn, planted):
     r = client.get("/api/v1/hotspots", params={"cell_size": 250, "band": 500, "format": "geojson"})
     assert r.status_code == 200, r.text
