@@ -428,3 +428,55 @@ def test_a_revoked_channel_key_stops_working_within_the_cache_time(app, client, 
     # an unknown key is never remembered
     assert _post(client, {"X-API-Key": "qk_nope"}, **body).status_code == 403
     assert "qk_nope" not in app.state.api_keys._known
+
+
+def test_two_first_appeals_of_a_year_at_once_both_get_a_number(make_database):
+    """Two channels register the first appeals of a new city's year at the same moment: one
+    creates the year's sequence, the other waits for it and counts on (no error, no gap)."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from geo.appeals import Actor, NewAppeal, create_appeal
+    from geo.citydb import load_categories
+    from geo.migrate import upgrade
+    from tests.factories import make_city
+
+    url = make_database()
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as c:
+            c.execute(text("CREATE EXTENSION IF NOT EXISTS fuzzystrmatch"))
+            load_categories(c)
+            cid = make_city(c, "TWO")
+        first, second = engine.connect(), engine.connect()
+        actor = Actor(name="bot", role="channel")
+        new = NewAppeal(category="garbage", lon=69.40, lat=54.95, channel="website")
+        first.begin()
+        a, _ = create_appeal(first, cid, new, actor)  # creates the sequence, not committed
+        out: dict = {}
+
+        def other():
+            try:
+                with second.begin():
+                    out["b"] = create_appeal(second, cid, new, actor)[0]
+            except Exception as exc:  # noqa: BLE001 - the test reports it
+                out["error"] = exc
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive()  # waiting for the first transaction's sequence
+        first.commit()
+        t.join(30)
+        assert "error" not in out, out.get("error")
+        year = dt.datetime.now(dt.UTC).year
+        assert {a["reg_number"], out["b"]["reg_number"]} == {
+            f"TWO-{year}-000001",
+            f"TWO-{year}-000002",
+        }
+    finally:
+        first.close()
+        second.close()
+        engine.dispose()

@@ -351,7 +351,7 @@ BEGIN
   IF v_n IS NULL THEN
     BEGIN
       EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I', v_seq);
-    EXCEPTION WHEN unique_violation THEN
+    EXCEPTION WHEN unique_violation OR duplicate_table THEN
       NULL;  -- another transaction created it at the same moment
     END;
     v_n := nextval(v_seq::regclass);
