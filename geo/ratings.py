@@ -88,32 +88,50 @@ def rate_managers(ratings: list[dict]) -> list[dict]:
     return sorted(by.values(), key=lambda m: (-(m["on_time_rate"] or 0), m["manager"]))
 
 
-STATS_SQL = {
-    "by_category": """SELECT a.category_code AS key, c.name_ru, c.group_code,
-                      count(*) AS appeals, count(a.repeat_of_id) AS repeats
-                      FROM appeals a JOIN categories c ON c.code = a.category_code
-                      WHERE {w} GROUP BY 1, 2, 3 ORDER BY appeals DESC""",
-    "by_group": """SELECT c.group_code AS key, count(*) AS appeals
-                   FROM appeals a JOIN categories c ON c.code = a.category_code
-                   WHERE {w} GROUP BY 1 ORDER BY appeals DESC""",
-    "by_channel": """SELECT a.channel AS key, count(*) AS appeals FROM appeals a WHERE {w}
-                     GROUP BY 1 ORDER BY appeals DESC""",
-    "by_month": """SELECT to_char(date_trunc('month', a.created_at AT TIME ZONE tz.tz),
-                   'YYYY-MM') AS key, count(*) AS appeals FROM appeals a, tz WHERE {w}
-                   GROUP BY 1 ORDER BY 1""",
-    "by_season": """SELECT CASE WHEN m IN (12, 1, 2) THEN 'winter' WHEN m IN (3, 4, 5)
-                    THEN 'spring' WHEN m IN (6, 7, 8) THEN 'summer' ELSE 'autumn' END AS key,
-                    count(*) AS appeals FROM (SELECT extract(month FROM a.created_at
-                    AT TIME ZONE tz.tz)::int AS m FROM appeals a, tz WHERE {w}) s
-                    GROUP BY 1 ORDER BY 1""",
-    "by_district": """SELECT coalesce(d.name_ru, '—') AS key, count(*) AS appeals
-                      FROM appeals a LEFT JOIN districts d ON d.city_id = a.city_id
-                        AND d.id = a.district_id
-                      WHERE {w} GROUP BY 1 ORDER BY appeals DESC""",
-}
-TOTALS_SQL = """SELECT count(*) AS appeals, count(a.repeat_of_id) AS repeats,
-                count(*) FILTER (WHERE a.first_call_resolved) AS first_call_resolved
-                FROM appeals a WHERE {w}"""
+# One scan of the window's appeals, grouped by everything the breakdowns need (category,
+# channel, district, local month): a few thousand rows even for millions of appeals; the
+# breakdowns are sums over them (each used to be a scan of its own).
+STATS_BASE_SQL = """
+WITH tz AS (SELECT timezone AS tz FROM cities WHERE id = :c),
+base AS (
+  SELECT a.category_code, a.channel, a.district_id,
+         date_trunc('month', a.created_at AT TIME ZONE tz.tz) AS m, count(*) AS appeals,
+         count(a.repeat_of_id) AS repeats,
+         count(*) FILTER (WHERE a.first_call_resolved) AS first_call_resolved
+  FROM appeals a CROSS JOIN tz
+  WHERE {w}
+  GROUP BY 1, 2, 3, 4)
+SELECT b.category_code, c.name_ru, c.group_code, b.channel,
+       coalesce(d.name_ru, '—') AS district, to_char(b.m, 'YYYY-MM') AS month, b.appeals,
+       b.repeats, b.first_call_resolved
+FROM base b
+JOIN categories c ON c.code = b.category_code
+LEFT JOIN districts d ON d.city_id = :c AND d.id = b.district_id
+"""
+SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
+           6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn",
+           11: "autumn"}  # fmt: skip
+
+
+def _sum_by(rows: list[dict], key, cols: tuple[str, ...] = ("appeals",)) -> dict:
+    """``{key(row): {col: sum}}`` over the rows."""
+    sums: dict = {}
+    for r in rows:
+        acc = sums.setdefault(key(r), dict.fromkeys(cols, 0))
+        for col in cols:
+            acc[col] += r[col]
+    return sums
+
+
+def _ranked(sums: dict) -> list[dict]:
+    """Most appeals first (ties by key)."""
+    return sorted(
+        ({"key": k, **v} for k, v in sums.items()), key=lambda x: (-x["appeals"], x["key"])
+    )
+
+
+def _in_order(sums: dict) -> list[dict]:
+    return [{"key": k, **v} for k, v in sorted(sums.items())]
 
 
 def statistics(
@@ -131,17 +149,26 @@ def statistics(
     if category:
         where += " AND a.category_code = :cat"
         params["cat"] = category
-    tz = "WITH tz AS (SELECT timezone AS tz FROM cities WHERE id = :c) "
+    rows = [dict(r) for r in conn.execute(text(STATS_BASE_SQL.format(w=where)), params).mappings()]
+    totals = _sum_by(rows, lambda r: None, ("appeals", "repeats", "first_call_resolved"))
+    t = totals.get(None, {"appeals": 0, "repeats": 0, "first_call_resolved": 0})
+    n = t["appeals"]
     out: dict = {"since": since, "until": until}
-    totals = conn.execute(text(tz + TOTALS_SQL.format(w=where)), params).mappings().one()
-    n = totals["appeals"]
     out["totals"] = {
-        **dict(totals),
-        "repeat_share": round(totals["repeats"] / n, 4) if n else None,
-        "first_call_resolution_rate": round(totals["first_call_resolved"] / n, 4) if n else None,
+        **t,
+        "repeat_share": round(t["repeats"] / n, 4) if n else None,
+        "first_call_resolution_rate": round(t["first_call_resolved"] / n, 4) if n else None,
     }
-    for name, sql in STATS_SQL.items():
-        out[name] = [
-            dict(r) for r in conn.execute(text(tz + sql.format(w=where)), params).mappings()
-        ]
+    names = {
+        r["category_code"]: {"name_ru": r["name_ru"], "group_code": r["group_code"]} for r in rows
+    }
+    out["by_category"] = [
+        {"key": x["key"], **names[x["key"]], "appeals": x["appeals"], "repeats": x["repeats"]}
+        for x in _ranked(_sum_by(rows, lambda r: r["category_code"], ("appeals", "repeats")))
+    ]
+    out["by_group"] = _ranked(_sum_by(rows, lambda r: r["group_code"]))
+    out["by_channel"] = _ranked(_sum_by(rows, lambda r: r["channel"]))
+    out["by_month"] = _in_order(_sum_by(rows, lambda r: r["month"]))
+    out["by_season"] = _in_order(_sum_by(rows, lambda r: SEASONS[int(r["month"][5:])]))
+    out["by_district"] = _ranked(_sum_by(rows, lambda r: r["district"]))
     return out

@@ -120,3 +120,51 @@ def test_ratings_need_a_staff_role_and_come_as_csv(client, conn, hand_made):
     assert "Водоканал" in r.text
     st = client.get("/api/v1/stats?city=RAT&since=2026-03-01T00:00:00Z&format=csv")
     assert st.status_code == 200 and "by_channel" in st.text
+
+
+# the breakdowns as separate queries (how statistics() used to count): the oracle for the
+# one-scan version
+ORACLE = {
+    "by_category": "SELECT a.category_code, count(*), count(a.repeat_of_id) FROM appeals a "
+    "WHERE {w} GROUP BY 1",
+    "by_group": "SELECT c.group_code, count(*) FROM appeals a JOIN categories c "
+    "ON c.code = a.category_code WHERE {w} GROUP BY 1",
+    "by_channel": "SELECT a.channel, count(*) FROM appeals a WHERE {w} GROUP BY 1",
+    "by_month": "SELECT to_char(date_trunc('month', a.created_at AT TIME ZONE ci.timezone), "
+    "'YYYY-MM'), count(*) FROM appeals a JOIN cities ci ON ci.id = a.city_id WHERE {w} GROUP BY 1",
+    "by_season": "SELECT CASE WHEN m IN (12, 1, 2) THEN 'winter' WHEN m IN (3, 4, 5) THEN "
+    "'spring' WHEN m IN (6, 7, 8) THEN 'summer' ELSE 'autumn' END, count(*) FROM (SELECT "
+    "extract(month FROM a.created_at AT TIME ZONE ci.timezone)::int AS m FROM appeals a "
+    "JOIN cities ci ON ci.id = a.city_id WHERE {w}) s GROUP BY 1",
+    "by_district": "SELECT coalesce(d.name_ru, '—'), count(*) FROM appeals a LEFT JOIN "
+    "districts d ON d.city_id = a.city_id AND d.id = a.district_id WHERE {w} GROUP BY 1",
+}
+
+
+@pytest.mark.parametrize("category", [None, "garbage"])
+def test_statistics_in_one_scan_count_as_separate_queries_do(conn, city_id, category):
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    s = statistics(conn, city_id, since=since, until=dt.datetime.now(dt.UTC), category=category)
+    w = "a.city_id = :c AND a.created_at >= :s AND a.created_at < now()"
+    params = {"c": city_id, "s": since}
+    if category:
+        w += " AND a.category_code = :cat"
+        params["cat"] = category
+    n, repeats, fcr = conn.execute(
+        text(
+            "SELECT count(*), count(a.repeat_of_id), count(*) FILTER (WHERE "
+            f"a.first_call_resolved) FROM appeals a WHERE {w}"
+        ),
+        params,
+    ).one()
+    assert n > 0
+    assert (s["totals"]["appeals"], s["totals"]["repeats"]) == (n, repeats)
+    assert s["totals"]["first_call_resolved"] == fcr
+    for name, sql in ORACLE.items():
+        expected = {r[0]: tuple(r[1:]) for r in conn.execute(text(sql.format(w=w)), params)}
+        cols = ("appeals", "repeats") if name == "by_category" else ("appeals",)
+        got = {x["key"]: tuple(x[c] for c in cols) for x in s[name]}
+        assert got == expected, name
+    counts = [x["appeals"] for x in s["by_category"]]
+    assert counts == sorted(counts, reverse=True)
+    assert [x["key"] for x in s["by_month"]] == sorted(x["key"] for x in s["by_month"])
