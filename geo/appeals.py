@@ -175,15 +175,16 @@ _NOT_CARD = ("created", "problem", "problem_kind")
 
 
 def _raise_problem(row) -> None:
-    """Turn a function's ``problem`` into the domain error the API maps to a 4xx."""
-    if row.problem:
-        raise (NotFound if row.problem_kind == "not_found" else InvalidInput)(row.problem)
+    """Turn a function's ``problem`` (a row or mapping with ``problem``/``problem_kind``)
+    into the domain error the API maps to a 4xx."""
+    if row["problem"]:
+        raise (NotFound if row["problem_kind"] == "not_found" else InvalidInput)(row["problem"])
 
 
 def locate(
     conn: Connection,
     city_id: int,
-    cat: dict,
+    category_code: str,
     lon: float,
     lat: float,
     object_kind: str | None = None,
@@ -200,14 +201,14 @@ def locate(
         LOCATE_SQL,
         {
             "c": city_id,
-            "cat": cat["code"],
+            "cat": category_code,
             "x": lon,
             "y": lat,
             "ok": object_kind or None,
             "oid": object_id,
         },
     ).one()
-    _raise_problem(r)
+    _raise_problem(r._mapping)
     return Located(
         object_kind=r.object_kind,
         object_id=r.object_id,
@@ -225,7 +226,7 @@ def locate(
 def repeat_candidates(
     conn: Connection,
     city_id: int,
-    cat: dict,
+    category_code: str,
     loc: Located,
     lon: float,
     lat: float,
@@ -237,7 +238,7 @@ def repeat_candidates(
         REPEATS_SQL,
         {
             "c": city_id,
-            "cat": cat["code"],
+            "cat": category_code,
             "ok": loc.object_kind,
             "oid": loc.object_id if loc.object_id is not None else -1,
             "x": lon,
@@ -273,9 +274,8 @@ def preview(conn: Connection, city_id: int, new: NewAppeal) -> Located:
     """Everything the operator sees before saving: object, body, deadline, repeat candidates."""
     validate(new)
     check_point(conn, city_id, new.lon, new.lat)
-    cat = category(conn, new.category)
-    loc = locate(conn, city_id, cat, new.lon, new.lat, new.object_kind, new.object_id)
-    loc.candidates = repeat_candidates(conn, city_id, cat, loc, new.lon, new.lat)
+    loc = locate(conn, city_id, new.category, new.lon, new.lat, new.object_kind, new.object_id)
+    loc.candidates = repeat_candidates(conn, city_id, new.category, loc, new.lon, new.lat)
     return loc
 
 
@@ -319,9 +319,7 @@ def create_params(city_id: int, new: NewAppeal, actor: Actor) -> dict:
 
 def created_card(row: dict) -> tuple[dict, bool]:
     """(the appeal, created) from a row of ``CREATE_SQL``; a refusal raises its error."""
-    if row["problem"]:
-        kind = NotFound if row["problem_kind"] == "not_found" else InvalidInput
-        raise kind(row["problem"])
+    _raise_problem(row)
     return {k: v for k, v in row.items() if k not in _NOT_CARD}, row["created"]
 
 
@@ -395,20 +393,27 @@ def get_appeal(
         )
     appeal = dict(found)
     if actor is not None:
-        check_can_see(actor, appeal)
-        if actor.sees_contacts:
-            contact = (
-                conn.execute(
-                    text(
-                        "SELECT name, phone, email FROM appeal_contacts "
-                        "WHERE city_id = :c AND appeal_id = :a"
-                    ),
-                    {"c": city_id, "a": appeal["id"]},
-                )
-                .mappings()
-                .first()
+        for_staff(conn, city_id, appeal, actor)
+    return appeal
+
+
+def for_staff(conn: Connection, city_id: int, appeal: dict, actor: Actor) -> dict:
+    """An appeal as a staff ``actor`` may see it: checks the organisation and adds the
+    applicant's contacts where the role may see them (in place; returned too)."""
+    check_can_see(actor, appeal)
+    if actor.sees_contacts:
+        contact = (
+            conn.execute(
+                text(
+                    "SELECT name, phone, email FROM appeal_contacts "
+                    "WHERE city_id = :c AND appeal_id = :a"
+                ),
+                {"c": city_id, "a": appeal["id"]},
             )
-            appeal["applicant"] = dict(contact) if contact else None
+            .mappings()
+            .first()
+        )
+        appeal["applicant"] = dict(contact) if contact else None
     return appeal
 
 

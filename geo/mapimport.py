@@ -360,9 +360,8 @@ def _read(path: Path, notes: list[str], layer: str | None = None) -> gpd.GeoData
         raise FileNotFoundError(f"no such file: {path}")
     try:
         names = [str(n) for n, _ in pyogrio.list_layers(path)]
-    except Exception as exc:  # pyogrio's DataSourceError and friends: say it in one line
-        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise InvalidInput(f"cannot read {path.name} as a GIS file: {msg}") from exc
+    except Exception as exc:  # pyogrio's DataSourceError and friends
+        raise _unreadable(path, exc) from exc
     if layer is not None and layer not in names:
         raise InvalidInput(
             f"{path.name} has no layer {layer!r}; its layers: {', '.join(map(repr, names))}"
@@ -374,9 +373,14 @@ def _read(path: Path, notes: list[str], layer: str | None = None) -> gpd.GeoData
             notes.append(f"read the first of {len(names)} layers, {layer!r} (--layer for {others})")
     try:
         return gpd.read_file(path, engine="pyogrio", layer=layer)
-    except Exception as exc:  # pyogrio's DataSourceError and friends: say it in one line
-        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise InvalidInput(f"cannot read {path.name} as a GIS file: {msg}") from exc
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: Exception) -> InvalidInput:
+    """GDAL's complaint about a file, in one line."""
+    msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return InvalidInput(f"cannot read {path.name} as a GIS file: {msg}")
 
 
 def _is_wgs84(crs: CRS) -> bool:

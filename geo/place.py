@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from geo.appeals import Located, category, check_point, degree_box, locate
+from geo.appeals import Located, check_point, degree_box, locate
 
 WELL_RADIUS_M = 60.0
 NEARBY_RADIUS_M = 150.0
@@ -84,12 +84,11 @@ def place_card(
     card["point"] = {"lon": lon, "lat": lat}
     card["repeats"] = sum(h["repeats"] for h in card["history"])
     if category_code:
-        cat = category(conn, category_code)
-        loc: Located = locate(conn, city_id, cat, lon, lat)
+        loc: Located = locate(conn, city_id, category_code, lon, lat)
         card["suggestion"] = {
-            "category": cat["code"],
-            "criticality": cat["criticality"],
-            "deadline_hours": cat["deadline_hours"],
+            "category": category_code,
+            "criticality": loc.criticality,
+            "deadline_hours": loc.deadline_hours,
             "object_kind": loc.object_kind,
             "object_id": loc.object_id,
             "object_label": loc.object_label,
