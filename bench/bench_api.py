@@ -37,8 +37,9 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from api import process
 from bench.harness import BenchContext, record
-from geo.localdb import PG_BIN, free_port
+from geo.localdb import PG_BIN
 from geo.settings import PROJECT_ROOT
 
 CLIENTS = 16
@@ -241,65 +242,6 @@ def _prepare(url: str) -> tuple[int, str, list[dict], dict]:
             }
         )
     return cid, key, bodies, {"minx": box[0], "miny": box[1], "maxx": box[2], "maxy": box[3]}
-
-
-def _start_api(url: str, workers: int, log: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "QALA_DATABASE_URL": url,
-        "QALA_ENVIRONMENT": "test",
-        "QALA_SECRET_KEY": SECRET,
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            # every worker must answer: a few health checks over fresh connections
-            if all(
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-                for _ in range(2 * workers)
-            ):
-                return proc, port
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    _stop(proc)
-    raise RuntimeError("the API did not become healthy within 60 s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
 
 
 def _cpu_s(pid: int | None) -> float | None:
@@ -551,14 +493,14 @@ def run(ctx: BenchContext) -> list[dict]:
     try:
         bodies_file = tmp / "bodies.json"
         bodies_file.write_text(json.dumps(bodies))
-        proc, port = _start_api(url, WORKERS, tmp / "api.log")
+        proc, base = process.start_qala(url, SECRET, tmp / "api.log", workers=WORKERS)
         try:
             postmaster = _postmaster_pid(url)
             api_cpu0, db_cpu0 = _cpu_s(proc.pid), _cpu_s(postmaster)
-            api = _run_load(port, key, bodies_file, seconds)
+            api = _run_load(httpx.URL(base).port, key, bodies_file, seconds)
             api_cpu1, db_cpu1 = _cpu_s(proc.pid), _cpu_s(postmaster)
         finally:
-            _stop(proc)
+            process.stop(proc)
         floor = _floor(url, city, box, seconds, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

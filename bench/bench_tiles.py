@@ -40,9 +40,8 @@ import morecantile
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from api import process
 from bench.harness import BenchContext, record
-from geo.localdb import free_port
-from geo.settings import PROJECT_ROOT
 
 APPEALS, QUICK_APPEALS = 2_300_000, 200_000
 ZOOMS = (10, 12, 13, 14, 15, 16)
@@ -118,59 +117,12 @@ def _tile_counts(url: str, city: int, tiles: list) -> dict[tuple, int]:
         engine.dispose()
 
 
-def _start(cmd: list[str], env: dict, probe: str, log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{cmd[2]} exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(probe, timeout=5).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    _stop(proc)
-    raise RuntimeError(f"{probe} did not answer within 120 s: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
 def _servers(url: str, tmp: Path) -> tuple[list[subprocess.Popen], str, str]:
-    ours_port, tipg_port = free_port(), free_port()
-    uvicorn = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--host",
-        "127.0.0.1",
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    ours = _start(
-        [*uvicorn, "--port", str(ours_port), "--factory", "api.app:create_app"],
-        {"QALA_DATABASE_URL": url, "QALA_ENVIRONMENT": "test", "QALA_SECRET_KEY": SECRET},
-        f"http://127.0.0.1:{ours_port}/health",
-        tmp / "ours.log",
-    )
+    ours, ours_base = process.start_qala(url, SECRET, tmp / "ours.log")
     pg = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
-        tipg = _start(
-            [*uvicorn, "--port", str(tipg_port), "tipg.main:app"],
+        tipg, tipg_base = process.start(
+            "tipg.main:app",
             {
                 "DATABASE_URL": pg,
                 "TIPG_DB_SCHEMAS": '["public"]',
@@ -181,17 +133,17 @@ def _servers(url: str, tmp: Path) -> tuple[list[subprocess.Popen], str, str]:
                 "TIPG_ADD_TILES_VIEWER": "false",
                 "TIPG_DB_MAX_CONN_SIZE": "4",
             },
-            f"http://127.0.0.1:{tipg_port}/collections/public.appeals",
             tmp / "tipg.log",
+            probe_path="/collections/public.appeals",
+            timeout=120,
         )
     except Exception:
-        _stop(ours)
+        process.stop(ours)
         raise
     return (
         [ours, tipg],
-        f"http://127.0.0.1:{ours_port}/tiles/appeals/{{z}}/{{x}}/{{y}}.pbf",
-        f"http://127.0.0.1:{tipg_port}/collections/public.appeals/tiles/WebMercatorQuad/"
-        "{z}/{x}/{y}",
+        f"{ours_base}/tiles/appeals/{{z}}/{{x}}/{{y}}.pbf",
+        f"{tipg_base}/collections/public.appeals/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
     )
 
 
@@ -280,7 +232,7 @@ def run(ctx: BenchContext) -> list[dict]:
         results = _measure(ours, tipg, by_zoom, inside)
     finally:
         for p in procs:
-            _stop(p)
+            process.stop(p)
     total = loaded["appeals"]
     where = (
         f"{total:,} appeals in a {os.cpu_count()}-core machine shared by both servers, "

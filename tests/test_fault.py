@@ -14,10 +14,8 @@ again a few seconds later. What must hold:
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,12 +27,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from api import process
 from api.errors import UNAVAILABLE
 from geo.auth import add_api_key
 from geo.citydb import load_demo_city
 from geo.localdb import LocalCluster, free_port
 from geo.migrate import upgrade
-from geo.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -96,23 +94,6 @@ def _points(conn, city_id: int, n: int = 400, seed: int = 11) -> list[dict]:
     return out
 
 
-def _wait_healthy(base_url: str, server: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the API process exited with code {server.returncode}")
-        try:
-            r = httpx.get(f"{base_url}/health", timeout=2.0)
-            if r.status_code == 200:
-                return
-            last = f"{r.status_code} {r.text[:200]}"
-        except httpx.TransportError as exc:
-            last = repr(exc)
-        time.sleep(0.1)
-    raise RuntimeError(f"the API did not become healthy in {timeout:.0f} s: {last}")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     root = Path(tmp_path_factory.mktemp("fault"))
@@ -131,46 +112,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 points = _points(conn, cid)
         finally:
             engine.dispose()
-        port = free_port()
-        env = {
-            **os.environ,
-            "QALA_DATABASE_URL": url,
-            "QALA_ENVIRONMENT": "test",
-            "QALA_SECRET_KEY": SECRET,
-            "QALA_DB_POOL_SIZE": "10",
-        }
-        with open(log, "wb") as out:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "api.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_healthy(base_url, server, timeout=30)
+        server, base_url = process.start_qala(url, SECRET, log, QALA_DB_POOL_SIZE="10")
         yield Stack(cluster, url, base_url, api_key, server, log, points)
     finally:
-        if server is not None and server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+        if server is not None:
+            process.stop(server)
         cluster.destroy()
 
 
@@ -394,7 +340,7 @@ def test_the_served_write_path_answers_as_the_in_process_one(stack: Stack):
     """The running server writes appeals through asyncpg (not the tests' substitute): a new
     appeal is 201, a re-sent key 200 with the same number, refusals are 422 with the
     function's words, and no applicant data comes back to a channel."""
-    _wait_healthy(stack.base_url, stack.server, timeout=30)
+    process.wait_healthy(f"{stack.base_url}/health", stack.server, 30, stack.log)
     headers = {"X-API-Key": stack.api_key, "Idempotency-Key": f"served-{uuid.uuid4().hex}"}
     body = {
         **stack.points[3],
