@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from geo.errors import (
+    UNAVAILABLE,
     Conflict,
     Forbidden,
     ImportRejected,
@@ -34,7 +35,10 @@ INPUT_REFUSED = {
     "22008": "a date or time is out of PostgreSQL's range",
     "22009": "a time zone offset must be within ±15:59",
 }
-UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"})
 
 
 def _status(exc: QalaError) -> int:
@@ -70,18 +74,14 @@ def install(app: FastAPI) -> None:
             )
         if isinstance(exc, Unavailable):
             log.warning("database unavailable: %r", exc.__cause__)
-            return JSONResponse(
-                {"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
-            )
+            return _unavailable()
         return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError):
         if _is_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return JSONResponse(
-                {"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
-            )
+            return _unavailable()
         refused = INPUT_REFUSED.get(getattr(exc.orig, "pgcode", None))
         if refused:  # the server refused a value the client sent: bad input, not a crash
             return JSONResponse({"detail": refused}, status_code=422)
@@ -90,16 +90,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PoolTimeout)
     async def pool_timeout(request: Request, exc: PoolTimeout):
-        return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"})
+        return _unavailable()
 
     @app.exception_handler(SQLAlchemyError)
     async def outage_aftermath(request: Request, exc: SQLAlchemyError):
         # not a DBAPIError itself (those are handled above) but raised because of an outage
         if _caused_by_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return JSONResponse(
-                {"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
-            )
+            return _unavailable()
         raise exc
 
     @app.exception_handler(ValueError)

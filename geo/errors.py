@@ -21,14 +21,13 @@ class NotAuthenticated(Forbidden):
     """No credentials were given where staff credentials are needed (HTTP 401)."""
 
 
+UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
+
+
 class Unavailable(QalaError):
     """The database cannot be reached right now; nothing was saved (HTTP 503)."""
 
-    def __init__(
-        self,
-        message: str = "the database is unavailable right now; nothing was "
-        "saved, please retry shortly",
-    ):
+    def __init__(self, message: str = UNAVAILABLE):
         super().__init__(message)
 
 
