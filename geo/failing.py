@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput
+from geo.ratings import year_window
 
 OBJECTS_SQL = text("""
 SELECT r.object_kind, r.object_id, r.appeals, r.repeats,
@@ -69,8 +70,7 @@ def density_clusters(
     """ST_ClusterDBSCAN in the city's metric CRS: "places where accidents happen most often"."""
     if not (1 <= eps_m <= 5000) or not (2 <= min_points <= 100000):
         raise InvalidInput("eps_m must be 1..5000 m and min_points 2..100000")
-    until = until or dt.datetime.now(dt.UTC)
-    since = since or until - dt.timedelta(days=365)
+    since, until = year_window(since, until)
     rows = conn.execute(
         CLUSTERS_SQL,
         {

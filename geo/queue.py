@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput, NotFound
+from geo.timespan import window_before
 
 PUBLIC_FIELDS = (
     "rank",
@@ -93,8 +94,7 @@ def compute_queue(conn: Connection, city_id: int, rules: QueueRules | None = Non
     funded): a yard is funded when it and every yard before it fit in the budget.
     """
     rules = rules or QueueRules()
-    until = rules.until or dt.datetime.now(dt.UTC)
-    since = rules.since or until - dt.timedelta(days=3 * 365)
+    since, until = window_before(rules.since, rules.until, dt.timedelta(days=3 * 365))
     if since >= until:
         raise InvalidInput("the window is empty: 'since' must be before 'until'")
     if rules.budget is not None and rules.budget < 0:

@@ -6,6 +6,8 @@ import datetime as dt
 
 from sqlalchemy import Connection, text
 
+from geo.timespan import window_before
+
 RATINGS_SQL = text("""
 WITH a AS (
   SELECT a.* FROM appeals a
@@ -37,9 +39,11 @@ ORDER BY on_time_rate DESC NULLS LAST, median_hours, o.id
 """)
 
 
-def _window(since, until):
-    until = until or dt.datetime.now(dt.UTC)
-    return since or until - dt.timedelta(days=365), until
+def year_window(
+    since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """The window of a planner's query: by default until now, from a year before ``until``."""
+    return window_before(since, until, dt.timedelta(days=365))
 
 
 def rate_organisations(
@@ -50,7 +54,7 @@ def rate_organisations(
 ) -> list[dict]:
     """Each executing body: on-time rate of resolved appeals, median hours to resolve,
     overdue now, repeats, reopenings after closure; best first, with its rank."""
-    since, until = _window(since, until)
+    since, until = year_window(since, until)
     rows = conn.execute(
         RATINGS_SQL, {"c": city_id, "since": since, "until": until, "now": dt.datetime.now(dt.UTC)}
     ).mappings()
@@ -143,7 +147,7 @@ def statistics(
 ) -> dict:
     """Appeals per category and group, repeat share, first-call resolution rate, channel
     mix, months and seasons (in the city's time zone), districts."""
-    since, until = _window(since, until)
+    since, until = year_window(since, until)
     where = "a.city_id = :c AND a.created_at >= :since AND a.created_at < :until"
     params = {"c": city_id, "since": since, "until": until}
     if category:

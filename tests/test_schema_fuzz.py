@@ -156,3 +156,12 @@ def test_an_address_search_without_a_house_number_answers(client, conn, city_id)
     r = client.get("/api/v1/search/address", params={"q": street})
     assert r.status_code == 200 and r.json()
     assert not any(hit["exact_number"] for hit in r.json())
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/stats", "/api/v1/ratings", "/api/v1/clusters", "/api/v1/queue"]
+)
+def test_a_window_ending_in_year_one_is_answered(client, credentials, path):
+    headers, _ = credentials
+    r = client.get(path, params={"until": "0001-02-08T00:25:01Z"}, headers=headers)
+    assert r.status_code == 200, r.text
