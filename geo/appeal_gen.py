@@ -19,6 +19,8 @@ import pandas as pd
 from pyproj import Transformer
 from sqlalchemy import Connection, text
 
+from geo.cells import cell_keys
+
 SEASONAL = {  # category -> relative weight per month 1..12
     "snow_removal": [5, 5, 3, 1, 0, 0, 0, 0, 0, 0, 2, 5],
     "ice": [4, 4, 3, 1, 0, 0, 0, 0, 0, 1, 3, 4],
@@ -90,7 +92,7 @@ COLUMNS = [
     "geom",
 ]
 # filled by the loader when it can (vectorised); otherwise the database trigger computes them
-PLACE_COLUMNS = ["x_m", "y_m", "yard_id"]
+PLACE_COLUMNS = ["x_m", "y_m", "cell", "yard_id"]
 
 
 @dataclass
@@ -326,13 +328,10 @@ def copy_appeals(conn: Connection, df: pd.DataFrame) -> int:
     """Write generated or imported appeals with one COPY in the caller's transaction."""
     buf = io.StringIO()
     frame = df.copy()
-    frame["geom"] = (
-        "SRID=4326;POINT("
-        + frame["lon"].map("{:.7f}".format)
-        + " "
-        + frame["lat"].map("{:.7f}".format)
-        + ")"
-    )
+    lon, lat = frame["lon"].map("{:.7f}".format), frame["lat"].map("{:.7f}".format)
+    frame["geom"] = "SRID=4326;POINT(" + lon + " " + lat + ")"
+    # the cell of the point as written (rounded), as appeal_cell(geom) would number it
+    frame["cell"] = cell_keys(lon.astype(float), lat.astype(float))
     for col in ("created_at", "deadline_at", "resolved_at", "closed_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00")
     columns = COLUMNS + [c for c in PLACE_COLUMNS if c in frame]

@@ -24,8 +24,8 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-# kept by SQL in migration 0003 (a function-based index, a trigger-maintained table), not by
-# the models: autogenerate must not propose dropping them
+# kept by SQL in migrations 0003 and 0006 (indexes with INCLUDE and a partial one, a
+# trigger-maintained table), not by the models: autogenerate must not propose dropping them
 MANAGED_BY_SQL = {"appeal_cells", "ix_appeals_cell", "ix_appeals_open_cell"}
 
 

@@ -3,7 +3,8 @@
 ``appeal_cells`` (migration 0003) holds, per WebMercatorQuad cell of level 20, the number of
 appeals by status, for all appeals, per category and per UTC month; statement-level triggers
 on ``appeals`` keep it current (a ``COPY`` included). Cells are numbered by their Z-order key
-(``appeal_cell(geom)`` in SQL, :func:`cell_key` here), so the cells under a tile are one range
+(``appeal_cell(geom)`` in SQL, kept per appeal in ``appeals.cell`` since migration 0006;
+:func:`cell_key` here), so the cells under a tile are one range
 of keys, and a tile showing ``2**k`` cells per side groups them by ``key >> 2(20 - z - k)``.
 The same counts per cell of level 16 serve tiles whose grid is no finer (zoom <= 11 with a
 32-cell grid): a tile covering the whole city then adds a few hundred rows, not thousands.
@@ -221,10 +222,10 @@ def _cells_cte(layer: Layer, sel: Selection) -> tuple[str, dict]:
     if p.live:
         flags = ", ".join(f"(src.status = '{s}')::integer AS n_{s}" for s in APPEAL_STATES)
         parts.append(f"""
-            SELECT appeal_cell(src.geom) >> :shift2 AS g, ST_X(m) AS sx, ST_Y(m) AS sy,
+            SELECT src.cell >> :shift2 AS g, ST_X(m) AS sx, ST_Y(m) AS sy,
                    {flags}
             FROM ({layer.source_sql}) AS src, LATERAL ST_Transform(src.geom, 3857) AS m
-            WHERE appeal_cell(src.geom) BETWEEN :k0 AND :k1 AND {p.live}""")
+            WHERE src.cell BETWEEN :k0 AND :k1 AND {p.live}""")
     n_all = " + ".join(f"n_{s}" for s in APPEAL_STATES)
     per_state = ", ".join(f"sum(n_{s})::integer AS {s}" for s in APPEAL_STATES)
     return (

@@ -225,7 +225,7 @@ APPEALS_PUBLIC_SQL = f"""
 SELECT a.id, a.reg_number, a.category_code, a.status, a.created_at, a.deadline_at,
        {OVERDUE_SQL.replace("status", "a.status").replace("deadline_at", "a.deadline_at")}
          AS overdue,
-       a.object_kind, a.object_id, a.district_id, a.geom
+       a.object_kind, a.object_id, a.district_id, a.cell, a.geom
 FROM appeals a WHERE a.city_id = :city"""
 APPEALS_STAFF_SQL = f"""
 SELECT a.id, a.reg_number, a.category_code, a.status, a.created_at, a.deadline_at,
@@ -233,7 +233,7 @@ SELECT a.id, a.reg_number, a.category_code, a.status, a.created_at, a.deadline_a
          AS overdue,
        a.object_kind, a.object_id, a.district_id, a.organisation_id, a.channel,
        a.address_text, a.description, a.repeat_of_id, a.first_call_resolved,
-       a.callback_done, a.resolved_at, a.geom
+       a.callback_done, a.resolved_at, a.cell, a.geom
 FROM appeals a WHERE a.city_id = :city"""
 # tiles stay small with the few properties a map colours and filters by; a click asks the
 # item for the rest (GET /ogc/collections/appeals/items/{id})

@@ -148,10 +148,10 @@ def points_tile_sql(
              ST_AsMVTGeom(ST_Transform(src.{layer.geometry_column}, 3857),
                           ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom
       FROM (SELECT {picked}, true AS own FROM ({layer.source_sql}) AS src
-            WHERE appeal_cell(src.geom) BETWEEN :k0 AND :k1{extra}
+            WHERE src.cell BETWEEN :k0 AND :k1{extra}
             UNION ALL
             SELECT {picked}, false FROM ({layer.source_sql}) AS src
-            WHERE appeal_cell(src.geom) = ANY(:ring)
+            WHERE src.cell = ANY(:ring)
               AND src.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326)
               {extra}) AS src)
     SELECT (SELECT ST_AsMVT(t, :layer, {EXTENT}, 'geom', '{layer.id_column}')

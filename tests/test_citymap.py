@@ -155,3 +155,40 @@ def test_the_migrations_build_exactly_what_the_models_declare(engine):
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"include_object": compared, "compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
+
+
+def test_migration_0006_keeps_the_cell_of_appeals_already_there(make_database):
+    """Appeals written before ``appeals.cell`` get it from ``appeal_cell(geom)``; after a
+    downgrade the counts per cell are kept by 0003's triggers again."""
+    from geo.citydb import load_categories
+    from tests.factories import insert_appeal, make_city
+
+    url = make_database()
+    engine = create_engine(url)
+    upgrade(url, "0005")
+    with engine.begin() as conn:
+        load_categories(conn)
+        city = make_city(conn, "MIG")
+        for i in range(5):
+            insert_appeal(conn, city, 69.40 + i * 0.003, 54.95)
+    upgrade(url)
+    count = text(
+        "SELECT sum(n) FROM appeal_cells WHERE city_id = :c AND level = 20 "
+        "AND category_code = '' AND month = '-infinity'"
+    )
+    with engine.begin() as conn:
+        wrong = conn.execute(
+            text("SELECT count(*) FROM appeals WHERE cell IS DISTINCT FROM appeal_cell(geom)")
+        ).scalar_one()
+        assert wrong == 0
+        assert conn.execute(count, {"c": city}).scalar_one() == 5
+        insert_appeal(conn, city, 69.41, 54.96)
+        assert conn.execute(count, {"c": city}).scalar_one() == 6
+    downgrade(url, "0005")
+    with engine.begin() as conn:
+        assert "cell" not in {c["name"] for c in inspect(conn).get_columns("appeals")}
+        insert_appeal(conn, city, 69.42, 54.96)
+        assert conn.execute(count, {"c": city}).scalar_one() == 7
+        assert conn.execute(text("SELECT refresh_appeal_cells(:c)"), {"c": city}).scalar() > 0
+        assert conn.execute(count, {"c": city}).scalar_one() == 7
+    engine.dispose()

@@ -515,7 +515,8 @@ def test_cli_import_prints_the_summary(hist_url, small_csv, tmp_path):
 
 
 def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
-    """x_m/y_m/yard_id (migration 0004) are computed by the importer as the trigger would."""
+    """x_m/y_m/yard_id (migration 0004) and cell (0006) are computed by the importer as the
+    trigger would."""
     from geo.history import PLACE_COLUMNS, appeal_columns, ensure_city, import_history, load_mapping
 
     with hist_engine.begin() as conn:
@@ -553,12 +554,13 @@ def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
             SELECT a.external_id, a.yard_id, a.placeholder_geocode,
                    abs(a.x_m - ST_X(ST_Transform(a.geom, c.metric_srid))) AS dx,
                    abs(a.y_m - ST_Y(ST_Transform(a.geom, c.metric_srid))) AS dy,
+                   a.cell = appeal_cell(a.geom) AS cell_agrees,
                    (SELECT y.id FROM yards y WHERE y.city_id = a.city_id
                       AND ST_Intersects(y.geom, a.geom) ORDER BY y.id LIMIT 1) AS trigger_yard
             FROM appeals a JOIN cities c ON c.id = a.city_id WHERE c.code = 'TSY'""")
             )
         }
-    assert all(g.dx < 1e-6 and g.dy < 1e-6 for g in got.values())
+    assert all(g.dx < 1e-6 and g.dy < 1e-6 and g.cell_agrees for g in got.values())
     assert got["P1"].yard_id == got["P1"].trigger_yard is not None
     assert got["P2"].yard_id is None and got["P2"].trigger_yard is None
     # City Hall lies in a yard, but a placeholder point is no place: no yard

@@ -439,3 +439,49 @@ def test_one_declaration_gives_a_layer_all_its_routes():
         "/ogc/collections/manholes/items",
         "/ogc/collections/manholes/items/{featureId}",
     } <= paths
+
+
+def test_vectorised_cell_keys_are_appeal_cell_to_the_bit(conn):
+    """geo.cells.cell_keys (bulk loaders) numbers points as appeal_cell(geom) does in SQL,
+    over the whole Mercator square, a city and exact cell edges."""
+    import numpy as np
+
+    from geo.cells import CELL, HALF, cell_keys
+
+    rng = np.random.default_rng(7)
+    lon = np.r_[rng.uniform(-180, 180, 20_000), rng.uniform(69.3, 69.5, 20_000), -180, 180, 0]
+    lat = np.r_[rng.uniform(-89.9, 89.9, 20_000), rng.uniform(54.9, 55.0, 20_000), -90, 90, 0]
+    # points on the western edges of cells: x = -HALF + k * CELL
+    edge = (rng.integers(0, 2**20, 2_000) * CELL - HALF) * 180 / HALF
+    lon, lat = np.r_[lon, edge], np.r_[lat, rng.uniform(-60, 60, 2_000)]
+    sql = conn.execute(
+        text("""
+        SELECT appeal_cell(ST_SetSRID(ST_MakePoint(x, y), 4326))
+        FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) WITH ORDINALITY AS p(x, y, i)
+        ORDER BY i"""),
+        {"lon": lon.tolist(), "lat": lat.tolist()},
+    ).scalars()
+    assert np.array_equal(cell_keys(lon, lat), np.fromiter(sql, np.int64))
+
+
+def test_an_appeal_keeps_its_cell_when_written_and_when_moved(conn, city_id):
+    b = an_apartment_building(conn, city_id)
+    a = make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])
+    check = text("SELECT cell, appeal_cell(geom) FROM appeals WHERE city_id = :c AND id = :i")
+    kept, computed = conn.execute(check, {"c": city_id, "i": a["id"]}).one()
+    assert kept == computed
+    conn.execute(
+        text(
+            "UPDATE appeals SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) "
+            "WHERE city_id = :c AND id = :i"
+        ),
+        {"c": city_id, "i": a["id"], "x": b["lon"] + 0.01, "y": b["lat"]},
+    )
+    moved, computed = conn.execute(check, {"c": city_id, "i": a["id"]}).one()
+    assert moved == computed != kept
+    # the demo's generated appeals (written by COPY with their cell) agree too
+    wrong = conn.execute(
+        text("SELECT count(*) FROM appeals WHERE city_id = :c AND cell <> appeal_cell(geom)"),
+        {"c": city_id},
+    ).scalar_one()
+    assert wrong == 0

@@ -18,8 +18,8 @@ from geo.history.parse import null_mask
 from geo.history.rows import PreparedRows, fixed_binary
 
 #: the columns of the binary COPY, in the order of the tuples below; then PLACE_COLUMNS when
-#: ``appeals`` has them (migration 0004: the point in the city's metric CRS and its yard,
-#: which a row trigger computes when a writer leaves ``x_m`` NULL)
+#: ``appeals`` has them (migrations 0004 and 0006: the point in the city's metric CRS, its
+#: Web Mercator cell and its yard, which a row trigger computes when a writer leaves them NULL)
 BINARY_COLUMNS = [
     "city_id",
     "created_at",
@@ -40,7 +40,7 @@ BINARY_COLUMNS = [
     "external_id",
     "source_type",
 ]
-PLACE_COLUMNS = ["x_m", "y_m", "yard_id"]
+PLACE_COLUMNS = ["x_m", "y_m", "cell", "yard_id"]
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 COPY_TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
@@ -72,7 +72,9 @@ _FIXED_PART = np.dtype(
     ]
 )
 _INT8_FIELD = np.dtype([("len", ">i4"), ("value", ">i8")])
-_METRIC_PART = np.dtype([("l_x", ">i4"), ("x", ">f8"), ("l_y", ">i4"), ("y", ">f8")])
+_METRIC_PART = np.dtype(
+    [("l_x", ">i4"), ("x", ">f8"), ("l_y", ">i4"), ("y", ">f8"), ("l_cell", ">i4"), ("cell", ">i8")]
+)
 
 
 def copy_columns(rows: pa.Table) -> list[str]:
@@ -144,6 +146,7 @@ def binary_chunk(rows: pa.Table, city_id: int) -> bytes:
         metric = np.empty(k, _METRIC_PART)
         metric["l_x"], metric["x"] = 8, rows["x_m"].to_numpy()
         metric["l_y"], metric["y"] = 8, rows["y_m"].to_numpy()
+        metric["l_cell"], metric["cell"] = 8, rows["cell"].to_numpy()
         yard = rows["yard_id"].combine_chunks()
         parts += [fixed_binary(metric), _int8_field(yard.fill_null(0).to_numpy(), null_mask(yard))]
     joined = pc.binary_join_element_wise(

@@ -12,6 +12,7 @@ import shapely
 from shapely import wkb
 from sqlalchemy import Connection, text
 
+from geo.cells import cell_keys
 from geo.errors import InvalidInput
 from geo.history.mapping import Mapping
 from geo.history.rows import CityTarget
@@ -200,10 +201,11 @@ def appeal_columns(conn: Connection) -> set[str]:
 
 
 def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
-    """``x_m``, ``y_m`` and ``yard_id`` of each row, as the ``appeals`` place trigger would set
-    them, computed here for all rows at once so that the trigger does not fire.
+    """``x_m``, ``y_m``, ``cell`` and ``yard_id`` of each row, as the ``appeals`` place trigger
+    would set them, computed here for all rows at once so that the trigger does not fire.
 
-    ``x_m``/``y_m`` are the point in the city's metric CRS (pyproj); ``yard_id`` is the
+    ``x_m``/``y_m`` are the point in the city's metric CRS (pyproj); ``cell`` the key of its
+    level-20 Web Mercator cell (:func:`geo.cells.cell_keys`); ``yard_id`` is the
     lowest-numbered yard whose polygon intersects the point (imported appeals are on no map
     object), and NULL on a placeholder geocode: a default point is not a place, and counting
     it for the yard under it would skew the yard repair queue.
@@ -229,6 +231,7 @@ def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
     return (
         rows.append_column("x_m", pa.array(np.asarray(x, float)))
         .append_column("y_m", pa.array(np.asarray(y, float)))
+        .append_column("cell", pa.array(cell_keys(lon, lat)))
         .append_column("yard_id", pa.array(yard, mask=yard < 0))
     )
 

@@ -10,16 +10,17 @@ A first load of millions of appeals is faster when the table is not kept up row 
   aggregated pass after the ``COPY`` (:func:`count_new_cells`) instead of by the
   statement trigger ``appeal_cells_insert``, which is dropped for the load and created again
   after it. The trigger would aggregate the ``COPY``'s transition table (every row written a
-  second time, into a tuplestore), evaluate ``appeal_cell(geom)`` twice per row and group
-  twice as many rows; the pass here evaluates it once per row, groups the rows per
+  second time, into a tuplestore), transform every point to Web Mercator twice and group
+  twice as many rows; the pass here transforms each once, groups the rows per
   level-20 cell, category and month first and derives the three grouping sets and the
   level-16 cells from those groups. The counts are the same (tests compare them with
   ``refresh_appeal_cells``); the sums of coordinates ``sx``/``sy`` are floating point, summed
   in another order;
-* when the load gives every row its place (``x_m``, ``y_m``, ``yard_id``, as the importer
-  does), the row trigger ``appeal_place_insert`` (migration 0004) is dropped too: its ``WHEN
-  (NEW.x_m IS NULL)`` skips every such row anyway, but a BEFORE ROW trigger, even one that
-  never fires, makes ``COPY`` insert row by row instead of a page of rows at a time.
+* when the load gives every row its place (``x_m``, ``y_m``, ``cell``, ``yard_id``, as the
+  importer does), the row trigger ``appeal_place_insert`` (migrations 0004, 0006) is dropped
+  too: its ``WHEN (NEW.x_m IS NULL OR NEW.cell IS NULL)`` skips every such row anyway, but
+  a BEFORE ROW trigger, even one that never fires, makes ``COPY`` insert row by row instead
+  of a page of rows at a time.
 
 The triggers are dropped rather than disabled because PostgreSQL decides on the transition
 table and on the multi-row insert from the triggers a table has, enabled or not.
@@ -51,16 +52,15 @@ _state_cols = ", ".join(f"n_{s}" for s in APPEAL_STATES)
 _state_sums = ", ".join(f"sum(n_{s})" for s in APPEAL_STATES)
 _state_add = ",\n    ".join(f"n_{s} = c.n_{s} + EXCLUDED.n_{s}" for s in APPEAL_STATES)
 
-#: The appeals of city ``:c`` with ``id > :after`` counted per level-20 cell, category and
-#: UTC month into a temporary table: one pass over the new rows, which the server may split
-#: between parallel workers (a statement that writes to a table may not). The point is
-#: transformed to Web Mercator once: ``appeal_cell`` transforms its argument to EPSG:3857,
-#: which leaves a point already there as it is, so ``appeal_cell(p)`` is ``appeal_cell(geom)``.
+#: The appeals of city ``:c`` with ``id > :after`` counted per level-20 cell (``appeals.cell``,
+#: migration 0006), category and UTC month into a temporary table: one pass over the new
+#: rows, which the server may split between parallel workers (a statement that writes to a
+#: table may not).
 COUNT_FINE = f"""
 CREATE TEMPORARY TABLE new_appeal_cells ON COMMIT DROP AS
 SELECT key, category_code, month, count(*) AS n, sum(ST_X(p)) AS sx, sum(ST_Y(p)) AS sy,
        {_fine_counts}
-FROM (SELECT appeal_cell(p) AS key, a.category_code, a.status,
+FROM (SELECT a.cell AS key, a.category_code, a.status,
              date_trunc('month', a.created_at AT TIME ZONE 'UTC')::date AS month, p
       FROM appeals a, LATERAL ST_Transform(a.geom, 3857) AS p
       WHERE a.city_id = :c AND a.id > :after) AS r
@@ -68,7 +68,7 @@ GROUP BY key, category_code, month
 """
 
 #: Those counts added to ``appeal_cells`` as the insert trigger of migration 0003 adds them
-#: (``DELTA_SQL`` there): level-20 cells are ``appeal_cell(geom)``, level-16 ones that key
+#: (``DELTA_SQL`` there): level-20 cells are ``appeals.cell``, level-16 ones that key
 #: shifted by 2 * (20 - 16) bits; three grouping sets told apart by the sentinels ``''``
 #: (all categories) and ``-infinity`` (all months).
 ADD_CELLS = f"""
