@@ -296,7 +296,15 @@ class Appeal(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
-        Index("ix_appeals_object", "city_id", "object_kind", "object_id", "category_code"),
+        # only appeals on a map object: every lookup asks for an object_id (migration 0007)
+        Index(
+            "ix_appeals_object",
+            "city_id",
+            "object_kind",
+            "object_id",
+            "category_code",
+            postgresql_where=text("object_id IS NOT NULL"),
+        ),
         Index("ix_appeals_org_status", "city_id", "organisation_id", "status"),
         Index("ix_appeals_created", "city_id", "created_at"),
         Index("ix_appeals_geom", "geom", postgresql_using="gist"),
