@@ -37,6 +37,11 @@ def _to_mercator():
     return Transformer.from_crs(4326, 3857, always_xy=True)
 
 
+def to_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 degrees to Web Mercator metres (EPSG:3857), as ``ST_Transform`` gives them."""
+    return _to_mercator().transform(np.asarray(lon, float), np.asarray(lat, float))
+
+
 def _spread(v: np.ndarray) -> np.ndarray:
     for shift, mask in SPREAD:
         v = (v | (v << np.uint64(shift))) & np.uint64(mask)
@@ -56,7 +61,7 @@ def cell_keys(lon, lat) -> np.ndarray:
     numpy.ndarray of int64
         Points outside the Mercator square (beyond ±85.05°) fall in its edge cells.
     """
-    x, y = _to_mercator().transform(np.asarray(lon, float), np.asarray(lat, float))
+    x, y = to_mercator(lon, lat)
     top = 2**LEVEL - 1
     cx = np.clip(np.floor((x + HALF) / CELL), 0, top).astype(np.uint64)
     cy = np.clip(np.floor((HALF - y) / CELL), 0, top).astype(np.uint64)

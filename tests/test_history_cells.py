@@ -94,6 +94,18 @@ def triggers_on(engine) -> bool:
         return {"appeal_cells_insert", "appeal_place_insert"} <= set(on)
 
 
+def foreign_keys(engine) -> set[tuple[str, str]]:
+    """The foreign keys of ``appeals`` and ``appeal_cells`` (the deferral drops them)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid IN ('appeals'::regclass, 'appeal_cells'::regclass)"
+            )
+        ).all()
+    return {tuple(r) for r in rows}
+
+
 def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatch):
     import geo.history.binary
     from geo.history import import_history
@@ -101,6 +113,8 @@ def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatc
     def broken(*_args, **_kw):
         raise RuntimeError("disk on fire")
 
+    keys = foreign_keys(engine)
+    assert ("appeal_cells", "fk_appeal_cells_city_id_cities") in keys
     monkeypatch.setattr(geo.history.binary, "binary_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         import_history(
@@ -110,7 +124,7 @@ def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatc
             echo=lambda *_: None,
             progress=False,
         )
-    assert triggers_on(engine)
+    assert triggers_on(engine) and foreign_keys(engine) == keys
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM appeals")).scalar() == 0
 
@@ -127,6 +141,7 @@ def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
     )
     assert r.deferred_indexes and r.imported == 3000 and "cells" in r.timings
     assert triggers_on(engine)
+    assert ("appeal_cells", "fk_appeal_cells_city_id_cities") in foreign_keys(engine)
     kept, again = cells_and_recount(engine, r.city_id)
     assert_same_cells(kept, again)
     with engine.connect() as conn:

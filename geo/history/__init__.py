@@ -58,10 +58,10 @@ Indexes: with ``defer_indexes`` the plain (non-unique) indexes and the foreign k
 ``appeals`` are dropped before the COPY and rebuilt after it, inside the same transaction,
 so every row is re-checked against every constraint before the commit (the primary key, the
 unique registration number and the CHECKs stay live throughout), and the appeals are counted
-per map cell (``appeal_cells``) in one aggregated pass after the COPY rather than by the
-insert trigger (:mod:`geo.history.deferral`). It takes an ACCESS EXCLUSIVE lock on
-``appeals`` for the whole import, so the default (``None``) defers only when ``appeals`` is
-empty, i.e. for a first load.
+per map cell (``appeal_cells``) from the rows written, grouped in Arrow and added in one
+statement after the COPY, rather than by the insert trigger (:mod:`geo.history.deferral`).
+It takes an ACCESS EXCLUSIVE lock on ``appeals`` for the whole import, so the default
+(``None``) defers only when ``appeals`` is empty, i.e. for a first load.
 
 The package, in the order of an import: :mod:`~geo.history.mapping` (the mapping file),
 :mod:`~geo.history.parse` (reading the export, vectorised parsing), :mod:`~geo.history.rows`
@@ -97,7 +97,12 @@ from geo.history.database import (
     existing_external_ids,
     reg_number_start,
 )
-from geo.history.deferral import Deferred, defer_appeal_upkeep, restore_appeal_upkeep
+from geo.history.deferral import (
+    Deferred,
+    defer_appeal_upkeep,
+    fine_counts,
+    restore_appeal_upkeep,
+)
 from geo.history.importer import PreparedImport, import_history, prepare_import
 from geo.history.mapping import (
     EARLIEST,
@@ -177,5 +182,6 @@ __all__ = [
     "read_source",
     "reg_number_start",
     "restore_appeal_upkeep",
+    "fine_counts",
     "text_column",
 ]

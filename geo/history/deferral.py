@@ -7,15 +7,16 @@ A first load of millions of appeals is faster when the table is not kept up row 
   constraint before the commit (the primary key, the unique registration number and the
   CHECKs stay live throughout);
 * the appeal counts per grid cell (``appeal_cells``, migration 0003) are added in one
-  aggregated pass after the ``COPY`` (:func:`count_new_cells`) instead of by the
-  statement trigger ``appeal_cells_insert``, which is dropped for the load and created again
-  after it. The trigger would aggregate the ``COPY``'s transition table (every row written a
-  second time, into a tuplestore), transform every point to Web Mercator twice and group
-  twice as many rows; the pass here transforms each once, groups the rows per
-  level-20 cell, category and month first and derives the three grouping sets and the
-  level-16 cells from those groups. The counts are the same (tests compare them with
-  ``refresh_appeal_cells``); the sums of coordinates ``sx``/``sy`` are floating point, summed
-  in another order;
+  aggregated step after the ``COPY`` instead of by the statement trigger
+  ``appeal_cells_insert``, which is dropped for the load and created again after it. The
+  trigger would aggregate the ``COPY``'s transition table (every row written a second time,
+  into a tuplestore), transform every point to Web Mercator twice and group twice as many
+  rows. Here the rows are grouped per level-20 cell, category and month first, either by the
+  loader from the rows it wrote (:func:`fine_counts`, in Arrow: the importer) or by one pass
+  over the new rows in SQL (:func:`count_new_cells`); the three grouping sets and the
+  level-16 cells are derived from those groups. The counts are the same (tests compare them
+  with ``refresh_appeal_cells``); the sums of coordinates ``sx``/``sy`` are floating point,
+  summed in another order;
 * when the load gives every row its place (``x_m``, ``y_m``, ``cell``, ``yard_id``, as the
   importer does), the row trigger ``appeal_place_insert`` (migrations 0004, 0006) is dropped
   too: its ``WHEN (NEW.x_m IS NULL OR NEW.cell IS NULL)`` skips every such row anyway, but
@@ -36,8 +37,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, text
 
+from geo.cells import to_mercator
 from geo.models import APPEAL_STATES
 
 #: the statement trigger of migration 0003 that counts inserted appeals per cell
@@ -86,6 +92,81 @@ ON CONFLICT (city_id, level, category_code, month, cell) DO UPDATE SET
 """
 
 
+FINE_TABLE = f"""
+CREATE TEMPORARY TABLE new_appeal_cells (
+  key bigint, category_code text, month date, n integer, sx float8, sy float8,
+  {", ".join(f"n_{s} integer" for s in APPEAL_STATES)}
+) ON COMMIT DROP
+"""
+
+
+def fine_counts(rows: pa.Table) -> pa.Table:
+    """The rows counted as :data:`COUNT_FINE` counts them in SQL: per level-20 cell
+    (``cell``), category and UTC month of ``created_at``, with the sums of the Web Mercator
+    coordinates (of ``lon``/``lat``) and a count per status.
+
+    Parameters
+    ----------
+    rows : pyarrow.Table
+        The rows a load writes: ``cell``, ``category_code``, ``status``, ``created_at``
+        (UTC), ``lon``, ``lat``.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``key, category_code, month, n, sx, sy, n_<status>...``, one row per group.
+    """
+    x, y = to_mercator(rows["lon"].to_numpy(), rows["lat"].to_numpy())
+    created = rows["created_at"].combine_chunks().to_numpy(zero_copy_only=False)
+    month = created.astype("datetime64[M]").astype("datetime64[D]")
+    status = rows["status"].combine_chunks()
+    if pa.types.is_dictionary(status.type):
+        status = status.dictionary_decode()
+    category = rows["category_code"].combine_chunks()
+    if pa.types.is_dictionary(category.type):
+        category = category.dictionary_decode()
+    table = pa.table(
+        {
+            "key": rows["cell"],
+            "category_code": category,
+            "month": pa.array(month, pa.date32()),
+            "x": x,
+            "y": y,
+            **{f"n_{s}": pc.cast(pc.equal(status, s), pa.int64()) for s in APPEAL_STATES},
+        }
+    )
+    sums = [("x", "count"), ("x", "sum"), ("y", "sum")]
+    sums += [(f"n_{s}", "sum") for s in APPEAL_STATES]
+    grouped = table.group_by(["key", "category_code", "month"], use_threads=False).aggregate(sums)
+    return pa.table(
+        {
+            "key": grouped["key"],
+            "category_code": grouped["category_code"],
+            "month": grouped["month"],
+            "n": grouped["x_count"],
+            "sx": grouped["x_sum"],
+            "sy": grouped["y_sum"],
+            **{f"n_{s}": grouped[f"n_{s}_sum"] for s in APPEAL_STATES},
+        }
+    )
+
+
+def add_fine_counts(conn: Connection, city_id: int, counts: pa.Table) -> int:
+    """Add counts of :func:`fine_counts` to ``appeal_cells``; return how many appeals they
+    count."""
+    conn.execute(text(FINE_TABLE))
+    buf = pa.BufferOutputStream()
+    pacsv.write_csv(counts, buf, pacsv.WriteOptions(include_header=False))
+    with conn.connection.dbapi_connection.cursor() as cur:
+        cur.copy_expert(
+            "COPY new_appeal_cells FROM STDIN WITH (FORMAT csv)",
+            pa.BufferReader(buf.getvalue()),
+        )
+    conn.execute(text(ADD_CELLS), {"c": city_id})
+    conn.execute(text("DROP TABLE new_appeal_cells"))
+    return int(np.sum(counts["n"].to_numpy())) if counts.num_rows else 0
+
+
 def count_new_cells(conn: Connection, city_id: int, after: int) -> int:
     """Add the appeals of ``city_id`` with ``id > after`` to ``appeal_cells``; return how
     many were counted."""
@@ -106,7 +187,9 @@ class Deferred:
     indexes : list of str
         ``CREATE INDEX`` statements of the dropped indexes.
     foreign_keys : list of tuple
-        ``(name, definition)`` of the dropped foreign keys.
+        ``(table, name, definition)`` of the dropped foreign keys: those of ``appeals``, and
+        with the cells deferred those of ``appeal_cells`` (whose per-row checks would cost
+        more than the counts' upsert itself).
     triggers : list of str
         ``CREATE TRIGGER`` statements of the dropped triggers.
     cells_city, cells_after : int or None
@@ -115,7 +198,7 @@ class Deferred:
     """
 
     indexes: list[str]
-    foreign_keys: list[tuple[str, str]]
+    foreign_keys: list[tuple[str, str, str]]
     triggers: list[str] = field(default_factory=list)
     cells_city: int | None = None
     cells_after: int | None = None
@@ -126,7 +209,8 @@ def defer_appeal_upkeep(
 ) -> Deferred:
     """Drop the non-unique indexes and the foreign keys of ``appeals``; with ``city_id``, also
     the cell-count trigger (the city's new appeals are counted by
-    :func:`restore_appeal_upkeep`); with ``place_given``, the place trigger.
+    :func:`restore_appeal_upkeep`) and the foreign keys of ``appeal_cells``; with
+    ``place_given``, the place trigger.
 
     Parameters
     ----------
@@ -149,16 +233,10 @@ def defer_appeal_upkeep(
         WHERE i.indrelid = 'appeals'::regclass AND NOT i.indisunique AND NOT i.indisprimary
         ORDER BY c.relname""")
     ).all()
-    fks = conn.execute(
-        text("""
-        SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-        WHERE conrelid = 'appeals'::regclass AND contype = 'f' ORDER BY conname""")
-    ).all()
-    for name, _ in fks:
-        conn.execute(text(f'ALTER TABLE appeals DROP CONSTRAINT "{name}"'))
+    fks = _drop_foreign_keys(conn, "appeals")
     for name, _ in idx:
         conn.execute(text(f'DROP INDEX "{name}"'))
-    deferred = Deferred(indexes=[d for _, d in idx], foreign_keys=[(n, d) for n, d in fks])
+    deferred = Deferred(indexes=[d for _, d in idx], foreign_keys=fks)
     triggers = dict(
         conn.execute(
             text(
@@ -176,9 +254,24 @@ def defer_appeal_upkeep(
         ).scalar_one()
         deferred.cells_city = city_id
         _drop_trigger(conn, CELLS_TRIGGER, triggers, deferred)
+        deferred.foreign_keys += _drop_foreign_keys(conn, "appeal_cells")
     if place_given and PLACE_TRIGGER in triggers:
         _drop_trigger(conn, PLACE_TRIGGER, triggers, deferred)
     return deferred
+
+
+def _drop_foreign_keys(conn: Connection, table: str) -> list[tuple[str, str, str]]:
+    """Drop the foreign keys of ``table``; return ``(table, name, definition)`` of each."""
+    fks = conn.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname"
+        ),
+        {"t": table},
+    ).all()
+    for name, _ in fks:
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    return [(table, name, ddl) for name, ddl in fks]
 
 
 def _drop_trigger(conn: Connection, name: str, ddl: dict[str, str], deferred: Deferred) -> None:
@@ -187,7 +280,10 @@ def _drop_trigger(conn: Connection, name: str, ddl: dict[str, str], deferred: De
 
 
 def restore_appeal_upkeep(
-    conn: Connection, deferred: Deferred, rows: int | None = None
+    conn: Connection,
+    deferred: Deferred,
+    rows: int | None = None,
+    counts: pa.Table | None = None,
 ) -> dict[str, float]:
     """Create the dropped triggers again, count the deferred cells, rebuild the indexes and
     re-add the foreign keys (every row re-checked); return the seconds of each step
@@ -200,6 +296,9 @@ def restore_appeal_upkeep(
     deferred : Deferred
     rows : int, optional
         How many appeals the load wrote: the cell count must find exactly these.
+    counts : pyarrow.Table, optional
+        The :func:`fine_counts` of the rows the load wrote; without them the new rows are
+        counted in SQL (:func:`count_new_cells`).
 
     Raises
     ------
@@ -221,7 +320,10 @@ def restore_appeal_upkeep(
         conn.execute(text("ANALYZE appeals"))
         timings["analyze"] = (t1 := time.perf_counter()) - t
         t = t1
-        counted = count_new_cells(conn, deferred.cells_city, deferred.cells_after)
+        if counts is None:
+            counted = count_new_cells(conn, deferred.cells_city, deferred.cells_after)
+        else:
+            counted = add_fine_counts(conn, deferred.cells_city, counts)
         if rows is not None and counted != rows:
             raise RuntimeError(
                 f"appeal_cells: counted {counted:,} new appeals of city "
@@ -232,8 +334,8 @@ def restore_appeal_upkeep(
     for ddl in deferred.indexes:
         conn.execute(text(ddl))
     timings["indexes"] = (t1 := time.perf_counter()) - t
-    for name, ddl in deferred.foreign_keys:
-        conn.execute(text(f'ALTER TABLE appeals ADD CONSTRAINT "{name}" {ddl}'))
+    for table, name, ddl in deferred.foreign_keys:
+        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}'))
     timings["keys"] = time.perf_counter() - t1
     return timings
 

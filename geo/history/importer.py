@@ -23,7 +23,7 @@ from geo.history.database import (
     last_numbers,
     reg_number_start,
 )
-from geo.history.deferral import defer_appeal_upkeep, restore_appeal_upkeep
+from geo.history.deferral import defer_appeal_upkeep, fine_counts, restore_appeal_upkeep
 from geo.history.mapping import Mapping, load_mapping
 from geo.history.parse import lookup, read_source
 from geo.history.report import HistoryReport
@@ -176,7 +176,12 @@ def import_history(
         )
         tm["copy"] = time.perf_counter() - t
         if deferred:
-            tm.update(restore_appeal_upkeep(conn, deferred, rows.num_rows))
+            counts = None
+            if deferred.cells_city is not None and "cell" in rows.table.column_names:
+                t = time.perf_counter()
+                counts = fine_counts(rows.table)  # counted from the rows as written
+                tm["tally"] = time.perf_counter() - t
+            tm.update(restore_appeal_upkeep(conn, deferred, rows.num_rows, counts))
         report.deferred_indexes = bool(deferred)
         report.imported = rows.num_rows
         t = time.perf_counter()
