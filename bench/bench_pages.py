@@ -12,18 +12,9 @@ from sqlalchemy import create_engine, text
 
 from bench.harness import record
 from geo.settings import Settings
+from web.browser import CHROMIUM, CHROMIUM_ARGS
 
 FULL, QUICK = 2_300_000, 200_000
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _serve(url: str):
@@ -56,7 +47,7 @@ def run(ctx) -> list[dict]:
     out = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for page_path, goal in (("/operator", 1.5), ("/queue", None), ("/planner", None)):
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 page = context.new_page()

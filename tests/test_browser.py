@@ -16,20 +16,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from geo.settings import PROJECT_ROOT, Settings
+from web.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 SECRET = "browser-test-secret-key-of-at-least-32-bytes"
 OPERATOR, PASSWORD = "operator-browser", "operator-password"
