@@ -29,7 +29,9 @@ table and on the multi-row insert from the triggers a table has, enabled or not.
 Dropping an index takes an ACCESS EXCLUSIVE lock on ``appeals`` until the commit: nobody else
 writes (or reads) appeals meanwhile, which is what makes dropping the triggers safe, and what
 restricts the deferral to loads that can afford it (the importer's default: an empty table).
-Everything is DDL in the load's transaction: a failed load rolls it all back.
+With the cell counts deferred, dropping the foreign key of ``appeal_cells`` locks that table
+too: low-zoom tiles wait for the load's commit. Everything is DDL in the load's transaction:
+a failed load rolls it all back.
 """
 
 from __future__ import annotations
