@@ -205,3 +205,30 @@ def test_the_cell_count_must_find_every_row_written(engine):
             restore_appeal_upkeep(conn, deferred, rows=1)
         conn.rollback()
     assert triggers_on(engine)
+
+
+def test_without_counts_from_the_load_the_new_rows_are_counted_in_sql(engine):
+    """A deferred load that brings no counts of its own (no ``cell`` in its rows) has its new
+    appeals counted by one SQL pass, as the triggers would."""
+    from geo.history import defer_appeal_upkeep, restore_appeal_upkeep
+    from layers import refresh_appeal_cells
+
+    with engine.connect() as conn:
+        cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
+        deferred = defer_appeal_upkeep(conn, cid)
+        conn.execute(
+            text("""
+            INSERT INTO appeals (city_id, reg_number, channel, category_code, located_by,
+                                 deadline_at, geom)
+            SELECT :c, 'SQL-' || i, 'phone_109', 'garbage', 'click', now() + interval '1 day',
+                   ST_SetSRID(ST_MakePoint(-71.06 + i * 0.0003, 42.35), 4326)
+            FROM generate_series(1, 40) AS i"""),
+            {"c": cid},
+        )
+        restore_appeal_upkeep(conn, deferred, rows=40)
+        kept = conn.execute(SNAPSHOT, {"c": cid}).all()
+        refresh_appeal_cells(conn, cid)
+        again = conn.execute(SNAPSHOT, {"c": cid}).all()
+        conn.rollback()
+    assert_same_cells(kept, again)
+    assert triggers_on(engine)

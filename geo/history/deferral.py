@@ -54,7 +54,7 @@ CELLS_TRIGGER = "appeal_cells_insert"
 PLACE_TRIGGER = "appeal_place_insert"
 
 _fine_counts = ",\n             ".join(
-    f"count(*) FILTER (WHERE status = '{s}') AS n_{s}" for s in APPEAL_STATES
+    f"(count(*) FILTER (WHERE status = '{s}'))::integer AS n_{s}" for s in APPEAL_STATES
 )
 _state_cols = ", ".join(f"n_{s}" for s in APPEAL_STATES)
 _state_sums = ", ".join(f"sum(n_{s})" for s in APPEAL_STATES)
@@ -66,7 +66,7 @@ _state_add = ",\n    ".join(f"n_{s} = c.n_{s} + EXCLUDED.n_{s}" for s in APPEAL_
 #: table may not).
 COUNT_FINE = f"""
 CREATE TEMPORARY TABLE new_appeal_cells ON COMMIT DROP AS
-SELECT key, category_code, month, count(*) AS n, sum(ST_X(p)) AS sx, sum(ST_Y(p)) AS sy,
+SELECT key, category_code, month, count(*)::integer AS n, sum(ST_X(p)) AS sx, sum(ST_Y(p)) AS sy,
        {_fine_counts}
 FROM (SELECT a.cell AS key, a.category_code, a.status,
              date_trunc('month', a.created_at AT TIME ZONE 'UTC')::date AS month, p
@@ -94,6 +94,9 @@ ON CONFLICT (city_id, level, category_code, month, cell) DO UPDATE SET
 """
 
 
+#: The table :func:`add_fine_counts` fills, with the columns of :data:`COUNT_FINE`. Counts
+#: are integers in both: ``ADD_CELLS`` sums them, and a sum of ``bigint`` is ``numeric``,
+#: twice as slow to add up.
 FINE_TABLE = f"""
 CREATE TEMPORARY TABLE new_appeal_cells (
   key bigint, category_code text, month date, n integer, sx float8, sy float8,
