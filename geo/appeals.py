@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, text
 
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo.models import APPEAL_STATES, CHANNELS, DESCRIPTION_MAX, LOCATED_BY
+from geo.models import APPEAL_STATES, CHANNELS, DESCRIPTION_MAX, LOCATED_BY, MEDIA_URL_MAX
 
 # who may move an appeal from which state to which
 TRANSITIONS: dict[str, set[str]] = {
@@ -253,6 +254,41 @@ _TEXT_FIELDS = (
     "category", "channel", "description", "located_by", "object_kind", "address_text",
     "applicant_name", "applicant_phone", "applicant_email", "idempotency_key", "repeat_of",
 )  # fmt: skip
+
+
+def media_url(url: str) -> str:
+    """A photo's or video's link checked for storing: an absolute http(s) URL with a host, at
+    most :data:`~geo.models.MEDIA_URL_MAX` characters, without spaces or control characters.
+
+    >>> media_url("https://example.kz/p/1.jpg")
+    'https://example.kz/p/1.jpg'
+
+    Raises
+    ------
+    InvalidInput
+        With what is wrong with it.
+    """
+    url = url.strip()
+    if len(url) > MEDIA_URL_MAX:
+        raise InvalidInput(f"media_url is longer than {MEDIA_URL_MAX} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise InvalidInput("media_url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidInput(f"media_url is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInput("media_url must be an http:// or https:// address with a host")
+    return url
+
+
+def add_media(conn: Connection, city_id: int, appeal_id: int, url: str) -> None:
+    """Keep a link to a photo or video of the appeal (checked by :func:`media_url`)."""
+    conn.execute(
+        text("INSERT INTO appeal_media (city_id, appeal_id, url) VALUES (:c, :a, :u)"),
+        {"c": city_id, "a": appeal_id, "u": media_url(url)},
+    )
 
 
 def validate(new: NewAppeal) -> None:

@@ -269,6 +269,7 @@ class Well(Base):
 # --- appeals (migration 0002) ---------------------------------------------------------------
 
 DESCRIPTION_MAX = 4000
+MEDIA_URL_MAX = 2048  # the longest URL browsers and servers commonly accept
 
 
 class Appeal(Base):
@@ -366,6 +367,27 @@ class AppealContact(Base):
     name: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
+
+
+class AppealMedia(Base):
+    """A photo or video of an appeal, by its URL (Open311's ``media_url``): public, like the
+    appeal's place and category; the service stores the link, not the file."""
+
+    __tablename__ = "appeal_media"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint(f"char_length(url) <= {MEDIA_URL_MAX}", name="url_length"),
+        CheckConstraint("url ~ '^https?://'", name="url_scheme"),
+        Index("ix_appeal_media_appeal", "city_id", "appeal_id"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger)
+    url: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
 
 
 class AppealEvent(Base):

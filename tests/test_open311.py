@@ -318,6 +318,54 @@ def test_an_idempotency_key_makes_a_resent_post_harmless(client, conn, key, buil
     spec_error(post(client, key, headers={"Idempotency-Key": "x" * 200}, **form), 400)
 
 
+def test_a_media_url_is_kept_and_shown_with_the_request(client, conn, key, geo, geo_xml, building):
+    photo = "https://cdn.example.kz/appeals/2026/11/roof.jpg?size=large"
+    form = {"service_code": "roof_leak", "lat": building["lat"], "long": building["lon"]}
+    rid = posted_id(
+        post(client, key, headers={"Idempotency-Key": "o311-media-1"}, media_url=photo, **form)
+    )
+    assert geo.get_service_request(rid)["media_url"] == photo
+    assert geo_xml.get_service_request(rid)["media_url"] == photo
+    # a re-sent post adds nothing; a post without media shows none
+    again = post(client, key, headers={"Idempotency-Key": "o311-media-1"}, media_url=photo, **form)
+    assert again.status_code == 200
+    kept = conn.execute(
+        text(
+            "SELECT count(*) FROM appeal_media m JOIN appeals a "
+            "ON a.city_id = m.city_id AND a.id = m.appeal_id WHERE a.reg_number = :r"
+        ),
+        {"r": rid},
+    ).scalar_one()
+    assert kept == 1
+    plain = posted_id(post(client, key, **form))
+    assert geo.get_service_request(plain)["media_url"] is None
+
+
+@pytest.mark.parametrize(
+    ("media", "says"),
+    [
+        ("ftp://example.kz/a.jpg", "http:// or https://"),
+        ("javascript:alert(1)", "http:// or https://"),
+        ("https:///no-host.jpg", "with a host"),
+        ("https://example.kz/a b.jpg", "spaces"),
+        ("https://[::1/a.jpg", "not a valid URL"),
+        ("https://example.kz/" + "a" * 2048, "at most 2048"),
+    ],
+)
+def test_a_bad_media_url_is_400_and_nothing_is_saved(client, conn, key, building, media, says):
+    before = conn.execute(text("SELECT count(*) FROM appeals")).scalar_one()
+    r = post(
+        client,
+        key,
+        service_code="roof_leak",
+        lat=building["lat"],
+        long=building["lon"],
+        media_url=media,
+    )
+    assert says in spec_error(r, 400)
+    assert conn.execute(text("SELECT count(*) FROM appeals")).scalar_one() == before
+
+
 # --- GET requests: filters, window, paging ----------------------------------------------------
 
 

@@ -35,8 +35,8 @@ from geo import appeals as core
 from geo.address import split_house_number
 from geo.auth import actor_from_api_key
 from geo.citydb import city_id as city_id_of
-from geo.errors import Forbidden, NotFound, QalaError
-from geo.models import DESCRIPTION_MAX
+from geo.errors import Forbidden, InvalidInput, NotFound, QalaError
+from geo.models import DESCRIPTION_MAX, MEDIA_URL_MAX
 from geo.search import search_address
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -629,7 +629,9 @@ def mask_contacts(value: str | None) -> str | None:
 
 REQUESTS_SQL = """
 SELECT q.*, (SELECT max(e.at) FROM appeal_events e
-             WHERE e.city_id = :c AND e.appeal_id = q.id) AS updated_at
+             WHERE e.city_id = :c AND e.appeal_id = q.id) AS updated_at,
+       (SELECT m.url FROM appeal_media m
+        WHERE m.city_id = :c AND m.appeal_id = q.id ORDER BY m.id LIMIT 1) AS media_url
 FROM ({appeals} {where} ORDER BY a.created_at DESC, a.id DESC LIMIT :lim OFFSET :off) q
 ORDER BY q.created_at DESC, q.id DESC
 """
@@ -668,7 +670,7 @@ def _request_out(a: dict, locale: str, tz: ZoneInfo) -> dict:
         "zipcode": None,
         "lat": round(a["lat"], 7),
         "long": round(a["lon"], 7),
-        "media_url": None,
+        "media_url": a["media_url"],
     }
 
 
@@ -841,7 +843,9 @@ def post_request(
     last_name: Annotated[str | None, Form()] = None,
     phone: Annotated[str | None, Form()] = None,
     description: Annotated[str | None, Form(description="at most 4000 characters")] = None,
-    media_url: Annotated[str | None, Form(description="accepted and ignored")] = None,
+    media_url: Annotated[
+        str | None, Form(description="a photo or video of the problem: an http(s) URL")
+    ] = None,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     locale: LocaleQ = None,
 ) -> Response:
@@ -868,6 +872,12 @@ def post_request(
             raise _bad(f"description with the attributes exceeds {DESCRIPTION_MAX} characters")
     address = _text(address_string, "address_string", 300)
     building = _text(address_id, "address_id", 20)
+    media = _text(media_url, "media_url", MEDIA_URL_MAX)
+    if media:
+        try:
+            media = core.media_url(media)
+        except InvalidInput as exc:
+            raise _bad(str(exc)) from exc
     new = core.NewAppeal(
         category=code,
         lon=0.0,
@@ -903,6 +913,8 @@ def post_request(
     else:
         raise _bad("a location is required: lat and long, address_string or address_id")
     appeal, created = core.create_appeal(conn, city, new, actor)
+    if created and media:  # in the appeal's transaction: both are kept or neither
+        core.add_media(conn, city, appeal["id"], media)
     session.commit()
     hours = round((appeal["deadline_at"] - appeal["created_at"]).total_seconds() / 3600)
     notice = _pick(NOTICE, loc).format(h=hours)
