@@ -117,6 +117,9 @@ class EventStaff(EventPublic):
 class TrackOut(BaseModel):
     appeal: AppealPublic
     history: list[EventPublic]
+    media: list[str] = Field(
+        default_factory=list, description="links to photos or videos sent with the appeal"
+    )
 
 
 class AppealCreated(BaseModel):

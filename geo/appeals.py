@@ -291,6 +291,16 @@ def add_media(conn: Connection, city_id: int, appeal_id: int, url: str) -> None:
     )
 
 
+def media(conn: Connection, city_id: int, appeal_id: int) -> list[str]:
+    """The links to photos and videos of an appeal, first added first."""
+    return list(
+        conn.execute(
+            text("SELECT url FROM appeal_media WHERE city_id = :c AND appeal_id = :a ORDER BY id"),
+            {"c": city_id, "a": appeal_id},
+        ).scalars()
+    )
+
+
 def validate(new: NewAppeal) -> None:
     for name in _TEXT_FIELDS:  # no driver sends a NUL byte to PostgreSQL: say so first
         if "\x00" in (getattr(new, name) or ""):

@@ -335,3 +335,35 @@ def test_the_tracker_says_when_a_number_is_unknown(page):
     page.recorder.errors = [e for e in page.recorder.errors if "404" not in e]
     page.recorder.failures = [f for f in page.recorder.failures if "HTTP 404" not in f]
     page.recorder.check()
+
+
+def test_the_tracker_links_the_photos_sent_with_an_appeal(page, db):
+    """A photo link kept with an appeal (Open311 media_url) is on the tracker: a link that
+    opens apart from the page, never an image loaded from elsewhere (the CSP allows none)."""
+    from geo.appeals import Actor, NewAppeal, add_media, create_appeal
+
+    photo = "https://cdn.example.kz/appeals/roof.jpg"
+    with db.begin() as conn:
+        city = conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                "FROM buildings WHERE city_id = :c ORDER BY id LIMIT 1"
+            ),
+            {"c": city},
+        ).one()
+        appeal, _ = create_appeal(
+            conn,
+            city,
+            NewAppeal(category="roof_leak", lon=lon, lat=lat, channel="open311"),
+            Actor(name="open311-test", role="channel"),
+        )
+        add_media(conn, city, appeal["id"], photo)
+    page.goto(f"{page.base}/track?reg={appeal['reg_number']}", wait_until="networkidle")
+    page.wait_for_selector("#track-media a")
+    link = page.locator("#track-media a").first
+    assert link.get_attribute("href") == photo
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in link.get_attribute("rel")
+    assert "Фото и видео" in page.inner_text("#track-result")
+    page.recorder.check()

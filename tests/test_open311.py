@@ -326,6 +326,7 @@ def test_a_media_url_is_kept_and_shown_with_the_request(client, conn, key, geo, 
     )
     assert geo.get_service_request(rid)["media_url"] == photo
     assert geo_xml.get_service_request(rid)["media_url"] == photo
+    assert client.get(f"/public/track/{rid}").json()["media"] == [photo]
     # a re-sent post adds nothing; a post without media shows none
     again = post(client, key, headers={"Idempotency-Key": "o311-media-1"}, media_url=photo, **form)
     assert again.status_code == 200

@@ -193,6 +193,7 @@ LABELS: dict[str, tuple[str, str, str]] = {
         "No appeal with this number",
     ),
     "events": ("История", "Тарих", "History"),
+    "media": ("Фото и видео", "Фото және бейне", "Photos and videos"),
     "when": ("Когда", "Қашан", "When"),
     "change": ("Изменение", "Өзгеріс", "Change"),
     "who": ("Кто", "Кім", "By"),

@@ -23,4 +23,8 @@ def track(
 ) -> dict:
     conn = session.connection()
     appeal = core.get_appeal(conn, city, reg_number=reg_number.strip().upper())
-    return {"appeal": appeal, "history": core.history(conn, city, appeal["id"], staff=False)}
+    return {
+        "appeal": appeal,
+        "history": core.history(conn, city, appeal["id"], staff=False),
+        "media": core.media(conn, city, appeal["id"]),
+    }

@@ -31,6 +31,11 @@
       (a.resolved_at ? row(t('resolved'), esc(Q.when(a.resolved_at))) : '') +
       (a.deferred_to_year ? row(t('deferred_to'), esc(a.deferred_to_year)) : '') +
       (a.repeat_of ? row(t('repeat_of'), esc(a.repeat_of)) : '') +
+      ((data.media || []).length ? row(t('media'), '<span id="track-media">' +
+        data.media.map(function (u, i) {
+          return '<a href="' + esc(u) + '" target="_blank" rel="noopener noreferrer nofollow">' +
+            (i + 1) + '</a>';
+        }).join(' ') + '</span>') : '') +
       '</div><h3>' + esc(t('events')) + '</h3><table class="mini" id="track-history"><tr><th>' +
       esc(t('when')) + '</th><th>' + esc(t('change')) + '</th><th>' + esc(t('who')) +
       '</th></tr>' + data.history.map(function (e) {
