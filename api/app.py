@@ -35,8 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 isolation_level="AUTOCOMMIT",
                 pool_size=settings.db_write_pool_size,
                 max_overflow=0,
-            ),
-            pool_size=settings.db_write_pool_size,
+            )
         )
         await app.state.db.open()
         try:

@@ -65,9 +65,8 @@ class Db:
     to their transaction.
     """
 
-    def __init__(self, engine: Engine, pool_size: int = 8):
+    def __init__(self, engine: Engine):
         self.engine = engine  # made with isolation_level="AUTOCOMMIT"
-        self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
@@ -77,7 +76,7 @@ class Db:
         self._pool = await asyncpg.create_pool(
             url.render_as_string(hide_password=False),
             min_size=0,
-            max_size=self.pool_size,
+            max_size=self.engine.pool.size(),  # as many as the lookups' engine
             timeout=3,
             server_settings={"application_name": "qala"},
         )

@@ -42,10 +42,24 @@ def to_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return _to_mercator().transform(np.asarray(lon, float), np.asarray(lat, float))
 
 
-def _spread(v: np.ndarray) -> np.ndarray:
+def spread(v):
+    """Move bit ``i`` of ``v`` to bit ``2i`` (half of a Morton key): an int, or an array of
+    uint64.
+
+    >>> spread(0b111)
+    21
+    """
+    cast = v.dtype.type if isinstance(v, np.ndarray) else int
     for shift, mask in SPREAD:
-        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        v = (v | (v << cast(shift))) & cast(mask)
     return v
+
+
+def cell_key(cx, cy):
+    """The Z-order key of a level-20 column and row (ints, or arrays of uint64), as
+    ``appeal_cell`` numbers the cell."""
+    one = cy.dtype.type(1) if isinstance(cy, np.ndarray) else 1
+    return spread(cx) | (spread(cy) << one)
 
 
 def cell_keys(lon, lat) -> np.ndarray:
@@ -65,4 +79,4 @@ def cell_keys(lon, lat) -> np.ndarray:
     top = 2**LEVEL - 1
     cx = np.clip(np.floor((x + HALF) / CELL), 0, top).astype(np.uint64)
     cy = np.clip(np.floor((HALF - y) / CELL), 0, top).astype(np.uint64)
-    return (_spread(cx) | (_spread(cy) << np.uint64(1))).astype(np.int64)
+    return cell_key(cx, cy).astype(np.int64)

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput
-from geo.ratings import year_window
+from geo.timespan import year_window
 
 OBJECTS_SQL = text("""
 SELECT r.object_kind, r.object_id, r.appeals, r.repeats,

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, text
 
-from geo.timespan import window_before
+from geo.timespan import year_window
 
 RATINGS_SQL = text("""
 WITH a AS (
@@ -37,13 +37,6 @@ WHERE o.city_id = :c
 GROUP BY o.id, o.name_ru, o.name_kk, o.kind, o.manager
 ORDER BY on_time_rate DESC NULLS LAST, median_hours, o.id
 """)
-
-
-def year_window(
-    since: dt.datetime | None, until: dt.datetime | None
-) -> tuple[dt.datetime, dt.datetime]:
-    """The window of a planner's query: by default until now, from a year before ``until``."""
-    return window_before(since, until, dt.timedelta(days=365))
 
 
 def rate_organisations(

@@ -1,8 +1,8 @@
 """Default time windows of queries, held within the years a ``datetime`` can hold.
 
-A window given by one end (``until`` a year back, Open311's 90 days) is computed by moving
-that end; an end the user chose near year 1 or 9999 must not make the move overflow (it
-did: ``until=0001-02-08`` answered 500).
+A window given by one end (the planner's year back from ``until``, the repair queue's three
+years) is computed by moving that end; an end the user chose near year 1 or 9999 must not
+make the move overflow (it did: ``until=0001-02-08`` answered 500).
 
 >>> shifted(dt.datetime(1, 2, 8, tzinfo=dt.UTC), -dt.timedelta(days=365)).year
 1
@@ -28,3 +28,10 @@ def window_before(
     """``(since, until)`` with the defaults: until now, from ``span`` before ``until``."""
     until = until or dt.datetime.now(dt.UTC)
     return since or shifted(until, -span), until
+
+
+def year_window(
+    since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """The window of a planner's query: by default until now, from a year before ``until``."""
+    return window_before(since, until, dt.timedelta(days=365))

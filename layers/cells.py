@@ -22,12 +22,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from geo.cells import HALF, LEVEL, cell_key, spread
 from geo.models import APPEAL_STATES
 from layers.filters import Selection
 from layers.registry import Layer
 
-HALF = 20037508.342789244  # half the side of the WebMercatorQuad square, metres
-LEVEL = 20  # the cells numbered by appeal_cell() and kept in appeal_cells (migration 0003)
 COARSE = 16  # appeal_cells also keeps this level, read by tiles whose grid is no finer
 NO_CATEGORY = ""  # sentinels of the grouping sets in appeal_cells
 ALL_TIME = "-infinity"
@@ -52,25 +51,6 @@ def refresh_appeal_cells(conn: Connection, city_id: int) -> int:
         The number of rows of ``appeal_cells`` now held for the city.
     """
     return conn.execute(text("SELECT refresh_appeal_cells(:c)"), {"c": city_id}).scalar_one()
-
-
-def spread(v: int) -> int:
-    """Move bit ``i`` of ``v`` to bit ``2i`` (half of a Morton key).
-
-    >>> spread(0b111)
-    21
-    """
-    out, i = 0, 0
-    while v:
-        out |= (v & 1) << (2 * i)
-        v >>= 1
-        i += 1
-    return out
-
-
-def cell_key(cx: int, cy: int) -> int:
-    """The Z-order key of a column and row (as ``appeal_cell`` numbers a level-20 cell)."""
-    return spread(cx) | (spread(cy) << 1)
 
 
 @dataclass(frozen=True)

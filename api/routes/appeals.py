@@ -123,11 +123,10 @@ async def create(
     # one function call is one transaction (autocommit): committed, with
     # synchronous_commit on, before the answer is sent
     appeal, created = await db.create_appeal(city, new, caller.actor)
-    if caller.is_staff:  # staff see the applicant's contacts
-        appeal = await run_in_threadpool(db.read, core.for_staff, city, appeal, caller.actor)
     if not created:
         response.status_code = 200
-    if caller.is_staff:
+    if caller.is_staff:  # staff see the applicant's contacts
+        appeal = await run_in_threadpool(db.read, core.for_staff, city, appeal, caller.actor)
         return {"created": created, "appeal": AppealStaff(**appeal)}
     return {"created": created, "appeal": AppealPublic(**appeal)}
 

@@ -35,7 +35,7 @@ from geo import appeals as core
 from geo.address import split_house_number
 from geo.auth import actor_from_api_key
 from geo.citydb import city_id as city_id_of
-from geo.errors import Forbidden, InvalidInput, NotFound, QalaError
+from geo.errors import Forbidden, NotFound, QalaError
 from geo.models import DESCRIPTION_MAX, MEDIA_URL_MAX
 from geo.search import search_address
 
@@ -873,11 +873,7 @@ def post_request(
     address = _text(address_string, "address_string", 300)
     building = _text(address_id, "address_id", 20)
     media = _text(media_url, "media_url", MEDIA_URL_MAX)
-    if media:
-        try:
-            media = core.media_url(media)
-        except InvalidInput as exc:
-            raise _bad(str(exc)) from exc
+    media = core.media_url(media) if media else None  # checked before anything is written
     new = core.NewAppeal(
         category=code,
         lon=0.0,
