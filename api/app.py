@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from api import errors
 from api.deps import ApiKeys, Db
 from api.routes import appeals, health, hotspots, planner, public
-from geo.db import make_engine, make_sessionmaker
-from geo.settings import Settings
+from geo.infra.db import make_engine, make_sessionmaker
+from geo.infra.settings import Settings
 
 DESCRIPTION = """
 Qala Map: the city issue map behind a 109 contact centre. Appeals are geolocated incidents

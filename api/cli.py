@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 
-from geo.errors import QalaError
-from geo.localdb import LocalDbError, cluster_from_settings
-from geo.settings import Settings
+from geo.infra.errors import QalaError
+from geo.infra.localdb import LocalDbError, cluster_from_settings
+from geo.infra.settings import Settings
 
 app = typer.Typer(
     help="Qala Map: the city issue map of a 109 contact centre.",
@@ -82,7 +82,7 @@ def db_down() -> None:
 @fail_in_one_line
 def db_migrate(revision: str = typer.Argument("head")) -> None:
     """Apply the Alembic migrations up to REVISION."""
-    from geo.migrate import upgrade
+    from geo.infra.migrate import upgrade
 
     upgrade(db_url(Settings()), revision)
     say(f"schema at {revision}")
@@ -92,7 +92,7 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
 @fail_in_one_line
 def db_downgrade(revision: str = typer.Argument(...)) -> None:
     """Revert the Alembic migrations down to REVISION (``base`` drops everything)."""
-    from geo.migrate import downgrade
+    from geo.infra.migrate import downgrade
 
     downgrade(db_url(Settings()), revision)
     say(f"schema at {revision}")
@@ -105,12 +105,13 @@ def demo_load(
     appeals: int = typer.Option(3000, help="synthetic appeals to add"),
 ) -> None:
     """Generate the demo city (and its appeals) and load it into an empty database."""
-    from geo.appeal_gen import load_demo_appeals
-    from geo.auth import DEMO_PASSWORD, add_demo_users
-    from geo.citydb import database_is_empty, load_demo_city
-    from geo.db import make_engine
-    from geo.demo import CITY_CODE
-    from geo.migrate import upgrade
+    from geo.city.catalog import database_is_empty
+    from geo.demo.appeals import load_demo_appeals
+    from geo.demo.city import CITY_CODE
+    from geo.demo.load import load_demo_city
+    from geo.infra.db import make_engine
+    from geo.infra.migrate import upgrade
+    from geo.staff.auth import DEMO_PASSWORD, add_demo_users
 
     settings = Settings()
     url = db_url(settings)
@@ -147,9 +148,9 @@ def run(
     appeals: int = typer.Option(3000),
 ) -> None:
     """Everything: db up, migrate, load the demo city if the database is empty, serve."""
-    from geo.citydb import database_is_empty
-    from geo.db import make_engine
-    from geo.migrate import upgrade
+    from geo.city.catalog import database_is_empty
+    from geo.infra.db import make_engine
+    from geo.infra.migrate import upgrade
 
     settings = Settings()
     url = db_url(settings)
@@ -167,8 +168,8 @@ def run(
 def _import_map(
     kind: str, file: Path, city: str | None, mapping: Path | None, source_crs, layer=None
 ):
-    from geo.db import make_engine
-    from geo.mapimport import import_layer
+    from geo.imports.layers import import_layer
+    from geo.infra.db import make_engine
 
     settings = Settings()
     db_url(settings)
@@ -213,8 +214,8 @@ def import_osm(
     name: str = typer.Option(None, help="the city's name"),
 ) -> None:
     """Import buildings, residential yards and streets from an OSM extract as a new city."""
-    from geo.db import make_engine
-    from geo.osmimport import import_osm as run_import
+    from geo.imports.osm import import_osm as run_import
+    from geo.infra.db import make_engine
 
     settings = Settings()
     db_url(settings)
@@ -238,8 +239,8 @@ def import_appeals(
     ),
 ) -> None:
     """Import appeal history through COPY, with a report of what was imported and rejected."""
-    from geo.db import make_engine
-    from geo.history import import_history
+    from geo.imports.history import import_history
+    from geo.infra.db import make_engine
 
     settings = Settings()
     db_url(settings)
@@ -259,8 +260,8 @@ def user_add(
     full_name: str = typer.Option(""),
 ) -> None:
     """Add a staff user (operator, inspector, executor, controller, planner, admin)."""
-    from geo.auth import add_user
-    from geo.db import make_engine
+    from geo.infra.db import make_engine
+    from geo.staff.auth import add_user
 
     settings = Settings()
     db_url(settings)
@@ -283,8 +284,8 @@ def apikey_add(
     name: str, channel: str = typer.Option("website"), city: str = typer.Option(None)
 ) -> None:
     """Create an API key for a channel integration; the key is printed once."""
-    from geo.auth import add_api_key
-    from geo.db import make_engine
+    from geo.infra.db import make_engine
+    from geo.staff.auth import add_api_key
 
     settings = Settings()
     db_url(settings)

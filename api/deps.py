@@ -15,12 +15,12 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from geo import appeals as core
-from geo.appeals import Actor
-from geo.auth import actor_from_api_key, actor_from_token
-from geo.citydb import city_id
-from geo.errors import Forbidden, NotAuthenticated, Unavailable
-from geo.settings import Settings
+from geo.appeals import intake
+from geo.appeals.actors import Actor
+from geo.city.catalog import city_id
+from geo.infra.errors import Forbidden, NotAuthenticated, Unavailable
+from geo.infra.settings import Settings
+from geo.staff.auth import actor_from_api_key, actor_from_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -87,19 +87,19 @@ class Db:
         self.engine.dispose()
 
     async def create_appeal(
-        self, city_id: int, new: core.NewAppeal, actor: Actor
+        self, city_id: int, new: intake.NewAppeal, actor: Actor
     ) -> tuple[dict, bool]:
-        """``geo.appeals.create_appeal`` as one asyncpg call: the same checks, function and
+        """``geo.appeals.intake.create_appeal`` as one asyncpg call: the same checks, function and
         answer."""
-        args = core.create_params(city_id, new, actor)
+        args = intake.create_params(city_id, new, actor)
         try:
             async with self._pool.acquire(timeout=5) as conn:
                 row = await conn.fetchrow(
-                    core.CREATE_SQL_POSITIONAL, *(args[a] for a in core.CREATE_ARGS)
+                    intake.CREATE_SQL_POSITIONAL, *(args[a] for a in intake.CREATE_ARGS)
                 )
         except ASYNCPG_OUTAGE as exc:
             raise Unavailable() from exc
-        return core.created_card(dict(row))
+        return intake.created_card(dict(row))
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from geo.errors import (
+from geo.infra.errors import (
     UNAVAILABLE,
     Conflict,
     Forbidden,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from geo.localdb import free_port
-from geo.settings import PROJECT_ROOT
+from geo.infra.localdb import free_port
+from geo.infra.settings import PROJECT_ROOT
 
 
 def start(

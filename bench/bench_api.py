@@ -39,8 +39,8 @@ from sqlalchemy.engine import make_url
 
 from api import process
 from bench.harness import BenchContext, record
-from geo.localdb import PG_BIN
-from geo.settings import PROJECT_ROOT
+from geo.infra.localdb import PG_BIN
+from geo.infra.settings import PROJECT_ROOT
 
 CLIENTS = 16
 SECONDS, QUICK_SECONDS = 20.0, 5.0
@@ -193,9 +193,9 @@ def loadgen_main(argv: list[str] | None = None) -> int:
 
 def _prepare(url: str) -> tuple[int, str, list[dict], dict]:
     """Demo city + 50 000 appeals, a channel key, appeal bodies; committed."""
-    from geo.appeal_gen import load_demo_appeals
-    from geo.auth import add_api_key
-    from geo.citydb import load_demo_city
+    from geo.demo.appeals import load_demo_appeals
+    from geo.demo.load import load_demo_city
+    from geo.staff.auth import add_api_key
 
     engine = create_engine(url)
     try:

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bench.harness import record
-from geo.history import import_history
-from geo.hotspot_run import HotspotQuery, run_hotspots
-from geo.settings import PROJECT_ROOT
+from geo.hotspots.run import HotspotQuery, run_hotspots
+from geo.imports.history import import_history
+from geo.infra.settings import PROJECT_ROOT
 
 DATA = PROJECT_ROOT.parent / "shared" / "data" / "boston311_2015.parquet"
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"

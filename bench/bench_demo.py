@@ -7,8 +7,8 @@ import time
 from sqlalchemy import create_engine
 
 from bench.harness import record
-from geo import demo
-from geo.citydb import load_demo_city
+from geo.demo import city as demo
+from geo.demo.load import load_demo_city
 
 
 def run(ctx) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Benchmark of the hot spot statistics core (geo.gistar, geo.ohsa, geo.emerging).
+"""Benchmark of the hot spot statistics core (geo.hotspots: gistar, ohsa, emerging).
 
 Run:  .venv/bin/python bench/bench_hotspots_core.py
 
@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.emerging import emerging_hotspots, space_time_counts  # noqa: E402
-from geo.gistar import (  # noqa: E402
+from geo.hotspots.emerging import emerging_hotspots, space_time_counts  # noqa: E402
+from geo.hotspots.gistar import (  # noqa: E402
     distance_band_weights,
     gi_star,
     grid_counts,

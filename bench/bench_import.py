@@ -3,12 +3,12 @@
 The Boston 311 file (121,145 rows) is replicated about 19 times with distinct ids into one
 Parquet file in a temporary folder, then imported into fresh databases:
 
-* **importer** - ``geo.history.import_history`` as ``qala import appeals`` runs it (read,
+* **importer** - ``geo.imports.history.import_history`` as ``qala import appeals`` runs it (read,
   check, map, number, binary COPY, repeats and sequences, commit). By default it defers the
   upkeep of ``appeals`` when the table is empty, as it is here: the plain indexes and foreign
   keys are rebuilt after the COPY, and the per-cell counts of ``appeal_cells`` are added by one
   aggregated statement after it instead of by the insert trigger
-  (``geo.history.deferral``). It is also run with ``defer_indexes=False`` (indexes and
+  (``geo.imports.history.deferral``). It is also run with ``defer_indexes=False`` (indexes and
   trigger live).
 * **raw COPY** - the floor: the same prepared rows, already encoded in memory, sent with one
   ``COPY`` into the same ``appeals`` table (indexes and cell trigger live), and again with the
@@ -45,7 +45,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from bench.harness import BenchContext, record
-from geo.settings import PROJECT_ROOT
+from geo.infra.settings import PROJECT_ROOT
 
 BOSTON = PROJECT_ROOT.parent / "shared" / "data" / "boston311_2015.parquet"
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
@@ -77,7 +77,7 @@ def make_file(n: int, folder: Path) -> Path:
 
 def _fresh(ctx: BenchContext):
     """A new migrated database with the categories, and an engine on it."""
-    from geo.citydb import load_categories
+    from geo.city.catalog import load_categories
 
     engine = create_engine(ctx.make_database())
     with engine.begin() as conn:
@@ -86,7 +86,7 @@ def _fresh(ctx: BenchContext):
 
 
 def _importer(ctx: BenchContext, path: Path, defer: bool | None):
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     engine = _fresh(ctx)
     try:
@@ -100,7 +100,7 @@ def _importer(ctx: BenchContext, path: Path, defer: bool | None):
 
 def _raw_copy(ctx: BenchContext, path: Path, defer: bool) -> tuple[int, float]:
     """COPY of the prepared, encoded rows: (rows, seconds of COPY [+ rebuild] + commit)."""
-    from geo import history
+    from geo.imports import history
 
     engine = _fresh(ctx)
     try:
@@ -150,7 +150,7 @@ class _Bytes:
 
 def _orm(ctx: BenchContext, path: Path, sample: int) -> tuple[int, float]:
     """``session.add_all`` of Appeal objects for the first ``sample`` prepared rows."""
-    from geo import history
+    from geo.imports import history
     from geo.models import Appeal
 
     engine = _fresh(ctx)

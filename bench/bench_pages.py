@@ -11,7 +11,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from bench.harness import record
-from geo.settings import Settings
+from geo.infra.settings import Settings
 from web.browser import CHROMIUM, CHROMIUM_ARGS
 
 FULL, QUICK = 2_300_000, 200_000
@@ -19,7 +19,7 @@ FULL, QUICK = 2_300_000, 200_000
 
 def _serve(url: str):
     from api.app import create_app
-    from geo.localdb import free_port
+    from geo.infra.localdb import free_port
 
     settings = Settings(database_url=url, environment="test", secret_key="b" * 40)
     port = free_port()

@@ -10,9 +10,9 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from bench.harness import record
-from geo import gistar
-from geo.hotspot_run import HotspotQuery, run_emerging, run_hotspots, study_area_grid
-from geo.queue import compute_queue
+from geo.hotspots import gistar
+from geo.hotspots.run import HotspotQuery, run_emerging, run_hotspots, study_area_grid
+from geo.planning.repair_queue import compute_queue
 
 FULL = 2_300_000
 QUICK = 200_000

@@ -1,7 +1,7 @@
 """Vector tiles of the appeals layer on 2.3 million appeals, side by side with tipg.
 
 A database of its own holds the demo city and 2,300,000 synthetic appeals (200,000 with
-``--quick``) written by ``geo.appeal_gen`` with one ``COPY`` (the triggers of migration 0003
+``--quick``) written by ``geo.demo.appeals`` with one ``COPY`` (the triggers of migration 0003
 count them into ``appeal_cells`` as they arrive), then ``VACUUM ANALYZE``. Two servers run
 as real processes on free ports against that database, one uvicorn worker each:
 
@@ -57,8 +57,8 @@ _last: dict[str, str] = {}
 
 def _load(url: str, n: int) -> dict:
     """Demo city and ``n`` appeals (one COPY), vacuumed; returns counts and timings."""
-    from geo.appeal_gen import copy_appeals, default_hotspots, generate_appeals, read_city
-    from geo.citydb import load_demo_city
+    from geo.demo.appeals import copy_appeals, default_hotspots, generate_appeals, read_city
+    from geo.demo.load import load_demo_city
     from layers.cells import refresh_appeal_cells
 
     engine = create_engine(url)

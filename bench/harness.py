@@ -49,7 +49,7 @@ class BenchContext:
             )
         e.dispose()
         if migrate:
-            from geo.migrate import upgrade
+            from geo.infra.migrate import upgrade
 
             upgrade(url)
         self.made.append(name)
@@ -60,8 +60,8 @@ class BenchContext:
         built once per run and shared by the benchmarks that ask for the same ``n``."""
         if n in self.shared:
             return self.shared[n]
-        from geo.appeal_gen import load_demo_appeals
-        from geo.citydb import load_demo_city
+        from geo.demo.appeals import load_demo_appeals
+        from geo.demo.load import load_demo_city
 
         url = self.make_database()
         self.made.remove(url.rsplit("/", 1)[1])  # kept until the end of the run

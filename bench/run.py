@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from bench.harness import BENCH_DIR, BenchContext
-from geo.localdb import LocalCluster, free_port
+from geo.infra.localdb import LocalCluster, free_port
 
 
 def modules(only: list[str] | None) -> list[str]:

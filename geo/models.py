@@ -351,7 +351,7 @@ class Appeal(Base):
     y_m: Mapped[float | None] = mapped_column(Float(precision=53))
     yard_id: Mapped[int | None] = mapped_column(BigInteger)
     # the Z-order key of the level-20 Web Mercator cell holding the point (migration 0006):
-    # set by the same trigger when left NULL, by bulk loaders with geo.cells.cell_keys
+    # set by the same trigger when left NULL, by bulk loaders with geo.infra.cells.cell_keys
     cell: Mapped[int] = mapped_column(BigInteger)
     geom = mapped_column(Geometry("POINT", 4326, spatial_index=False), nullable=False)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from geo.cells import HALF, LEVEL, cell_key, spread
+from geo.infra.cells import HALF, LEVEL, cell_key, spread
 from geo.models import APPEAL_STATES
 from layers.filters import Selection
 from layers.registry import Layer

@@ -25,7 +25,7 @@ from typing import Literal
 from geo.models import APPEAL_STATES, OBJECT_KINDS, REPAIR_STATES, WELL_KINDS
 
 IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-# an appeal is overdue when still being worked on past its deadline (as in geo.appeals)
+# an appeal is overdue when still being worked on past its deadline (as in geo.appeals.lifecycle)
 OVERDUE_STATES = ("registered", "assigned", "in_progress", "reopened")
 OVERDUE_SQL = (
     "(status IN ('registered', 'assigned', 'in_progress', 'reopened') AND deadline_at < now())"

@@ -6,9 +6,9 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from geo.migrate import compared
+from geo.infra.migrate import compared
+from geo.infra.settings import Settings
 from geo.models import Base
-from geo.settings import Settings
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from geo.localdb import LocalCluster, free_port
-from geo.settings import Settings
+from geo.infra.localdb import LocalCluster, free_port
+from geo.infra.settings import Settings
 
 DEMO_SEED = 2026
 DEMO_APPEALS = 600
@@ -74,9 +74,9 @@ def make_database(cluster_url):
 @pytest.fixture(scope="session")
 def db_url(make_database) -> str:
     """A database migrated to head with the demo city (and some appeals) loaded."""
-    from geo.appeal_gen import load_demo_appeals
-    from geo.citydb import load_demo_city
-    from geo.migrate import upgrade
+    from geo.demo.appeals import load_demo_appeals
+    from geo.demo.load import load_demo_city
+    from geo.infra.migrate import upgrade
 
     url = make_database()
     upgrade(url)
@@ -141,7 +141,7 @@ def app(settings, conn):
                 yield conn
 
         async def create_appeal(self, city_id, new, actor):
-            from geo.appeals import create_appeal
+            from geo.appeals.intake import create_appeal
 
             with self.connect() as c:
                 return create_appeal(c, city_id, new, actor)

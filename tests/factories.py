@@ -6,8 +6,9 @@ import itertools
 
 from sqlalchemy import text
 
-from geo.appeals import Actor, NewAppeal, create_appeal
-from geo.auth import add_api_key, add_user, issue_token
+from geo.appeals.actors import Actor
+from geo.appeals.intake import NewAppeal, create_appeal
+from geo.staff.auth import add_api_key, add_user, issue_token
 
 _n = itertools.count(1)
 

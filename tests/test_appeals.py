@@ -85,7 +85,7 @@ def test_overdue_is_derived_from_the_deadline_not_stored(conn, city_id):
         ),
         {"c": city_id, "i": a["id"]},
     )
-    from geo.appeals import get_appeal
+    from geo.appeals.reads import get_appeal
 
     assert get_appeal(conn, city_id, appeal_id=a["id"])["overdue"] is True
 
@@ -310,7 +310,7 @@ def test_a_wrong_role_is_refused(client, conn, city_id):
 
 
 def test_login_with_the_password_flow_gives_a_working_token(client, conn):
-    from geo.auth import add_user
+    from geo.staff.auth import add_user
 
     add_user(conn, "PET", "aigerim", "correct-horse-battery", "controller")
     bad = client.post("/api/v1/auth/token", data={"username": "aigerim", "password": "nope"})
@@ -354,7 +354,7 @@ def test_an_appeal_knows_its_metric_point_and_yard_when_written(conn, city_id):
 @pytest.mark.parametrize("lat", [0.0, 43.2, 54.87, -33.9, 88.5])
 @pytest.mark.parametrize("metres", [30.0, 250.0])
 def test_the_database_degree_box_is_the_python_one(conn, lat, metres):
-    from geo.appeals import degree_box
+    from geo.appeals.intake import degree_box
 
     dx, dy = conn.execute(
         text("SELECT dx, dy FROM qala_degree_box(:lat, :m)"), {"lat": lat, "m": metres}
@@ -365,8 +365,9 @@ def test_the_database_degree_box_is_the_python_one(conn, lat, metres):
 def test_a_refused_appeal_writes_nothing_and_leaves_the_transaction_usable(conn, city_id):
     """Checks in qala_create_appeal answer with a problem instead of raising: nothing is
     written, no sequence number is spent, and the caller's transaction goes on."""
-    from geo.appeals import Actor, NewAppeal, create_appeal
-    from geo.errors import InvalidInput
+    from geo.appeals.actors import Actor
+    from geo.appeals.intake import NewAppeal, create_appeal
+    from geo.infra.errors import InvalidInput
 
     b = an_apartment_building(conn, city_id)
     before = conn.execute(text("SELECT count(*) FROM appeals")).scalar()
@@ -394,7 +395,7 @@ def test_a_refused_appeal_writes_nothing_and_leaves_the_transaction_usable(conn,
 
 
 def test_the_created_appeal_is_read_as_the_card_every_reader_sees(conn, city_id):
-    from geo.appeals import get_appeal
+    from geo.appeals.reads import get_appeal
 
     b = an_apartment_building(conn, city_id)
     made = make_appeal(conn, city_id, "no_water", b["lon"], b["lat"], applicant_name=PERSONAL[0])
@@ -437,9 +438,10 @@ def test_two_first_appeals_of_a_year_at_once_both_get_a_number(make_database):
 
     from sqlalchemy import create_engine
 
-    from geo.appeals import Actor, NewAppeal, create_appeal
-    from geo.citydb import load_categories
-    from geo.migrate import upgrade
+    from geo.appeals.actors import Actor
+    from geo.appeals.intake import NewAppeal, create_appeal
+    from geo.city.catalog import load_categories
+    from geo.infra.migrate import upgrade
     from tests.factories import make_city
 
     url = make_database()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from geo.settings import PROJECT_ROOT, Settings
+from geo.infra.settings import PROJECT_ROOT, Settings
 from web.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -37,10 +37,10 @@ PAGES = {
 @pytest.fixture(scope="module")
 def live_db(make_database) -> str:
     """A committed database: migrated, the demo city, its appeals and one operator."""
-    from geo.appeal_gen import load_demo_appeals
-    from geo.auth import add_user
-    from geo.citydb import load_demo_city
-    from geo.migrate import upgrade
+    from geo.demo.appeals import load_demo_appeals
+    from geo.demo.load import load_demo_city
+    from geo.infra.migrate import upgrade
+    from geo.staff.auth import add_user
 
     url = make_database()
     upgrade(url)
@@ -65,7 +65,7 @@ def server(live_db) -> str:
     import uvicorn
 
     from api.app import create_app
-    from geo.localdb import free_port
+    from geo.infra.localdb import free_port
 
     settings = Settings(database_url=live_db, environment="test", secret_key=SECRET)
     port = free_port()
@@ -340,7 +340,8 @@ def test_the_tracker_says_when_a_number_is_unknown(page):
 def test_the_tracker_links_the_photos_sent_with_an_appeal(page, db):
     """A photo link kept with an appeal (Open311 media_url) is on the tracker: a link that
     opens apart from the page, never an image loaded from elsewhere (the CSP allows none)."""
-    from geo.appeals import Actor, NewAppeal, add_media, create_appeal
+    from geo.appeals.actors import Actor
+    from geo.appeals.intake import NewAppeal, add_media, create_appeal
 
     photo = "https://cdn.example.kz/appeals/roof.jpg"
     with db.begin() as conn:

@@ -6,9 +6,9 @@ import pytest
 from shapely import box
 from sqlalchemy import create_engine, inspect, text
 
-from geo import demo
-from geo.citydb import load_demo_city
-from geo.migrate import downgrade, upgrade
+from geo.demo import city as demo
+from geo.demo.load import load_demo_city
+from geo.infra.migrate import downgrade, upgrade
 
 TABLES = {
     "cities",
@@ -149,7 +149,7 @@ def test_the_migrations_build_exactly_what_the_models_declare(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from geo.migrate import compared
+    from geo.infra.migrate import compared
     from geo.models import Base
 
     with engine.connect() as c:
@@ -160,7 +160,7 @@ def test_the_migrations_build_exactly_what_the_models_declare(engine):
 def test_migration_0006_keeps_the_cell_of_appeals_already_there(make_database):
     """Appeals written before ``appeals.cell`` get it from ``appeal_cell(geom)``; after a
     downgrade the counts per cell are kept by 0003's triggers again."""
-    from geo.citydb import load_categories
+    from geo.city.catalog import load_categories
     from tests.factories import insert_appeal, make_city
 
     url = make_database()

@@ -1,4 +1,4 @@
-"""Emerging hot spots (geo.emerging): Mann-Kendall, space-time Gi*, pattern categories."""
+"""Emerging hot spots (geo.hotspots.emerging): Mann-Kendall, space-time Gi*, pattern categories."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from geo.emerging import (
+from geo.hotspots.emerging import (
     CATEGORIES,
     LABELS,
     emerging_hotspots,
@@ -18,7 +18,7 @@ from geo.emerging import (
     space_time_counts,
     space_time_gi_star,
 )
-from geo.gistar import distance_band_weights, gi_star
+from geo.hotspots.gistar import distance_band_weights, gi_star
 
 
 def test_mann_kendall_hand_computed_with_one_tie() -> None:

@@ -29,10 +29,10 @@ from sqlalchemy import create_engine, text
 
 from api import process
 from api.errors import UNAVAILABLE
-from geo.auth import add_api_key
-from geo.citydb import load_demo_city
-from geo.localdb import LocalCluster, free_port
-from geo.migrate import upgrade
+from geo.demo.load import load_demo_city
+from geo.infra.localdb import LocalCluster, free_port
+from geo.infra.migrate import upgrade
+from geo.staff.auth import add_api_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -278,7 +278,8 @@ def test_a_connection_lost_while_registering_is_an_outage_not_a_crash(stack: Sta
     from sqlalchemy.exc import DBAPIError
 
     from api.errors import _caused_by_outage
-    from geo.appeals import Actor, NewAppeal, create_appeal
+    from geo.appeals.actors import Actor
+    from geo.appeals.intake import NewAppeal, create_appeal
 
     engine = create_engine(stack.db_url)
     admin = create_engine(stack.db_url, isolation_level="AUTOCOMMIT")
@@ -311,7 +312,7 @@ def test_errors_raised_because_of_an_outage_answer_503(stack: Stack):
     from sqlalchemy.exc import OperationalError as SAOperationalError
 
     from api.app import create_app
-    from geo.settings import Settings
+    from geo.infra.settings import Settings
 
     app = create_app(Settings(database_url=stack.db_url, environment="test", secret_key=SECRET))
 

@@ -1,4 +1,4 @@
-"""Gi* core (geo.gistar): agreement with esda, FDR, grids, planted and absent hot spots."""
+"""Gi* core (geo.hotspots.gistar): agreement with esda, FDR, grids, planted and absent hot spots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from geo.gistar import (
+from geo.hotspots.gistar import (
     HotspotResult,
     classify,
     distance_band_weights,

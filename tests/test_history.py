@@ -1,4 +1,4 @@
-"""Appeal history import (geo.history): the Boston 311 file end to end, a hand-made CSV with
+"""Appeal history import (geo.imports.history): the Boston 311 file end to end, a hand-made CSV with
 every kind of bad row, all-or-nothing, idempotence, and the ``qala import appeals`` command.
 
 The Boston file is imported once per session into a database of its own (module fixture).
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from geo.settings import PROJECT_ROOT
+from geo.infra.settings import PROJECT_ROOT
 
 BOSTON = PROJECT_ROOT.parent / "shared" / "data" / "boston311_2015.parquet"
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
@@ -71,8 +71,8 @@ SMALL_REJECTED = {
 @pytest.fixture(scope="module")
 def hist_url(make_database) -> str:
     """An empty database, migrated, with the categories loaded."""
-    from geo.citydb import load_categories
-    from geo.migrate import upgrade
+    from geo.city.catalog import load_categories
+    from geo.infra.migrate import upgrade
 
     url = make_database()
     upgrade(url)
@@ -100,7 +100,7 @@ def source() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def boston(hist_engine, source):
     """The Boston file imported once: (report, city id)."""
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     report = import_history(hist_engine, BOSTON, MAPPING, echo=lambda *_: None, progress=False)
     return report
@@ -258,8 +258,8 @@ def test_boston_channels_categories_and_types(boston, bos_rows, source):
 
 
 def test_boston_numbers_and_after_steps(hist_engine, boston, bos_rows):
-    from geo.appeal_gen import advance_sequences, link_repeats, refresh_object_repeats
-    from geo.appeals import sequence_name
+    from geo.appeals.bulk import advance_sequences, link_repeats, refresh_object_repeats
+    from geo.appeals.intake import sequence_name
 
     # numbered per UTC year of opening, in the order of opening, as the service numbers
     year = bos_rows.created_at.dt.year
@@ -314,7 +314,7 @@ def test_boston_indexes_and_keys_are_back(hist_engine, boston):
 
 
 def test_boston_reimport_adds_nothing(hist_engine, boston):
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     again = import_history(hist_engine, BOSTON, MAPPING, echo=lambda *_: None, progress=False)
     assert again.imported == 0
@@ -359,7 +359,7 @@ def small_csv(tmp_path) -> Path:
 
 
 def test_small_csv_exact_counts(hist_engine, small_csv):
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     r = import_history(
         hist_engine, small_csv, MAPPING, city="TSA", echo=lambda *_: None, progress=False
@@ -404,7 +404,7 @@ def test_small_csv_exact_counts(hist_engine, small_csv):
 
 
 def test_text_edge_cases_survive_the_binary_copy(hist_engine, tmp_path):
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     long = "ж" * 5000
     path = tmp_path / "edge.csv"
@@ -449,13 +449,13 @@ def test_text_edge_cases_survive_the_binary_copy(hist_engine, tmp_path):
 
 
 def test_a_failure_writes_nothing(hist_engine, small_csv, monkeypatch):
-    import geo.history as history
-    import geo.history.binary
+    import geo.imports.history as history
+    import geo.imports.history.binary
 
     def broken(*_args, **_kw):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(geo.history.binary, "binary_chunk", broken)
+    monkeypatch.setattr(geo.imports.history.binary, "binary_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         history.import_history(
             hist_engine, small_csv, MAPPING, city="TSF", echo=lambda *_: None, progress=False
@@ -465,8 +465,8 @@ def test_a_failure_writes_nothing(hist_engine, small_csv, monkeypatch):
 
 
 def test_bad_mapping_and_file_say_what_is_wrong(hist_engine, small_csv, tmp_path):
-    from geo.errors import InvalidInput
-    from geo.history import import_history
+    from geo.imports.history import import_history
+    from geo.infra.errors import InvalidInput
 
     with pytest.raises(FileNotFoundError, match="mapping file not found"):
         import_history(hist_engine, small_csv, tmp_path / "nope.yaml")
@@ -517,7 +517,13 @@ def test_cli_import_prints_the_summary(hist_url, small_csv, tmp_path):
 def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
     """x_m/y_m/yard_id (migration 0004) and cell (0006) are computed by the importer as the
     trigger would."""
-    from geo.history import PLACE_COLUMNS, appeal_columns, ensure_city, import_history, load_mapping
+    from geo.imports.history import (
+        PLACE_COLUMNS,
+        appeal_columns,
+        ensure_city,
+        import_history,
+        load_mapping,
+    )
 
     with hist_engine.begin() as conn:
         if not set(PLACE_COLUMNS) <= appeal_columns(conn):
@@ -572,7 +578,7 @@ def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
 def test_distinct_texts_are_cleaned_once_each_with_the_same_result(dictionary):
     import pyarrow as pa
 
-    from geo.history.parse import encode, encode_text, text_column
+    from geo.imports.history.parse import encode, encode_text, text_column
 
     col = pa.array([" Open", "Open", "", None, "Closed ", "Open\t", "  "], pa.large_string())
     if dictionary:

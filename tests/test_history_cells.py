@@ -1,4 +1,4 @@
-"""Appeal counts per map cell after a history import (geo.history.deferral): a first load
+"""Appeal counts per map cell after a history import (geo.imports.history.deferral): a first load
 counts them in one statement after the COPY, with the insert trigger disabled; they must be
 what the triggers and ``refresh_appeal_cells`` count, and the trigger must be back on."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from geo.settings import PROJECT_ROOT
+from geo.infra.settings import PROJECT_ROOT
 
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
 HEADER = (
@@ -51,8 +51,8 @@ def history_csv(path: Path, n: int, prefix: str, seed: int) -> Path:
 @pytest.fixture(scope="module")
 def engine(make_database):
     """An empty database of its own: the first import into it defers its upkeep."""
-    from geo.citydb import load_categories
-    from geo.migrate import upgrade
+    from geo.city.catalog import load_categories
+    from geo.infra.migrate import upgrade
 
     url = make_database()
     upgrade(url)
@@ -107,15 +107,15 @@ def foreign_keys(engine) -> set[tuple[str, str]]:
 
 
 def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatch):
-    import geo.history.binary
-    from geo.history import import_history
+    import geo.imports.history.binary
+    from geo.imports.history import import_history
 
     def broken(*_args, **_kw):
         raise RuntimeError("disk on fire")
 
     keys = foreign_keys(engine)
     assert ("appeal_cells", "fk_appeal_cells_city_id_cities") in keys
-    monkeypatch.setattr(geo.history.binary, "binary_chunk", broken)
+    monkeypatch.setattr(geo.imports.history.binary, "binary_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         import_history(
             engine,
@@ -130,7 +130,7 @@ def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatc
 
 
 def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     r = import_history(
         engine,
@@ -165,7 +165,7 @@ def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
 def test_a_deferred_load_into_counted_cells_adds_to_them(engine, tmp_path):
     """A second deferred load into the same city and cells: only the new appeals are
     counted, added to the counts already there (the upsert's update branch)."""
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     r = import_history(
         engine,
@@ -181,7 +181,7 @@ def test_a_deferred_load_into_counted_cells_adds_to_them(engine, tmp_path):
 
 
 def test_a_load_into_a_live_table_is_counted_by_the_trigger(engine, tmp_path):
-    from geo.history import import_history
+    from geo.imports.history import import_history
 
     r = import_history(
         engine,
@@ -196,7 +196,7 @@ def test_a_load_into_a_live_table_is_counted_by_the_trigger(engine, tmp_path):
 
 
 def test_the_cell_count_must_find_every_row_written(engine):
-    from geo.history import defer_appeal_upkeep, restore_appeal_upkeep
+    from geo.imports.history import defer_appeal_upkeep, restore_appeal_upkeep
 
     with engine.connect() as conn:
         cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
@@ -210,7 +210,7 @@ def test_the_cell_count_must_find_every_row_written(engine):
 def test_without_counts_from_the_load_the_new_rows_are_counted_in_sql(engine):
     """A deferred load that brings no counts of its own (no ``cell`` in its rows) has its new
     appeals counted by one SQL pass, as the triggers would."""
-    from geo.history import defer_appeal_upkeep, restore_appeal_upkeep
+    from geo.imports.history import defer_appeal_upkeep, restore_appeal_upkeep
     from layers import refresh_appeal_cells
 
     with engine.connect() as conn:

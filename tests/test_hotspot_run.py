@@ -7,8 +7,8 @@ import pytest
 from pyproj import Transformer
 from sqlalchemy import text
 
-from geo.appeal_gen import Hotspot, load_demo_appeals
-from geo.hotspot_run import HotspotQuery, run_emerging, run_hotspots
+from geo.demo.appeals import Hotspot, load_demo_appeals
+from geo.hotspots.run import HotspotQuery, run_emerging, run_hotspots
 from tests.factories import make_city
 
 PLANTED = [

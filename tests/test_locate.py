@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from geo.place import place_card
-from geo.search import search_address
+from geo.city.place import place_card
+from geo.city.search import search_address
 from tests.factories import a_yard_well, an_apartment_building, staff
 
 

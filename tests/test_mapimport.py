@@ -9,10 +9,10 @@ from shapely import Point, Polygon, box
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from geo import demo
-from geo.address import search_text
-from geo.errors import ImportRejected, InvalidInput
-from geo.mapimport import import_layer
+from geo.city.address import search_text
+from geo.demo import city as demo
+from geo.imports.layers import import_layer
+from geo.infra.errors import ImportRejected, InvalidInput
 
 # the demo city's centre in its metric CRS (UTM 42N)
 X0, Y0 = demo.to_metric().transform(*demo.CENTRE_LONLAT)
@@ -350,8 +350,8 @@ def test_a_required_field_without_a_column_is_an_error_naming_it(conn, tmp_path)
 @pytest.fixture(scope="module")
 def cli_db(make_database):
     """A database of its own with the demo city committed, as `qala` would find it."""
-    from geo.citydb import load_demo_city
-    from geo.migrate import upgrade
+    from geo.demo.load import load_demo_city
+    from geo.infra.migrate import upgrade
 
     url = make_database()
     upgrade(url)

@@ -1,12 +1,12 @@
-"""Automatic parameters (geo.ohsa): Moran's I vs esda, ISA, outliers, cell size, band."""
+"""Automatic parameters (geo.hotspots.ohsa): Moran's I vs esda, ISA, outliers, cell size, band."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from geo.gistar import distance_band_weights, grid_counts
-from geo.ohsa import (
+from geo.hotspots.gistar import distance_band_weights, grid_counts
+from geo.hotspots.ohsa import (
     MIN_NEIGHBOURS,
     _nice_ceil,
     default_band,

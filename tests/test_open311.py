@@ -20,8 +20,8 @@ import requests
 from georeport import GeoReport
 from sqlalchemy import create_engine, text
 
-from geo import appeals as core
-from geo.appeals import Actor
+from geo.appeals import lifecycle as core
+from geo.appeals.actors import Actor
 from tests.factories import an_apartment_building, channel_key
 
 BASE = "/open311/v2"
@@ -623,11 +623,11 @@ def live(make_database):
     import uvicorn
 
     from api.app import create_app
-    from geo.auth import add_api_key
-    from geo.citydb import load_demo_city
-    from geo.localdb import free_port
-    from geo.migrate import upgrade
-    from geo.settings import Settings
+    from geo.demo.load import load_demo_city
+    from geo.infra.localdb import free_port
+    from geo.infra.migrate import upgrade
+    from geo.infra.settings import Settings
+    from geo.staff.auth import add_api_key
     from tests.conftest import DEMO_SEED
 
     url = make_database()

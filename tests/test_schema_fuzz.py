@@ -27,7 +27,7 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.settings import Settings
+from geo.infra.settings import Settings
 from tests.factories import an_apartment_building, auth_header, channel_key
 
 EXAMPLES = int(os.environ.get("QALA_FUZZ_EXAMPLES", "15"))

@@ -442,11 +442,11 @@ def test_one_declaration_gives_a_layer_all_its_routes():
 
 
 def test_vectorised_cell_keys_are_appeal_cell_to_the_bit(conn):
-    """geo.cells.cell_keys (bulk loaders) numbers points as appeal_cell(geom) does in SQL,
+    """geo.infra.cells.cell_keys (bulk loaders) numbers points as appeal_cell(geom) does in SQL,
     over the whole Mercator square, a city and exact cell edges."""
     import numpy as np
 
-    from geo.cells import CELL, HALF, cell_keys
+    from geo.infra.cells import CELL, HALF, cell_keys
 
     rng = np.random.default_rng(7)
     lon = np.r_[rng.uniform(-180, 180, 20_000), rng.uniform(69.3, 69.5, 20_000), -180, 180, 0]

@@ -11,7 +11,7 @@ from html import escape
 
 from sqlalchemy import Connection, text
 
-from geo.errors import InvalidInput, NotFound
+from geo.infra.errors import InvalidInput, NotFound
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from api.schemas import (
     Token,
     TransitionIn,
 )
-from geo import appeals as core
-from geo.auth import authenticate, issue_token
-from geo.errors import Forbidden, NotAuthenticated
-from geo.place import place_card
-from geo.search import search_address
+from geo.appeals import intake, lifecycle, reads
+from geo.city.place import place_card
+from geo.city.search import search_address
+from geo.infra.errors import Forbidden, NotAuthenticated
+from geo.staff.auth import authenticate, issue_token
 
 router = APIRouter(prefix="/api/v1")
 
@@ -81,8 +81,8 @@ def place(
     return place_card(session.connection(), city, lon, lat, category)
 
 
-def _new(body: AppealIn, key: str | None) -> core.NewAppeal:
-    return core.NewAppeal(**body.model_dump(), idempotency_key=key)
+def _new(body: AppealIn, key: str | None) -> intake.NewAppeal:
+    return intake.NewAppeal(**body.model_dump(), idempotency_key=key)
 
 
 @router.post(
@@ -92,7 +92,7 @@ def _new(body: AppealIn, key: str | None) -> core.NewAppeal:
     summary="Object, organisation, deadline and repeat candidates, without saving",
 )
 def preview(body: AppealIn, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
-    loc = core.preview(session.connection(), city, _new(body, None))
+    loc = intake.preview(session.connection(), city, _new(body, None))
     return loc.__dict__
 
 
@@ -126,7 +126,7 @@ async def create(
     if not created:
         response.status_code = 200
     if caller.is_staff:  # staff see the applicant's contacts
-        appeal = await run_in_threadpool(db.read, core.for_staff, city, appeal, caller.actor)
+        appeal = await run_in_threadpool(db.read, reads.for_staff, city, appeal, caller.actor)
         return {"created": created, "appeal": AppealStaff(**appeal)}
     return {"created": created, "appeal": AppealPublic(**appeal)}
 
@@ -148,21 +148,21 @@ def list_appeals(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
 ) -> list[dict]:
-    return core.list_appeals(
+    return reads.list_appeals(
         session.connection(), city, actor, status, overdue, organisation_id, category, limit, offset
     )
 
 
 @router.get("/appeals/{reg_number}", response_model=AppealStaff, tags=["appeals"])
 def get(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
-    return core.get_appeal(session.connection(), city, reg_number=reg_number, actor=actor)
+    return reads.get_appeal(session.connection(), city, reg_number=reg_number, actor=actor)
 
 
 @router.get("/appeals/{reg_number}/events", response_model=list[EventStaff], tags=["appeals"])
 def events(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> list[dict]:
     conn = session.connection()
-    appeal = core.get_appeal(conn, city, reg_number=reg_number, actor=actor)
-    return core.history(conn, city, appeal["id"], staff=True)
+    appeal = reads.get_appeal(conn, city, reg_number=reg_number, actor=actor)
+    return reads.history(conn, city, appeal["id"], staff=True)
 
 
 @router.post(
@@ -174,7 +174,7 @@ def events(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep)
 def change(
     reg_number: str, body: TransitionIn, session: SessionDep, city: CityDep, actor: StaffDep
 ) -> dict:
-    appeal = core.transition(
+    appeal = lifecycle.transition(
         session.connection(),
         city,
         reg_number,
@@ -196,14 +196,14 @@ def change(
 )
 def callback(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
     conn = session.connection()
-    appeal = core.get_appeal(conn, city, reg_number=reg_number, actor=actor)
+    appeal = reads.get_appeal(conn, city, reg_number=reg_number, actor=actor)
     if actor.role not in {"operator", "inspector", "controller", "admin", "executor"}:
         raise Forbidden(f"role {actor.role!r} does not call applicants back")
     conn.execute(
         text("UPDATE appeals SET callback_done = true WHERE city_id = :c AND id = :i"),
         {"c": city, "i": appeal["id"]},
     )
-    core.log_event(
+    lifecycle.log_event(
         conn,
         city,
         appeal["id"],
@@ -214,4 +214,4 @@ def callback(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDe
         "callback done",
     )
     session.commit()
-    return core.get_appeal(session.connection(), city, appeal_id=appeal["id"], actor=actor)
+    return reads.get_appeal(session.connection(), city, appeal_id=appeal["id"], actor=actor)

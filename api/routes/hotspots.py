@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CityDep, SessionDep
 from api.responses import csv_response
-from geo.failing import density_clusters, failing_objects
-from geo.hotspot_run import HotspotQuery, cell_rows, run_emerging, run_hotspots, to_geojson
+from geo.hotspots.run import HotspotQuery, cell_rows, run_emerging, run_hotspots, to_geojson
+from geo.planning.failing import density_clusters, failing_objects
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 Fmt = Literal["json", "geojson", "csv"]

@@ -31,13 +31,13 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
 from api.deps import SessionDep, SettingsDep
-from geo import appeals as core
-from geo.address import split_house_number
-from geo.auth import actor_from_api_key
-from geo.citydb import city_id as city_id_of
-from geo.errors import Forbidden, NotFound, QalaError
+from geo.appeals import intake, lifecycle, reads
+from geo.city.address import split_house_number
+from geo.city.catalog import city_id as city_id_of
+from geo.city.search import search_address
+from geo.infra.errors import Forbidden, NotFound, QalaError
 from geo.models import DESCRIPTION_MAX, MEDIA_URL_MAX
-from geo.search import search_address
+from geo.staff.auth import actor_from_api_key
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-21T00:00:00Z"  # bump when the service list or a definition changes
@@ -640,14 +640,14 @@ ORDER BY q.created_at DESC, q.id DESC
 def _requests(
     conn: Connection, city: int, where: list[str], params: dict, limit: int, offset: int
 ) -> list[dict]:
-    sql = REQUESTS_SQL.format(appeals=core.APPEAL_SQL, where="".join(f" AND {w}" for w in where))
+    sql = REQUESTS_SQL.format(appeals=reads.APPEAL_SQL, where="".join(f" AND {w}" for w in where))
     rows = conn.execute(text(sql), {**params, "c": city, "lim": limit, "off": offset})
     return [dict(r) for r in rows.mappings()]
 
 
 def _request_out(a: dict, locale: str, tz: ZoneInfo) -> dict:
     """An appeal as a GeoReport request: no name, phone or e-mail of anyone."""
-    status = "open" if a["status"] in core.OPEN_STATES else "closed"
+    status = "open" if a["status"] in lifecycle.OPEN_STATES else "closed"
     notes = _pick(STATUS_NOTES.get(a["status"], (a["status"],) * 3), locale)
     notes = notes.format(year=a["deferred_to_year"] or "—", of=a["repeat_of"] or "—")
     hours = round((a["deadline_at"] - a["created_at"]).total_seconds() / 3600)
@@ -724,7 +724,9 @@ def get_requests(
                 raise _bad(f"unknown status {sorted(unknown)[0]!r}: open or closed")
             if set(states) != {"open", "closed"}:
                 where.append("a.status = ANY(:states)")
-                params["states"] = list(core.OPEN_STATES if states[0] == "open" else CLOSED_STATES)
+                params["states"] = list(
+                    lifecycle.OPEN_STATES if states[0] == "open" else CLOSED_STATES
+                )
         start, end = _when(start_date, "start_date", tz), _when(end_date, "end_date", tz)
         if start is None and end is None:
             end = dt.datetime.now(dt.UTC)
@@ -873,8 +875,8 @@ def post_request(
     address = _text(address_string, "address_string", 300)
     building = _text(address_id, "address_id", 20)
     media = _text(media_url, "media_url", MEDIA_URL_MAX)
-    media = core.media_url(media) if media else None  # checked before anything is written
-    new = core.NewAppeal(
+    media = intake.media_url(media) if media else None  # checked before anything is written
+    new = intake.NewAppeal(
         category=code,
         lon=0.0,
         lat=0.0,
@@ -904,13 +906,13 @@ def post_request(
             hit = hits[0]
         new.lat, new.lon, new.located_by = hit["lat"], hit["lon"], "address"
         new.address_text = hit["address_ru"]
-        if core.category(conn, code)["object_kind"] == "building":
+        if intake.category(conn, code)["object_kind"] == "building":
             new.object_kind, new.object_id = "building", hit["id"]
     else:
         raise _bad("a location is required: lat and long, address_string or address_id")
-    appeal, created = core.create_appeal(conn, city, new, actor)
+    appeal, created = intake.create_appeal(conn, city, new, actor)
     if created and media:  # in the appeal's transaction: both are kept or neither
-        core.add_media(conn, city, appeal["id"], media)
+        intake.add_media(conn, city, appeal["id"], media)
     session.commit()
     hours = round((appeal["deadline_at"] - appeal["created_at"]).total_seconds() / 3600)
     notice = _pick(NOTICE, loc).format(h=hours)

@@ -16,10 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Connection
 
 from api.deps import CityDep, SessionDep
-from geo.errors import InvalidInput
-from geo.hotspot_run import HotspotQuery, run_hotspots, to_geojson
-from geo.queue import QueueRules, budget_line, compute_queue
-from geo.ratings import statistics
+from geo.hotspots.run import HotspotQuery, run_hotspots, to_geojson
+from geo.infra.errors import InvalidInput
+from geo.planning.ratings import statistics
+from geo.planning.repair_queue import QueueRules, budget_line, compute_queue
 from web import assets, data, i18n, pages
 
 log = logging.getLogger("qala.web")

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CityDep, SessionDep, StaffDep
 from api.responses import csv_response
-from geo.errors import Forbidden
-from geo.queue import (
+from geo.infra.errors import Forbidden
+from geo.planning.ratings import rate_managers, rate_organisations, statistics
+from geo.planning.repair_queue import (
     PUBLIC_FIELDS,
     QueueRules,
     budget_line,
@@ -19,7 +20,6 @@ from geo.queue import (
     explain_rank,
     set_repair,
 )
-from geo.ratings import rate_managers, rate_organisations, statistics
 
 router = APIRouter(prefix="/api/v1", tags=["planning"])
 PLANNERS = {"planner", "admin"}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import CityDep, SessionDep
 from api.schemas import TrackOut
-from geo import appeals as core
+from geo.appeals import reads
 
 router = APIRouter(prefix="/public", tags=["public"])
 
@@ -22,9 +22,9 @@ def track(
     reg_number: Annotated[str, Path(max_length=32)], session: SessionDep, city: CityDep
 ) -> dict:
     conn = session.connection()
-    appeal = core.get_appeal(conn, city, reg_number=reg_number.strip().upper())
+    appeal = reads.get_appeal(conn, city, reg_number=reg_number.strip().upper())
     return {
         "appeal": appeal,
-        "history": core.history(conn, city, appeal["id"], staff=False),
-        "media": core.media(conn, city, appeal["id"]),
+        "history": reads.history(conn, city, appeal["id"], staff=False),
+        "media": reads.media(conn, city, appeal["id"]),
     }

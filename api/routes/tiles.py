@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, CityDep, SessionDep
-from geo.errors import Forbidden, NotAuthenticated, NotFound
+from geo.infra.errors import Forbidden, NotAuthenticated, NotFound
 from geo.models import APPEAL_STATES
 from layers import features as feats
 from layers.filters import BadQuery, Selection

@@ -1,0 +1,64 @@
+"""The city's reference data: the categories (``data/categories.yaml``), a city by its code,
+and writing rows of the map.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from sqlalchemy import Connection, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from geo.infra.errors import NotFound
+from geo.infra.settings import PROJECT_ROOT
+from geo.models import Category, City
+
+CATEGORIES_FILE = PROJECT_ROOT / "data" / "categories.yaml"
+
+
+def load_categories(conn: Connection, path: Path = CATEGORIES_FILE) -> int:
+    """Insert or update the category list (a reference table shared by all cities)."""
+    rows = [
+        {
+            "code": c["code"],
+            "name_ru": c["ru"],
+            "name_kk": c["kk"],
+            "name_en": c["en"],
+            "group_code": c["group"],
+            "criticality": c["criticality"],
+            "deadline_hours": c["hours"],
+            "responsible_kind": c["kind"],
+            "object_kind": c["object"],
+            "well_kind": c.get("well_kind"),
+            "repeat_radius_m": c.get("radius", 250),
+            "repeat_window_days": c.get("window", 30),
+            "needs_budget": c.get("budget", False),
+            "counts_for_yard_queue": c.get("queue", False),
+        }
+        for c in yaml.safe_load(path.read_text(encoding="utf-8"))
+    ]
+    stmt = pg_insert(Category).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Category.code], set_={k: stmt.excluded[k] for k in rows[0] if k != "code"}
+    )
+    conn.execute(stmt)
+    return len(rows)
+
+
+def city_id(conn: Connection, code: str) -> int:
+    found = conn.execute(select(City.id).where(City.code == code.upper())).scalar()
+    if found is None:
+        raise NotFound(f"no city with code {code!r}")
+    return found
+
+
+def _insert(conn: Connection, model, rows: list[dict]) -> list[int]:
+    if not rows:
+        return []
+    result = conn.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
+    return [r[0] for r in result]
+
+
+def database_is_empty(conn: Connection) -> bool:
+    return conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM cities)")).scalar()

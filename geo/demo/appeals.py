@@ -1,0 +1,391 @@
+"""Synthetic appeals for the demo city and the benchmarks, with hotspots planted on purpose.
+
+Appeals are generated on the city's real objects (a well for well categories, a building for
+housing ones, a yard for yard ones, a street point otherwise), so the object, the district and
+the responsible organisation are known without a spatial query per row, and the whole set is
+written with one ``COPY``. Months follow the seasons of the 109 articles (ice and snow in
+winter, flooding in spring, mosquitoes in summer, heating in autumn). ``hotspots`` plants
+dense clusters at known places so that detection can be verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+from sqlalchemy import Connection, text
+
+from geo.appeals.bulk import advance_sequences, link_repeats, numbers_taken, refresh_object_repeats
+from geo.infra.cells import cell_keys
+
+SEASONAL = {  # category -> relative weight per month 1..12
+    "snow_removal": [5, 5, 3, 1, 0, 0, 0, 0, 0, 0, 2, 5],
+    "ice": [4, 4, 3, 1, 0, 0, 0, 0, 0, 1, 3, 4],
+    "street_flooding": [0, 0, 3, 5, 2, 1, 1, 1, 1, 0, 0, 0],
+    "yard_flooding": [0, 0, 3, 5, 2, 1, 1, 1, 1, 0, 0, 0],
+    "mosquitoes": [0, 0, 0, 0, 2, 5, 5, 3, 1, 0, 0, 0],
+    "no_heating": [3, 2, 1, 0, 0, 0, 0, 0, 1, 5, 4, 3],
+    "tree_trimming": [0, 0, 1, 3, 3, 2, 2, 2, 2, 1, 0, 0],
+}
+MIX = {  # share of appeals by category (housing and utilities ~ 80%, as the articles say)
+    "lift_broken": 9,
+    "no_heating": 7,
+    "no_water": 6,
+    "roof_leak": 5,
+    "entrance_cleaning": 4,
+    "open_manhole": 5,
+    "sewer_overflow": 6,
+    "water_leak": 4,
+    "power_outage": 4,
+    "yard_asphalt": 6,
+    "yard_flooding": 3,
+    "playground": 2,
+    "road_damage": 6,
+    "sidewalk_damage": 3,
+    "street_flooding": 3,
+    "snow_removal": 5,
+    "ice": 3,
+    "street_lighting": 4,
+    "tree_trimming": 2,
+    "garbage": 4,
+    "stray_dogs": 3,
+    "mosquitoes": 2,
+    "scooter_parking": 1,
+    "ground_restoration": 1,
+    "public_transport": 2,
+    "public_order": 1,
+    "other": 2,
+}
+CHANNEL_MIX = {
+    "phone_109": 0.62,
+    "telegram": 0.1,
+    "website": 0.05,
+    "mobile_app": 0.1,
+    "facebook": 0.02,
+    "instagram": 0.04,
+    "email": 0.02,
+    "whatsapp": 0.05,
+}
+COLUMNS = [
+    "city_id",
+    "reg_number",
+    "channel",
+    "category_code",
+    "description",
+    "located_by",
+    "object_kind",
+    "object_id",
+    "address_text",
+    "district_id",
+    "organisation_id",
+    "status",
+    "created_at",
+    "deadline_at",
+    "resolved_at",
+    "closed_at",
+    "first_call_resolved",
+    "repeat_of_id",
+    "source_type",
+    "geom",
+]
+# filled by the loader when it can (vectorised); otherwise the database trigger computes them
+PLACE_COLUMNS = ["x_m", "y_m", "cell", "yard_id"]
+
+
+@dataclass
+class Hotspot:
+    """A planted cluster: ``share`` of all appeals within ``radius_m`` of (lon, lat)."""
+
+    lon: float
+    lat: float
+    radius_m: float = 150.0
+    share: float = 0.02
+
+
+@dataclass
+class CityObjects:
+    """What the generator needs to know of a city, read once from the database."""
+
+    city_id: int
+    code: str
+    metric_srid: int
+    categories: pd.DataFrame
+    buildings: pd.DataFrame
+    yards: pd.DataFrame
+    wells: pd.DataFrame
+    street_points: pd.DataFrame
+    orgs_by_kind_district: dict = field(default_factory=dict)
+
+
+def read_city(conn: Connection, city_id: int) -> CityObjects:
+    def df(sql: str) -> pd.DataFrame:
+        res = conn.execute(text(sql), {"c": city_id})
+        return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+
+    code, srid = conn.execute(
+        text("SELECT code, metric_srid FROM cities WHERE id = :c"), {"c": city_id}
+    ).one()
+    cats = df(
+        "SELECT code, object_kind, well_kind, responsible_kind, deadline_hours FROM categories"
+    )
+    district_of = """(SELECT d.id FROM districts d WHERE d.city_id = :c
+                      AND ST_Intersects(d.geom, {g}) ORDER BY d.id LIMIT 1) AS district_id"""
+    buildings = df(f"""SELECT b.id, ST_X(p) AS lon, ST_Y(p) AS lat, b.housing_org_id,
+                       b.address_ru, {district_of.format(g="p")},
+                       (SELECT min(yb.yard_id) FROM yard_buildings yb
+                        WHERE yb.city_id = b.city_id AND yb.building_id = b.id) AS yard_id
+                       FROM (SELECT *, ST_PointOnSurface(geom) p FROM buildings
+                             WHERE city_id = :c) b""")
+    yards = df(f"""SELECT y.id, ST_X(p) AS lon, ST_Y(p) AS lat, y.name AS address_ru,
+                   y.id AS yard_id,
+                   {district_of.format(g="p")}
+                   FROM (SELECT *, ST_PointOnSurface(geom) p FROM yards WHERE city_id = :c) y""")
+    wells = df(f"""SELECT w.id, ST_X(w.geom) AS lon, ST_Y(w.geom) AS lat, w.kind, w.owner_id,
+                   w.yard_id,
+                   {district_of.format(g="w.geom")}
+                   FROM wells w WHERE w.city_id = :c""")
+    streets = df(f"""SELECT s.id, ST_X(p) AS lon, ST_Y(p) AS lat, s.name_ru AS address_ru,
+                     {district_of.format(g="p")}
+                     FROM (SELECT s.*, (ST_DumpPoints(ST_Segmentize(ST_Transform(s.geom,
+                            c.metric_srid), 100))).geom AS pm
+                           FROM streets s JOIN cities c ON c.id = s.city_id
+                           WHERE s.city_id = :c) s,
+                          LATERAL ST_Transform(s.pm, 4326) p""")
+    orgs = df("""SELECT o.id, o.kind, d.id AS district_id, ST_Area(o.service_area) AS area
+                 FROM organisations o LEFT JOIN districts d ON d.city_id = o.city_id
+                   AND ST_Covers(o.service_area, ST_PointOnSurface(d.geom))
+                 WHERE o.city_id = :c AND o.service_area IS NOT NULL
+                 ORDER BY area""")
+    by = {}
+    for r in orgs.itertuples():
+        by.setdefault((r.kind, r.district_id), r.id)  # smallest area first: most specific
+    return CityObjects(city_id, code, srid, cats, buildings, yards, wells, streets, by)
+
+
+def generate_appeals(
+    objs: CityObjects,
+    n: int,
+    seed: int = 1,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    hotspots: list[Hotspot] | None = None,
+    now: dt.datetime | None = None,
+    taken: dict[int, int] | None = None,
+) -> pd.DataFrame:
+    """``n`` appeals between ``start`` and ``end`` as a DataFrame of the ``appeals`` columns.
+
+    ``taken`` maps a year to the last registration number already used in it, so a second
+    batch continues the numbering instead of colliding with the first.
+    """
+    rng = np.random.default_rng(seed)
+    now = now or dt.datetime.now(dt.UTC)
+    end = end or now
+    start = start or end - dt.timedelta(days=365)
+    cats = objs.categories.set_index("code")
+    codes = np.array([c for c in MIX if c in cats.index])
+    # created_at: uniform days, then category drawn with the month's seasonal weights
+    span = (end - start).total_seconds()
+    t = np.sort(rng.uniform(0, span, n))
+    created = pd.to_datetime(start) + pd.to_timedelta(t, unit="s")
+    month = created.month.to_numpy()
+    weights = np.array(
+        [
+            [MIX[c] * (SEASONAL[c][m - 1] + 0.2 if c in SEASONAL else 1.0) for c in codes]
+            for m in range(1, 13)
+        ]
+    )
+    weights /= weights.sum(axis=1, keepdims=True)
+    cum = weights.cumsum(axis=1)
+    u = rng.random(n)
+    cat_idx = np.minimum((u[:, None] > cum[month - 1]).sum(axis=1), len(codes) - 1)
+    category = codes[cat_idx]
+
+    out = pd.DataFrame({"category_code": category, "created_at": created})
+    lon = np.empty(n)
+    lat = np.empty(n)
+    obj_id = np.full(n, -1, dtype=np.int64)
+    obj_kind = np.array(["none"] * n, dtype=object)
+    org = np.full(n, -1, dtype=np.int64)
+    district = np.full(n, -1, dtype=np.int64)
+    address = np.array([None] * n, dtype=object)
+    yard = np.full(n, -1, dtype=np.int64)
+
+    def pick(table: pd.DataFrame, mask: np.ndarray, kind: str, key: str | None):
+        idx = np.flatnonzero(mask)
+        if not len(idx) or table.empty:
+            return idx, None
+        rows = table.iloc[rng.integers(0, len(table), len(idx))]
+        lon[idx] = rows.lon.to_numpy()
+        lat[idx] = rows.lat.to_numpy()
+        district[idx] = rows.district_id.fillna(-1).to_numpy()
+        if kind != "none":
+            obj_kind[idx] = kind
+            obj_id[idx] = rows.id.to_numpy()
+        if "address_ru" in rows:
+            address[idx] = rows.address_ru.to_numpy()
+        if "yard_id" in rows:
+            yard[idx] = rows.yard_id.fillna(-1).to_numpy()
+        return idx, rows
+
+    for code in np.unique(category):
+        mask = category == code
+        c = cats.loc[code]
+        if c.object_kind == "well":
+            wells = (
+                objs.wells if pd.isna(c.well_kind) else objs.wells[objs.wells.kind == c.well_kind]
+            )
+            idx, rows = pick(wells, mask, "well", None)
+            if rows is not None:
+                org[idx] = rows.owner_id.to_numpy()
+        elif c.object_kind == "building":
+            idx, rows = pick(
+                objs.buildings[objs.buildings.housing_org_id.notna()], mask, "building", None
+            )
+            if rows is not None and c.responsible_kind == "housing_org":
+                org[idx] = rows.housing_org_id.to_numpy()
+        elif c.object_kind == "yard":
+            pick(objs.yards, mask, "yard", None)
+        else:
+            pick(objs.street_points, mask, "none", None)
+
+    # planted hotspots take over a share of the appeals (object-less, exact places)
+    metric = _metric_offsets
+    for k, h in enumerate(hotspots or []):
+        m = int(round(h.share * n))
+        idx = rng.choice(n, m, replace=False)
+        r = h.radius_m * np.sqrt(rng.random(m))
+        a = rng.uniform(0, 2 * np.pi, m)
+        lon[idx], lat[idx] = metric(h.lon, h.lat, r * np.cos(a), r * np.sin(a))
+        obj_kind[idx], obj_id[idx], address[idx] = "none", -1, f"hotspot {k + 1}"
+        yard[idx] = -1
+    # small jitter so that repeated appeals on one object do not sit on one point
+    jx, jy = _metric_offsets(lon, lat, rng.normal(0, 4, n), rng.normal(0, 4, n))
+    lon, lat = jx, jy
+    # responsible organisation for those not set by the object: by kind and district
+    resp = cats.loc[category, "responsible_kind"].to_numpy()
+    for i in np.flatnonzero(org < 0):
+        org[i] = (
+            objs.orgs_by_kind_district.get((resp[i], district[i]))
+            or objs.orgs_by_kind_district.get((resp[i], None))
+            or objs.orgs_by_kind_district.get(("district_akimat", district[i]), -1)
+        )
+    hours = cats.loc[category, "deadline_hours"].to_numpy()
+    deadline = created + pd.to_timedelta(hours, unit="h")
+    # lifecycle: older appeals closed, mostly on time; recent ones open
+    age_days = (pd.Timestamp(now) - created).total_seconds().to_numpy() / 86400
+    p_closed = np.clip(age_days / 14, 0.05, 0.97)
+    closed = rng.random(n) < p_closed
+    late = rng.random(n) < 0.15
+    dur_h = np.where(late, hours * rng.uniform(1.05, 3.0, n), hours * rng.uniform(0.05, 0.95, n))
+    resolved_at = created + pd.to_timedelta(dur_h, unit="h")
+    resolved_at = resolved_at.where(closed & (resolved_at < pd.Timestamp(now)))
+    closed = ~resolved_at.isna()
+    status = np.where(closed, "closed", np.where(rng.random(n) < 0.5, "assigned", "in_progress"))
+    channel = rng.choice(list(CHANNEL_MIX), n, p=np.array(list(CHANNEL_MIX.values())))
+    year = created.year.to_numpy()
+    seq = np.zeros(n, dtype=np.int64)
+    for y in np.unique(year):
+        m = year == y
+        first = (taken or {}).get(int(y), 0) + 1
+        seq[m] = np.arange(first, first + m.sum())
+    out["reg_number"] = [f"{objs.code}-{y}-{s:06d}" for y, s in zip(year, seq, strict=True)]
+    out["seq"] = seq
+    out["year"] = year
+    out["city_id"] = objs.city_id
+    out["channel"] = channel
+    out["description"] = ""
+    out["located_by"] = np.where(obj_kind == "none", "click", "object")
+    out["object_kind"] = obj_kind
+    out["object_id"] = np.where(obj_id >= 0, obj_id, None)
+    out["address_text"] = address
+    out["district_id"] = np.where(district >= 0, district, None)
+    out["organisation_id"] = np.where(org >= 0, org, None)
+    out["status"] = status
+    out["deadline_at"] = deadline
+    out["resolved_at"] = resolved_at
+    out["closed_at"] = resolved_at
+    out["first_call_resolved"] = closed & (rng.random(n) < 0.3)
+    out["repeat_of_id"] = None
+    out["source_type"] = "synthetic"
+    out["lon"], out["lat"] = lon, lat
+    out["x_m"], out["y_m"] = Transformer.from_crs(4326, objs.metric_srid, always_xy=True).transform(
+        lon, lat
+    )
+    out["yard_id"] = np.where(yard >= 0, yard, None)
+    return out
+
+
+def _metric_offsets(lon, lat, dx, dy):
+    """Move lon/lat points by dx, dy metres (local equirectangular step; fine for < 1 km)."""
+    lat_r = np.radians(lat)
+    return lon + dx / (111_320.0 * np.cos(lat_r)), lat + dy / 110_540.0
+
+
+def copy_appeals(conn: Connection, df: pd.DataFrame) -> int:
+    """Write generated or imported appeals with one COPY in the caller's transaction."""
+    buf = io.StringIO()
+    frame = df.copy()
+    lon, lat = frame["lon"].map("{:.7f}".format), frame["lat"].map("{:.7f}".format)
+    frame["geom"] = "SRID=4326;POINT(" + lon + " " + lat + ")"
+    # the cell of the point as written (rounded), as appeal_cell(geom) would number it
+    frame["cell"] = cell_keys(lon.astype(float), lat.astype(float))
+    for col in ("created_at", "deadline_at", "resolved_at", "closed_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00")
+    columns = COLUMNS + [c for c in PLACE_COLUMNS if c in frame]
+    if "yard_id" in frame:
+        frame["yard_id"] = frame["yard_id"].astype("Int64")
+    frame[columns].to_csv(buf, index=False, header=False, na_rep="\\N")
+    buf.seek(0)
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.copy_expert(
+            f"COPY appeals ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf
+        )
+    return len(frame)
+
+
+def default_hotspots(objs: CityObjects, k: int = 3, seed: int = 7) -> list[Hotspot]:
+    """``k`` planted hotspots at yards of the city, chosen by the seed."""
+    rng = np.random.default_rng(seed)
+    rows = objs.yards.iloc[rng.choice(len(objs.yards), k, replace=False)]
+    return [Hotspot(float(r.lon), float(r.lat)) for r in rows.itertuples()]
+
+
+def load_demo_appeals(
+    conn: Connection,
+    city_id: int,
+    n: int = 3000,
+    seed: int = 2026,
+    hotspots: list[Hotspot] | None = None,
+    events: bool = True,
+    echo=lambda *_: None,
+) -> dict:
+    """Generate and write ``n`` appeals over the last year, with planted hotspots."""
+    objs = read_city(conn, city_id)
+    spots = hotspots if hotspots is not None else default_hotspots(objs)
+    df = generate_appeals(objs, n, seed=seed, hotspots=spots, taken=numbers_taken(conn, city_id))
+    copy_appeals(conn, df)
+    repeats = link_repeats(conn, city_id)
+    refresh_object_repeats(conn, city_id)
+    advance_sequences(conn, city_id)
+    if events:
+        conn.execute(
+            text("""
+            INSERT INTO appeal_events (city_id, appeal_id, at, actor, actor_role, from_status,
+                                       to_status, organisation_id, comment)
+            SELECT city_id, id, created_at, 'generator', 'operator', NULL, 'registered',
+                   organisation_id, 'synthetic appeal'
+            FROM appeals WHERE city_id = :c AND source_type = 'synthetic'
+            UNION ALL
+            SELECT city_id, id, closed_at, 'generator', 'executor', 'registered', 'closed',
+                   organisation_id, NULL
+            FROM appeals WHERE city_id = :c AND source_type = 'synthetic' AND closed_at IS NOT NULL
+            """),
+            {"c": city_id},
+        )
+    echo(f"appeals: {n} synthetic ({repeats} repeats), hotspots planted: {len(spots)}")
+    return {"appeals": n, "repeats": repeats, "hotspots": spots}

@@ -1,0 +1,473 @@
+"""Hot spots of appeals from the database: filters, projection, Gi*, and the cells as GeoJSON.
+
+The appeals are read once (filtered in SQL: category or group, time window, district,
+status; placeholder geocodes left out), projected to the city's metric CRS (or any metric
+SRID asked for) by PostGIS, and handed to :mod:`geo.hotspots.gistar` / :mod:`geo.hotspots.emerging`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from pyproj import Transformer
+from sqlalchemy import Connection, text
+
+from geo.hotspots import emerging, gistar, ohsa
+from geo.infra.errors import InvalidInput
+
+MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
+MAX_CELLS = 250_000  # a grid larger than this is refused: choose larger cells
+MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
+# Mann-Kendall compares every pair of steps of every cell: its work grows with the square of
+# the steps, so the steps are capped too (five years of weeks, twenty-one of months)
+MAX_STEPS = 260
+# ... and so are the pairs of steps it compares over all cells (a few seconds of numpy)
+MAX_TREND_PAIRS = 300_000_000
+CLASS_LABELS = {
+    3: "hot_99",
+    2: "hot_95",
+    1: "hot_90",
+    0: "not_significant",
+    -1: "cold_90",
+    -2: "cold_95",
+    -3: "cold_99",
+}
+
+
+@dataclass
+class HotspotQuery:
+    """Which appeals, and the parameters (None: chosen from the data, as ArcGIS's OHSA)."""
+
+    category: str | None = None
+    group: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    district_id: int | None = None
+    status: str | None = None
+    srid: int | None = None  # metric CRS; default the city's
+    cell_size: float | None = None
+    band: float | None = None
+    fdr: bool = True
+    include_placeholders: bool = False
+    # with fixed cells: "city" = every cell wholly inside the city's bounds (zeros count);
+    # "incidents" = only cells with at least one appeal (ArcGIS's rule without bounds)
+    study_area: str = "city"
+
+
+def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
+    """The WHERE clause and parameters of the query's filters (bound, never formatted)."""
+    where = "a.city_id = :c"
+    params: dict = {"c": city_id, "srid": srid}
+    for cond, key, value in (
+        ("a.category_code = :cat", "cat", q.category),
+        ("c.group_code = :grp", "grp", q.group),
+        ("a.created_at >= :since", "since", q.since),
+        ("a.created_at < :until", "until", q.until),
+        ("a.district_id = :dist", "dist", q.district_id),
+        ("a.status = :st", "st", q.status),
+    ):
+        if value is not None:
+            where += f" AND {cond}"
+            params[key] = value
+    if not q.include_placeholders:
+        where += " AND NOT a.placeholder_geocode"
+    return where, params
+
+
+def _xy(conn: Connection, city_id: int, srid: int) -> dict[str, str]:
+    """SQL for the metric x, y of ``appeals a``: the stored ``x_m``/``y_m`` when ``srid`` is
+    the city's own metric CRS (computed once on write), else a projection per row."""
+    own = conn.execute(
+        text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id}
+    ).scalar_one()
+    if srid == own:
+        return {
+            "x": "coalesce(a.x_m, ST_X(ST_Transform(a.geom, :srid)))",
+            "y": "coalesce(a.y_m, ST_Y(ST_Transform(a.geom, :srid)))",
+        }
+    return {"x": "ST_X(ST_Transform(a.geom, :srid))", "y": "ST_Y(ST_Transform(a.geom, :srid))"}
+
+
+def metric_srid(conn: Connection, city_id: int, srid: int | None) -> int:
+    if srid is not None:
+        unit = conn.execute(
+            text(
+                "SELECT split_part(split_part(proj4text, '+units=', 2), ' ', 1) "
+                "FROM spatial_ref_sys WHERE srid = :s"
+            ),
+            {"s": srid},
+        ).scalar()
+        if unit is None:
+            raise InvalidInput(f"unknown SRID {srid}")
+        if unit != "m":
+            raise InvalidInput(f"SRID {srid} is not in metres: hot spots need a metric CRS")
+        return srid
+    return conn.execute(
+        text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id}
+    ).scalar_one()
+
+
+def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.ndarray, ...]:
+    """Metric x, y and epoch seconds of every appeal the query selects."""
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    xy = _xy(conn, city_id, srid)
+    rows = conn.execute(
+        text(f"""
+        SELECT {xy["x"]}, {xy["y"]}, extract(epoch FROM a.created_at)
+        FROM appeals a JOIN categories c ON c.code = a.category_code
+        WHERE {where}"""),
+        params,
+    ).fetchall()
+    if not rows:
+        return np.empty(0), np.empty(0), np.empty(0)
+    arr = np.asarray(rows, dtype=float)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+CELLS_SQL = """
+WITH b AS (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c),
+ext AS (SELECT g, floor(ST_XMin(g) / :s)::bigint AS x0, floor(ST_YMin(g) / :s)::bigint AS y0,
+               ceil(ST_XMax(g) / :s)::bigint AS x1, ceil(ST_YMax(g) / :s)::bigint AS y1
+        FROM b),
+cells AS (
+  SELECT ix, iy FROM ext, generate_series(x0, x1 - 1) ix, generate_series(y0, y1 - 1) iy
+  WHERE ST_Within(ST_MakeEnvelope(ix * :s, iy * :s, (ix + 1) * :s, (iy + 1) * :s, :srid),
+                  ext.g)),
+counts AS (
+  SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy, count(*) AS n
+  FROM appeals a JOIN categories c ON c.code = a.category_code
+  WHERE {where} GROUP BY 1, 2)
+SELECT ix, iy, {count} FROM {source}
+"""
+
+
+def study_area_grid(
+    conn: Connection, city_id: int, q: HotspotQuery, cell_size: float, with_counts: bool = True
+) -> gistar.Grid:
+    """Cells of ``cell_size`` (lines at multiples of it in the metric CRS) with their counts,
+    aggregated by PostGIS. ``q.study_area == "city"``: every cell wholly inside the city's
+    bounds, empty ones included (a cell cut by the boundary would look cold for lack of
+    area, not of appeals, so it is left out); ``"incidents"``: the cells holding appeals."""
+    if q.study_area not in ("city", "incidents"):
+        raise InvalidInput("study_area must be 'city' or 'incidents'")
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    params["s"] = cell_size
+    n_cells = conn.execute(
+        text(
+            "SELECT ceil((ST_XMax(g) - ST_XMin(g)) / :s) * ceil((ST_YMax(g) - ST_YMin(g)) / :s) "
+            "FROM (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c) b"
+        ),
+        {"s": cell_size, "srid": srid, "c": city_id},
+    ).scalar_one()
+    if n_cells > MAX_CELLS:
+        raise InvalidInput(
+            f"{cell_size:g} m cells would make {int(n_cells):,} cells over this "
+            f"city (at most {MAX_CELLS:,}): choose larger cells"
+        )
+    if not with_counts:  # the cells only: the appeals are not read at all
+        source, count = "cells", "0"
+    elif q.study_area == "city":
+        source, count = "cells LEFT JOIN counts USING (ix, iy)", "coalesce(n, 0)"
+    else:
+        source, count = "counts", "n"
+    sql = CELLS_SQL.format(where=where, source=source, count=count, **_xy(conn, city_id, srid))
+    rows = conn.execute(text(sql), params).fetchall()
+    grid = _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
+    if grid.n_cells < MIN_CELLS:
+        raise InvalidInput(
+            f"{cell_size:g} m cells make only {grid.n_cells} cells here (at "
+            f"least {MIN_CELLS} are needed): choose smaller cells"
+        )
+    return grid
+
+
+def _grid(arr: np.ndarray, cell_size: float) -> gistar.Grid:
+    order = np.lexsort((arr[:, 0], arr[:, 1]))
+    arr = arr[order]
+    ix, iy, counts = arr[:, 0], arr[:, 1], arr[:, 2]
+    return gistar.Grid(
+        cx=(ix + 0.5) * cell_size,
+        cy=(iy + 0.5) * cell_size,
+        ix=ix,
+        iy=iy,
+        counts=counts,
+        cell_size=float(cell_size),
+        origin=(0.0, 0.0),
+    )
+
+
+def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
+    """Gi* on the study-area grid; the band from incremental spatial autocorrelation when
+    not given."""
+    grid = study_area_grid(conn, city_id, q, q.cell_size)
+    if grid.counts.sum() < gistar.MIN_POINTS:
+        raise InvalidInput(
+            f"only {int(grid.counts.sum())} appeals match: hot spot analysis "
+            f"needs at least {gistar.MIN_POINTS}"
+        )
+    params: dict = {
+        "cell_size": q.cell_size,
+        "cell_size_rule": "given",
+        "study_area": q.study_area,
+        "n_cells": grid.n_cells,
+        "n_points": int(grid.counts.sum()),
+        "n_points_used": int(grid.counts.sum()),
+        "n_outliers_removed": 0,
+        "n_invalid": 0,
+        "p_method": "negbin",
+        "fdr": q.fdr,
+        "outlier_rule": "not applied to aggregated cells",
+    }
+    if q.band:
+        band, params["band_rule"] = q.band, "given"
+    else:
+        choice = ohsa.default_band(
+            grid.cx, grid.cy, grid.counts.astype(float), q.cell_size, ix=grid.ix, iy=grid.iy
+        )
+        band, params["band_rule"] = choice.band, choice.rule
+    params["band"] = band
+    W = gistar.grid_weights(grid, band)
+    z, p = gistar.gi_star(grid.counts.astype(float), W, p_method="negbin")
+    classes = gistar.classify(z, p, fdr=q.fdr)
+    return {
+        "grid": grid,
+        "z": z,
+        "p": p,
+        "classes": classes,
+        "n_neighbors": np.asarray(W.sum(axis=1)).ravel().astype(int),
+        "params": params,
+    }
+
+
+def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
+    """Gi* hot spots of the selected appeals: parameters used and one row per cell."""
+    if q.cell_size:  # fixed cells: aggregated in the database over the study area
+        res = fixed_cell_hotspots(conn, city_id, q)
+    else:  # everything chosen from the points, as ArcGIS's Optimized Hot Spot Analysis
+        x, y, _ = load_points(conn, city_id, q)
+        if x.size < gistar.MIN_POINTS:
+            raise InvalidInput(
+                f"only {x.size} appeals match: hot spot analysis needs at least {gistar.MIN_POINTS}"
+            )
+        try:
+            r = gistar.hotspots(x, y, fdr=q.fdr, origin=(0.0, 0.0))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        res = {
+            "grid": r.grid,
+            "z": r.z,
+            "p": r.p,
+            "classes": r.classes,
+            "n_neighbors": r.n_neighbors,
+            "params": r.params,
+        }
+    srid = metric_srid(conn, city_id, q.srid)
+    cells = _cells(
+        res["grid"],
+        srid,
+        z=res["z"],
+        p=res["p"],
+        classes=res["classes"],
+        n_neighbors=res["n_neighbors"],
+    )
+    params = {k: _plain(v) for k, v in res["params"].items()}
+    params["srid"] = srid
+    params["query"] = {k: _plain(v) for k, v in asdict(q).items()}
+    return {
+        "params": params,
+        "cells": cells,
+        "summary": {label: int((res["classes"] == k).sum()) for k, label in CLASS_LABELS.items()},
+    }
+
+
+STEPS_SQL = """
+SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy,
+       floor((extract(epoch FROM a.created_at) - :t0) / :span)::int AS step, count(*)
+FROM appeals a JOIN categories c ON c.code = a.category_code
+WHERE {where} GROUP BY 1, 2, 3
+"""
+
+
+def run_emerging(
+    conn: Connection, city_id: int, q: HotspotQuery, step: str = "week", steps: int | None = None
+) -> dict:
+    """Emerging hot spots: space-time Gi* per week or month and Mann–Kendall per cell.
+
+    The cube (time step × cell) is counted by PostGIS over the study-area grid of
+    :func:`study_area_grid`; without a cell size, it is chosen from the points first.
+    """
+    if step not in ("week", "month"):
+        raise InvalidInput("step must be 'week' or 'month'")
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    # steps are calendar weeks (from Monday) or months, from the first appeal's
+    t_min, t_max = conn.execute(
+        text(
+            "SELECT extract(epoch FROM date_trunc(:unit, coalesce(CAST(:since AS timestamptz), "
+            "  min(created_at)))), extract(epoch FROM coalesce(CAST(:until AS timestamptz), "
+            "  max(created_at))) FROM appeals WHERE city_id = :c"
+        ),
+        {"unit": step, "since": q.since, "until": q.until, "c": city_id},
+    ).one()
+    if t_min is None:
+        raise InvalidInput("no appeals match")
+    cell_size = q.cell_size
+    chosen = "given"
+    if not cell_size:
+        x, y, _ = load_points(conn, city_id, q)
+        if x.size < gistar.MIN_POINTS:
+            raise InvalidInput(
+                f"only {x.size} appeals match: emerging hot spots need at least {gistar.MIN_POINTS}"
+            )
+        try:
+            cell_size, chosen = ohsa.default_cell_size(x, y)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+    span = 7 * 86400 if step == "week" else 30.4375 * 86400
+    n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
+    if n_steps < 10:
+        raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
+    if n_steps > MAX_STEPS:
+        raise InvalidInput(
+            f"{n_steps} time steps ({step}s): at most {MAX_STEPS}; "
+            "choose months or a shorter window (since, until)"
+        )
+    if q.study_area == "city":
+        grid = study_area_grid(conn, city_id, q, cell_size, with_counts=False)
+    params.update({"s": cell_size, "t0": float(t_min), "span": span})
+    sql = STEPS_SQL.format(where=where, **_xy(conn, city_id, srid))
+    rows = np.asarray(conn.execute(text(sql), params).fetchall(), dtype=np.int64).reshape(-1, 4)
+    if q.study_area != "city":
+        cells = np.unique(rows[:, :2], axis=0)
+        grid = _grid(np.c_[cells, np.zeros(len(cells), dtype=np.int64)], cell_size)
+        if grid.n_cells < MIN_CELLS:
+            raise InvalidInput(
+                f"only {grid.n_cells} cells hold appeals (at least {MIN_CELLS} "
+                "are needed): choose smaller cells"
+            )
+    if grid.n_cells * n_steps > MAX_BINS:
+        raise InvalidInput(
+            f"{n_steps} steps x {grid.n_cells:,} cells is more than "
+            f"{MAX_BINS:,} bins: choose larger cells, months or a shorter window"
+        )
+    pairs = n_steps * (n_steps - 1) // 2 * grid.n_cells
+    if pairs > MAX_TREND_PAIRS:
+        raise InvalidInput(
+            f"{n_steps} steps x {grid.n_cells:,} cells make {pairs:,} pairs of steps to compare "
+            f"(at most {MAX_TREND_PAIRS:,}): choose larger cells, months or a shorter window"
+        )
+    cell = _cell_index(grid, rows[:, 0], rows[:, 1])
+    ok = (cell >= 0) & (rows[:, 2] >= 0) & (rows[:, 2] < n_steps)
+    cube = np.zeros((n_steps, grid.n_cells), dtype=np.int64)
+    np.add.at(cube, (rows[ok, 2], cell[ok]), rows[ok, 3])
+    band = (
+        q.band
+        or ohsa.default_band(
+            grid.cx, grid.cy, cube.sum(axis=0).astype(float), cell_size, ix=grid.ix, iy=grid.iy
+        ).band
+    )
+    W = gistar.grid_weights(grid, band)
+    res = emerging.emerging_hotspots(cube, W, fdr=q.fdr)
+    cells = _cells(
+        grid,
+        srid,
+        category=res.categories,
+        trend_z=res.trend_z,
+        trend_p=res.trend_p,
+        count=cube.sum(axis=0),
+    )
+    return {
+        "params": {
+            **{k: _plain(v) for k, v in res.params.items()},
+            "cell_size": cell_size,
+            "cell_size_rule": chosen,
+            "band": band,
+            "step": step,
+            "steps": n_steps,
+            "srid": srid,
+            "study_area": q.study_area,
+            "n_cells": grid.n_cells,
+        },
+        "summary": res.summary(),
+        "cells": cells,
+    }
+
+
+def _cell_index(grid: gistar.Grid, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """The grid position of each (ix, iy), or -1 when the cell is not in the grid."""
+    key = grid.ix.astype(np.int64) << 32 | (grid.iy.astype(np.int64) & 0xFFFFFFFF)
+    order = np.argsort(key)
+    sorted_key = key[order]
+    want = ix.astype(np.int64) << 32 | (iy.astype(np.int64) & 0xFFFFFFFF)
+    pos = np.clip(np.searchsorted(sorted_key, want), 0, max(len(key) - 1, 0))
+    if not len(key):
+        return np.full(len(want), -1, dtype=np.int64)
+    return np.where(sorted_key[pos] == want, order[pos], -1)
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _cells(grid: gistar.Grid, srid: int, **columns) -> list[dict]:
+    to_wgs = Transformer.from_crs(srid, 4326, always_xy=True)
+    h = grid.cell_size / 2
+    lon, lat = to_wgs.transform(grid.cx, grid.cy)
+    xs = np.stack([grid.cx - h, grid.cx + h, grid.cx + h, grid.cx - h, grid.cx - h], axis=1)
+    ys = np.stack([grid.cy - h, grid.cy - h, grid.cy + h, grid.cy + h, grid.cy - h], axis=1)
+    rlon, rlat = to_wgs.transform(xs, ys)
+    out = []
+    counts = columns.pop("count", grid.counts)
+    for k in range(grid.n_cells):
+        cell = {
+            "cell": k,
+            "ix": int(grid.ix[k]),
+            "iy": int(grid.iy[k]),
+            "count": int(counts[k]),
+            "lon": float(lon[k]),
+            "lat": float(lat[k]),
+            "ring": [[float(a), float(b)] for a, b in zip(rlon[k], rlat[k], strict=True)],
+        }
+        for name, values in columns.items():
+            v = values[k]
+            cell[name] = v.item() if isinstance(v, np.generic) else v
+        if "classes" in cell:
+            cell["class"] = CLASS_LABELS[int(cell.pop("classes"))]
+        out.append(cell)
+    return out
+
+
+def to_geojson(result: dict, only_significant: bool = False) -> dict:
+    """The cells as a GeoJSON FeatureCollection (lon/lat polygons)."""
+    feats = []
+    for c in result["cells"]:
+        if only_significant and c.get("class", c.get("category")) in (
+            "not_significant",
+            "no_pattern",
+        ):
+            continue
+        props = {k: v for k, v in c.items() if k != "ring"}
+        feats.append(
+            {
+                "type": "Feature",
+                "id": c["cell"],
+                "properties": props,
+                "geometry": {"type": "Polygon", "coordinates": [c["ring"]]},
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats, "parameters": result["params"]}
+
+
+def cell_rows(result: dict) -> list[dict]:
+    """The cells as flat rows (no ring), for a CSV export."""
+    return [{k: v for k, v in c.items() if k != "ring"} for c in result["cells"]]

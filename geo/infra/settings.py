@@ -1,0 +1,62 @@
+"""Settings of Qala Map, read from the environment with the ``QALA_`` prefix.
+
+Settings are constructed, never global: ``create_app(Settings())`` and the CLI each build
+their own, so tests can point a whole app at a throwaway database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER_SECRET = "change-me-in-production"
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to know about where it runs.
+
+    Parameters come from ``QALA_*`` environment variables (or a ``.env`` file).
+    ``database_url`` unset means: use the project's own local PostGIS cluster
+    under ``data_dir`` (see :mod:`geo.infra.localdb`).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QALA_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str | None = None
+    data_dir: Path = PROJECT_ROOT / "data" / "local"
+    db_port: int = 54329
+    db_name: str = "qala"
+    secret_key: str = PLACEHOLDER_SECRET
+    token_minutes: int = 8 * 60
+    default_city: str = "PET"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 10
+    # connections per API process for the appeal write (asyncpg) and the lookups behind
+    # the async dependencies (autocommit); a burst beyond them queues in the process
+    db_write_pool_size: int = 8
+    # a valid channel API key is remembered this long per process (a revoked key stops
+    # working within it); 0 looks every key up on every request
+    api_key_cache_s: float = 10.0
+
+    @model_validator(mode="after")
+    def _enforce_non_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
+            raise ValueError(
+                "QALA_SECRET_KEY still has the placeholder value: set a real secret in production"
+            )
+        return self
+
+    @property
+    def local_url(self) -> str:
+        return f"postgresql+psycopg2://qala@127.0.0.1:{self.db_port}/{self.db_name}"
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL: the configured server, or the project's local cluster."""
+        return self.database_url or self.local_url

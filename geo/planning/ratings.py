@@ -1,0 +1,171 @@
+"""Ratings of executing bodies and the statistics the city quotes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, text
+
+from geo.infra.timespan import year_window
+
+RATINGS_SQL = text("""
+WITH a AS (
+  SELECT a.* FROM appeals a
+  WHERE a.city_id = :c AND a.created_at >= :since AND a.created_at < :until
+    AND a.organisation_id IS NOT NULL),
+reopen AS (
+  SELECT e.appeal_id, count(*) AS n FROM appeal_events e
+  WHERE e.city_id = :c AND e.to_status = 'reopened' AND e.from_status = 'closed'
+  GROUP BY e.appeal_id)
+SELECT o.id AS organisation_id, o.name_ru, o.name_kk, o.kind, o.manager,
+       count(a.id) AS appeals,
+       count(a.resolved_at) AS resolved,
+       count(*) FILTER (WHERE a.resolved_at <= a.deadline_at) AS resolved_on_time,
+       round((count(*) FILTER (WHERE a.resolved_at <= a.deadline_at))::numeric
+             / nullif(count(a.resolved_at), 0), 4)::float AS on_time_rate,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+             a.resolved_at - a.created_at) / 3600.0))::numeric, 2)::float AS median_hours,
+       count(*) FILTER (WHERE a.resolved_at IS NULL
+                        AND a.status IN ('registered','assigned','in_progress','reopened')
+                        AND a.deadline_at < :now) AS overdue,
+       count(a.repeat_of_id) AS repeats,
+       coalesce(sum(r.n), 0)::int AS reopened_after_closure
+FROM organisations o
+JOIN a ON a.organisation_id = o.id
+LEFT JOIN reopen r ON r.appeal_id = a.id
+WHERE o.city_id = :c
+GROUP BY o.id, o.name_ru, o.name_kk, o.kind, o.manager
+ORDER BY on_time_rate DESC NULLS LAST, median_hours, o.id
+""")
+
+
+def rate_organisations(
+    conn: Connection,
+    city_id: int,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[dict]:
+    """Each executing body: on-time rate of resolved appeals, median hours to resolve,
+    overdue now, repeats, reopenings after closure; best first, with its rank."""
+    since, until = year_window(since, until)
+    rows = conn.execute(
+        RATINGS_SQL, {"c": city_id, "since": since, "until": until, "now": dt.datetime.now(dt.UTC)}
+    ).mappings()
+    out = []
+    for i, r in enumerate(rows, 1):
+        out.append({"rank": i, **dict(r)})
+    return out
+
+
+def rate_managers(ratings: list[dict]) -> list[dict]:
+    """The same figures summed per responsible manager (organisations.manager)."""
+    by: dict[str, dict] = {}
+    for r in ratings:
+        if not r["manager"]:
+            continue
+        m = by.setdefault(
+            r["manager"],
+            {
+                "manager": r["manager"],
+                "organisations": 0,
+                "appeals": 0,
+                "resolved": 0,
+                "resolved_on_time": 0,
+                "overdue": 0,
+                "repeats": 0,
+            },
+        )
+        m["organisations"] += 1
+        for k in ("appeals", "resolved", "resolved_on_time", "overdue", "repeats"):
+            m[k] += r[k]
+    for m in by.values():
+        m["on_time_rate"] = (
+            round(m["resolved_on_time"] / m["resolved"], 4) if m["resolved"] else None
+        )
+    return sorted(by.values(), key=lambda m: (-(m["on_time_rate"] or 0), m["manager"]))
+
+
+# One scan of the window's appeals, grouped by everything the breakdowns need (category,
+# channel, district, local month): a few thousand rows even for millions of appeals; the
+# breakdowns are sums over them (each used to be a scan of its own).
+STATS_BASE_SQL = """
+WITH tz AS (SELECT timezone AS tz FROM cities WHERE id = :c),
+base AS (
+  SELECT a.category_code, a.channel, a.district_id,
+         date_trunc('month', a.created_at AT TIME ZONE tz.tz) AS m, count(*) AS appeals,
+         count(a.repeat_of_id) AS repeats,
+         count(*) FILTER (WHERE a.first_call_resolved) AS first_call_resolved
+  FROM appeals a CROSS JOIN tz
+  WHERE {w}
+  GROUP BY 1, 2, 3, 4)
+SELECT b.category_code, c.name_ru, c.group_code, b.channel,
+       coalesce(d.name_ru, '—') AS district, to_char(b.m, 'YYYY-MM') AS month, b.appeals,
+       b.repeats, b.first_call_resolved
+FROM base b
+JOIN categories c ON c.code = b.category_code
+LEFT JOIN districts d ON d.city_id = :c AND d.id = b.district_id
+"""
+SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
+           6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn",
+           11: "autumn"}  # fmt: skip
+
+
+def _sum_by(rows: list[dict], key, cols: tuple[str, ...] = ("appeals",)) -> dict:
+    """``{key(row): {col: sum}}`` over the rows."""
+    sums: dict = {}
+    for r in rows:
+        acc = sums.setdefault(key(r), dict.fromkeys(cols, 0))
+        for col in cols:
+            acc[col] += r[col]
+    return sums
+
+
+def _ranked(sums: dict) -> list[dict]:
+    """Most appeals first (ties by key)."""
+    return sorted(
+        ({"key": k, **v} for k, v in sums.items()), key=lambda x: (-x["appeals"], x["key"])
+    )
+
+
+def _in_order(sums: dict) -> list[dict]:
+    return [{"key": k, **v} for k, v in sorted(sums.items())]
+
+
+def statistics(
+    conn: Connection,
+    city_id: int,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    category: str | None = None,
+) -> dict:
+    """Appeals per category and group, repeat share, first-call resolution rate, channel
+    mix, months and seasons (in the city's time zone), districts."""
+    since, until = year_window(since, until)
+    where = "a.city_id = :c AND a.created_at >= :since AND a.created_at < :until"
+    params = {"c": city_id, "since": since, "until": until}
+    if category:
+        where += " AND a.category_code = :cat"
+        params["cat"] = category
+    rows = [dict(r) for r in conn.execute(text(STATS_BASE_SQL.format(w=where)), params).mappings()]
+    totals = _sum_by(rows, lambda r: None, ("appeals", "repeats", "first_call_resolved"))
+    t = totals.get(None, {"appeals": 0, "repeats": 0, "first_call_resolved": 0})
+    n = t["appeals"]
+    out: dict = {"since": since, "until": until}
+    out["totals"] = {
+        **t,
+        "repeat_share": round(t["repeats"] / n, 4) if n else None,
+        "first_call_resolution_rate": round(t["first_call_resolved"] / n, 4) if n else None,
+    }
+    names = {
+        r["category_code"]: {"name_ru": r["name_ru"], "group_code": r["group_code"]} for r in rows
+    }
+    out["by_category"] = [
+        {"key": x["key"], **names[x["key"]], "appeals": x["appeals"], "repeats": x["repeats"]}
+        for x in _ranked(_sum_by(rows, lambda r: r["category_code"], ("appeals", "repeats")))
+    ]
+    out["by_group"] = _ranked(_sum_by(rows, lambda r: r["group_code"]))
+    out["by_channel"] = _ranked(_sum_by(rows, lambda r: r["channel"]))
+    out["by_month"] = _in_order(_sum_by(rows, lambda r: r["month"]))
+    out["by_season"] = _in_order(_sum_by(rows, lambda r: SEASONS[int(r["month"][5:])]))
+    out["by_district"] = _ranked(_sum_by(rows, lambda r: r["district"]))
+    return out
