@@ -1,0 +1,68 @@
+"""The scope of a request: which city, and who asks. Every query is scoped by it.
+
+A :class:`Scope` is made once per request (``api.deps.get_scope``) from the caller's
+credentials — a staff token (its city and role in that city), a channel API key (its city),
+or nobody (the public, for the city the request names) — and handed whole to ``geo``.
+
+The database enforces it too: :func:`apply_scope` writes it into the transaction's settings
+(``qala.city_id``, ``qala.role``, ``qala.org``, ``qala.user``), which the row-level security
+policies of the city's tables read, so a query that forgets its ``city_id`` still sees only
+the caller's city (and an executor only its organisation's appeals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from geo.appeals.actors import Actor
+
+#: the transaction-local settings the row-level security policies read
+SCOPE_SQL = text(
+    "SELECT set_config('qala.city_id', :city, true), set_config('qala.role', :role, true), "
+    "set_config('qala.org', :org, true), set_config('qala.user', :user, true)"
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asks, for which city.
+
+    Parameters
+    ----------
+    city_id
+        The city every query of the request is limited to.
+    actor
+        The staff user, channel or public caller; ``actor.role`` is the role *in this city*.
+    channel
+        The channel of an API key (``telegram``, ``website`` …), else ``None``.
+    """
+
+    city_id: int
+    actor: Actor
+    channel: str | None = None
+
+    @property
+    def role(self) -> str:
+        return self.actor.role
+
+    @property
+    def is_staff(self) -> bool:
+        return self.actor.role not in {"public", "channel"}
+
+    def settings(self) -> dict[str, str]:
+        """The values :data:`SCOPE_SQL` binds (all text; empty means none)."""
+        org = self.actor.organisation_id
+        user = self.actor.user_id
+        return {
+            "city": str(self.city_id),
+            "role": self.actor.role,
+            "org": "" if org is None else str(org),
+            "user": "" if user is None else str(user),
+        }
+
+
+def apply_scope(conn: Connection, scope: Scope) -> None:
+    """Set the scope for the rest of ``conn``'s current transaction."""
+    conn.execute(SCOPE_SQL, scope.settings())
