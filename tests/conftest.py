@@ -125,9 +125,9 @@ def settings(db_url) -> Settings:
 @pytest.fixture
 def app(settings, conn):
     """The app with its sessions bound to the test's rolled-back transaction."""
-    from api.app import create_app
     from fastapi import Depends
 
+    from api.app import create_app
     from api.deps import Db, bind_scope, get_db, get_scope, get_session
 
     application = create_app(settings)
