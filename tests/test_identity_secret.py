@@ -250,3 +250,10 @@ def test_migration_0009_moves_roles_into_staff_roles_and_back(make_database):
         back = c.execute(text("SELECT username, role, organisation_id FROM users ORDER BY 1")).all()
     assert [tuple(r) for r in back] == [("ex", "executor", org), ("op", "operator", None)]
     engine.dispose()
+
+
+def test_an_unusable_data_folder_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(WeakSecret, match="cannot keep the token secret in"):
+        Settings(environment="development", data_dir=blocker / "local").signing_key  # noqa: B018

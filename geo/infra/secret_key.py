@@ -108,6 +108,16 @@ def load_or_create(folder: Path) -> tuple[str, Path]:
     (secret, path)
     """
     folder = Path(folder)
+    try:
+        return _load_or_create(folder)
+    except OSError as exc:
+        raise WeakSecret(
+            f"cannot keep the token secret in {folder / FILE_NAME} ({exc.strerror}): "
+            "set QALA_SECRET_KEY or QALA_DATA_DIR"
+        ) from exc
+
+
+def _load_or_create(folder: Path) -> tuple[str, Path]:
     path = folder / FILE_NAME
     if not path.exists():
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
