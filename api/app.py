@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import ApiKeys, Db
-from api.routes import appeals, health, hotspots, planner, public
+from api.routes import admin, appeals, auth, health, hotspots, planner, public
 from geo.infra.db import make_engine, make_sessionmaker
 from geo.infra.settings import Settings
 
@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = ApiKeys(settings.api_key_cache_s)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(appeals.router)
     app.include_router(public.router)
     app.include_router(__import__("api.routes.open311", fromlist=["router"]).router)

@@ -23,11 +23,15 @@ app = typer.Typer(
 db_app = typer.Typer(help="The project's own PostGIS (or QALA_DATABASE_URL).", no_args_is_help=True)
 import_app = typer.Typer(help="Import map data and appeal history.", no_args_is_help=True)
 demo_app = typer.Typer(help="The synthetic demo city.", no_args_is_help=True)
-user_app = typer.Typer(help="Staff users and channel API keys.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Staff accounts: add, roles per city, disable, log out everywhere.", no_args_is_help=True
+)
+apikey_app = typer.Typer(help="Channel API keys: list, revoke.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
 
 
 def say(msg: str) -> None:
@@ -127,6 +131,20 @@ def demo_load(
         say(f"demo staff users {', '.join(users)}; password {DEMO_PASSWORD!r} (demo only)")
 
 
+def say_secret(settings: Settings) -> None:
+    """Where the token-signing secret comes from (never the secret itself); made now when
+    it is the generated one, so a bad data folder is an error before serving."""
+    settings.signing_key  # noqa: B018 (made on first use)
+    where = settings.secret_file
+    if where is None:
+        say("tokens are signed with QALA_SECRET_KEY")
+    else:
+        say(
+            f"tokens are signed with the secret in {where} (owner-only; set QALA_SECRET_KEY "
+            "to use your own)"
+        )
+
+
 @app.command("serve")
 @fail_in_one_line
 def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
@@ -136,6 +154,7 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     from api.app import create_app
 
     settings = Settings()
+    say_secret(settings)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 
@@ -249,23 +268,32 @@ def import_appeals(
     typer.echo(report.summary())
 
 
-@user_app.command("add")
-@fail_in_one_line
-def user_add(
-    username: str,
-    role: str,
-    password: str = typer.Option(..., prompt=True, hide_input=True),
-    city: str = typer.Option(None),
-    organisation: int = typer.Option(None),
-    full_name: str = typer.Option(""),
-) -> None:
-    """Add a staff user (operator, inspector, executor, controller, planner, admin)."""
+def _engine():
+    """The engine of the configured database (the local cluster brought up first)."""
     from geo.infra.db import make_engine
-    from geo.staff.auth import add_user
 
     settings = Settings()
     db_url(settings)
-    with make_engine(settings).begin() as conn:
+    return settings, make_engine(settings)
+
+
+@user_app.command("add")
+@fail_in_one_line
+def user_add(
+    username: str = typer.Argument(..., help="the new account's user name"),
+    role: str = typer.Argument(
+        ..., help="operator, inspector, executor, controller, planner or admin"
+    ),
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    city: str = typer.Option(None, help="its home city's code (default QALA_DEFAULT_CITY)"),
+    organisation: int = typer.Option(None, help="an executor's organisation id"),
+    full_name: str = typer.Option(""),
+) -> None:
+    """Add a staff account with a role in its home city."""
+    from geo.staff.auth import add_user
+
+    settings, engine = _engine()
+    with engine.begin() as conn:
         add_user(
             conn,
             city or settings.default_city,
@@ -278,20 +306,110 @@ def user_add(
     say(f"user {username} ({role}) added")
 
 
+@user_app.command("grant")
+@fail_in_one_line
+def user_grant(
+    username: str = typer.Argument(..., help="an existing account"),
+    role: str = typer.Argument(
+        ..., help="operator, inspector, executor, controller, planner or admin"
+    ),
+    city: str = typer.Option(..., help="the city's code"),
+    organisation: int = typer.Option(None, help="an executor's organisation id (in that city)"),
+) -> None:
+    """Give an account a role in a city (replacing the role it had there)."""
+    from geo.staff.accounts import grant_role
+
+    _, engine = _engine()
+    with engine.begin() as conn:
+        grant_role(conn, username, city, role, organisation)
+    say(f"user {username} is {role} in {city.upper()}")
+
+
+def _account_change(username: str, what: str) -> None:
+    from geo.staff.accounts import account, log_out_everywhere, set_active
+
+    _, engine = _engine()
+    with engine.begin() as conn:
+        user = account(conn, username)
+        if what == "logout":
+            log_out_everywhere(conn, user["id"])
+        else:
+            set_active(conn, user["id"], what == "enable")
+
+
+@user_app.command("disable")
+@fail_in_one_line
+def user_disable(username: str = typer.Argument(..., help="the account to disable")) -> None:
+    """Disable an account: it cannot log in, and its tokens stop working at once (also
+    after it is enabled again)."""
+    _account_change(username, "disable")
+    say(f"user {username} disabled; its tokens no longer work")
+
+
+@user_app.command("enable")
+@fail_in_one_line
+def user_enable(username: str = typer.Argument(..., help="the account to enable")) -> None:
+    """Enable a disabled account again (it logs in anew)."""
+    _account_change(username, "enable")
+    say(f"user {username} enabled")
+
+
+@user_app.command("logout")
+@fail_in_one_line
+def user_logout(username: str = typer.Argument(..., help="the account to log out")) -> None:
+    """Log an account out everywhere: every token issued to it stops working at once."""
+    _account_change(username, "logout")
+    say(f"user {username} logged out everywhere")
+
+
 @user_app.command("apikey")
 @fail_in_one_line
 def apikey_add(
-    name: str, channel: str = typer.Option("website"), city: str = typer.Option(None)
+    name: str = typer.Argument(..., help="a name for the integration, e.g. telegram-bot"),
+    channel: str = typer.Option("website"),
+    city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
 ) -> None:
     """Create an API key for a channel integration; the key is printed once."""
-    from geo.infra.db import make_engine
     from geo.staff.auth import add_api_key
 
-    settings = Settings()
-    db_url(settings)
-    with make_engine(settings).begin() as conn:
+    settings, engine = _engine()
+    with engine.begin() as conn:
         key = add_api_key(conn, city or settings.default_city, name, channel)
     typer.echo(key)
+
+
+@apikey_app.command("list")
+@fail_in_one_line
+def apikey_list(city: str = typer.Option(None, help="only this city's keys")) -> None:
+    """The channel API keys: id, city, name, channel, active (never the keys themselves)."""
+    from geo.city.catalog import city_id
+    from geo.staff.auth import api_keys
+
+    _, engine = _engine()
+    with engine.connect() as conn:
+        rows = api_keys(conn, city_id(conn, city) if city else None)
+    for k in rows:
+        state = "active" if k["active"] else "revoked"
+        typer.echo(f"{k['id']}\t{k['city']}\t{k['name']}\t{k['channel']}\t{state}")
+
+
+@apikey_app.command("revoke")
+@fail_in_one_line
+def apikey_revoke(
+    key: str = typer.Argument(..., help="the key's id, or its name (every key of that name)"),
+    city: str = typer.Option(None, help="only among this city's keys"),
+) -> None:
+    """Revoke a channel API key. The database refuses it at once; a running service that
+    remembered it as valid accepts it for at most QALA_API_KEY_CACHE_S more seconds."""
+    from geo.city.catalog import city_id
+    from geo.staff.auth import revoke_api_key
+
+    settings, engine = _engine()
+    with engine.begin() as conn:
+        revoked = revoke_api_key(conn, key, city_id(conn, city) if city else None)
+    for k in revoked:
+        say(f"API key {k['id']} ({k['name']}, {k['city']}) revoked")
+    say(f"running services stop accepting it within {settings.api_key_cache_s:g} s")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
-"""Dependencies as ``Annotated`` aliases: ``SessionDep``, ``CityDep``, ``StaffDep`` …"""
+"""Dependencies as ``Annotated`` aliases: ``SessionDep``, ``ScopeDep``, ``StaffScopeDep`` …
+
+The request's :class:`~geo.staff.scope.Scope` (its city and who asks) is made in one place,
+:func:`get_scope`, from the caller's credentials; routes hand ``scope.city_id`` and
+``scope.actor`` to ``geo`` and never take a city from anywhere else, and every session's
+transaction carries the scope (:func:`geo.staff.scope.apply_scope`).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -20,22 +25,20 @@ from geo.appeals.actors import Actor
 from geo.city.catalog import city_id
 from geo.infra.errors import Forbidden, NotAuthenticated, Unavailable
 from geo.infra.settings import Settings
-from geo.staff.auth import actor_from_api_key, actor_from_token
+from geo.staff.accounts import current_actor
+from geo.staff.auth import actor_from_api_key
+from geo.staff.scope import Scope, apply_scope
+from geo.staff.tokens import read_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+LOG_IN = "log in as staff: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'"
 
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
-        yield session
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 # what an outage looks like to asyncpg: no server, a lost connection, a shutting-down or
@@ -119,41 +122,14 @@ async def get_db(request: Request) -> Db:
 DbDep = Annotated[Db, Depends(get_db)]
 
 
-async def get_city(
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    city: Annotated[str | None, Query(description="city code, e.g. PET", max_length=8)] = None,
-) -> int:
-    code = (city or settings.default_city).upper()
-    known = request.app.state.city_ids  # a city's id never changes: asked once per process
-    if code not in known:
-        known[code] = await run_in_threadpool(db.read, city_id, code)
-    return known[code]
-
-
-CityDep = Annotated[int, Depends(get_city)]
-
-
-@dataclass
-class Caller:
-    """Who calls: a staff actor (token), a channel (API key), or the public (neither)."""
-
-    actor: Actor
-    city_id: int | None
-    channel: str | None = None
-
-    @property
-    def is_staff(self) -> bool:
-        return self.actor.role not in {"public", "channel"}
-
-
 class ApiKeys:
     """Channel API keys known to be valid, remembered for ``ttl`` seconds per process.
 
     A bot or the website sends its key with every appeal; looking it up once per request is
-    a round trip on the hottest path. A revoked key stops working within ``ttl`` seconds;
-    unknown keys are never remembered (each is looked up again).
+    a round trip on the hottest path. A key revoked through this process's API is forgotten
+    at once (:meth:`clear`); one revoked elsewhere (another process, ``qala apikey revoke``)
+    stops working here within ``ttl`` seconds. Unknown keys are never remembered (each is
+    looked up again).
     """
 
     def __init__(self, ttl: float):
@@ -172,17 +148,42 @@ class ApiKeys:
             self._known.clear()
         self._known[key] = (time.monotonic(), found)
 
+    def clear(self) -> None:
+        self._known.clear()
 
-async def get_caller(
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    token: Annotated[str | None, Depends(oauth2)] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> Caller:
+
+CityQuery = Annotated[
+    str | None,
+    Query(
+        description="city code, e.g. PET. Without it: the city of the caller's token or API "
+        "key, or the service's default city for the public. Naming another city than the "
+        "credentials' is a 403 (a token is for one city: POST /api/v1/auth/switch?city=…).",
+        max_length=8,
+    ),
+]
+
+
+async def _city_id(request: Request, db: Db, code: str) -> int:
+    known = request.app.state.city_ids  # a city's id never changes: asked once per process
+    code = code.strip().upper()
+    if code not in known:
+        known[code] = await run_in_threadpool(db.read, city_id, code)
+    return known[code]
+
+
+def _city_code(conn: Connection, cid: int) -> str:
+    return conn.execute(text("SELECT code FROM cities WHERE id = :c"), {"c": cid}).scalar_one()
+
+
+async def _credentials(
+    request: Request, db: Db, settings: Settings, token: str | None, x_api_key: str | None
+) -> tuple[Scope, str] | None:
+    """The scope the credentials give (with their city's code), ``None`` without any."""
     if token:
-        actor, cid = actor_from_token(token, settings.secret_key)
-        return Caller(actor, cid)
+        claims = read_token(token, settings.signing_key)
+        # the account as it is now: active, token not revoked, its role in the city
+        actor, code = await run_in_threadpool(db.read, current_actor, claims)
+        return Scope(claims.city_id, actor), code
     if x_api_key:
         keys: ApiKeys = request.app.state.api_keys
         found = keys.get(x_api_key)
@@ -192,19 +193,81 @@ async def get_caller(
                 raise Forbidden("unknown or revoked API key")
             keys.put(x_api_key, found)
         actor, cid, channel = found
-        return Caller(actor, cid, channel)
-    return Caller(Actor(name="public", role="public"), None)
+        return Scope(cid, actor, channel), ""
+    return None
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+async def get_scope(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2)] = None,
+    x_api_key: Annotated[str | None, Header(description="a channel's API key")] = None,
+    city: CityQuery = None,
+) -> Scope:
+    """The request's scope: a staff token gives its city and the account's role there, a
+    channel API key its city, no credentials the public of the city named (``?city=``, else
+    the default one). A ``?city=`` other than the credentials' city is refused (403)."""
+    given = await _credentials(request, db, settings, token, x_api_key)
+    if given is None:
+        cid = await _city_id(request, db, city or settings.default_city)
+        return Scope(cid, Actor(name="public", role="public"))
+    scope, code = given
+    if city and await _city_id(request, db, city) != scope.city_id:
+        asked = city.strip().upper()
+        code = code or await run_in_threadpool(db.read, _city_code, scope.city_id)
+        if scope.is_staff:
+            raise Forbidden(
+                f"your token is for {code}, not {asked}: to work in {asked}, get a token for "
+                f"it with POST /api/v1/auth/switch?city={asked}"
+            )
+        raise Forbidden(f"this API key is for {code}, not {asked}")
+    return scope
 
 
-async def get_staff(caller: CallerDep) -> Actor:
-    if not caller.is_staff:
-        raise NotAuthenticated(
-            "log in as staff: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'"
-        )
-    return caller.actor
+ScopeDep = Annotated[Scope, Depends(get_scope)]
 
 
-StaffDep = Annotated[Actor, Depends(get_staff)]
+async def get_staff_scope(scope: ScopeDep) -> Scope:
+    """The scope of a staff member's request; 401 for anybody else."""
+    if not scope.is_staff:
+        raise NotAuthenticated(LOG_IN)
+    return scope
+
+
+StaffScopeDep = Annotated[Scope, Depends(get_staff_scope)]
+
+
+async def get_token_scope(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2)] = None,
+) -> Scope:
+    """A staff token's scope whatever city the request names (to leave that city:
+    ``/auth/switch``); 401 without a valid token."""
+    if not token:
+        raise NotAuthenticated(LOG_IN)
+    given = await _credentials(request, db, settings, token, None)
+    return given[0]
+
+
+TokenScopeDep = Annotated[Scope, Depends(get_token_scope)]
+
+
+def bind_scope(session: Session, scope: Scope) -> Session:
+    """Every transaction of ``session`` starts with the scope set (for row-level security)."""
+
+    @event.listens_for(session, "after_begin")
+    def _scoped(session, transaction, connection) -> None:
+        apply_scope(connection, scope)
+
+    return session
+
+
+def get_session(request: Request, scope: ScopeDep) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield bind_scope(session, scope)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -23,8 +23,10 @@ from geo.infra.errors import (
     NotAuthenticated,
     NotFound,
     QalaError,
+    TooManyAttempts,
     Unavailable,
 )
+from geo.staff.tokens import TokenRefused
 
 log = logging.getLogger("qala.api")
 
@@ -69,8 +71,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QalaError)
     async def qala_error(request: Request, exc: QalaError):
         if isinstance(exc, NotAuthenticated):
+            # RFC 6750 §3: a token that cannot be used says so in the challenge
+            challenge = (
+                'Bearer error="invalid_token"' if isinstance(exc, TokenRefused) else "Bearer"
+            )
             return JSONResponse(
-                {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": challenge}
+            )
+        if isinstance(exc, TooManyAttempts):
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
             )
         if isinstance(exc, Unavailable):
             log.warning("database unavailable: %r", exc.__cause__)

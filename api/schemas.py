@@ -139,7 +139,8 @@ class TransitionIn(BaseModel):
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
-    role: str
+    role: str = Field(description="the account's role in the token's city")
+    city: str = Field(description="the code of the city the token is for")
 
 
 class AddressHit(BaseModel):

@@ -424,21 +424,55 @@ class ObjectRepeats(Base):
 
 
 class User(Base):
+    """A staff account. Its roles live in :class:`StaffRole`, one per city it works in;
+    ``city_id`` is its home city: the default one at login, whose admins manage it."""
+
     __tablename__ = "users"
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True, unique=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(Text, server_default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # in every token; raising it (log out everywhere, disable) makes older tokens invalid
+    token_version: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class StaffRole(Base):
+    """The role (and, for an executor, the organisation) of an account in one city."""
+
+    __tablename__ = "staff_roles"
     __table_args__ = (
         CheckConstraint(_in("role", ROLES), name="role"),
         CheckConstraint("role <> 'executor' OR organisation_id IS NOT NULL", name="executor_org"),
         city_fk(["organisation_id"], "organisations"),
+        Index("ix_staff_roles_user", "user_id"),
     )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    full_name: Mapped[str] = mapped_column(Text, server_default="")
-    password_hash: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     role: Mapped[str] = mapped_column(String(12))
     organisation_id: Mapped[int | None] = mapped_column(BigInteger)
-    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class LoginFailure(Base):
+    """A failed login, kept for the throttling window (then pruned): per account and per
+    client address, shared by every process of the service."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account", "account", "at"),
+        Index("ix_login_failures_client", "client", "at"),
+        Index("ix_login_failures_at", "at"),  # pruning
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    account: Mapped[str] = mapped_column(String(64))  # the user name as typed, lower case
+    client: Mapped[str] = mapped_column(String(64))
 
 
 class ApiKey(Base):

@@ -125,14 +125,17 @@ def settings(db_url) -> Settings:
 @pytest.fixture
 def app(settings, conn):
     """The app with its sessions bound to the test's rolled-back transaction."""
+    from fastapi import Depends
+
     from api.app import create_app
-    from api.deps import Db, get_db, get_session
+    from api.deps import Db, bind_scope, get_db, get_scope, get_session
 
     application = create_app(settings)
 
-    def session_in_test_tx():
+    # (a default, not an annotation: this module's annotations are strings)
+    def session_in_test_tx(scope=Depends(get_scope)):
         with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
-            yield s
+            yield bind_scope(s, scope)
 
     class DbInTestTx(Db):
         @contextmanager

@@ -8,28 +8,51 @@ from sqlalchemy import text
 
 from geo.appeals.actors import Actor
 from geo.appeals.intake import NewAppeal, create_appeal
-from geo.staff.auth import add_api_key, add_user, issue_token
+from geo.staff.auth import add_api_key, add_user
+from geo.staff.tokens import issue_token
 
 _n = itertools.count(1)
 
 
-def make_user(conn, role: str, organisation_id: int | None = None, city: str = "PET") -> dict:
-    name = f"{role}{next(_n)}"
-    uid = add_user(conn, city, name, "secret-password", role, organisation_id=organisation_id)
-    row = conn.execute(text("SELECT * FROM users WHERE id = :i"), {"i": uid}).mappings().one()
+SECRET = "test-secret-key-of-at-least-32-bytes!"  # the `settings` fixture's
+PASSWORD = "secret-password"
+
+
+def staff_in(conn, user_id: int, city_id: int) -> dict:
+    """An account with its role in one city: what a token for that city is made from."""
+    row = (
+        conn.execute(
+            text("""
+        SELECT u.id, u.username, u.token_version, u.active, r.city_id, r.role,
+               r.organisation_id
+        FROM users u JOIN staff_roles r ON r.user_id = u.id
+        WHERE u.id = :i AND r.city_id = :c"""),
+            {"i": user_id, "c": city_id},
+        )
+        .mappings()
+        .one()
+    )
     return dict(row)
 
 
-def auth_header(user: dict, secret: str = "test-secret-key-of-at-least-32-bytes!") -> dict:
+def make_user(conn, role: str, organisation_id: int | None = None, city: str = "PET") -> dict:
+    """A staff account at home in ``city`` with ``role`` there (password ``PASSWORD``)."""
+    name = f"{role}{next(_n)}"
+    uid = add_user(conn, city, name, PASSWORD, role, organisation_id=organisation_id)
+    home = conn.execute(text("SELECT city_id FROM users WHERE id = :i"), {"i": uid}).scalar_one()
+    return staff_in(conn, uid, home)
+
+
+def auth_header(user: dict, secret: str = SECRET) -> dict:
     return {"Authorization": f"Bearer {issue_token(user, secret, 60)}"}
 
 
-def staff(conn, role: str, organisation_id: int | None = None) -> dict:
-    return auth_header(make_user(conn, role, organisation_id))
+def staff(conn, role: str, organisation_id: int | None = None, city: str = "PET") -> dict:
+    return auth_header(make_user(conn, role, organisation_id, city))
 
 
-def channel_key(conn, channel: str = "website") -> str:
-    return add_api_key(conn, "PET", f"{channel}-bot-{next(_n)}", channel)
+def channel_key(conn, channel: str = "website", city: str = "PET") -> str:
+    return add_api_key(conn, city, f"{channel}-bot-{next(_n)}", channel)
 
 
 def make_appeal(conn, city_id: int, category: str, lon: float, lat: float, **kw) -> dict:

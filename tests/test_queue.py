@@ -109,7 +109,7 @@ def test_why_is_my_yard_where_it_is(conn, yards):
 
 def test_marking_a_yard_done_takes_it_out_and_the_queue_recomputes(client, conn, yards):
     cid, ids = yards
-    h = staff(conn, "planner")
+    h = staff(conn, "planner", city="QUE")  # a planner of QUE plans QUE's yards
     contractor = make_org(conn, cid, "contractor", "ТОО Асфальт")
     r = client.patch(
         f"/api/v1/yards/{ids['Y1']}/repair?city=QUE",
@@ -138,11 +138,13 @@ def test_marking_a_yard_done_takes_it_out_and_the_queue_recomputes(client, conn,
 def test_only_planners_change_the_plan_and_bad_dates_are_refused(client, conn, yards):
     cid, ids = yards
     url = f"/api/v1/yards/{ids['Y1']}/repair?city=QUE"
-    r = client.patch(url, headers=staff(conn, "operator"), json={"repair_status": "done"})
+    r = client.patch(
+        url, headers=staff(conn, "operator", city="QUE"), json={"repair_status": "done"}
+    )
     assert r.status_code == 403
     r = client.patch(
         url,
-        headers=staff(conn, "planner"),
+        headers=staff(conn, "planner", city="QUE"),
         json={"planned_start": "2027-06-01", "planned_end": "2027-05-01"},
     )
     assert r.status_code == 422 and "before" in r.json()["detail"]

@@ -114,7 +114,7 @@ def test_ratings_need_a_staff_role_and_come_as_csv(client, conn, hand_made):
     assert client.get("/api/v1/ratings?city=RAT").status_code == 401
     r = client.get(
         "/api/v1/ratings?city=RAT&format=csv&since=2026-03-01T00:00:00Z",
-        headers=staff(conn, "controller"),
+        headers=staff(conn, "controller", city="RAT"),  # RAT's own controller
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "Водоканал" in r.text

@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from geo.infra.settings import Settings
-from tests.factories import an_apartment_building, auth_header, channel_key
+from tests.factories import an_apartment_building, auth_header, channel_key, staff_in
 
 EXAMPLES = int(os.environ.get("QALA_FUZZ_EXAMPLES", "15"))
 SECONDS = float(os.environ.get("QALA_FUZZ_SECONDS", "1.5"))  # per operation, soft
@@ -73,17 +73,17 @@ def api_schema(app):
 def credentials(conn, city_id) -> tuple[dict, str]:
     """An admin's token (a real user row; no password hashing, nobody logs in) and an
     Open311 channel key."""
-    admin = (
-        conn.execute(
-            text("""
-        INSERT INTO users (city_id, username, password_hash, role)
-        VALUES (:c, 'fuzz-admin', 'not-a-hash', 'admin') RETURNING *"""),
-            {"c": city_id},
-        )
-        .mappings()
-        .one()
+    uid = conn.execute(
+        text("""
+        INSERT INTO users (city_id, username, password_hash)
+        VALUES (:c, 'fuzz-admin', 'not-a-hash') RETURNING id"""),
+        {"c": city_id},
+    ).scalar_one()
+    conn.execute(
+        text("INSERT INTO staff_roles (city_id, user_id, role) VALUES (:c, :u, 'admin')"),
+        {"c": city_id, "u": uid},
     )
-    return auth_header(dict(admin)), channel_key(conn, "open311")
+    return auth_header(staff_in(conn, uid, city_id)), channel_key(conn, "open311")
 
 
 def _params() -> list:

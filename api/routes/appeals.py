@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, CityDep, DbDep, SessionDep, SettingsDep, StaffDep
+from api.deps import DbDep, ScopeDep, SessionDep, StaffScopeDep
 from api.schemas import (
     AddressHit,
     AppealCreated,
@@ -19,33 +18,14 @@ from api.schemas import (
     CategoryOut,
     EventStaff,
     PreviewOut,
-    Token,
     TransitionIn,
 )
 from geo.appeals import intake, lifecycle, reads
 from geo.city.place import place_card
 from geo.city.search import search_address
 from geo.infra.errors import Forbidden, NotAuthenticated
-from geo.staff.auth import authenticate, issue_token
 
 router = APIRouter(prefix="/api/v1")
-
-
-@router.post(
-    "/auth/token", response_model=Token, tags=["auth"], summary="Log in (OAuth2 password flow)"
-)
-def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Token:
-    user = authenticate(session.connection(), form.username, form.password)
-    if user is None:
-        raise NotAuthenticated("wrong user name or password")
-    return Token(
-        access_token=issue_token(user, settings.secret_key, settings.token_minutes),
-        role=user["role"],
-    )
 
 
 @router.get("/categories", response_model=list[CategoryOut], tags=["reference"])
@@ -62,23 +42,22 @@ def categories(session: SessionDep) -> list[dict]:
 )
 def search(
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[dict]:
-    return search_address(session.connection(), city, q, limit)
+    return search_address(session.connection(), scope.city_id, q, limit)
 
 
 @router.get("/place", tags=["locate"], summary="The place card at a point")
 def place(
     session: SessionDep,
-    city: CityDep,
-    actor: StaffDep,
+    scope: StaffScopeDep,
     lon: Annotated[float, Query(ge=-180, le=180)],
     lat: Annotated[float, Query(ge=-90, le=90)],
     category: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict:
-    return place_card(session.connection(), city, lon, lat, category)
+    return place_card(session.connection(), scope.city_id, lon, lat, category)
 
 
 def _new(body: AppealIn, key: str | None) -> intake.NewAppeal:
@@ -91,8 +70,8 @@ def _new(body: AppealIn, key: str | None) -> intake.NewAppeal:
     tags=["appeals"],
     summary="Object, organisation, deadline and repeat candidates, without saving",
 )
-def preview(body: AppealIn, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
-    loc = intake.preview(session.connection(), city, _new(body, None))
+def preview(body: AppealIn, session: SessionDep, scope: StaffScopeDep) -> dict:
+    loc = intake.preview(session.connection(), scope.city_id, _new(body, None))
     return loc.__dict__
 
 
@@ -106,27 +85,26 @@ def preview(body: AppealIn, session: SessionDep, city: CityDep, actor: StaffDep)
 async def create(
     body: AppealIn,
     db: DbDep,
-    caller: CallerDep,
+    scope: ScopeDep,
     response: Response,
-    city: CityDep,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict:
-    if caller.actor.role == "public":
+    if scope.role == "public":
         raise NotAuthenticated("registering an appeal needs a staff token or a channel API key")
-    if caller.city_id is not None and caller.city_id != city:
-        raise Forbidden("your credentials are for another city")
-    if caller.actor.role not in {"operator", "inspector", "admin", "channel"}:
-        raise Forbidden(f"role {caller.actor.role!r} cannot register appeals")
+    if scope.role not in {"operator", "inspector", "admin", "channel"}:
+        raise Forbidden(f"role {scope.role!r} cannot register appeals")
     new = _new(body, idempotency_key)
-    if caller.channel:
-        new.channel = caller.channel
+    if scope.channel:
+        new.channel = scope.channel
     # one function call is one transaction (autocommit): committed, with
     # synchronous_commit on, before the answer is sent
-    appeal, created = await db.create_appeal(city, new, caller.actor)
+    appeal, created = await db.create_appeal(scope.city_id, new, scope.actor)
     if not created:
         response.status_code = 200
-    if caller.is_staff:  # staff see the applicant's contacts
-        appeal = await run_in_threadpool(db.read, reads.for_staff, city, appeal, caller.actor)
+    if scope.is_staff:  # staff see the applicant's contacts
+        appeal = await run_in_threadpool(
+            db.read, reads.for_staff, scope.city_id, appeal, scope.actor
+        )
         return {"created": created, "appeal": AppealStaff(**appeal)}
     return {"created": created, "appeal": AppealPublic(**appeal)}
 
@@ -139,8 +117,7 @@ async def create(
 )
 def list_appeals(
     session: SessionDep,
-    city: CityDep,
-    actor: StaffDep,
+    scope: StaffScopeDep,
     status: Annotated[str | None, Query(max_length=12)] = None,
     overdue: bool | None = None,
     organisation_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -149,20 +126,30 @@ def list_appeals(
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
 ) -> list[dict]:
     return reads.list_appeals(
-        session.connection(), city, actor, status, overdue, organisation_id, category, limit, offset
+        session.connection(),
+        scope.city_id,
+        scope.actor,
+        status,
+        overdue,
+        organisation_id,
+        category,
+        limit,
+        offset,
     )
 
 
 @router.get("/appeals/{reg_number}", response_model=AppealStaff, tags=["appeals"])
-def get(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
-    return reads.get_appeal(session.connection(), city, reg_number=reg_number, actor=actor)
+def get(reg_number: str, session: SessionDep, scope: StaffScopeDep) -> dict:
+    return reads.get_appeal(
+        session.connection(), scope.city_id, reg_number=reg_number, actor=scope.actor
+    )
 
 
 @router.get("/appeals/{reg_number}/events", response_model=list[EventStaff], tags=["appeals"])
-def events(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> list[dict]:
+def events(reg_number: str, session: SessionDep, scope: StaffScopeDep) -> list[dict]:
     conn = session.connection()
-    appeal = reads.get_appeal(conn, city, reg_number=reg_number, actor=actor)
-    return reads.history(conn, city, appeal["id"], staff=True)
+    appeal = reads.get_appeal(conn, scope.city_id, reg_number=reg_number, actor=scope.actor)
+    return reads.history(conn, scope.city_id, appeal["id"], staff=True)
 
 
 @router.post(
@@ -171,15 +158,13 @@ def events(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep)
     tags=["appeals"],
     summary="Change status (and route): every change goes to the event log",
 )
-def change(
-    reg_number: str, body: TransitionIn, session: SessionDep, city: CityDep, actor: StaffDep
-) -> dict:
+def change(reg_number: str, body: TransitionIn, session: SessionDep, scope: StaffScopeDep) -> dict:
     appeal = lifecycle.transition(
         session.connection(),
-        city,
+        scope.city_id,
         reg_number,
         body.to,
-        actor,
+        scope.actor,
         body.comment,
         body.organisation_id,
         body.deferred_to_year,
@@ -194,7 +179,8 @@ def change(
     tags=["appeals"],
     summary="Mark the callback to the applicant as done",
 )
-def callback(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
+def callback(reg_number: str, session: SessionDep, scope: StaffScopeDep) -> dict:
+    city, actor = scope.city_id, scope.actor
     conn = session.connection()
     appeal = reads.get_appeal(conn, city, reg_number=reg_number, actor=actor)
     if actor.role not in {"operator", "inspector", "controller", "admin", "executor"}:

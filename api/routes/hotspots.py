@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CityDep, SessionDep
+from api.deps import ScopeDep, SessionDep
 from api.responses import csv_response
 from geo.hotspots.run import HotspotQuery, cell_rows, run_emerging, run_hotspots, to_geojson
 from geo.planning.failing import density_clusters, failing_objects
@@ -66,35 +66,35 @@ def _out(result: dict, fmt: str, name: str):
 
 
 @router.get("/hotspots", summary="Getis-Ord Gi* hot spots with FDR (parameters reported)")
-def hotspots(session: SessionDep, city: CityDep, q: QueryDep, format: Fmt = "json"):
-    return _out(run_hotspots(session.connection(), city, q), format, "hotspots")
+def hotspots(session: SessionDep, scope: ScopeDep, q: QueryDep, format: Fmt = "json"):
+    return _out(run_hotspots(session.connection(), scope.city_id, q), format, "hotspots")
 
 
 @router.get("/hotspots/emerging", summary="Emerging hot spots: space-time Gi* + Mann-Kendall")
 def emerging(
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     q: QueryDep,
     step: Literal["week", "month"] = "week",
     format: Fmt = "json",
 ):
-    return _out(run_emerging(session.connection(), city, q, step), format, "emerging")
+    return _out(run_emerging(session.connection(), scope.city_id, q, step), format, "emerging")
 
 
 @router.get("/failing-objects", summary="Wells, yards, buildings ranked by repeats and appeals")
 def failing(
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     kind: Literal["building", "yard", "well", "street"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[dict]:
-    return failing_objects(session.connection(), city, kind, limit)
+    return failing_objects(session.connection(), scope.city_id, kind, limit)
 
 
 @router.get("/clusters", summary="Density clusters of appeals (ST_ClusterDBSCAN)")
 def clusters(
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     eps_m: Annotated[float, Query(ge=1, le=5000)] = 50.0,
     min_points: Annotated[int, Query(ge=2, le=100000)] = 20,
     since: dt.datetime | None = None,
@@ -103,5 +103,5 @@ def clusters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[dict]:
     return density_clusters(
-        session.connection(), city, eps_m, min_points, since, until, category, limit
+        session.connection(), scope.city_id, eps_m, min_points, since, until, category, limit
     )

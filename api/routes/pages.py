@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Connection
 
-from api.deps import CityDep, SessionDep
+from api.deps import ScopeDep, SessionDep
 from geo.hotspots.run import HotspotQuery, run_hotspots, to_geojson
 from geo.infra.errors import InvalidInput
 from geo.planning.ratings import statistics
@@ -58,24 +58,24 @@ def _html(body: str) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def landing(request: Request, session: SessionDep, city: CityDep, lang: Lang = None):
-    return _html(pages.landing_page(_ctx(request, session, city, lang)))
+def landing(request: Request, session: SessionDep, scope: ScopeDep, lang: Lang = None):
+    return _html(pages.landing_page(_ctx(request, session, scope.city_id, lang)))
 
 
 @router.get("/operator", response_class=HTMLResponse)
-def operator(request: Request, session: SessionDep, city: CityDep, lang: Lang = None):
-    return _html(pages.operator_page(_ctx(request, session, city, lang)))
+def operator(request: Request, session: SessionDep, scope: ScopeDep, lang: Lang = None):
+    return _html(pages.operator_page(_ctx(request, session, scope.city_id, lang)))
 
 
 @router.get("/track", response_class=HTMLResponse)
 def track(
     request: Request,
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     lang: Lang = None,
     reg: Annotated[str | None, Query(max_length=32)] = None,
 ):
-    return _html(pages.track_page(_ctx(request, session, city, lang), reg))
+    return _html(pages.track_page(_ctx(request, session, scope.city_id, lang), reg))
 
 
 def _queue(conn: Connection, city: int, budget: float | None) -> tuple[list[dict], dict, int]:
@@ -91,22 +91,27 @@ def _queue(conn: Connection, city: int, budget: float | None) -> tuple[list[dict
 def queue(
     request: Request,
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     lang: Lang = None,
     budget: Annotated[float | None, Query(ge=0, le=1e15)] = None,
 ):
     conn = session.connection()
-    items, line, year = _queue(conn, city, budget)
+    items, line, year = _queue(conn, scope.city_id, budget)
     return _html(
         pages.queue_page(
-            _ctx(request, session, city, lang), items, line, budget, QueueRules().cost_per_m2, year
+            _ctx(request, session, scope.city_id, lang),
+            items,
+            line,
+            budget,
+            QueueRules().cost_per_m2,
+            year,
         )
     )
 
 
 @router.get("/planner", response_class=HTMLResponse)
-def planner(request: Request, session: SessionDep, city: CityDep, lang: Lang = None):
-    conn = session.connection()
+def planner(request: Request, session: SessionDep, scope: ScopeDep, lang: Lang = None):
+    conn, city = session.connection(), scope.city_id
     ctx = _ctx(request, session, city, lang)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
     items, line, _ = _queue(conn, city, None)
@@ -137,7 +142,7 @@ def _hotspots(conn: Connection, city: int, since: dt.datetime) -> dict:
 def layer(
     layer: str,
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     bbox: Annotated[str, Query(max_length=100, description="west,south,east,north")],
 ):
     try:
@@ -147,7 +152,7 @@ def layer(
     if len(box) != 4:
         raise InvalidInput("bbox must be four numbers: west,south,east,north")
     return JSONResponse(
-        data.layer_geojson(session.connection(), city, layer, box),
+        data.layer_geojson(session.connection(), scope.city_id, layer, box),
         media_type="application/geo+json",
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CityDep, SessionDep, StaffDep
+from api.deps import ScopeDep, SessionDep, StaffScopeDep
 from api.responses import csv_response
 from geo.infra.errors import Forbidden
 from geo.planning.ratings import rate_managers, rate_organisations, statistics
@@ -80,13 +80,13 @@ Years = Annotated[int | None, Query(ge=1, le=20, description="appeals counted ov
 @router.get("/queue", response_model=QueueOut, summary="The public yard-asphalting queue")
 def queue(
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     budget: Budget = None,
     cost_per_m2: CostPerM2 = 6500.0,
     years: Years = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> dict:
-    items = compute_queue(session.connection(), city, _rules(budget, cost_per_m2, years))
+    items = compute_queue(session.connection(), scope.city_id, _rules(budget, cost_per_m2, years))
     return {
         "budget": budget,
         "cost_per_m2": cost_per_m2,
@@ -96,8 +96,8 @@ def queue(
 
 
 @router.get("/queue/{yard_id}/explain", summary="Why is my yard where it is in the queue")
-def explain(yard_id: int, session: SessionDep, city: CityDep, years: Years = None) -> dict:
-    items = compute_queue(session.connection(), city, _rules(None, 6500.0, years))
+def explain(yard_id: int, session: SessionDep, scope: ScopeDep, years: Years = None) -> dict:
+    items = compute_queue(session.connection(), scope.city_id, _rules(None, 6500.0, years))
     return explain_rank(items, yard_id)
 
 
@@ -112,12 +112,11 @@ class RepairIn(BaseModel):
 
 
 @router.patch("/yards/{yard_id}/repair", summary="Set a yard's dates, contractor, cost, status")
-def repair(
-    yard_id: int, body: RepairIn, session: SessionDep, city: CityDep, actor: StaffDep
-) -> dict:
-    if actor.role not in PLANNERS:
-        raise Forbidden(f"role {actor.role!r} cannot plan yard repairs")
-    set_repair(session.connection(), city, yard_id, **body.model_dump(exclude_none=True))
+def repair(yard_id: int, body: RepairIn, session: SessionDep, scope: StaffScopeDep) -> dict:
+    if scope.role not in PLANNERS:
+        raise Forbidden(f"role {scope.role!r} cannot plan yard repairs")
+    # only a yard of the token's city: another city's is "no yard … in this city" (404)
+    set_repair(session.connection(), scope.city_id, yard_id, **body.model_dump(exclude_none=True))
     session.commit()
     return {"yard_id": yard_id, "updated": body.model_dump(exclude_none=True, mode="json")}
 
@@ -128,15 +127,14 @@ Since = Annotated[dt.datetime | None, Query(description="ISO 8601; default a yea
 @router.get("/ratings", summary="Executing bodies rated by on-time rate and speed")
 def ratings(
     session: SessionDep,
-    city: CityDep,
-    actor: StaffDep,
+    scope: StaffScopeDep,
     since: Since = None,
     until: Since = None,
     format: Literal["json", "csv"] = "json",
 ):
-    if actor.role not in RATERS:
-        raise Forbidden(f"role {actor.role!r} cannot see ratings")
-    rows = rate_organisations(session.connection(), city, since, until)
+    if scope.role not in RATERS:
+        raise Forbidden(f"role {scope.role!r} cannot see ratings")
+    rows = rate_organisations(session.connection(), scope.city_id, since, until)
     if format == "csv":
         return csv_response(rows, "ratings")
     return {"organisations": rows, "managers": rate_managers(rows)}
@@ -145,13 +143,13 @@ def ratings(
 @router.get("/stats", summary="Appeals by category, group, channel, month, season, district")
 def stats(
     session: SessionDep,
-    city: CityDep,
+    scope: ScopeDep,
     since: Since = None,
     until: Since = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
     format: Literal["json", "csv"] = "json",
 ):
-    out = statistics(session.connection(), city, since, until, category)
+    out = statistics(session.connection(), scope.city_id, since, until, category)
     if format == "csv":
         rows = [{"section": k, **r} for k, v in out.items() if isinstance(v, list) for r in v]
         return csv_response(rows, "statistics")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import CityDep, SessionDep
+from api.deps import ScopeDep, SessionDep
 from api.schemas import TrackOut
 from geo.appeals import reads
 
@@ -19,9 +19,9 @@ router = APIRouter(prefix="/public", tags=["public"])
     summary="Status, history, deadline and place of an appeal by its number",
 )
 def track(
-    reg_number: Annotated[str, Path(max_length=32)], session: SessionDep, city: CityDep
+    reg_number: Annotated[str, Path(max_length=32)], session: SessionDep, scope: ScopeDep
 ) -> dict:
-    conn = session.connection()
+    conn, city = session.connection(), scope.city_id
     appeal = reads.get_appeal(conn, city, reg_number=reg_number.strip().upper())
     return {
         "appeal": appeal,

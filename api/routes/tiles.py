@@ -25,9 +25,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import CallerDep, CityDep, SessionDep
-from geo.infra.errors import Forbidden, NotAuthenticated, NotFound
+from api.deps import ScopeDep, SessionDep
+from geo.infra.errors import NotAuthenticated, NotFound
 from geo.models import APPEAL_STATES
+from geo.staff.scope import Scope
 from layers import features as feats
 from layers.filters import BadQuery, Selection
 from layers.registry import LAYERS, Layer
@@ -106,38 +107,39 @@ class LayerRoutes:
     @staticmethod
     def selection(
         layer: Layer,
-        caller,
-        city: int,
+        scope: Scope,
         raw: dict,
         datetime: str | None = None,
     ) -> Selection:
-        scope = None
+        """The layer's filters for this caller; the city is the scope's (get_scope refused a
+        ``?city=`` other than the credentials')."""
+        organisation = None
         if not layer.public:
-            if not caller.is_staff:
+            if not scope.is_staff:
                 raise NotAuthenticated(
                     f"layer {layer.name!r} is for staff: log in "
                     "(POST /api/v1/auth/token) and send "
                     "'Authorization: Bearer <token>'"
                 )
-            if caller.city_id is not None and caller.city_id != city:
-                raise Forbidden("your credentials are for another city")
-            if not caller.actor.sees_everything:
-                scope = caller.actor.organisation_id if caller.actor.organisation_id else -1
+            if not scope.actor.sees_everything:
+                organisation = scope.actor.organisation_id or -1
         try:
-            return Selection.parse(layer, raw, datetime=datetime, scope=scope)
+            return Selection.parse(layer, raw, datetime=datetime, scope=organisation)
         except BadQuery as exc:
             raise bad_request(exc) from None
 
-    def visible(self, caller) -> list[Layer]:
-        return [la for la in self.layers.values() if la.public or caller.is_staff]
+    def visible(self, scope: Scope) -> list[Layer]:
+        return [la for la in self.layers.values() if la.public or scope.is_staff]
 
     @staticmethod
     def cache_control(layer: Layer) -> dict[str, str]:
         scope = "public" if layer.public else "private"
-        headers = {"Cache-Control": f"{scope}, max-age={layer.cache_seconds}"}
-        if not layer.public:
-            headers["Vary"] = "Authorization"
-        return headers
+        # the city of a request without ?city= is its credentials' (get_scope): a cache
+        # must not hand one caller's city to another, public layers included
+        return {
+            "Cache-Control": f"{scope}, max-age={layer.cache_seconds}",
+            "Vary": "Authorization, X-API-Key",
+        }
 
     # -- registration ----------------------------------------------------------------------
     def register_routes(self) -> None:
@@ -183,14 +185,14 @@ class LayerRoutes:
         def tile(
             request: Request,
             session: SessionDep,
-            city: CityDep,
-            caller: CallerDep,
+            scope: ScopeDep,
             raw: Annotated[dict, Depends(filters)],
             z: Annotated[int, Path(ge=0, le=22)],
             x: Annotated[int, Path(ge=0)],
             y: Annotated[int, Path(ge=0)],
         ) -> Response:
-            sel = self.selection(layer, caller, city, raw)
+            city = scope.city_id
+            sel = self.selection(layer, scope, raw)
             try:
                 check_tile(z, x, y)
             except ValueError as exc:
@@ -206,19 +208,18 @@ class LayerRoutes:
         def tilejson(
             request: Request,
             session: SessionDep,
-            city: CityDep,
-            caller: CallerDep,
+            scope: ScopeDep,
             raw: Annotated[dict, Depends(filters)],
         ) -> JSONResponse:
-            self.selection(layer, caller, city, raw)
+            self.selection(layer, scope, raw)
             return JSONResponse(
-                self.tilejson_doc(request, session, layer, city), headers=self.cache_control(layer)
+                self.tilejson_doc(request, session, layer, scope.city_id),
+                headers=self.cache_control(layer),
             )
 
-        def collection(
-            request: Request, session: SessionDep, city: CityDep, caller: CallerDep
-        ) -> JSONResponse:
-            self.selection(layer, caller, city, {})
+        def collection(request: Request, session: SessionDep, scope: ScopeDep) -> JSONResponse:
+            city = scope.city_id
+            self.selection(layer, scope, {})
             doc = self.collection_doc(request, layer)
             doc["extent"] = feats.extent(session.connection(), layer, city)
             return JSONResponse(doc)
@@ -226,8 +227,7 @@ class LayerRoutes:
         def items(
             request: Request,
             session: SessionDep,
-            city: CityDep,
-            caller: CallerDep,
+            scope: ScopeDep,
             raw: Annotated[dict, Depends(filters)],
             bbox: Annotated[
                 str | None,
@@ -253,7 +253,8 @@ class LayerRoutes:
             offset: Annotated[str | None, Query(description="features to skip")] = None,
         ) -> Response:
             self.check_params(request, layer)
-            sel = self.selection(layer, caller, city, raw, datetime)
+            city = scope.city_id
+            sel = self.selection(layer, scope, raw, datetime)
             try:
                 page = feats.Page.parse(bbox, limit, offset)
             except BadQuery as exc:
@@ -274,11 +275,11 @@ class LayerRoutes:
         def item(
             request: Request,
             session: SessionDep,
-            city: CityDep,
-            caller: CallerDep,
+            scope: ScopeDep,
             feature_id: Annotated[str, Path(alias="featureId", max_length=64)],
         ) -> Response:
-            sel = self.selection(layer, caller, city, {})
+            city = scope.city_id
+            sel = self.selection(layer, scope, {})
             fid: int | str | None = feature_id
             if layer.id_type == "int":
                 try:
@@ -505,7 +506,7 @@ class LayerRoutes:
         return doc
 
     # -- shared routes ---------------------------------------------------------------------
-    def tile_index(self, request: Request, caller: CallerDep) -> dict:
+    def tile_index(self, request: Request, scope: ScopeDep) -> dict:
         return {
             "layers": [
                 {
@@ -516,7 +517,7 @@ class LayerRoutes:
                     "tilejson": self.url(request, f"{self.tiles}/{la.name}.json"),
                     "tiles": self.url(request, f"{self.tiles}/{la.name}/{{z}}/{{x}}/{{y}}.pbf"),
                 }
-                for la in self.visible(caller)
+                for la in self.visible(scope)
             ]
         }
 
@@ -553,7 +554,7 @@ class LayerRoutes:
     def conformance(self) -> dict:
         return {"conformsTo": CONFORMANCE}
 
-    def collections(self, request: Request, caller: CallerDep) -> dict:
+    def collections(self, request: Request, scope: ScopeDep) -> dict:
         return {
             "links": [
                 {
@@ -562,7 +563,7 @@ class LayerRoutes:
                     "href": self.url(request, f"{self.ogc}/collections"),
                 }
             ],
-            "collections": [self.collection_doc(request, la) for la in self.visible(caller)],
+            "collections": [self.collection_doc(request, la) for la in self.visible(scope)],
         }
 
 

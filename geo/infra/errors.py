@@ -21,6 +21,15 @@ class NotAuthenticated(Forbidden):
     """No credentials were given where staff credentials are needed (HTTP 401)."""
 
 
+class TooManyAttempts(QalaError):
+    """Too many failed attempts (logins): refused until ``retry_after`` seconds have passed
+    (HTTP 429 with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
 
 

@@ -6,14 +6,18 @@ their own, so tests can point a whole app at a throwaway database.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.infra.secret_key import FILE_NAME, WeakSecret, load_or_create, weakness
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER_SECRET = "change-me-in-production"
+log = logging.getLogger("qala.settings")
+MAKE_ONE = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 class Settings(BaseSettings):
@@ -31,7 +35,8 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data" / "local"
     db_port: int = 54329
     db_name: str = "qala"
-    secret_key: str = PLACEHOLDER_SECRET
+    # signs staff tokens; unset outside production: a random one in data_dir/secret_key
+    secret_key: str | None = None
     token_minutes: int = 8 * 60
     default_city: str = "PET"
     host: str = "127.0.0.1"
@@ -43,14 +48,43 @@ class Settings(BaseSettings):
     # a valid channel API key is remembered this long per process (a revoked key stops
     # working within it); 0 looks every key up on every request
     api_key_cache_s: float = 10.0
+    # login throttling: failed logins counted over the window, per account and per client
+    login_window_s: int = 15 * 60
+    login_failures_per_account: int = 5
+    login_failures_per_client: int = 20
+
+    _signing_key: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _enforce_non_default_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
-            raise ValueError(
-                "QALA_SECRET_KEY still has the placeholder value: set a real secret in production"
+    def _enforce_strong_secret(self) -> Settings:
+        if self.environment == "production":
+            problem = weakness(self.secret_key)
+            if problem:
+                raise WeakSecret(f"refusing to start: {problem} ({MAKE_ONE})")
+        elif self._given_secret() and weakness(self.secret_key):
+            log.warning(
+                "QALA_SECRET_KEY is weak (%s): fine for %s only",
+                weakness(self.secret_key),
+                self.environment,
             )
         return self
+
+    @property
+    def secret_file(self) -> Path | None:
+        """Where the generated secret lives, or ``None`` when ``QALA_SECRET_KEY`` is given."""
+        return None if self._given_secret() else Path(self.data_dir) / FILE_NAME
+
+    def _given_secret(self) -> str | None:
+        return self.secret_key if self.secret_key and self.secret_key.strip() else None
+
+    @property
+    def signing_key(self) -> str:
+        """The secret that signs tokens: ``QALA_SECRET_KEY``, else (outside production) the
+        one generated in ``data_dir/secret_key`` on first use."""
+        if self._signing_key is None:
+            given = self._given_secret()
+            self._signing_key = given or load_or_create(Path(self.data_dir))[0]
+        return self._signing_key
 
     @property
     def local_url(self) -> str:

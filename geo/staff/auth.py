@@ -1,22 +1,23 @@
-"""Staff users, password hashing (Argon2 via pwdlib), tokens (JWT) and channel API keys."""
+"""Staff users, password hashing (Argon2 via pwdlib), channel API keys, the demo users.
+
+Tokens: :mod:`geo.staff.tokens`; roles per city and revocation: :mod:`geo.staff.accounts`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
 
-import jwt
 from pwdlib import PasswordHash
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor
 from geo.city.catalog import city_id as city_id_of
-from geo.infra.errors import Forbidden, InvalidInput
+from geo.infra.errors import InvalidInput, NotFound
 from geo.models import CHANNELS, ROLES
+from geo.staff.accounts import grant_role
 
 HASHER = PasswordHash.recommended()
-ALGORITHM = "HS256"
 
 
 def add_user(
@@ -28,31 +29,45 @@ def add_user(
     organisation_id: int | None = None,
     full_name: str = "",
 ) -> int:
+    """A new staff account whose home is ``city_code``, with ``role`` there; its id.
+
+    Roles in other cities: :func:`geo.staff.accounts.grant_role`.
+    """
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if role == "executor" and organisation_id is None:
         raise InvalidInput("an executor belongs to an organisation: give --organisation ID")
     if len(password) < 8:
         raise InvalidInput("the password must have at least 8 characters")
+    if not username or len(username) > 64:
+        raise InvalidInput("a user name has 1 to 64 characters")
     cid = city_id_of(conn, city_code)
-    return conn.execute(
+    taken = conn.execute(text("SELECT 1 FROM users WHERE username = :u"), {"u": username}).scalar()
+    if taken:
+        raise InvalidInput(
+            f"user {username!r} already exists: `qala user grant` gives it a role in another city"
+        )
+    uid = conn.execute(
         text("""
-        INSERT INTO users (city_id, username, full_name, password_hash, role, organisation_id)
-        VALUES (:c, :u, :f, :h, :r, :o) RETURNING id"""),
-        {
-            "c": cid,
-            "u": username,
-            "f": full_name,
-            "h": HASHER.hash(password),
-            "r": role,
-            "o": organisation_id,
-        },
+        INSERT INTO users (city_id, username, full_name, password_hash)
+        VALUES (:c, :u, :f, :h) RETURNING id"""),
+        {"c": cid, "u": username, "f": full_name, "h": HASHER.hash(password)},
     ).scalar_one()
+    grant_role(conn, username, city_code, role, organisation_id)
+    return uid
 
 
 def authenticate(conn: Connection, username: str, password: str) -> dict | None:
+    """The active account with this user name and password, else ``None`` (in the same
+    time whether or not the account exists)."""
     row = (
-        conn.execute(text("SELECT * FROM users WHERE username = :u AND active"), {"u": username})
+        conn.execute(
+            text(
+                "SELECT id, city_id, username, password_hash, token_version FROM users "
+                "WHERE username = :u AND active"
+            ),
+            {"u": username},
+        )
         .mappings()
         .first()
     )
@@ -61,33 +76,7 @@ def authenticate(conn: Connection, username: str, password: str) -> dict | None:
         return None
     if not HASHER.verify(password, row["password_hash"]):
         return None
-    return dict(row)
-
-
-def issue_token(user: dict, secret: str, minutes: int) -> str:
-    now = dt.datetime.now(dt.UTC)
-    claims = {
-        "sub": str(user["id"]),
-        "city": user["city_id"],
-        "role": user["role"],
-        "org": user["organisation_id"],
-        "name": user["username"],
-        "iat": now,
-        "exp": now + dt.timedelta(minutes=minutes),
-    }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
-
-
-def actor_from_token(token: str, secret: str) -> tuple[Actor, int]:
-    try:
-        c = jwt.decode(token, secret, algorithms=[ALGORITHM])
-    except jwt.ExpiredSignatureError as exc:
-        raise Forbidden("the token has expired: log in again") from exc
-    except jwt.PyJWTError as exc:
-        raise Forbidden("the token is not valid") from exc
-    return Actor(
-        name=c["name"], role=c["role"], organisation_id=c.get("org"), user_id=int(c["sub"])
-    ), c["city"]
+    return {k: v for k, v in row.items() if k != "password_hash"}
 
 
 def _digest(key: str) -> str:
@@ -115,6 +104,45 @@ def actor_from_api_key(conn: Connection, key: str) -> tuple[Actor, int, str] | N
     if row is None:
         return None
     return Actor(name=f"channel:{row.name}", role="channel"), row.city_id, row.channel
+
+
+def api_keys(conn: Connection, city_id: int | None = None) -> list[dict]:
+    """Channel keys (never the keys themselves: only their hashes are stored), of one city
+    or of all."""
+    rows = conn.execute(
+        text("""
+        SELECT k.id, c.code AS city, k.name, k.channel, k.active
+        FROM api_keys k JOIN cities c ON c.id = k.city_id
+        WHERE CAST(:c AS smallint) IS NULL OR k.city_id = :c ORDER BY k.city_id, k.id"""),
+        {"c": city_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def revoke_api_key(conn: Connection, key: str | int, city_id: int | None = None) -> list[dict]:
+    """Revoke a channel key by its id or its name (every key of that name), within one city
+    when ``city_id`` is given; the keys revoked.
+
+    The database refuses the key at once; a process that remembered it as valid
+    (``QALA_API_KEY_CACHE_S``) may accept it until that time has passed.
+    """
+    by_id = isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit())
+    ident = int(key) if by_id else None
+    if ident is not None and ident >= 2**62:
+        raise NotFound(f"no API key {key!r}")
+    rows = conn.execute(
+        text(f"""
+        UPDATE api_keys k SET active = false FROM cities c
+        WHERE c.id = k.city_id AND {"k.id = :i" if by_id else "k.name = :n"}
+          AND (CAST(:c AS smallint) IS NULL OR k.city_id = :c)
+        RETURNING k.id, c.code AS city, k.name, k.channel, k.active"""),
+        {"i": ident, "n": str(key), "c": city_id},
+    ).mappings()
+    revoked = [dict(r) for r in rows]
+    if not revoked:
+        where = " in your city" if city_id is not None else ""
+        raise NotFound(f"no API key {key!r}{where}: `qala apikey list` shows them")
+    return revoked
 
 
 DEMO_PASSWORD = "qala-demo-2026"

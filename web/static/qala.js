@@ -26,11 +26,15 @@
       {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'});
   }
 
-  function token() { return sessionStorage.getItem(TOKEN); }
-
+  /* who is signed in, for this page's city (a token is for one city: another city's
+     page asks to sign in again) */
   function who() {
-    try { return JSON.parse(sessionStorage.getItem(WHO) || 'null'); } catch (e) { return null; }
+    var w;
+    try { w = JSON.parse(sessionStorage.getItem(WHO) || 'null'); } catch (e) { return null; }
+    return w && (!w.city || w.city === config.city) ? w : null;
   }
+
+  function token() { return who() ? sessionStorage.getItem(TOKEN) : null; }
 
   function ApiError(status, detail) {
     this.status = status;
@@ -72,11 +76,13 @@
   }
 
   function signIn(username, password) {
+    /* a token is for one city: this page's */
     return api('/api/v1/auth/token', {method: 'POST', auth: false,
-      form: {username: username, password: password}})
+      form: {username: username, password: password, city: config.city}})
       .then(function (tok) {
         sessionStorage.setItem(TOKEN, tok.access_token);
-        sessionStorage.setItem(WHO, JSON.stringify({name: username, role: tok.role}));
+        sessionStorage.setItem(WHO, JSON.stringify({name: username, role: tok.role,
+          city: tok.city}));
         announce();
       });
   }
