@@ -46,6 +46,19 @@ def load_categories(conn: Connection, path: Path = CATEGORIES_FILE) -> int:
     return len(rows)
 
 
+def category_names(conn: Connection, lang: str) -> dict[str, str]:
+    """Each category's code and its name in ``lang`` (``kk``, ``en``, else Russian), by code.
+
+    Parameters
+    ----------
+    lang
+        A page's language; anything but ``kk`` and ``en`` reads Russian.
+    """
+    column = {"kk": "name_kk", "en": "name_en"}.get(lang, "name_ru")
+    rows = conn.execute(text(f"SELECT code, {column} FROM categories ORDER BY code"))
+    return {code: name for code, name in rows}
+
+
 def city_id(conn: Connection, code: str) -> int:
     found = conn.execute(select(City.id).where(City.code == code.upper())).scalar()
     if found is None:
