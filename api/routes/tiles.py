@@ -26,8 +26,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, CityDep, SessionDep
+from geo.appeals.states import STATES
 from geo.infra.errors import Forbidden, NotAuthenticated, NotFound
-from geo.models import APPEAL_STATES
 from layers import features as feats
 from layers.filters import BadQuery, Selection
 from layers.registry import LAYERS, Layer
@@ -44,7 +44,7 @@ ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f"}
 RESERVED = ITEM_PARAMS | {"z", "x", "y"}
 CELL_FIELDS = {
     "count": "Number",
-    **{s: "Number" for s in APPEAL_STATES},
+    **{s: "Number" for s in STATES},
 }
 
 

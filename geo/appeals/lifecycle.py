@@ -1,8 +1,8 @@
-"""The life of an appeal after registration: the state machine, roles, transitions, events.
+"""The life of an appeal after registration: roles, transitions, the event log.
 
-States are CHECK-constrained in the database (``geo.models.APPEAL_STATES``); which state may
-follow which, and which role may set which, is decided here. Every change is written to the
-append-only event log (a trigger refuses UPDATE and DELETE).
+The states, their groups and which state may follow which are :mod:`geo.appeals.states`
+(CHECK-constrained in the database); which role may set which is decided here. Every change
+is written to the append-only event log (a trigger refuses UPDATE and DELETE).
 """
 
 from __future__ import annotations
@@ -11,30 +11,19 @@ from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
 from geo.appeals.reads import get_appeal
+from geo.appeals.states import OPEN, STATES, TRANSITIONS
 from geo.infra.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo.models import APPEAL_STATES
 
-# who may move an appeal from which state to which
-TRANSITIONS: dict[str, set[str]] = {
-    "registered": {"assigned", "rejected", "duplicate", "resolved", "deferred"},
-    "assigned": {"assigned", "in_progress", "resolved", "rejected", "deferred", "duplicate"},
-    "in_progress": {"resolved", "deferred", "assigned"},
-    "resolved": {"closed", "reopened"},
-    "closed": {"reopened"},
-    "rejected": {"reopened"},
-    "deferred": {"assigned", "in_progress"},
-    "duplicate": {"reopened"},
-    "reopened": {"assigned", "in_progress", "resolved"},
-}
 ROLE_TARGETS: dict[str, set[str]] = {
     "operator": {"resolved", "duplicate"},
-    "inspector": set(APPEAL_STATES) - {"registered"},
+    "inspector": set(STATES) - {"registered"},
     "executor": {"in_progress", "resolved", "deferred"},
     "controller": {"closed", "reopened", "assigned"},
     "planner": {"deferred"},
-    "admin": set(APPEAL_STATES) - {"registered"},
+    "admin": set(STATES) - {"registered"},
 }
-OPEN_STATES = ("registered", "assigned", "in_progress", "reopened", "deferred")
+# api/routes/open311.py's name for states.OPEN, until that file asks geo.appeals.states itself
+OPEN_STATES = OPEN
 
 
 def log_event(
@@ -76,8 +65,8 @@ def transition(
     deferred_to_year: int | None = None,
 ) -> dict:
     """Move an appeal to ``to_status`` if the state machine and the actor's role allow it."""
-    if to_status not in APPEAL_STATES:
-        raise InvalidInput(f"unknown status {to_status!r}: one of {', '.join(APPEAL_STATES)}")
+    if to_status not in STATES:
+        raise InvalidInput(f"unknown status {to_status!r}: one of {', '.join(STATES)}")
     row = (
         conn.execute(
             text(

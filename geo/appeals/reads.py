@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
+from geo.appeals.states import STATES, overdue_sql
 from geo.infra.errors import Forbidden, InvalidInput, NotFound
-from geo.models import APPEAL_STATES
 
 # An appeal as readers see it: the view appeal_cards (migration 0005); callers add
 # "AND a.<column> ..." conditions and ORDER BY.
@@ -112,15 +112,12 @@ def list_appeals(
     elif not actor.sees_everything:
         raise Forbidden(f"role {actor.role!r} cannot list appeals")
     if status:
-        if status not in APPEAL_STATES:
+        if status not in STATES:
             raise InvalidInput(f"unknown status {status!r}")
         where.append("a.status = :st")
         params["st"] = status
     if overdue is not None:
-        cond = (
-            "a.status IN ('registered','assigned','in_progress','reopened') "
-            "AND a.deadline_at < now()"
-        )
+        cond = overdue_sql("a.status", "a.deadline_at")
         where.append(cond if overdue else f"NOT ({cond})")
     if organisation_id is not None:
         where.append("a.organisation_id = :org")

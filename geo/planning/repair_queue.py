@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
+from geo.appeals.states import DISMISSED, sql_list
 from geo.infra.errors import InvalidInput, NotFound
 from geo.infra.timespan import window_before
 
@@ -55,7 +56,7 @@ class QueueRules:
     year: int = field(default_factory=lambda: dt.date.today().year + 1)
 
 
-QUEUE_SQL = text("""
+QUEUE_SQL = text(f"""
 WITH cats AS (
   SELECT code FROM categories
   WHERE (CAST(:cats AS text[]) IS NULL AND counts_for_yard_queue)
@@ -64,7 +65,7 @@ appeal_counts AS (
   SELECT a.yard_id, count(*) AS n FROM appeals a
   WHERE a.city_id = :c AND a.category_code IN (SELECT code FROM cats)
     AND a.created_at >= :since AND a.created_at < :until AND a.yard_id IS NOT NULL
-    AND a.status NOT IN ('rejected', 'duplicate')
+    AND a.status NOT IN {sql_list(DISMISSED)}
   GROUP BY a.yard_id),
 apartments AS (
   SELECT yb.yard_id, sum(b.apartments) AS n FROM yard_buildings yb
