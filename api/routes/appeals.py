@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, CityDep, DbDep, SessionDep, SettingsDep, StaffDep
@@ -23,10 +22,13 @@ from api.schemas import (
     TransitionIn,
 )
 from geo.appeals import intake, lifecycle, reads
+from geo.appeals.lifecycle import TransitionRequest
+from geo.appeals.reads import AppealFilter
+from geo.city.catalog import list_categories
 from geo.city.place import place_card
 from geo.city.search import search_address
 from geo.infra.errors import Forbidden, NotAuthenticated
-from geo.staff.auth import authenticate, issue_token
+from geo.staff.auth import log_in
 
 router = APIRouter(prefix="/api/v1")
 
@@ -39,19 +41,20 @@ def login(
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
-    user = authenticate(session.connection(), form.username, form.password)
-    if user is None:
-        raise NotAuthenticated("wrong user name or password")
     return Token(
-        access_token=issue_token(user, settings.secret_key, settings.token_minutes),
-        role=user["role"],
+        **log_in(
+            session.connection(),
+            form.username,
+            form.password,
+            settings.secret_key,
+            settings.token_minutes,
+        )
     )
 
 
 @router.get("/categories", response_model=list[CategoryOut], tags=["reference"])
 def categories(session: SessionDep) -> list[dict]:
-    rows = session.execute(text("SELECT * FROM categories ORDER BY group_code, code")).mappings()
-    return [dict(r) for r in rows]
+    return list_categories(session.connection())
 
 
 @router.get(
@@ -131,6 +134,18 @@ async def create(
     return {"created": created, "appeal": AppealPublic(**appeal)}
 
 
+def appeal_filter(
+    status: Annotated[str | None, Query(max_length=12)] = None,
+    overdue: bool | None = None,
+    organisation_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+) -> AppealFilter:
+    """The filters of a staff list of appeals, travelling together."""
+    return AppealFilter(status, overdue, organisation_id, category, limit, offset)
+
+
 @router.get(
     "/appeals",
     response_model=list[AppealStaff],
@@ -141,16 +156,9 @@ def list_appeals(
     session: SessionDep,
     city: CityDep,
     actor: StaffDep,
-    status: Annotated[str | None, Query(max_length=12)] = None,
-    overdue: bool | None = None,
-    organisation_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+    which: Annotated[AppealFilter, Depends(appeal_filter)],
 ) -> list[dict]:
-    return reads.list_appeals(
-        session.connection(), city, actor, status, overdue, organisation_id, category, limit, offset
-    )
+    return reads.list_appeals(session.connection(), city, actor, which)
 
 
 @router.get("/appeals/{reg_number}", response_model=AppealStaff, tags=["appeals"])
@@ -165,6 +173,11 @@ def events(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep)
     return reads.history(conn, city, appeal["id"], staff=True)
 
 
+def transition_request(reg_number: str, body: TransitionIn) -> TransitionRequest:
+    """The appeal's number from the path and the change from the body, together."""
+    return TransitionRequest(reg_number, **body.model_dump())
+
+
 @router.post(
     "/appeals/{reg_number}/transition",
     response_model=AppealStaff,
@@ -172,18 +185,12 @@ def events(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep)
     summary="Change status (and route): every change goes to the event log",
 )
 def change(
-    reg_number: str, body: TransitionIn, session: SessionDep, city: CityDep, actor: StaffDep
+    change: Annotated[TransitionRequest, Depends(transition_request)],
+    session: SessionDep,
+    city: CityDep,
+    actor: StaffDep,
 ) -> dict:
-    appeal = lifecycle.transition(
-        session.connection(),
-        city,
-        reg_number,
-        body.to,
-        actor,
-        body.comment,
-        body.organisation_id,
-        body.deferred_to_year,
-    )
+    appeal = lifecycle.transition(session.connection(), city, change, actor)
     session.commit()
     return appeal
 
@@ -195,23 +202,6 @@ def change(
     summary="Mark the callback to the applicant as done",
 )
 def callback(reg_number: str, session: SessionDep, city: CityDep, actor: StaffDep) -> dict:
-    conn = session.connection()
-    appeal = reads.get_appeal(conn, city, reg_number=reg_number, actor=actor)
-    if actor.role not in {"operator", "inspector", "controller", "admin", "executor"}:
-        raise Forbidden(f"role {actor.role!r} does not call applicants back")
-    conn.execute(
-        text("UPDATE appeals SET callback_done = true WHERE city_id = :c AND id = :i"),
-        {"c": city, "i": appeal["id"]},
-    )
-    lifecycle.log_event(
-        conn,
-        city,
-        appeal["id"],
-        actor,
-        appeal["status"],
-        appeal["status"],
-        appeal["organisation_id"],
-        "callback done",
-    )
+    appeal = lifecycle.call_back(session.connection(), city, reg_number, actor)
     session.commit()
-    return reads.get_appeal(session.connection(), city, appeal_id=appeal["id"], actor=actor)
+    return appeal

@@ -6,6 +6,8 @@ all; staff see the applicant's contacts where their role may.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
@@ -92,20 +94,44 @@ def media(conn: Connection, city_id: int, appeal_id: int) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class AppealFilter:
+    """Which appeals a staff list shows, newest first.
+
+    Parameters
+    ----------
+    status : one state (:data:`geo.appeals.states.STATES`), or any.
+    overdue : only overdue appeals (``True``), only the others (``False``), or all.
+    organisation_id : only this organisation's.
+    category : only this category's code.
+    limit, offset : the page of the list.
+    """
+
+    status: str | None = None
+    overdue: bool | None = None
+    organisation_id: int | None = None
+    category: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
 def list_appeals(
-    conn: Connection,
-    city_id: int,
-    actor: Actor,
-    status: str | None = None,
-    overdue: bool | None = None,
-    organisation_id: int | None = None,
-    category: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    conn: Connection, city_id: int, actor: Actor, which: AppealFilter | None = None
 ) -> list[dict]:
-    """Appeals a staff actor may see: an executor only its organisation's."""
+    """Appeals a staff actor may see (an executor only its organisation's), filtered.
+
+    Raises
+    ------
+    Forbidden
+        A role that may not list appeals.
+    InvalidInput
+        An unknown status.
+    """
+    which = which or AppealFilter()
+    status, overdue = which.status, which.overdue
+    organisation_id, category = which.organisation_id, which.category
     where = []
-    params: dict = {"c": city_id, "lim": limit, "off": offset}
+    params: dict = {"c": city_id, "lim": which.limit, "off": which.offset}
     if actor.role == "executor":
         where.append("a.organisation_id = :own")
         params["own"] = actor.organisation_id

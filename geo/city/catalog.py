@@ -46,6 +46,13 @@ def load_categories(conn: Connection, path: Path = CATEGORIES_FILE) -> int:
     return len(rows)
 
 
+def list_categories(conn: Connection) -> list[dict]:
+    """Every category with its names, group, criticality, deadline and routing, by group
+    and code."""
+    rows = conn.execute(text("SELECT * FROM categories ORDER BY group_code, code")).mappings()
+    return [dict(r) for r in rows]
+
+
 def category_names(conn: Connection, lang: str) -> dict[str, str]:
     """Each category's code and its name in ``lang`` (``kk``, ``en``, else Russian), by code.
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor
 from geo.city.catalog import city_id as city_id_of
-from geo.infra.errors import Forbidden, InvalidInput
+from geo.infra.errors import Forbidden, InvalidInput, NotAuthenticated
 from geo.models import CHANNELS, ROLES
 
 HASHER = PasswordHash.recommended()
@@ -62,6 +62,25 @@ def authenticate(conn: Connection, username: str, password: str) -> dict | None:
     if not HASHER.verify(password, row["password_hash"]):
         return None
     return dict(row)
+
+
+def log_in(conn: Connection, username: str, password: str, secret: str, minutes: int) -> dict:
+    """A staff user logs in: a signed token valid for ``minutes``, and the user's role.
+
+    Returns
+    -------
+    dict
+        ``{"access_token": ..., "role": ...}``.
+
+    Raises
+    ------
+    NotAuthenticated
+        No active user of that name, or a wrong password (the same answer for both).
+    """
+    user = authenticate(conn, username, password)
+    if user is None:
+        raise NotAuthenticated("wrong user name or password")
+    return {"access_token": issue_token(user, secret, minutes), "role": user["role"]}
 
 
 def issue_token(user: dict, secret: str, minutes: int) -> str:
