@@ -1,9 +1,11 @@
-"""The city's reference data: the categories (``data/categories.yaml``), a city by its code,
-and writing rows of the map.
+"""The city's reference data: the categories (``categories.yaml`` beside this module, package
+data read with :mod:`importlib.resources`), a city by its code, and writing rows of the map.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -11,13 +13,13 @@ from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from geo.infra.errors import NotFound
-from geo.infra.settings import PROJECT_ROOT
 from geo.models import Category, City
 
-CATEGORIES_FILE = PROJECT_ROOT / "data" / "categories.yaml"
+#: the categories every city shares: names, groups, deadlines, routing
+CATEGORIES_FILE = files("geo.city") / "categories.yaml"
 
 
-def load_categories(conn: Connection, path: Path = CATEGORIES_FILE) -> int:
+def load_categories(conn: Connection, path: Path | Traversable = CATEGORIES_FILE) -> int:
     """Insert or update the category list (a reference table shared by all cities)."""
     rows = [
         {

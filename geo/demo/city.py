@@ -4,7 +4,7 @@ It stands at the real city's place (54.87 N, 69.15 E) and is labelled synthetic 
 ``cities`` table: microdistricts of 5- and 9-storey panel buildings around yards, quarters of
 private houses, wells in yards with their owners, a street grid with Russian/Kazakh names,
 districts, the kinds of organisations the 109 articles list, and the categories of
-``data/categories.yaml``. Geometry is built in the city's UTM zone (EPSG:32642) and stored
+``geo/city/categories.yaml``. Geometry is built in the city's UTM zone (EPSG:32642) and stored
 in WGS 84.
 
 >>> city = generate_city(seed=7)
