@@ -49,6 +49,7 @@ def _unreadable(path: Path, exc: Exception) -> InvalidInput:
 
 
 def is_wgs84(crs: CRS) -> bool:
+    """Whether ``crs`` is WGS 84 lon/lat (axis order aside): no reprojection needed."""
     return crs.equals(WGS84, ignore_axis_order=True)
 
 
