@@ -8,7 +8,18 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import ApiKeys, Db
-from api.routes import admin, appeals, auth, health, hotspots, planner, public
+from api.routes import (
+    admin,
+    appeals,
+    auth,
+    health,
+    hotspots,
+    open311,
+    pages,
+    planner,
+    public,
+    tiles,
+)
 from geo.infra.db import make_engine, make_sessionmaker
 from geo.infra.settings import Settings
 
@@ -54,9 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(appeals.router)
     app.include_router(public.router)
-    app.include_router(__import__("api.routes.open311", fromlist=["router"]).router)
+    app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)
-    app.include_router(__import__("api.routes.tiles", fromlist=["router"]).router)  # tiles, OGC
-    __import__("api.routes.pages", fromlist=["install"]).install(app)  # pages, /static
+    app.include_router(tiles.router)  # vector tiles, TileJSON, OGC API - Features
+    pages.install(app)  # the pages, /static
     return app

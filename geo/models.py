@@ -37,6 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from geo.appeals import states
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -69,17 +71,6 @@ CHANNELS = (
     "import",
 )
 LOCATED_BY = ("click", "address", "gps", "object", "import")
-APPEAL_STATES = (
-    "registered",
-    "assigned",
-    "in_progress",
-    "resolved",
-    "closed",
-    "rejected",
-    "deferred",
-    "duplicate",
-    "reopened",
-)
 ROLES = ("operator", "inspector", "executor", "controller", "planner", "admin")
 REPAIR_STATES = ("queued", "planned", "in_progress", "done")
 
@@ -281,7 +272,7 @@ class Appeal(Base):
 
     __tablename__ = "appeals"
     __table_args__ = (
-        CheckConstraint(_in("status", APPEAL_STATES), name="status"),
+        CheckConstraint(_in("status", states.STATES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint(_in("located_by", LOCATED_BY), name="located_by"),
         CheckConstraint(_in("object_kind", OBJECT_KINDS), name="object_kind"),

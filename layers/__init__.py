@@ -7,7 +7,6 @@ from layers.features import Page, feature_page, one_feature
 from layers.filters import BadQuery, Selection
 from layers.registry import (
     LAYERS,
-    OVERDUE_STATES,
     Aggregation,
     Filter,
     Layer,
@@ -19,7 +18,6 @@ from layers.tiles import Tile, render_tile
 
 __all__ = [
     "LAYERS",
-    "OVERDUE_STATES",
     "Aggregation",
     "BadQuery",
     "Filter",

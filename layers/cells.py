@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from geo.appeals.states import STATES
 from geo.infra.cells import HALF, LEVEL, cell_key, spread
-from geo.models import APPEAL_STATES
 from layers.filters import Selection
 from layers.registry import Layer
 
@@ -185,13 +185,13 @@ def plan(sel: Selection) -> Plan:
 
 def _states(sel: Selection) -> tuple[str, ...]:
     wanted = sel.values.get("status")
-    return tuple(s for s in APPEAL_STATES if not wanted or s in wanted)
+    return tuple(s for s in STATES if not wanted or s in wanted)
 
 
 def _cells_cte(layer: Layer, sel: Selection) -> tuple[str, dict]:
     """``WITH g AS (...)``: the tile's cells, with the sums of x, y and counts by status."""
     p = plan(sel)
-    n_cols = ", ".join(f"n_{s}" for s in APPEAL_STATES)
+    n_cols = ", ".join(f"n_{s}" for s in STATES)
     parts = []
     if p.table:
         parts.append(f"""
@@ -200,14 +200,14 @@ def _cells_cte(layer: Layer, sel: Selection) -> tuple[str, dict]:
             WHERE city_id = :city AND level = :level AND {p.table}
               AND cell BETWEEN :ck0 AND :ck1""")
     if p.live:
-        flags = ", ".join(f"(src.status = '{s}')::integer AS n_{s}" for s in APPEAL_STATES)
+        flags = ", ".join(f"(src.status = '{s}')::integer AS n_{s}" for s in STATES)
         parts.append(f"""
             SELECT src.cell >> :shift2 AS g, ST_X(m) AS sx, ST_Y(m) AS sy,
                    {flags}
             FROM ({layer.source_sql}) AS src, LATERAL ST_Transform(src.geom, 3857) AS m
             WHERE src.cell BETWEEN :k0 AND :k1 AND {p.live}""")
-    n_all = " + ".join(f"n_{s}" for s in APPEAL_STATES)
-    per_state = ", ".join(f"sum(n_{s})::integer AS {s}" for s in APPEAL_STATES)
+    n_all = " + ".join(f"n_{s}" for s in STATES)
+    per_state = ", ".join(f"sum(n_{s})::integer AS {s}" for s in STATES)
     return (
         f"""
     WITH g AS (

@@ -22,14 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from geo.models import APPEAL_STATES, OBJECT_KINDS, REPAIR_STATES, WELL_KINDS
+from geo.appeals import states
+from geo.models import OBJECT_KINDS, REPAIR_STATES, WELL_KINDS
 
 IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-# an appeal is overdue when still being worked on past its deadline (as in geo.appeals.lifecycle)
-OVERDUE_STATES = ("registered", "assigned", "in_progress", "reopened")
-OVERDUE_SQL = (
-    "(status IN ('registered', 'assigned', 'in_progress', 'reopened') AND deadline_at < now())"
-)
+# an appeal is overdue when still being worked on past its deadline (geo.appeals.states)
+OVERDUE_SQL = states.overdue_sql()
 
 Visibility = Literal["public", "staff"]
 FilterKind = Literal["in", "since", "until", "flag", "min"]
@@ -200,7 +198,7 @@ APPEAL_FILTERS = (
         "status",
         "status",
         "in",
-        APPEAL_STATES,
+        states.STATES,
         doc="comma-separated statuses, e.g. registered,assigned",
     ),
     Filter(
@@ -223,14 +221,12 @@ APPEAL_FILTERS = (
 # description, no free-text address.
 APPEALS_PUBLIC_SQL = f"""
 SELECT a.id, a.reg_number, a.category_code, a.status, a.created_at, a.deadline_at,
-       {OVERDUE_SQL.replace("status", "a.status").replace("deadline_at", "a.deadline_at")}
-         AS overdue,
+       {states.overdue_sql("a.status", "a.deadline_at")} AS overdue,
        a.object_kind, a.object_id, a.district_id, a.cell, a.geom
 FROM appeals a WHERE a.city_id = :city"""
 APPEALS_STAFF_SQL = f"""
 SELECT a.id, a.reg_number, a.category_code, a.status, a.created_at, a.deadline_at,
-       {OVERDUE_SQL.replace("status", "a.status").replace("deadline_at", "a.deadline_at")}
-         AS overdue,
+       {states.overdue_sql("a.status", "a.deadline_at")} AS overdue,
        a.object_kind, a.object_id, a.district_id, a.organisation_id, a.channel,
        a.address_text, a.description, a.repeat_of_id, a.first_call_resolved,
        a.callback_done, a.resolved_at, a.cell, a.geom
@@ -466,7 +462,6 @@ def register(layer: Layer) -> Layer:
 
 __all__ = [
     "LAYERS",
-    "OVERDUE_STATES",
     "Aggregation",
     "Filter",
     "Layer",

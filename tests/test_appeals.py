@@ -213,6 +213,30 @@ def test_deferring_needs_the_year(client, conn, city_id):
     assert r.status_code == 200 and r.json()["deferred_to_year"] == 2027
 
 
+def test_a_call_back_is_marked_and_logged_and_leaves_the_state_alone(client, conn, city_id):
+    b = an_apartment_building(conn, city_id)
+    a = make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])
+    operator = staff(conn, "operator")
+    r = client.post(f"/api/v1/appeals/{a['reg_number']}/callback", headers=operator)
+    assert r.status_code == 200, r.text
+    assert r.json()["callback_done"] is True and r.json()["status"] == a["status"]
+    events = client.get(f"/api/v1/appeals/{a['reg_number']}/events", headers=operator).json()
+    assert len(events) == 2
+    assert events[-1]["comment"] == "callback done"
+    assert events[-1]["from_status"] == events[-1]["to_status"] == a["status"]
+
+
+def test_a_planner_does_not_call_applicants_back(client, conn, city_id):
+    b = an_apartment_building(conn, city_id)
+    a = make_appeal(conn, city_id, "garbage", b["lon"], b["lat"])
+    r = client.post(f"/api/v1/appeals/{a['reg_number']}/callback", headers=staff(conn, "planner"))
+    assert r.status_code == 403 and "planner" in r.json()["detail"]
+    done = conn.execute(
+        text("SELECT callback_done FROM appeals WHERE id = :i"), {"i": a["id"]}
+    ).scalar_one()
+    assert done is False
+
+
 def test_no_public_response_contains_applicant_data(client, conn, city_id):
     b = an_apartment_building(conn, city_id)
     key = channel_key(conn, "telegram")

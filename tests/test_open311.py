@@ -400,7 +400,9 @@ def test_get_requests_by_ids_and_by_service_code(geo, three):
 
 
 def test_get_requests_filters_by_status(geo, conn, city_id, three):
-    core.transition(conn, city_id, three[0], "resolved", Actor("insp", "inspector"))
+    core.transition(
+        conn, city_id, core.TransitionRequest(three[0], "resolved"), Actor("insp", "inspector")
+    )
     closed = {
         r["service_request_id"]
         for r in geo.get_service_requests(service_code="scooter_parking", status="closed")

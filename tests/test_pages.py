@@ -12,6 +12,7 @@ from sqlalchemy import text
 from geo.planning.repair_queue import QueueRules, compute_queue
 from tests.factories import an_apartment_building, make_appeal
 from web import assets, i18n
+from web.registry import PAGES as REGISTERED
 
 PAGES = ["/", "/operator", "/queue", "/track", "/planner"]
 MAP_PAGES = ["/operator", "/queue", "/track", "/planner"]
@@ -35,6 +36,32 @@ class Refs(HTMLParser):
             self.links.append(a["href"])
         elif tag == "img" and a.get("src"):
             self.images.append(a["src"])
+
+
+class TopBar(HTMLParser):
+    """The links of the top bar's ``<nav>`` and the cards of the home page, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nav: list[str] = []
+        self.current: list[str] = []
+        self.cards: list[str] = []
+        self._in_nav = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "nav" and a.get("class") == "nav":
+            self._in_nav = True
+        elif tag == "a" and self._in_nav:
+            self.nav.append(a["href"])
+            if a.get("aria-current") == "page":
+                self.current.append(a["href"])
+        elif tag == "a" and "card" in (a.get("class") or "").split():
+            self.cards.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "nav":
+            self._in_nav = False
 
 
 def refs(html: str) -> Refs:
@@ -255,3 +282,22 @@ def test_no_page_shows_an_applicants_personal_data(page, conn, city_id):
     for path in PAGES + [f"/track?reg={appeal['reg_number']}"]:
         html = page(path)
         assert secret_name not in html and secret_phone not in html, path
+
+
+@pytest.mark.parametrize("declared", REGISTERED, ids=lambda p: p.name)
+def test_every_registered_page_is_served_and_in_the_nav_where_declared(page, declared):
+    html = page(declared.path)
+    assert config(html)["page"] == declared.name
+    assert f'<body class="page-{declared.name}">' in html
+    scripts = refs(html).scripts
+    if declared.script:
+        assert any(s.startswith(f"/static/{declared.script}?") for s in scripts), scripts
+    bar = TopBar()
+    bar.feed(html)
+    in_nav = [p.path for p in REGISTERED if p.nav]
+    assert in_nav, "the registry declares pages for the top bar"
+    assert bar.nav == in_nav  # every page's top bar: the declared pages, in their order
+    assert bar.current == ([declared.path] if declared.nav else [])
+    home = TopBar()
+    home.feed(page("/"))
+    assert (declared.path in home.cards) == (declared.about is not None)

@@ -17,8 +17,8 @@ from folium.map import Layer
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
+from geo.city.basemap import CityView
 from web import assets
-from web.data import CityView
 
 Source = Literal["tiles", "geojson"]
 

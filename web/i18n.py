@@ -6,7 +6,9 @@ both in the template (``t.key``) and, for the scripts, as JSON (``window.QALA.t`
 
 from __future__ import annotations
 
-LANGS = ("ru", "kk", "en")
+from geo.appeals import states
+
+LANGS = states.LANGS  # ("ru", "kk", "en"): the order of every table's words
 DEFAULT_LANG = "ru"
 LANG_NAMES = {"ru": "Русский", "kk": "Қазақша", "en": "English"}
 
@@ -273,25 +275,15 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "show_all": ("Вся очередь", "Толық кезек", "The whole queue"),
 }
 
-#: Appeal states, repair states, channels and object kinds as residents read them.
-STATES: dict[str, tuple[str, str, str]] = {
-    "registered": ("зарегистрировано", "тіркелді", "registered"),
-    "assigned": ("передано исполнителю", "орындаушыға берілді", "assigned"),
-    "in_progress": ("в работе", "жұмыста", "in progress"),
-    "resolved": ("исполнено", "орындалды", "resolved"),
-    "closed": ("закрыто", "жабылды", "closed"),
-    "rejected": ("отклонено", "қабылданбады", "rejected"),
-    "deferred": (
-        "перенесено на следующий год",
-        "келесі жылға ауыстырылды",
-        "carried over to next year",
-    ),
-    "duplicate": ("дубликат", "қайталама", "duplicate"),
-    "reopened": ("открыто повторно", "қайта ашылды", "reopened"),
+#: Appeal states (their words live with the states: ``geo.appeals.states``) and the yard
+#: repair states, as residents read them; ``in_progress`` is shared by both.
+REPAIR_STATES: dict[str, tuple[str, str, str]] = {
     "queued": ("в очереди", "кезекте", "queued"),
     "planned": ("запланировано", "жоспарланды", "planned"),
     "done": ("выполнено", "орындалды", "done"),
 }
+STATES: dict[str, tuple[str, str, str]] = {**states.LABELS, **REPAIR_STATES}
+#: Channels and object kinds as residents read them.
 CHANNELS: dict[str, tuple[str, str, str]] = {
     "phone_109": ("телефон 109", "109 телефоны", "phone 109"),
     "telegram": ("Telegram", "Telegram", "Telegram"),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import text
+from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, ScopeDep, SessionDep, StaffScopeDep
@@ -21,6 +20,9 @@ from api.schemas import (
     TransitionIn,
 )
 from geo.appeals import intake, lifecycle, reads
+from geo.appeals.lifecycle import TransitionRequest
+from geo.appeals.reads import AppealFilter
+from geo.city.catalog import list_categories
 from geo.city.place import place_card
 from geo.city.search import search_address
 from geo.infra.errors import Forbidden, NotAuthenticated
@@ -30,8 +32,7 @@ router = APIRouter(prefix="/api/v1")
 
 @router.get("/categories", response_model=list[CategoryOut], tags=["reference"])
 def categories(session: SessionDep) -> list[dict]:
-    rows = session.execute(text("SELECT * FROM categories ORDER BY group_code, code")).mappings()
-    return [dict(r) for r in rows]
+    return list_categories(session.connection())
 
 
 @router.get(
@@ -109,6 +110,18 @@ async def create(
     return {"created": created, "appeal": AppealPublic(**appeal)}
 
 
+def appeal_filter(
+    status: Annotated[str | None, Query(max_length=12)] = None,
+    overdue: bool | None = None,
+    organisation_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+) -> AppealFilter:
+    """The filters of a staff list of appeals, travelling together."""
+    return AppealFilter(status, overdue, organisation_id, category, limit, offset)
+
+
 @router.get(
     "/appeals",
     response_model=list[AppealStaff],
@@ -118,24 +131,9 @@ async def create(
 def list_appeals(
     session: SessionDep,
     scope: StaffScopeDep,
-    status: Annotated[str | None, Query(max_length=12)] = None,
-    overdue: bool | None = None,
-    organisation_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+    which: Annotated[AppealFilter, Depends(appeal_filter)],
 ) -> list[dict]:
-    return reads.list_appeals(
-        session.connection(),
-        scope.city_id,
-        scope.actor,
-        status,
-        overdue,
-        organisation_id,
-        category,
-        limit,
-        offset,
-    )
+    return reads.list_appeals(session.connection(), scope.city_id, scope.actor, which)
 
 
 @router.get("/appeals/{reg_number}", response_model=AppealStaff, tags=["appeals"])
@@ -152,23 +150,23 @@ def events(reg_number: str, session: SessionDep, scope: StaffScopeDep) -> list[d
     return reads.history(conn, scope.city_id, appeal["id"], staff=True)
 
 
+def transition_request(reg_number: str, body: TransitionIn) -> TransitionRequest:
+    """The appeal's number from the path and the change from the body, together."""
+    return TransitionRequest(reg_number, **body.model_dump())
+
+
 @router.post(
     "/appeals/{reg_number}/transition",
     response_model=AppealStaff,
     tags=["appeals"],
     summary="Change status (and route): every change goes to the event log",
 )
-def change(reg_number: str, body: TransitionIn, session: SessionDep, scope: StaffScopeDep) -> dict:
-    appeal = lifecycle.transition(
-        session.connection(),
-        scope.city_id,
-        reg_number,
-        body.to,
-        scope.actor,
-        body.comment,
-        body.organisation_id,
-        body.deferred_to_year,
-    )
+def change(
+    change: Annotated[TransitionRequest, Depends(transition_request)],
+    session: SessionDep,
+    scope: StaffScopeDep,
+) -> dict:
+    appeal = lifecycle.transition(session.connection(), scope.city_id, change, scope.actor)
     session.commit()
     return appeal
 
@@ -180,24 +178,6 @@ def change(reg_number: str, body: TransitionIn, session: SessionDep, scope: Staf
     summary="Mark the callback to the applicant as done",
 )
 def callback(reg_number: str, session: SessionDep, scope: StaffScopeDep) -> dict:
-    city, actor = scope.city_id, scope.actor
-    conn = session.connection()
-    appeal = reads.get_appeal(conn, city, reg_number=reg_number, actor=actor)
-    if actor.role not in {"operator", "inspector", "controller", "admin", "executor"}:
-        raise Forbidden(f"role {actor.role!r} does not call applicants back")
-    conn.execute(
-        text("UPDATE appeals SET callback_done = true WHERE city_id = :c AND id = :i"),
-        {"c": city, "i": appeal["id"]},
-    )
-    lifecycle.log_event(
-        conn,
-        city,
-        appeal["id"],
-        actor,
-        appeal["status"],
-        appeal["status"],
-        appeal["organisation_id"],
-        "callback done",
-    )
+    appeal = lifecycle.call_back(session.connection(), scope.city_id, reg_number, scope.actor)
     session.commit()
-    return reads.get_appeal(session.connection(), city, appeal_id=appeal["id"], actor=actor)
+    return appeal

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ScopeDep, SessionDep
 from api.responses import csv_response
 from geo.hotspots.run import HotspotQuery, cell_rows, run_emerging, run_hotspots, to_geojson
-from geo.planning.failing import density_clusters, failing_objects
+from geo.planning.failing import ClusterQuery, density_clusters, failing_objects
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 Fmt = Literal["json", "geojson", "csv"]
@@ -91,17 +91,22 @@ def failing(
     return failing_objects(session.connection(), scope.city_id, kind, limit)
 
 
-@router.get("/clusters", summary="Density clusters of appeals (ST_ClusterDBSCAN)")
-def clusters(
-    session: SessionDep,
-    scope: ScopeDep,
+def cluster_query(
     eps_m: Annotated[float, Query(ge=1, le=5000)] = 50.0,
     min_points: Annotated[int, Query(ge=2, le=100000)] = 20,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> ClusterQuery:
+    """The parameters of a clustering, travelling together."""
+    return ClusterQuery(eps_m, min_points, since, until, category, limit)
+
+
+@router.get("/clusters", summary="Density clusters of appeals (ST_ClusterDBSCAN)")
+def clusters(
+    session: SessionDep,
+    scope: ScopeDep,
+    q: Annotated[ClusterQuery, Depends(cluster_query)],
 ) -> list[dict]:
-    return density_clusters(
-        session.connection(), scope.city_id, eps_m, min_points, since, until, category, limit
-    )
+    return density_clusters(session.connection(), scope.city_id, q)

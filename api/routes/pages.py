@@ -1,26 +1,25 @@
-"""The pages (operator console, repair queue, tracker, planner dashboard) and their assets.
+"""The pages' routes, generated from ``web.registry.PAGES``, and their assets.
 
-``install(app)`` adds the routes and serves ``/static`` (our own files) and
-``/static/vendor/...`` (Leaflet and plugins from ``web/node_modules``, installed by npm).
+``install(app)`` adds one route per registered page, the base layers' GeoJSON the maps
+read, and serves ``/static`` (our own files) and ``/static/vendor/...`` (Leaflet and plugins
+from ``web/node_modules``, installed by npm).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI reads each page route's signature,
+# whose parameter model is the page's own (a value of the loop, not a module-level name).
 
-import datetime as dt
 import logging
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Connection
 
 from api.deps import ScopeDep, SessionDep
-from geo.hotspots.run import HotspotQuery, run_hotspots, to_geojson
+from geo.city.basemap import layer_geojson
 from geo.infra.errors import InvalidInput
-from geo.planning.ratings import statistics
-from geo.planning.repair_queue import QueueRules, budget_line, compute_queue
-from web import assets, data, i18n, pages
+from web import assets, render
+from web.registry import PAGES, Page
 
 log = logging.getLogger("qala.web")
 router = APIRouter(include_in_schema=False)
@@ -34,108 +33,35 @@ def _source(request: Request) -> str:
     return "tiles" if has_tiles else "geojson"
 
 
-def _ctx(request: Request, session, city: int, lang: str | None) -> pages.PageContext:
-    conn = session.connection()
-    language = i18n.pick_lang(lang)
-    return pages.PageContext(
-        lang=language,
-        city=data.city_view(conn, city),
-        source=_source(request),
-        query=dict(request.query_params),
-        district_labels=data.district_labels(conn, city, language),
-    )
-
-
 def _html(body: str) -> HTMLResponse:
-    return HTMLResponse(
-        body,
-        headers={
-            "Content-Security-Policy": pages.CSP,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-        },
-    )
+    return HTMLResponse(body, headers=render.HEADERS)
 
 
-@router.get("/", response_class=HTMLResponse)
-def landing(request: Request, session: SessionDep, scope: ScopeDep, lang: Lang = None):
-    return _html(pages.landing_page(_ctx(request, session, scope.city_id, lang)))
+def page_route(page: Page):
+    """The route of one page: its own query parameters (a 422 when bad), the context every
+    page gets, and its view."""
 
-
-@router.get("/operator", response_class=HTMLResponse)
-def operator(request: Request, session: SessionDep, scope: ScopeDep, lang: Lang = None):
-    return _html(pages.operator_page(_ctx(request, session, scope.city_id, lang)))
-
-
-@router.get("/track", response_class=HTMLResponse)
-def track(
-    request: Request,
-    session: SessionDep,
-    scope: ScopeDep,
-    lang: Lang = None,
-    reg: Annotated[str | None, Query(max_length=32)] = None,
-):
-    return _html(pages.track_page(_ctx(request, session, scope.city_id, lang), reg))
-
-
-def _queue(conn: Connection, city: int, budget: float | None) -> tuple[list[dict], dict, int]:
-    rules = QueueRules(budget=budget)
-    queue = compute_queue(conn, city, rules)
-    if budget is None:  # as the city did: the first 70 yards funded
-        for q in queue:
-            q["funded"] = q["rank"] <= pages.DEFAULT_FUNDED
-    return queue, budget_line(queue), rules.year
-
-
-@router.get("/queue", response_class=HTMLResponse)
-def queue(
-    request: Request,
-    session: SessionDep,
-    scope: ScopeDep,
-    lang: Lang = None,
-    budget: Annotated[float | None, Query(ge=0, le=1e15)] = None,
-):
-    conn = session.connection()
-    items, line, year = _queue(conn, scope.city_id, budget)
-    return _html(
-        pages.queue_page(
-            _ctx(request, session, scope.city_id, lang),
-            items,
-            line,
-            budget,
-            QueueRules().cost_per_m2,
-            year,
+    def show(
+        request: Request,
+        session: SessionDep,
+        scope: ScopeDep,
+        params: Annotated[page.params, Query()],
+        lang: Lang = None,
+    ) -> HTMLResponse:
+        conn = session.connection()
+        ctx = render.page_context(
+            conn, page, PAGES, scope.city_id, lang, _source(request), dict(request.query_params)
         )
+        return _html(page.view(ctx, conn, params))
+
+    show.__name__ = f"page_{page.name}"
+    return show
+
+
+for _page in PAGES:
+    router.add_api_route(
+        _page.path, page_route(_page), methods=["GET"], response_class=HTMLResponse
     )
-
-
-@router.get("/planner", response_class=HTMLResponse)
-def planner(request: Request, session: SessionDep, scope: ScopeDep, lang: Lang = None):
-    conn, city = session.connection(), scope.city_id
-    ctx = _ctx(request, session, city, lang)
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
-    items, line, _ = _queue(conn, city, None)
-    return _html(
-        pages.planner_page(
-            ctx,
-            statistics(conn, city, since),
-            data.category_names(conn, ctx.lang),
-            _hotspots(conn, city, since),
-            items,
-            line,
-        )
-    )
-
-
-def _hotspots(conn: Connection, city: int, since: dt.datetime) -> dict:
-    """Significant Gi* cells of the last year's appeals (none when there are too few), on
-    250 m cells (counted by PostGIS in one scan, fast with millions of appeals); the API
-    offers the data-driven defaults."""
-    try:
-        result = run_hotspots(conn, city, HotspotQuery(since=since, cell_size=250))
-    except InvalidInput:
-        return {"type": "FeatureCollection", "features": [], "parameters": {}}
-    return to_geojson(result, only_significant=True)
 
 
 @router.get("/web/api/layers/{layer}.geojson")
@@ -152,7 +78,7 @@ def layer(
     if len(box) != 4:
         raise InvalidInput("bbox must be four numbers: west,south,east,north")
     return JSONResponse(
-        data.layer_geojson(session.connection(), scope.city_id, layer, box),
+        layer_geojson(session.connection(), scope.city_id, layer, box),
         media_type="application/geo+json",
     )
 

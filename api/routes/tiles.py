@@ -26,8 +26,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 
 from api.deps import ScopeDep, SessionDep
+from geo.appeals.states import STATES
 from geo.infra.errors import NotAuthenticated, NotFound
-from geo.models import APPEAL_STATES
 from geo.staff.scope import Scope
 from layers import features as feats
 from layers.filters import BadQuery, Selection
@@ -45,7 +45,7 @@ ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f"}
 RESERVED = ITEM_PARAMS | {"z", "x", "y"}
 CELL_FIELDS = {
     "count": "Number",
-    **{s: "Number" for s in APPEAL_STATES},
+    **{s: "Number" for s in STATES},
 }
 
 
@@ -176,11 +176,60 @@ class LayerRoutes:
         self.register_not_found()
 
     def register_layer(self, layer: Layer) -> None:
-        """The tile, TileJSON and OGC routes of one layer."""
+        """The tile, TileJSON and OGC routes of one layer, each made by its own method."""
         filters = filter_params(layer)
-        title = layer.title.get("en", layer.name)
+        name, title = layer.name, layer.title.get("en", layer.name)
         access = "" if layer.public else " (staff: Bearer token)"
-        tag_tiles, tag_ogc = ["tiles"], ["ogc"]
+        add = self.router.add_api_route
+        add(
+            f"{self.tiles}/{name}/{{z}}/{{x}}/{{y}}.pbf",
+            self.tile_route(layer, filters),
+            methods=["GET"],
+            tags=["tiles"],
+            response_class=Response,
+            summary=f"{title}: vector tile{access}",
+            responses={200: {"content": {MVT: {}}, "description": "a Mapbox Vector Tile"}},
+            name=f"tile_{name}",
+        )
+        add(
+            f"{self.tiles}/{name}.json",
+            self.tilejson_route(layer, filters),
+            methods=["GET"],
+            tags=["tiles"],
+            summary=f"{title}: TileJSON{access}",
+            name=f"tilejson_{name}",
+        )
+        add(
+            f"{self.ogc}/collections/{name}",
+            self.collection_route(layer),
+            methods=["GET"],
+            tags=["ogc"],
+            summary=f"{title}: collection{access}",
+            name=f"collection_{name}",
+        )
+        add(
+            f"{self.ogc}/collections/{name}/items",
+            self.items_route(layer, filters),
+            methods=["GET"],
+            tags=["ogc"],
+            response_class=Response,
+            summary=f"{title}: features (GeoJSON){access}",
+            responses={200: {"content": {GEOJSON: {}}}},
+            name=f"items_{name}",
+        )
+        add(
+            f"{self.ogc}/collections/{name}/items/{{featureId}}",
+            self.item_route(layer),
+            methods=["GET"],
+            tags=["ogc"],
+            response_class=Response,
+            summary=f"{title}: one feature{access}",
+            responses={200: {"content": {GEOJSON: {}}}},
+            name=f"item_{name}",
+        )
+
+    def tile_route(self, layer: Layer, filters: Callable) -> Callable[..., Response]:
+        """``GET /tiles/{layer}/{z}/{x}/{y}.pbf``: one vector tile, with a strong ETag."""
 
         def tile(
             request: Request,
@@ -205,6 +254,11 @@ class LayerRoutes:
             }
             return etag_response(request, made.data, MVT, headers)
 
+        return tile
+
+    def tilejson_route(self, layer: Layer, filters: Callable) -> Callable[..., JSONResponse]:
+        """``GET /tiles/{layer}.json``: the layer's TileJSON, its filters passed on."""
+
         def tilejson(
             request: Request,
             session: SessionDep,
@@ -217,12 +271,22 @@ class LayerRoutes:
                 headers=self.cache_control(layer),
             )
 
+        return tilejson
+
+    def collection_route(self, layer: Layer) -> Callable[..., JSONResponse]:
+        """``GET /ogc/collections/{layer}``: the collection with its extent in the city."""
+
         def collection(request: Request, session: SessionDep, scope: ScopeDep) -> JSONResponse:
             city = scope.city_id
             self.selection(layer, scope, {})
             doc = self.collection_doc(request, layer)
             doc["extent"] = feats.extent(session.connection(), layer, city)
             return JSONResponse(doc)
+
+        return collection
+
+    def items_route(self, layer: Layer, filters: Callable) -> Callable[..., Response]:
+        """``GET /ogc/collections/{layer}/items``: a page of features, with paging links."""
 
         def items(
             request: Request,
@@ -272,6 +336,11 @@ class LayerRoutes:
             body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": ' + features + "}"
             return Response(body, media_type=GEOJSON, headers=self.cache_control(layer))
 
+        return items
+
+    def item_route(self, layer: Layer) -> Callable[..., Response]:
+        """``GET /ogc/collections/{layer}/items/{featureId}``: one feature by its id."""
+
         def item(
             request: Request,
             session: SessionDep,
@@ -303,53 +372,7 @@ class LayerRoutes:
                 headers=self.cache_control(layer),
             )
 
-        name = layer.name
-        self.router.add_api_route(
-            f"{self.tiles}/{name}/{{z}}/{{x}}/{{y}}.pbf",
-            tile,
-            methods=["GET"],
-            tags=tag_tiles,
-            response_class=Response,
-            summary=f"{title}: vector tile{access}",
-            responses={200: {"content": {MVT: {}}, "description": "a Mapbox Vector Tile"}},
-            name=f"tile_{name}",
-        )
-        self.router.add_api_route(
-            f"{self.tiles}/{name}.json",
-            tilejson,
-            methods=["GET"],
-            tags=tag_tiles,
-            summary=f"{title}: TileJSON{access}",
-            name=f"tilejson_{name}",
-        )
-        self.router.add_api_route(
-            f"{self.ogc}/collections/{name}",
-            collection,
-            methods=["GET"],
-            tags=tag_ogc,
-            summary=f"{title}: collection{access}",
-            name=f"collection_{name}",
-        )
-        self.router.add_api_route(
-            f"{self.ogc}/collections/{name}/items",
-            items,
-            methods=["GET"],
-            tags=tag_ogc,
-            response_class=Response,
-            summary=f"{title}: features (GeoJSON){access}",
-            responses={200: {"content": {GEOJSON: {}}}},
-            name=f"items_{name}",
-        )
-        self.router.add_api_route(
-            f"{self.ogc}/collections/{name}/items/{{featureId}}",
-            item,
-            methods=["GET"],
-            tags=tag_ogc,
-            response_class=Response,
-            summary=f"{title}: one feature{access}",
-            responses={200: {"content": {GEOJSON: {}}}},
-            name=f"item_{name}",
-        )
+        return item
 
     def register_not_found(self) -> None:
         """Unknown layers get a 404 that names the known ones (registered last)."""

@@ -1,8 +1,9 @@
 """Appeals, from registration to closure.
 
+:mod:`~geo.appeals.states` (the one home of the states: groups, transitions, their words),
 :mod:`~geo.appeals.actors` (who acts, and which appeals they may see),
 :mod:`~geo.appeals.intake` (validate, locate, route, deadline, repeats, preview, create: every
-channel), :mod:`~geo.appeals.lifecycle` (the state machine, roles, transitions, the event log),
+channel), :mod:`~geo.appeals.lifecycle` (roles, transitions, call-backs, the event log),
 :mod:`~geo.appeals.reads` (one appeal, its history and media, lists for staff),
 :mod:`~geo.appeals.bulk` (repeats, counters and number sequences after a bulk write).
 """

@@ -6,11 +6,13 @@ all; staff see the applicant's contacts where their role may.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
+from geo.appeals.states import STATES, overdue_sql
 from geo.infra.errors import Forbidden, InvalidInput, NotFound
-from geo.models import APPEAL_STATES
 
 # An appeal as readers see it: the view appeal_cards (migration 0005); callers add
 # "AND a.<column> ..." conditions and ORDER BY.
@@ -92,35 +94,56 @@ def media(conn: Connection, city_id: int, appeal_id: int) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class AppealFilter:
+    """Which appeals a staff list shows, newest first.
+
+    Parameters
+    ----------
+    status : one state (:data:`geo.appeals.states.STATES`), or any.
+    overdue : only overdue appeals (``True``), only the others (``False``), or all.
+    organisation_id : only this organisation's.
+    category : only this category's code.
+    limit, offset : the page of the list.
+    """
+
+    status: str | None = None
+    overdue: bool | None = None
+    organisation_id: int | None = None
+    category: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
 def list_appeals(
-    conn: Connection,
-    city_id: int,
-    actor: Actor,
-    status: str | None = None,
-    overdue: bool | None = None,
-    organisation_id: int | None = None,
-    category: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    conn: Connection, city_id: int, actor: Actor, which: AppealFilter | None = None
 ) -> list[dict]:
-    """Appeals a staff actor may see: an executor only its organisation's."""
+    """Appeals a staff actor may see (an executor only its organisation's), filtered.
+
+    Raises
+    ------
+    Forbidden
+        A role that may not list appeals.
+    InvalidInput
+        An unknown status.
+    """
+    which = which or AppealFilter()
+    status, overdue = which.status, which.overdue
+    organisation_id, category = which.organisation_id, which.category
     where = []
-    params: dict = {"c": city_id, "lim": limit, "off": offset}
+    params: dict = {"c": city_id, "lim": which.limit, "off": which.offset}
     if actor.role == "executor":
         where.append("a.organisation_id = :own")
         params["own"] = actor.organisation_id
     elif not actor.sees_everything:
         raise Forbidden(f"role {actor.role!r} cannot list appeals")
     if status:
-        if status not in APPEAL_STATES:
+        if status not in STATES:
             raise InvalidInput(f"unknown status {status!r}")
         where.append("a.status = :st")
         params["st"] = status
     if overdue is not None:
-        cond = (
-            "a.status IN ('registered','assigned','in_progress','reopened') "
-            "AND a.deadline_at < now()"
-        )
+        cond = overdue_sql("a.status", "a.deadline_at")
         where.append(cond if overdue else f"NOT ({cond})")
     if organisation_id is not None:
         where.append("a.organisation_id = :org")

@@ -1,9 +1,11 @@
-"""The city's reference data: the categories (``data/categories.yaml``), a city by its code,
-and writing rows of the map.
+"""The city's reference data: the categories (``categories.yaml`` beside this module, package
+data read with :mod:`importlib.resources`), a city by its code, and writing rows of the map.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -11,13 +13,13 @@ from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from geo.infra.errors import NotFound
-from geo.infra.settings import PROJECT_ROOT
 from geo.models import Category, City
 
-CATEGORIES_FILE = PROJECT_ROOT / "data" / "categories.yaml"
+#: the categories every city shares: names, groups, deadlines, routing
+CATEGORIES_FILE = files("geo.city") / "categories.yaml"
 
 
-def load_categories(conn: Connection, path: Path = CATEGORIES_FILE) -> int:
+def load_categories(conn: Connection, path: Path | Traversable = CATEGORIES_FILE) -> int:
     """Insert or update the category list (a reference table shared by all cities)."""
     rows = [
         {
@@ -44,6 +46,26 @@ def load_categories(conn: Connection, path: Path = CATEGORIES_FILE) -> int:
     )
     conn.execute(stmt)
     return len(rows)
+
+
+def list_categories(conn: Connection) -> list[dict]:
+    """Every category with its names, group, criticality, deadline and routing, by group
+    and code."""
+    rows = conn.execute(text("SELECT * FROM categories ORDER BY group_code, code")).mappings()
+    return [dict(r) for r in rows]
+
+
+def category_names(conn: Connection, lang: str) -> dict[str, str]:
+    """Each category's code and its name in ``lang`` (``kk``, ``en``, else Russian), by code.
+
+    Parameters
+    ----------
+    lang
+        A page's language; anything but ``kk`` and ``en`` reads Russian.
+    """
+    column = {"kk": "name_kk", "en": "name_en"}.get(lang, "name_ru")
+    rows = conn.execute(text(f"SELECT code, {column} FROM categories ORDER BY code"))
+    return {code: name for code, name in rows}
 
 
 def city_id(conn: Connection, code: str) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from geo.appeals.intake import Located, check_point, degree_box, locate
+from geo.appeals.states import ACTIVE, sql_list
 
 WELL_RADIUS_M = 60.0
 NEARBY_RADIUS_M = 150.0
 
-CARD_SQL = text("""
+CARD_SQL = text(f"""
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS g,
                   ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :dx, :dy) AS box),
 b AS (
@@ -54,7 +55,7 @@ SELECT
             (a.deadline_at < now()) AS overdue,
             round(ST_Distance(a.geom::geography, p.g::geography)::numeric, 1) AS distance_m
      FROM appeals a, p
-     WHERE a.city_id = :c AND a.status IN ('registered','assigned','in_progress','reopened')
+     WHERE a.city_id = :c AND a.status IN {sql_list(ACTIVE)}
        AND a.geom && p.box AND ST_DWithin(a.geom::geography, p.g::geography, :nr)
      ORDER BY a.created_at DESC LIMIT 20) a) AS open_nearby,
   (SELECT coalesce(json_agg(h ORDER BY h.appeals DESC), '[]') FROM (

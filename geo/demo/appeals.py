@@ -179,15 +179,88 @@ def generate_appeals(
     """``n`` appeals between ``start`` and ``end`` as a DataFrame of the ``appeals`` columns.
 
     ``taken`` maps a year to the last registration number already used in it, so a second
-    batch continues the numbering instead of colliding with the first.
+    batch continues the numbering instead of colliding with the first. The steps draw from
+    one random generator in this order: the same seed gives the same appeals.
     """
     rng = np.random.default_rng(seed)
     now = now or dt.datetime.now(dt.UTC)
     end = end or now
     start = start or end - dt.timedelta(days=365)
     cats = objs.categories.set_index("code")
+    created, category = _draw_times_and_categories(rng, cats, n, start, end)
+    places = _place_on_objects(rng, objs, cats, category)
+    _plant_hotspots(rng, places, hotspots or [])
+    places.jitter(rng)
+    _route_the_rest(objs, cats, category, places)
+    life = _draw_lifecycle(rng, cats, category, created, now)
+    channel = rng.choice(list(CHANNEL_MIX), n, p=np.array(list(CHANNEL_MIX.values())))
+    first_call = life.closed & (rng.random(n) < 0.3)
+    year, seq = _numbers(created, taken)
+    return _frame(objs, created, category, places, life, channel, first_call, year, seq)
+
+
+@dataclass
+class Places:
+    """Where each generated appeal is: its point, object, district, organisation (-1 where
+    not yet known), free-text address and yard."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    obj_kind: np.ndarray
+    obj_id: np.ndarray
+    org: np.ndarray
+    district: np.ndarray
+    address: np.ndarray
+    yard: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> Places:
+        return cls(
+            lon=np.empty(n),
+            lat=np.empty(n),
+            obj_kind=np.array(["none"] * n, dtype=object),
+            obj_id=np.full(n, -1, dtype=np.int64),
+            org=np.full(n, -1, dtype=np.int64),
+            district=np.full(n, -1, dtype=np.int64),
+            address=np.array([None] * n, dtype=object),
+            yard=np.full(n, -1, dtype=np.int64),
+        )
+
+    def pick(
+        self, rng: np.random.Generator, table: pd.DataFrame, mask: np.ndarray, kind: str
+    ) -> tuple[np.ndarray, pd.DataFrame | None]:
+        """Put the appeals of ``mask`` on random rows of ``table`` (objects of ``kind``, or
+        bare points for ``none``); returns their positions and the rows drawn."""
+        idx = np.flatnonzero(mask)
+        if not len(idx) or table.empty:
+            return idx, None
+        rows = table.iloc[rng.integers(0, len(table), len(idx))]
+        self.lon[idx] = rows.lon.to_numpy()
+        self.lat[idx] = rows.lat.to_numpy()
+        self.district[idx] = rows.district_id.fillna(-1).to_numpy()
+        if kind != "none":
+            self.obj_kind[idx] = kind
+            self.obj_id[idx] = rows.id.to_numpy()
+        if "address_ru" in rows:
+            self.address[idx] = rows.address_ru.to_numpy()
+        if "yard_id" in rows:
+            self.yard[idx] = rows.yard_id.fillna(-1).to_numpy()
+        return idx, rows
+
+    def jitter(self, rng: np.random.Generator) -> None:
+        """A few metres of noise, so repeated appeals on one object do not sit on one point."""
+        n = len(self.lon)
+        self.lon, self.lat = _metric_offsets(
+            self.lon, self.lat, rng.normal(0, 4, n), rng.normal(0, 4, n)
+        )
+
+
+def _draw_times_and_categories(
+    rng: np.random.Generator, cats: pd.DataFrame, n: int, start: dt.datetime, end: dt.datetime
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """``created_at`` uniform over the window, then each appeal's category drawn with its
+    month's seasonal weights (:data:`MIX`, :data:`SEASONAL`)."""
     codes = np.array([c for c in MIX if c in cats.index])
-    # created_at: uniform days, then category drawn with the month's seasonal weights
     span = (end - start).total_seconds()
     t = np.sort(rng.uniform(0, span, n))
     created = pd.to_datetime(start) + pd.to_timedelta(t, unit="s")
@@ -202,35 +275,15 @@ def generate_appeals(
     cum = weights.cumsum(axis=1)
     u = rng.random(n)
     cat_idx = np.minimum((u[:, None] > cum[month - 1]).sum(axis=1), len(codes) - 1)
-    category = codes[cat_idx]
+    return created, codes[cat_idx]
 
-    out = pd.DataFrame({"category_code": category, "created_at": created})
-    lon = np.empty(n)
-    lat = np.empty(n)
-    obj_id = np.full(n, -1, dtype=np.int64)
-    obj_kind = np.array(["none"] * n, dtype=object)
-    org = np.full(n, -1, dtype=np.int64)
-    district = np.full(n, -1, dtype=np.int64)
-    address = np.array([None] * n, dtype=object)
-    yard = np.full(n, -1, dtype=np.int64)
 
-    def pick(table: pd.DataFrame, mask: np.ndarray, kind: str, key: str | None):
-        idx = np.flatnonzero(mask)
-        if not len(idx) or table.empty:
-            return idx, None
-        rows = table.iloc[rng.integers(0, len(table), len(idx))]
-        lon[idx] = rows.lon.to_numpy()
-        lat[idx] = rows.lat.to_numpy()
-        district[idx] = rows.district_id.fillna(-1).to_numpy()
-        if kind != "none":
-            obj_kind[idx] = kind
-            obj_id[idx] = rows.id.to_numpy()
-        if "address_ru" in rows:
-            address[idx] = rows.address_ru.to_numpy()
-        if "yard_id" in rows:
-            yard[idx] = rows.yard_id.fillna(-1).to_numpy()
-        return idx, rows
-
+def _place_on_objects(
+    rng: np.random.Generator, objs: CityObjects, cats: pd.DataFrame, category: np.ndarray
+) -> Places:
+    """Each appeal on an object of its category's kind: a well (its owner responsible), a
+    building with a housing organisation, a yard, or a point on a street."""
+    places = Places.empty(len(category))
     for code in np.unique(category):
         mask = category == code
         c = cats.loc[code]
@@ -238,44 +291,77 @@ def generate_appeals(
             wells = (
                 objs.wells if pd.isna(c.well_kind) else objs.wells[objs.wells.kind == c.well_kind]
             )
-            idx, rows = pick(wells, mask, "well", None)
+            idx, rows = places.pick(rng, wells, mask, "well")
             if rows is not None:
-                org[idx] = rows.owner_id.to_numpy()
+                places.org[idx] = rows.owner_id.to_numpy()
         elif c.object_kind == "building":
-            idx, rows = pick(
-                objs.buildings[objs.buildings.housing_org_id.notna()], mask, "building", None
-            )
+            buildings = objs.buildings[objs.buildings.housing_org_id.notna()]
+            idx, rows = places.pick(rng, buildings, mask, "building")
             if rows is not None and c.responsible_kind == "housing_org":
-                org[idx] = rows.housing_org_id.to_numpy()
+                places.org[idx] = rows.housing_org_id.to_numpy()
         elif c.object_kind == "yard":
-            pick(objs.yards, mask, "yard", None)
+            places.pick(rng, objs.yards, mask, "yard")
         else:
-            pick(objs.street_points, mask, "none", None)
+            places.pick(rng, objs.street_points, mask, "none")
+    return places
 
-    # planted hotspots take over a share of the appeals (object-less, exact places)
-    metric = _metric_offsets
-    for k, h in enumerate(hotspots or []):
+
+def _plant_hotspots(rng: np.random.Generator, places: Places, hotspots: list[Hotspot]) -> None:
+    """Each hot spot takes over its share of the appeals: object-less, within its radius."""
+    n = len(places.lon)
+    for k, h in enumerate(hotspots):
         m = int(round(h.share * n))
         idx = rng.choice(n, m, replace=False)
         r = h.radius_m * np.sqrt(rng.random(m))
         a = rng.uniform(0, 2 * np.pi, m)
-        lon[idx], lat[idx] = metric(h.lon, h.lat, r * np.cos(a), r * np.sin(a))
-        obj_kind[idx], obj_id[idx], address[idx] = "none", -1, f"hotspot {k + 1}"
-        yard[idx] = -1
-    # small jitter so that repeated appeals on one object do not sit on one point
-    jx, jy = _metric_offsets(lon, lat, rng.normal(0, 4, n), rng.normal(0, 4, n))
-    lon, lat = jx, jy
-    # responsible organisation for those not set by the object: by kind and district
+        places.lon[idx], places.lat[idx] = _metric_offsets(
+            h.lon, h.lat, r * np.cos(a), r * np.sin(a)
+        )
+        places.obj_kind[idx], places.obj_id[idx], places.address[idx] = (
+            "none",
+            -1,
+            f"hotspot {k + 1}",
+        )
+        places.yard[idx] = -1
+
+
+def _route_the_rest(
+    objs: CityObjects, cats: pd.DataFrame, category: np.ndarray, places: Places
+) -> None:
+    """The responsible organisation where the object did not set one: the body of the
+    category's kind for the district, else the city-wide one, else the district akimat."""
     resp = cats.loc[category, "responsible_kind"].to_numpy()
+    org, district = places.org, places.district
     for i in np.flatnonzero(org < 0):
         org[i] = (
             objs.orgs_by_kind_district.get((resp[i], district[i]))
             or objs.orgs_by_kind_district.get((resp[i], None))
             or objs.orgs_by_kind_district.get(("district_akimat", district[i]), -1)
         )
+
+
+@dataclass
+class Lifecycle:
+    """Each appeal's deadline, resolution (``NaT`` while open) and state."""
+
+    deadline: pd.DatetimeIndex
+    resolved_at: pd.DatetimeIndex
+    closed: np.ndarray
+    status: np.ndarray
+
+
+def _draw_lifecycle(
+    rng: np.random.Generator,
+    cats: pd.DataFrame,
+    category: np.ndarray,
+    created: pd.DatetimeIndex,
+    now: dt.datetime,
+) -> Lifecycle:
+    """Deadlines from the categories; older appeals closed, mostly on time (15 % late);
+    recent ones open, assigned or in progress."""
     hours = cats.loc[category, "deadline_hours"].to_numpy()
+    n = len(category)
     deadline = created + pd.to_timedelta(hours, unit="h")
-    # lifecycle: older appeals closed, mostly on time; recent ones open
     age_days = (pd.Timestamp(now) - created).total_seconds().to_numpy() / 86400
     p_closed = np.clip(age_days / 14, 0.05, 0.97)
     closed = rng.random(n) < p_closed
@@ -285,37 +371,59 @@ def generate_appeals(
     resolved_at = resolved_at.where(closed & (resolved_at < pd.Timestamp(now)))
     closed = ~resolved_at.isna()
     status = np.where(closed, "closed", np.where(rng.random(n) < 0.5, "assigned", "in_progress"))
-    channel = rng.choice(list(CHANNEL_MIX), n, p=np.array(list(CHANNEL_MIX.values())))
+    return Lifecycle(deadline, resolved_at, closed, status)
+
+
+def _numbers(
+    created: pd.DatetimeIndex, taken: dict[int, int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each appeal's year and its number in that year, after the numbers already ``taken``."""
     year = created.year.to_numpy()
-    seq = np.zeros(n, dtype=np.int64)
+    seq = np.zeros(len(year), dtype=np.int64)
     for y in np.unique(year):
         m = year == y
         first = (taken or {}).get(int(y), 0) + 1
         seq[m] = np.arange(first, first + m.sum())
+    return year, seq
+
+
+def _frame(
+    objs: CityObjects,
+    created: pd.DatetimeIndex,
+    category: np.ndarray,
+    places: Places,
+    life: Lifecycle,
+    channel: np.ndarray,
+    first_call: np.ndarray,
+    year: np.ndarray,
+    seq: np.ndarray,
+) -> pd.DataFrame:
+    """The appeals as rows of the ``appeals`` table (and the place columns)."""
+    out = pd.DataFrame({"category_code": category, "created_at": created})
     out["reg_number"] = [f"{objs.code}-{y}-{s:06d}" for y, s in zip(year, seq, strict=True)]
     out["seq"] = seq
     out["year"] = year
     out["city_id"] = objs.city_id
     out["channel"] = channel
     out["description"] = ""
-    out["located_by"] = np.where(obj_kind == "none", "click", "object")
-    out["object_kind"] = obj_kind
-    out["object_id"] = np.where(obj_id >= 0, obj_id, None)
-    out["address_text"] = address
-    out["district_id"] = np.where(district >= 0, district, None)
-    out["organisation_id"] = np.where(org >= 0, org, None)
-    out["status"] = status
-    out["deadline_at"] = deadline
-    out["resolved_at"] = resolved_at
-    out["closed_at"] = resolved_at
-    out["first_call_resolved"] = closed & (rng.random(n) < 0.3)
+    out["located_by"] = np.where(places.obj_kind == "none", "click", "object")
+    out["object_kind"] = places.obj_kind
+    out["object_id"] = np.where(places.obj_id >= 0, places.obj_id, None)
+    out["address_text"] = places.address
+    out["district_id"] = np.where(places.district >= 0, places.district, None)
+    out["organisation_id"] = np.where(places.org >= 0, places.org, None)
+    out["status"] = life.status
+    out["deadline_at"] = life.deadline
+    out["resolved_at"] = life.resolved_at
+    out["closed_at"] = life.resolved_at
+    out["first_call_resolved"] = first_call
     out["repeat_of_id"] = None
     out["source_type"] = "synthetic"
-    out["lon"], out["lat"] = lon, lat
+    out["lon"], out["lat"] = places.lon, places.lat
     out["x_m"], out["y_m"] = Transformer.from_crs(4326, objs.metric_srid, always_xy=True).transform(
-        lon, lat
+        places.lon, places.lat
     )
-    out["yard_id"] = np.where(yard >= 0, yard, None)
+    out["yard_id"] = np.where(places.yard >= 0, places.yard, None)
     return out
 
 

@@ -4,7 +4,7 @@ It stands at the real city's place (54.87 N, 69.15 E) and is labelled synthetic 
 ``cities`` table: microdistricts of 5- and 9-storey panel buildings around yards, quarters of
 private houses, wells in yards with their owners, a street grid with Russian/Kazakh names,
 districts, the kinds of organisations the 109 articles list, and the categories of
-``data/categories.yaml``. Geometry is built in the city's UTM zone (EPSG:32642) and stored
+``geo/city/categories.yaml``. Geometry is built in the city's UTM zone (EPSG:32642) and stored
 in WGS 84.
 
 >>> city = generate_city(seed=7)
@@ -78,6 +78,11 @@ DEPARTMENTS = [
     ),
     ("Отдел ветеринарии", "Ветеринария бөлімі"),
 ]
+LIFT_COMPANIES = [  # the first two serve one district each, the third the other two
+    ("ТОО «ЛифтСервис»", "«ЛифтСервис» ЖШС"),
+    ("ТОО «Север-Лифт»", "«Солтүстік-Лифт» ЖШС"),
+    ("ТОО «КазЛифтМонтаж»", "«ҚазЛифтМонтаж» ЖШС"),
+]
 UTILITIES = {  # well kind served -> (ru, kk)
     "water": ("ГКП «Водоканал» (водопровод)", "«Су арнасы» МКК (су құбыры)"),
     "sewer": ("ГКП «Водоканал» (канализация)", "«Су арнасы» МКК (кәріз)"),
@@ -148,26 +153,85 @@ def _street_label(name: tuple[str, str, str, str]) -> tuple[str, str]:
 
 
 def generate_city(seed: int = 2026) -> DemoCity:
-    """Generate the demo city; the same seed gives the same city, object for object."""
-    rng = np.random.default_rng(seed)
-    cx, cy = to_metric().transform(*CENTRE_LONLAT)
-    x0 = cx - N_BLOCKS_X * BLOCK / 2
-    y0 = cy - N_BLOCKS_Y * BLOCK / 2
-    x1, y1 = x0 + N_BLOCKS_X * BLOCK, y0 + N_BLOCKS_Y * BLOCK
-    city = DemoCity(seed=seed, bounds=box(x0 - 200, y0 - 200, x1 + 200, y1 + 200))
+    """Generate the demo city; the same seed gives the same city, object for object.
 
-    # districts: four quadrants around the centre
+    The steps draw from one random generator in this order (the street names, then block by
+    block), and add organisations in the order their ids will have: reordering them makes
+    another city.
+    """
+    rng = np.random.default_rng(seed)
+    grid = Grid.around(CENTRE_LONLAT)
+    city = DemoCity(seed=seed, bounds=grid.bounds)
+    _add_districts(city, grid)
+    utilities = _add_city_bodies(city)
+    streets = _add_streets(city, rng, grid)
+    housing_orgs = _add_housing_orgs(city)
+    _build_blocks(city, rng, grid, streets, housing_orgs, utilities)
+    _number_houses(city)
+    _add_storm_wells(city, utilities)
+    return city
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The street grid in the metric CRS: its south-west and north-east corners, its centre."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    cx: float
+    cy: float
+
+    @classmethod
+    def around(cls, lonlat: tuple[float, float]) -> Grid:
+        cx, cy = to_metric().transform(*lonlat)
+        x0 = cx - N_BLOCKS_X * BLOCK / 2
+        y0 = cy - N_BLOCKS_Y * BLOCK / 2
+        return cls(x0, y0, x0 + N_BLOCKS_X * BLOCK, y0 + N_BLOCKS_Y * BLOCK, cx, cy)
+
+    @property
+    def bounds(self) -> Polygon:
+        """The city's bounds: the grid and 200 m around it."""
+        return box(self.x0 - 200, self.y0 - 200, self.x1 + 200, self.y1 + 200)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of the grid: its column and row, and its south-west corner."""
+
+    i: int
+    j: int
+    bx: float
+    by: float
+
+
+@dataclass(frozen=True)
+class GridStreets:
+    """The index in ``city.streets`` of the north-south street at each grid column and of
+    the east-west street at each grid row."""
+
+    of_x: dict[int, int]
+    of_y: dict[int, int]
+
+
+def _add_districts(city: DemoCity, grid: Grid) -> None:
+    """Four districts: a square at the centre and three around it."""
+    cx, cy = grid.cx, grid.cy
     quads = [box(cx - 1500, cy - 1500, cx + 1500, cy + 1500)]
     outer = city.bounds.difference(quads[0])
     quads += [
-        outer.intersection(box(x0 - 200, cy, x1 + 200, y1 + 200)),
-        outer.intersection(box(cx - 1500, y0 - 200, x1 + 200, cy)),
-        outer.intersection(box(x0 - 200, y0 - 200, cx - 1500, cy)),
+        outer.intersection(box(grid.x0 - 200, cy, grid.x1 + 200, grid.y1 + 200)),
+        outer.intersection(box(cx - 1500, grid.y0 - 200, grid.x1 + 200, cy)),
+        outer.intersection(box(grid.x0 - 200, grid.y0 - 200, cx - 1500, cy)),
     ]
     for (ru, kk), geom in zip(DISTRICTS, quads, strict=True):
         city.districts.append(Rec("district", geom, {"name_ru": ru, "name_kk": kk}))
 
-    # organisations
+
+def _add_city_bodies(city: DemoCity) -> dict[str, int]:
+    """City departments, district akimats, utilities, lift companies and contractors, with
+    their service areas; returns each utility's index by the well kind it serves."""
     for ru, kk in DEPARTMENTS:
         city.organisations.append(
             Rec("city_department", city.bounds, {"name_ru": ru, "name_kk": kk})
@@ -188,15 +252,7 @@ def generate_city(seed: int = 2026) -> DemoCity:
     for key, (ru, kk) in UTILITIES.items():
         utility_index[key] = len(city.organisations)
         city.organisations.append(Rec("utility", city.bounds, {"name_ru": ru, "name_kk": kk}))
-    lift_index = []
-    for i, (ru, kk) in enumerate(
-        [
-            ("ТОО «ЛифтСервис»", "«ЛифтСервис» ЖШС"),
-            ("ТОО «Север-Лифт»", "«Солтүстік-Лифт» ЖШС"),
-            ("ТОО «КазЛифтМонтаж»", "«ҚазЛифтМонтаж» ЖШС"),
-        ]
-    ):
-        lift_index.append(len(city.organisations))
+    for i, (ru, kk) in enumerate(LIFT_COMPANIES):
         area = (
             city.districts[i].geom
             if i < 2
@@ -211,55 +267,51 @@ def generate_city(seed: int = 2026) -> DemoCity:
                 {"name_ru": f"ТОО «Дорстрой-{i + 1}»", "name_kk": f"«Жолқұрылыс-{i + 1}» ЖШС"},
             )
         )
+    return utility_index
 
-    # streets: N-S (x = const) and E-W (y = const) lines of the grid
+
+def _add_streets(city: DemoCity, rng: np.random.Generator, grid: Grid) -> GridStreets:
+    """North-south (x = const) and east-west (y = const) lines of the grid, named in a
+    random order with the main avenue (Абая, as in the real city) through the centre."""
     names = list(STREET_NAMES)
     order = list(rng.permutation(len(names)))
-    # the main avenue (Абая, as in the real city) runs north-south through the centre
     mid = N_BLOCKS_X // 2
     a = order.index(0)
     order[a], order[mid] = order[mid], order[a]
-    ns_count, ew_count = N_BLOCKS_X + 1, N_BLOCKS_Y + 1
     street_of_x, street_of_y = {}, {}
     k = 0
-    for i in range(ns_count):
-        x = x0 + i * BLOCK
+    for i in range(N_BLOCKS_X + 1):
+        x = grid.x0 + i * BLOCK
         nm = names[order[k % len(names)]]
         suffix = "" if k < len(names) else f" {k // len(names) + 1}-я"
-        ru, kk = _street_label(nm)
         street_of_x[i] = len(city.streets)
-        city.streets.append(
-            Rec(
-                "street",
-                LineString([(x, y0), (x, y1)]),
-                {
-                    "name_ru": ru + suffix,
-                    "name_kk": kk + suffix,
-                    "kind": "avenue" if nm[2] == "проспект" else "street",
-                },
-            )
-        )
+        city.streets.append(_street(nm, suffix, LineString([(x, grid.y0), (x, grid.y1)])))
         k += 1
-    for j in range(ew_count):
-        y = y0 + j * BLOCK
+    for j in range(N_BLOCKS_Y + 1):
+        y = grid.y0 + j * BLOCK
         nm = names[order[k % len(names)]]
         suffix = "" if k < len(names) else f"-{k // len(names) + 1}"
-        ru, kk = _street_label(nm)
         street_of_y[j] = len(city.streets)
-        city.streets.append(
-            Rec(
-                "street",
-                LineString([(x0, y), (x1, y)]),
-                {
-                    "name_ru": ru + suffix,
-                    "name_kk": kk + suffix,
-                    "kind": "avenue" if nm[2] == "проспект" else "street",
-                },
-            )
-        )
+        city.streets.append(_street(nm, suffix, LineString([(grid.x0, y), (grid.x1, y)])))
         k += 1
+    return GridStreets(street_of_x, street_of_y)
 
-    # housing organisations (КСК / ОСИ / УК), each takes a few microdistrict blocks
+
+def _street(name: tuple[str, str, str, str], suffix: str, line: LineString) -> Rec:
+    ru, kk = _street_label(name)
+    return Rec(
+        "street",
+        line,
+        {
+            "name_ru": ru + suffix,
+            "name_kk": kk + suffix,
+            "kind": "avenue" if name[2] == "проспект" else "street",
+        },
+    )
+
+
+def _add_housing_orgs(city: DemoCity) -> list[int]:
+    """40 housing organisations (КСК / ОСИ / УК); each will take a few microdistrict blocks."""
     housing_orgs: list[int] = []
     kinds_ru = ["КСК", "ОСИ", "УК"]
     for i in range(40):
@@ -276,71 +328,70 @@ def generate_city(seed: int = 2026) -> DemoCity:
                 },
             )
         )
+    return housing_orgs
 
-    def add_building(
-        geom: Polygon,
-        floors: int,
-        entrances: int,
-        kind: str,
-        street: int,
-        pos: float,
-        side: int,
-        org: int | None,
-    ) -> int:
-        apartments = floors * entrances * 4 if kind == "apartment" else 1
-        city.buildings.append(
-            Rec(
-                kind,
-                geom,
-                {
-                    "street": street,
-                    "pos": pos,
-                    "side": side,
-                    "floors": floors,
-                    "apartments": apartments,
-                    "year_built": int(rng.integers(1962, 1992))
-                    if kind == "apartment"
-                    else int(rng.integers(1950, 2020)),
-                    "housing_org": org,
-                },
-            )
-        )
-        return len(city.buildings) - 1
 
+def _build_blocks(
+    city: DemoCity,
+    rng: np.random.Generator,
+    grid: Grid,
+    streets: GridStreets,
+    housing_orgs: list[int],
+    utilities: dict[str, int],
+) -> None:
+    """Panel microdistricts towards the centre, private houses towards the edge, some
+    blocks left empty; each microdistrict goes to the next housing organisation."""
     centre_i, centre_j = N_BLOCKS_X / 2, N_BLOCKS_Y / 2
     block_no = 0
     for i in range(N_BLOCKS_X):
         for j in range(N_BLOCKS_Y):
-            bx, by = x0 + i * BLOCK, y0 + j * BLOCK
-            inner = box(
-                bx + STREET_HALF,
-                by + STREET_HALF,
-                bx + BLOCK - STREET_HALF,
-                by + BLOCK - STREET_HALF,
-            )
+            block = Block(i, j, grid.x0 + i * BLOCK, grid.y0 + j * BLOCK)
             dist = max(abs(i + 0.5 - centre_i) / centre_i, abs(j + 0.5 - centre_j) / centre_j)
             if dist < 0.8 and rng.random() < 0.93:
-                _microdistrict(
-                    city,
-                    rng,
-                    inner,
-                    bx,
-                    by,
-                    i,
-                    j,
-                    street_of_x,
-                    street_of_y,
-                    housing_orgs[block_no % len(housing_orgs)],
-                    add_building,
-                    utility_index,
-                )
+                org = housing_orgs[block_no % len(housing_orgs)]
+                _microdistrict(city, rng, block, streets, org, utilities)
                 block_no += 1
             elif dist < 0.95 or rng.random() < 0.5:
-                _private_quarter(
-                    city, rng, inner, bx, by, i, j, street_of_x, street_of_y, add_building
-                )
-    _number_houses(city)
-    # storm-water wells along the streets every ~150 m
+                _private_quarter(city, rng, block, streets)
+
+
+def _add_building(
+    city: DemoCity,
+    rng: np.random.Generator,
+    geom: Polygon,
+    floors: int,
+    entrances: int,
+    kind: str,
+    street: int,
+    pos: float,
+    side: int,
+    org: int | None,
+) -> int:
+    """A building fronting ``street`` at ``pos`` on ``side`` (for its house number); its
+    index in ``city.buildings``."""
+    apartments = floors * entrances * 4 if kind == "apartment" else 1
+    city.buildings.append(
+        Rec(
+            kind,
+            geom,
+            {
+                "street": street,
+                "pos": pos,
+                "side": side,
+                "floors": floors,
+                "apartments": apartments,
+                "year_built": int(rng.integers(1962, 1992))
+                if kind == "apartment"
+                else int(rng.integers(1950, 2020)),
+                "housing_org": org,
+            },
+        )
+    )
+    return len(city.buildings) - 1
+
+
+def _add_storm_wells(city: DemoCity, utilities: dict[str, int]) -> None:
+    """Storm-water wells along every street, every ~150 m."""
     for s_idx, s in enumerate(city.streets):
         line = s.geom
         for d in np.arange(75.0, line.length, 150.0):
@@ -350,13 +401,12 @@ def generate_city(seed: int = 2026) -> DemoCity:
                     "storm",
                     Point(p.x + 9, p.y + 9),
                     {
-                        "owner": utility_index["storm"],
+                        "owner": utilities["storm"],
                         "yard": None,
                         "code": f"ЛК-{s_idx + 1}-{int(d)}",
                     },
                 )
             )
-    return city
 
 
 def _number_houses(city: DemoCity) -> None:
@@ -375,9 +425,16 @@ def _number_houses(city: DemoCity) -> None:
 
 
 def _microdistrict(
-    city, rng, inner, bx, by, i, j, street_of_x, street_of_y, org, add_building, utility_index
-):
+    city: DemoCity,
+    rng: np.random.Generator,
+    block: Block,
+    streets: GridStreets,
+    org: int,
+    utility_index: dict[str, int],
+) -> None:
     """A 2x2 grid of yards, each ringed by panel slabs along its sides."""
+    i, j, bx, by = block.i, block.j, block.bx, block.by
+    street_of_x, street_of_y = streets.of_x, streets.of_y
     half = BLOCK / 2
     for qi in range(2):
         for qj in range(2):
@@ -443,7 +500,9 @@ def _microdistrict(
                         max(slab.bounds[2] - slab.bounds[0], slab.bounds[3] - slab.bounds[1]) // 24
                     ),
                 )
-                b = add_building(slab, floors, entrances, "apartment", street, pos, sgn, org)
+                b = _add_building(
+                    city, rng, slab, floors, entrances, "apartment", street, pos, sgn, org
+                )
                 city.yard_buildings.append((yard_idx, b))
             # wells in the yard: water, sewer, heating, sometimes telecom
             kinds = ["water", "sewer", "sewer", "heating"] + (
@@ -468,12 +527,15 @@ def _microdistrict(
                 )
 
 
-def _private_quarter(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, add_building):
+def _private_quarter(
+    city: DemoCity, rng: np.random.Generator, block: Block, streets: GridStreets
+) -> None:
     """Rows of one-storey private houses along the two E-W streets of the block."""
+    bx, by, j = block.bx, block.by, block.j
     for row, (yy, street, sgn) in enumerate(
         [
-            (by + STREET_HALF + 8, street_of_y[j], 1),
-            (by + BLOCK - STREET_HALF - 20, street_of_y[j + 1], -1),
+            (by + STREET_HALF + 8, streets.of_y[j], 1),
+            (by + BLOCK - STREET_HALF - 20, streets.of_y[j + 1], -1),
         ]
     ):
         xx = bx + STREET_HALF + 6
@@ -481,7 +543,9 @@ def _private_quarter(city, rng, inner, bx, by, i, j, street_of_x, street_of_y, a
             if rng.random() < 0.85:
                 w, d = rng.uniform(8, 12), rng.uniform(8, 11)
                 geom = box(xx, yy, xx + w, yy + d)
-                add_building(geom, 1, 1, "private", street, xx - city.origin[0], sgn, None)
+                _add_building(
+                    city, rng, geom, 1, 1, "private", street, xx - city.origin[0], sgn, None
+                )
             xx += 22
         del row
 

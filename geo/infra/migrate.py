@@ -1,17 +1,35 @@
-"""Running the Alembic migrations from code (CLI, service start-up, tests)."""
+"""Running the Alembic migrations from code (CLI, service start-up, tests).
+
+The scripts are the ``migrations`` package (``env.py``, ``script.py.mako``, ``versions/``),
+found where Python imports it from: the source tree, or site-packages after a plain
+``pip install .``. ``alembic.ini`` at the root of the source tree is for the ``alembic``
+command itself (writing a new revision); nothing here reads it.
+"""
 
 from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from geoalchemy2 import alembic_helpers
 
-from geo.infra.settings import PROJECT_ROOT
+
+def migrations_dir() -> Path:
+    """The folder of the ``migrations`` package, wherever it is installed.
+
+    Alembic reads its scripts from a folder: the package is installed as plain files (never
+    zipped), so its resources are a real path.
+    """
+    return Path(str(files("migrations")))
 
 
 def alembic_config(url: str) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    """An Alembic configuration for the database at ``url``, with our scripts."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["url"] = url
     return cfg
 

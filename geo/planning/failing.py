@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
@@ -57,30 +58,49 @@ FROM cl WHERE k IS NOT NULL GROUP BY k ORDER BY appeals DESC LIMIT :lim
 """)
 
 
-def density_clusters(
-    conn: Connection,
-    city_id: int,
-    eps_m: float = 50.0,
-    min_points: int = 20,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    category: str | None = None,
-    limit: int = 50,
-) -> list[dict]:
-    """ST_ClusterDBSCAN in the city's metric CRS: "places where accidents happen most often"."""
-    if not (1 <= eps_m <= 5000) or not (2 <= min_points <= 100000):
+@dataclass(frozen=True)
+class ClusterQuery:
+    """Which appeals to cluster and how.
+
+    Parameters
+    ----------
+    eps_m : the DBSCAN distance, metres (1..5000).
+    min_points : appeals within ``eps_m`` that make a core point (2..100000).
+    since, until : the window of ``created_at``; by default the last year.
+    category : only this category's code.
+    limit : at most this many clusters, largest first.
+    """
+
+    eps_m: float = 50.0
+    min_points: int = 20
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    category: str | None = None
+    limit: int = 50
+
+
+def density_clusters(conn: Connection, city_id: int, q: ClusterQuery | None = None) -> list[dict]:
+    """ST_ClusterDBSCAN in the city's metric CRS: "places where accidents happen most often".
+
+    Raises
+    ------
+    InvalidInput
+        ``eps_m`` or ``min_points`` out of range.
+    """
+    q = q or ClusterQuery()
+    if not (1 <= q.eps_m <= 5000) or not (2 <= q.min_points <= 100000):
         raise InvalidInput("eps_m must be 1..5000 m and min_points 2..100000")
-    since, until = year_window(since, until)
+    since, until = year_window(q.since, q.until)
     rows = conn.execute(
         CLUSTERS_SQL,
         {
             "c": city_id,
-            "eps": eps_m,
-            "minpts": min_points,
+            "eps": q.eps_m,
+            "minpts": q.min_points,
             "since": since,
             "until": until,
-            "cat": category,
-            "lim": limit,
+            "cat": q.category,
+            "lim": q.limit,
         },
     ).mappings()
     return [dict(r) for r in rows]

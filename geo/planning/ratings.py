@@ -6,9 +6,10 @@ import datetime as dt
 
 from sqlalchemy import Connection, text
 
+from geo.appeals.states import overdue_sql
 from geo.infra.timespan import year_window
 
-RATINGS_SQL = text("""
+RATINGS_SQL = text(f"""
 WITH a AS (
   SELECT a.* FROM appeals a
   WHERE a.city_id = :c AND a.created_at >= :since AND a.created_at < :until
@@ -26,8 +27,7 @@ SELECT o.id AS organisation_id, o.name_ru, o.name_kk, o.kind, o.manager,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
              a.resolved_at - a.created_at) / 3600.0))::numeric, 2)::float AS median_hours,
        count(*) FILTER (WHERE a.resolved_at IS NULL
-                        AND a.status IN ('registered','assigned','in_progress','reopened')
-                        AND a.deadline_at < :now) AS overdue,
+                        AND {overdue_sql("a.status", "a.deadline_at", ":now")}) AS overdue,
        count(a.repeat_of_id) AS repeats,
        coalesce(sum(r.n), 0)::int AS reopened_after_closure
 FROM organisations o

@@ -8,6 +8,8 @@ Rank: apartments descending, then appeals descending, then area descending, then
 id (a stable tie-break). Yards repaired recently or in progress leave the queue. With a
 year's budget and a cost model (each yard's estimate, else area × cost per m²), the queue
 is cut where the money runs out: the yards before the line are funded, in queue order.
+Without a budget, the public queue shows the city's own cut: the first
+:data:`DEFAULT_FUNDED` yards funded (:func:`public_queue`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
+from geo.appeals.states import DISMISSED, sql_list
 from geo.infra.errors import InvalidInput, NotFound
 from geo.infra.timespan import window_before
 
@@ -36,6 +39,8 @@ PUBLIC_FIELDS = (
     "lon",
     "lat",
 )
+#: as the city did: the first 70 yards of the queue were funded for the next year
+DEFAULT_FUNDED = 70
 
 
 @dataclass
@@ -51,7 +56,7 @@ class QueueRules:
     year: int = field(default_factory=lambda: dt.date.today().year + 1)
 
 
-QUEUE_SQL = text("""
+QUEUE_SQL = text(f"""
 WITH cats AS (
   SELECT code FROM categories
   WHERE (CAST(:cats AS text[]) IS NULL AND counts_for_yard_queue)
@@ -60,7 +65,7 @@ appeal_counts AS (
   SELECT a.yard_id, count(*) AS n FROM appeals a
   WHERE a.city_id = :c AND a.category_code IN (SELECT code FROM cats)
     AND a.created_at >= :since AND a.created_at < :until AND a.yard_id IS NOT NULL
-    AND a.status NOT IN ('rejected', 'duplicate')
+    AND a.status NOT IN {sql_list(DISMISSED)}
   GROUP BY a.yard_id),
 apartments AS (
   SELECT yb.yard_id, sum(b.apartments) AS n FROM yard_buildings yb
@@ -116,6 +121,34 @@ def compute_queue(conn: Connection, city_id: int, rules: QueueRules | None = Non
         item["funded"] = rules.budget is not None and item["cumulative_cost"] <= rules.budget
         queue.append(item)
     return queue
+
+
+@dataclass(frozen=True)
+class PublicQueue:
+    """The queue as residents see it: the yards in rank order, the budget line, the year."""
+
+    items: list[dict]
+    line: dict
+    year: int
+    budget: float | None
+    cost_per_m2: float
+
+
+def public_queue(conn: Connection, city_id: int, budget: float | None = None) -> PublicQueue:
+    """The queue cut by ``budget``; without one, cut as the city did: the first
+    :data:`DEFAULT_FUNDED` yards funded.
+
+    Parameters
+    ----------
+    budget
+        The year's budget in tenge, or ``None`` for the city's own cut.
+    """
+    rules = QueueRules(budget=budget)
+    items = compute_queue(conn, city_id, rules)
+    if budget is None:
+        for q in items:
+            q["funded"] = q["rank"] <= DEFAULT_FUNDED
+    return PublicQueue(items, budget_line(items), rules.year, budget, rules.cost_per_m2)
 
 
 def budget_line(queue: list[dict]) -> dict:

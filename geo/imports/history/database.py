@@ -97,7 +97,7 @@ def category_hours(conn: Connection, mapping: Mapping, echo=lambda *_: None) -> 
 
         echo(
             f"no categories in the database: loaded {load_categories(conn)} from "
-            "data/categories.yaml"
+            "geo/city/categories.yaml"
         )
         hours = dict(conn.execute(text("SELECT code, deadline_hours FROM categories")).all())
     named = set(mapping.category_map.values()) | {mapping.category_default}

@@ -45,8 +45,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, text
 
+from geo.appeals.states import STATES
 from geo.infra.cells import to_mercator
-from geo.models import APPEAL_STATES
 
 #: the statement trigger of migration 0003 that counts inserted appeals per cell
 CELLS_TRIGGER = "appeal_cells_insert"
@@ -54,11 +54,11 @@ CELLS_TRIGGER = "appeal_cells_insert"
 PLACE_TRIGGER = "appeal_place_insert"
 
 _fine_counts = ",\n             ".join(
-    f"(count(*) FILTER (WHERE status = '{s}'))::integer AS n_{s}" for s in APPEAL_STATES
+    f"(count(*) FILTER (WHERE status = '{s}'))::integer AS n_{s}" for s in STATES
 )
-_state_cols = ", ".join(f"n_{s}" for s in APPEAL_STATES)
-_state_sums = ", ".join(f"sum(n_{s})" for s in APPEAL_STATES)
-_state_add = ",\n    ".join(f"n_{s} = c.n_{s} + EXCLUDED.n_{s}" for s in APPEAL_STATES)
+_state_cols = ", ".join(f"n_{s}" for s in STATES)
+_state_sums = ", ".join(f"sum(n_{s})" for s in STATES)
+_state_add = ",\n    ".join(f"n_{s} = c.n_{s} + EXCLUDED.n_{s}" for s in STATES)
 
 #: The appeals of city ``:c`` with ``id > :after`` counted per level-20 cell (``appeals.cell``,
 #: migration 0006), category and UTC month into a temporary table: one pass over the new
@@ -100,7 +100,7 @@ ON CONFLICT (city_id, level, category_code, month, cell) DO UPDATE SET
 FINE_TABLE = f"""
 CREATE TEMPORARY TABLE new_appeal_cells (
   key bigint, category_code text, month date, n integer, sx float8, sy float8,
-  {", ".join(f"n_{s} integer" for s in APPEAL_STATES)}
+  {", ".join(f"n_{s} integer" for s in STATES)}
 ) ON COMMIT DROP
 """
 
@@ -137,11 +137,11 @@ def fine_counts(rows: pa.Table) -> pa.Table:
             "month": pa.array(month, pa.date32()),
             "x": x,
             "y": y,
-            **{f"n_{s}": pc.cast(pc.equal(status, s), pa.int64()) for s in APPEAL_STATES},
+            **{f"n_{s}": pc.cast(pc.equal(status, s), pa.int64()) for s in STATES},
         }
     )
     sums = [("x", "count"), ("x", "sum"), ("y", "sum")]
-    sums += [(f"n_{s}", "sum") for s in APPEAL_STATES]
+    sums += [(f"n_{s}", "sum") for s in STATES]
     grouped = table.group_by(["key", "category_code", "month"], use_threads=False).aggregate(sums)
     return pa.table(
         {
@@ -151,7 +151,7 @@ def fine_counts(rows: pa.Table) -> pa.Table:
             "n": grouped["x_count"],
             "sx": grouped["x_sum"],
             "sy": grouped["y_sum"],
-            **{f"n_{s}": grouped[f"n_{s}_sum"] for s in APPEAL_STATES},
+            **{f"n_{s}": grouped[f"n_{s}_sum"] for s in STATES},
         }
     )
 

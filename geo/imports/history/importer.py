@@ -124,7 +124,7 @@ def import_history(
     Parameters
     ----------
     engine : Engine
-        The database (migrated). Categories are loaded from ``data/categories.yaml`` if the
+        The database (migrated). Categories are loaded from ``geo/city/categories.yaml`` if the
         table is empty.
     path : str or Path
         A ``.csv`` (UTF-8, header row) or ``.parquet`` export.

@@ -112,6 +112,49 @@ def prepare_rows(
     -------
     PreparedRows
     """
+    checked = check_rows(src, mapping, city, report)
+    placeholder = _flag_placeholders(checked, mapping, report)
+    idx = _rows_to_write(checked, existing_ids, report)
+    category = _categories(src, idx, mapping, deadline_hours, report)
+    channel = _channels(src, idx, mapping, report)
+    department = _departments(src, idx, mapping)
+    times = _times(checked, idx, category.hours, report)
+    if "on_time" in src.column_names:
+        _keep_on_time(src, idx, mapping, times, report)
+    report.closed_before_opened = int((times.closed & (times.closed_at < times.created)).sum())
+    status = _statuses(times.closed, department.has, report)
+    return _prepared(
+        src, checked, idx, placeholder, times, status, channel, category, department, report
+    )
+
+
+# --- the steps of prepare_rows, in order ----------------------------------------------------
+
+
+@dataclass
+class CheckedRows:
+    """Every source row parsed, and why each is refused (``reason``: an index into
+    :data:`REASONS`, -1 for a good row)."""
+
+    ids: pa.Array
+    opened: np.ndarray
+    deadline: np.ndarray
+    closed_t: np.ndarray
+    is_closed: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    reason: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.reason < 0
+
+
+def check_rows(
+    src: pa.Table, mapping: Mapping, city: CityTarget, report: HistoryReport
+) -> CheckedRows:
+    """Parse ids, times, statuses and coordinates; refuse a row for the first reason that
+    applies, in the order of :data:`REASONS`; count the refused by reason in ``report``."""
     n = src.num_rows
     report.rows_read = n
     has = set(src.column_names)
@@ -153,27 +196,56 @@ def prepare_rows(
     inside[check] = shapely.intersects_xy(city.bounds, lon[check], lat[check])
     reject(check & ~inside, "outside_city")
     report.rejected = {k: int((reason == i).sum()) for i, k in enumerate(REASONS)}
+    return CheckedRows(ids, opened, deadline, closed_t, is_closed, lat, lon, reason)
 
-    ok = reason < 0
-    flagged, points = find_placeholders(lat[ok], lon[ok], mapping)
+
+def _flag_placeholders(checked: CheckedRows, mapping: Mapping, report: HistoryReport) -> np.ndarray:
+    """Which good rows sit on a placeholder point (a city hall, a default geocode)."""
+    ok = checked.ok
+    flagged, points = find_placeholders(checked.lat[ok], checked.lon[ok], mapping)
     report.placeholder_points = points
     report.placeholder_rule = (
         f"> {mapping.placeholder_max_rows:,} rows or "
         f"> {100 * mapping.placeholder_max_share:g}% of rows "
         f"(at least {mapping.placeholder_min_rows}), or listed"
     )
-    placeholder = np.zeros(n, bool)
+    placeholder = np.zeros(len(ok), bool)
     placeholder[ok] = flagged
+    return placeholder
 
+
+def _rows_to_write(
+    checked: CheckedRows, existing_ids: pa.Array | None, report: HistoryReport
+) -> np.ndarray:
+    """The positions of the good rows not imported before, in opening order."""
+    ok = checked.ok
     if existing_ids is not None and len(existing_ids):
-        seen = pc.is_in(ids, value_set=existing_ids).to_numpy(zero_copy_only=False) & ok
+        seen = pc.is_in(checked.ids, value_set=existing_ids).to_numpy(zero_copy_only=False) & ok
     else:
-        seen = np.zeros(n, bool)
+        seen = np.zeros(len(ok), bool)
     report.already_imported = int(seen.sum())
     idx = np.flatnonzero(ok & ~seen)
-    idx = idx[np.argsort(opened[idx].view(np.int64), kind="stable")]
+    return idx[np.argsort(checked.opened[idx].view(np.int64), kind="stable")]
 
-    # categories, channels, departments: translated through their distinct values
+
+@dataclass
+class Categories:
+    """Each written row's category (an index into ``codes``) and its deadline in hours."""
+
+    index: np.ndarray
+    codes: list[str]
+    hours: np.ndarray
+
+
+def _categories(
+    src: pa.Table,
+    idx: np.ndarray,
+    mapping: Mapping,
+    deadline_hours: dict[str, int],
+    report: HistoryReport,
+) -> Categories:
+    """The source's types translated through their distinct values; unknown ones (and what
+    the mapping sends there) become the default category, counted in ``report``."""
     ty_codes, ty_values = encode_text(src["type"])
     ty_codes = ty_codes[idx]
     cat_codes_all = sorted(set(mapping.category_map.values()) | {mapping.category_default})
@@ -196,9 +268,16 @@ def prepare_rows(
     used = np.bincount(cat, minlength=len(cat_codes_all))
     report.categories_used = int((used > 0).sum())
     hours = np.array([deadline_hours[c] for c in cat_codes_all], np.int64)[cat]
+    return Categories(cat, cat_codes_all, hours)
 
+
+def _channels(
+    src: pa.Table, idx: np.ndarray, mapping: Mapping, report: HistoryReport
+) -> np.ndarray:
+    """Each written row's channel (an index into :data:`CHANNELS`), the default when the
+    file has none or the mapping does not know a value."""
     channels = list(CHANNELS)
-    if "channel" in has:
+    if "channel" in src.column_names:
         ch_codes, ch_values = encode_text(src["channel"])
         ch_codes = ch_codes[idx]
         ch = lookup(
@@ -219,8 +298,20 @@ def prepare_rows(
     report.channels = {
         channels[i]: int(c) for i, c in enumerate(np.bincount(ch, minlength=len(channels))) if c
     }
+    return ch
+
+
+@dataclass
+class Departments:
+    """Each written row's department (its source name, dictionary-encoded; null for none)."""
+
+    array: pa.DictionaryArray
+    has: np.ndarray
+
+
+def _departments(src: pa.Table, idx: np.ndarray, mapping: Mapping) -> Departments:
     dep_codes, dep_values = np.full(len(idx), -1, np.int64), []
-    if "department" in has:
+    if "department" in src.column_names:
         codes, dep_values = encode_text(src["department"])
         dep_codes = lookup(
             codes,
@@ -233,66 +324,117 @@ def prepare_rows(
     dep = pa.DictionaryArray.from_arrays(
         pa.array(dep_codes.astype(np.int32), mask=~has_dep), pa.array(dep_values, pa.string())
     )
+    return Departments(dep, has_dep)
 
-    created = opened[idx]
-    closed_k = is_closed[idx]
-    closed_at = np.where(closed_k, closed_t[idx], np.datetime64("NaT", "us"))
-    dl = deadline[idx]
+
+@dataclass
+class Times:
+    """Each written row's opening, closing (``NaT`` while open) and deadline; ``no_deadline``
+    marks the deadlines taken from the category."""
+
+    created: np.ndarray
+    closed: np.ndarray
+    closed_at: np.ndarray
+    deadline: np.ndarray
+    no_deadline: np.ndarray
+
+
+def _times(
+    checked: CheckedRows, idx: np.ndarray, hours: np.ndarray, report: HistoryReport
+) -> Times:
+    """The source's deadline where it gives one, else opening + the category's hours."""
+    created = checked.opened[idx]
+    closed_k = checked.is_closed[idx]
+    closed_at = np.where(closed_k, checked.closed_t[idx], np.datetime64("NaT", "us"))
+    dl = checked.deadline[idx]
     no_dl = np.isnat(dl)
     dl[no_dl] = created[no_dl] + (hours[no_dl] * US_PER_HOUR).astype("m8[us]")
     report.deadline_from_source = int((~no_dl).sum())
     report.deadline_from_category = int(no_dl.sum())
+    return Times(created, closed_k, closed_at, dl, no_dl)
 
-    # on time: keep what the source says derivable as closed_at <= deadline_at
-    if "on_time" in has:
-        ot_codes, ot_values = encode_text(src["on_time"])
-        ot_codes = ot_codes[idx]
-        yes = lookup(ot_codes, ot_values, lambda v: v in mapping.on_time_yes, False, bool)
-        no = lookup(ot_codes, ot_values, lambda v: v in mapping.on_time_no, False, bool) & ~yes
-        raise_dl = closed_k & no_dl & yes & (closed_at > dl)
-        lower_dl = closed_k & no_dl & no & (closed_at <= dl)
-        dl[raise_dl] = closed_at[raise_dl]
-        dl[lower_dl] = closed_at[lower_dl] - np.timedelta64(1, "s")
-        report.deadline_raised = int(raise_dl.sum())
-        report.deadline_lowered = int(lower_dl.sum())
-        known = closed_k & (yes | no)
-        agree = known & ((closed_at <= dl) == yes)
-        report.on_time_checked = int(known.sum())
-        report.on_time_agree = int(agree.sum())
-        report.on_time_disagree_source_deadline = int((known & ~agree & ~no_dl).sum())
-        report.on_time_unknown = int((closed_k & ~(yes | no)).sum())
-    report.closed_before_opened = int((closed_k & (closed_at < created)).sum())
 
-    status_values = ["closed", "assigned", "registered"]
-    status = np.where(closed_k, 0, np.where(has_dep, 1, 2))
-    report.closed = int(closed_k.sum())
-    report.open_assigned = int((~closed_k & has_dep).sum())
-    report.open_registered = int((~closed_k & ~has_dep).sum())
+def _keep_on_time(
+    src: pa.Table, idx: np.ndarray, mapping: Mapping, times: Times, report: HistoryReport
+) -> None:
+    """Keep what the source says of being on time derivable as ``closed_at <= deadline_at``:
+    a derived deadline moves to agree (a source deadline never does; disagreements are
+    counted)."""
+    closed_k, closed_at, dl, no_dl = (
+        times.closed,
+        times.closed_at,
+        times.deadline,
+        times.no_deadline,
+    )
+    ot_codes, ot_values = encode_text(src["on_time"])
+    ot_codes = ot_codes[idx]
+    yes = lookup(ot_codes, ot_values, lambda v: v in mapping.on_time_yes, False, bool)
+    no = lookup(ot_codes, ot_values, lambda v: v in mapping.on_time_no, False, bool) & ~yes
+    raise_dl = closed_k & no_dl & yes & (closed_at > dl)
+    lower_dl = closed_k & no_dl & no & (closed_at <= dl)
+    dl[raise_dl] = closed_at[raise_dl]
+    dl[lower_dl] = closed_at[lower_dl] - np.timedelta64(1, "s")
+    report.deadline_raised = int(raise_dl.sum())
+    report.deadline_lowered = int(lower_dl.sum())
+    known = closed_k & (yes | no)
+    agree = known & ((closed_at <= dl) == yes)
+    report.on_time_checked = int(known.sum())
+    report.on_time_agree = int(agree.sum())
+    report.on_time_disagree_source_deadline = int((known & ~agree & ~no_dl).sum())
+    report.on_time_unknown = int((closed_k & ~(yes | no)).sum())
 
+
+#: the states an imported row takes: closed, open with a department, open without one
+STATUS_VALUES = ["closed", "assigned", "registered"]
+
+
+def _statuses(closed: np.ndarray, has_department: np.ndarray, report: HistoryReport) -> np.ndarray:
+    """Each written row's state, an index into :data:`STATUS_VALUES`."""
+    status = np.where(closed, 0, np.where(has_department, 1, 2))
+    report.closed = int(closed.sum())
+    report.open_assigned = int((~closed & has_department).sum())
+    report.open_registered = int((~closed & ~has_department).sum())
+    return status
+
+
+def _prepared(
+    src: pa.Table,
+    checked: CheckedRows,
+    idx: np.ndarray,
+    placeholder: np.ndarray,
+    times: Times,
+    status: np.ndarray,
+    channel: np.ndarray,
+    category: Categories,
+    department: Departments,
+    report: HistoryReport,
+) -> PreparedRows:
+    """The table of the rows to write, and the text columns to be taken chunk by chunk."""
+    has = set(src.column_names)
     # numbered by the UTC year of opening, as qala_create_appeal (migration 0005) numbers live ones
-    year = created.astype("M8[Y]").astype(np.int64) + 1970
+    year = times.created.astype("M8[Y]").astype(np.int64) + 1970
     utc = pa.timestamp("us", tz="UTC")
     rows = pa.table(
         {
             "src_row": pa.array(idx),
-            "created_at": pa.array(created, utc),
-            "deadline_at": pa.array(dl, utc),
-            "resolved_at": pa.array(closed_at, utc),
-            "closed_at": pa.array(closed_at, utc),
-            "status": _dictionary(status, status_values),
-            "channel": _dictionary(ch, channels),
-            "category_code": _dictionary(cat, cat_codes_all),
-            "department": dep,
+            "created_at": pa.array(times.created, utc),
+            "deadline_at": pa.array(times.deadline, utc),
+            "resolved_at": pa.array(times.closed_at, utc),
+            "closed_at": pa.array(times.closed_at, utc),
+            "status": _dictionary(status, STATUS_VALUES),
+            "channel": _dictionary(channel, list(CHANNELS)),
+            "category_code": _dictionary(category.index, category.codes),
+            "department": department.array,
             "placeholder_geocode": pa.array(placeholder[idx]),
-            "lat": pa.array(lat[idx]),
-            "lon": pa.array(lon[idx]),
+            "lat": pa.array(checked.lat[idx]),
+            "lon": pa.array(checked.lon[idx]),
             "year": pa.array(year),
         }
     )
     report.placeholder_rows = int(placeholder[idx].sum())
     report.years = sorted(set(year.tolist()))
     texts = {
-        "external_id": ids,
+        "external_id": checked.ids,
         "source_type": src["type"].combine_chunks(),  # cleaned chunk by chunk, as the others
         "description": (src["description"].combine_chunks() if "description" in has else None),
         "address_text": src["address"].combine_chunks() if "address" in has else None,

@@ -1,13 +1,13 @@
-"""Read-only figures the pages show that no ``geo`` module offers yet.
+"""The city as a basemap: where it is, its base layers for a bounding box, district labels.
 
-The city's frame, its map layers as GeoJSON for a bounding box (until the vector tiles of
-``layers/`` are there), district labels and category names. Nothing here writes.
+What the pages' maps draw from (until the vector tiles of ``layers/`` serve every layer):
+the city's frame (:class:`CityView`), one base layer's features in a lon/lat box as GeoJSON,
+and each district's name at a point inside it. Nothing here writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html import escape
 
 from sqlalchemy import Connection, text
 
@@ -34,6 +34,13 @@ class CityView:
 
 
 def city_view(conn: Connection, city_id: int) -> CityView:
+    """The city's codes, names in three languages and bounding box.
+
+    Raises
+    ------
+    NotFound
+        No city with this id.
+    """
     row = (
         conn.execute(
             text("""
@@ -86,7 +93,21 @@ LAYER_LIMIT = 20_000
 def layer_geojson(
     conn: Connection, city_id: int, layer: str, bbox: tuple[float, float, float, float]
 ) -> dict:
-    """The features of one base layer that meet ``bbox`` (west, south, east, north), lon/lat."""
+    """The features of one base layer that meet ``bbox`` (west, south, east, north), lon/lat.
+
+    Parameters
+    ----------
+    layer
+        One of :data:`LAYER_SQL` (``districts``, ``streets``, ``yards``, ``buildings``,
+        ``wells``); at most :data:`LAYER_LIMIT` features, by id.
+
+    Raises
+    ------
+    NotFound
+        An unknown layer.
+    InvalidInput
+        A box whose west is not west of its east, or south not south of its north.
+    """
     if layer not in LAYER_SQL:
         raise NotFound(f"no layer {layer!r}: one of {', '.join(LAYER_SQL)}")
     west, south, east, north = bbox
@@ -107,7 +128,8 @@ def layer_geojson(
 
 
 def district_labels(conn: Connection, city_id: int, lang: str) -> list[dict]:
-    """Each district's name at a point inside it, as escaped HTML for a map label."""
+    """Each district's name (Kazakh for ``kk``, else Russian) at a point inside it:
+    ``[{name, lat, lon}]`` in the districts' order; a missing name is ``""``."""
     column = "name_kk" if lang == "kk" else "name_ru"
     rows = conn.execute(
         text(f"""
@@ -116,10 +138,4 @@ def district_labels(conn: Connection, city_id: int, lang: str) -> list[dict]:
         FROM districts WHERE city_id = :c ORDER BY id"""),
         {"c": city_id},
     ).mappings()
-    return [{"lat": r["lat"], "lon": r["lon"], "html": escape(r["name"] or "")} for r in rows]
-
-
-def category_names(conn: Connection, lang: str) -> dict[str, str]:
-    column = {"kk": "name_kk", "en": "name_en"}.get(lang, "name_ru")
-    rows = conn.execute(text(f"SELECT code, {column} FROM categories ORDER BY code"))
-    return {code: name for code, name in rows}
+    return [{"name": r["name"] or "", "lat": r["lat"], "lon": r["lon"]} for r in rows]

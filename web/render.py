@@ -1,0 +1,186 @@
+"""What every page shares: its context, the templates, the security headers, the formatters.
+
+A page's view (``web/pages/<page>.py``) gets a :class:`PageContext` (language, city, map
+source, the current query, the site's pages for the top bar) and returns
+:func:`page` of its template. Scripts on the page get their settings and labels as one JSON
+block (``#qala-config``) and talk only to this service's API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from html import escape
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import folium
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Connection
+
+from geo.city.basemap import CityView, city_view, district_labels
+from web import assets, citymap, i18n
+
+if TYPE_CHECKING:
+    from web.registry import Page
+
+ENV = Environment(
+    loader=PackageLoader("web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.globals["static"] = assets.static
+
+#: Content-Security-Policy of every page: the browser itself refuses any other host.
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+#: the headers every page is answered with
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass
+class PageContext:
+    """What every page knows: which page, the site's pages, language, city, the map source,
+    the current query."""
+
+    page: Page
+    pages: tuple[Page, ...]
+    lang: str
+    city: CityView
+    source: citymap.Source = "geojson"
+    query: dict[str, str] = field(default_factory=dict)
+    district_labels: list[dict] = field(default_factory=list)
+
+    @property
+    def t(self) -> dict[str, str]:
+        return i18n.labels(self.lang)
+
+    def href(self, name: str, **params) -> str:
+        """The link to page ``name`` in this page's language."""
+        query = {"lang": self.lang, **params} if self.lang != i18n.DEFAULT_LANG else params
+        path = next(p.path for p in self.pages if p.name == name)
+        return f"{path}?{urlencode(query)}" if query else path
+
+    def lang_links(self) -> list[dict]:
+        """This page in every language, keeping the rest of its query."""
+        path = self.page.path
+        out = []
+        for code in i18n.LANGS:
+            q = {k: v for k, v in self.query.items() if k != "lang"}
+            if code != i18n.DEFAULT_LANG:
+                q["lang"] = code
+            out.append(
+                {
+                    "code": code,
+                    "name": i18n.LANG_NAMES[code],
+                    "current": code == self.lang,
+                    "href": f"{path}?{urlencode(q)}" if q else path,
+                }
+            )
+        return out
+
+    def nav(self) -> list[dict]:
+        """The top bar's links: the pages declared with ``nav``, in the registry's order."""
+        return [
+            {
+                "page": p.name,
+                "label": self.t[p.label],
+                "href": self.href(p.name),
+                "current": p is self.page,
+            }
+            for p in self.pages
+            if p.nav
+        ]
+
+
+def page_context(
+    conn: Connection,
+    page: Page,
+    pages: tuple[Page, ...],
+    city_id: int,
+    lang: str | None,
+    source: citymap.Source,
+    query: dict[str, str],
+) -> PageContext:
+    """The context of ``page`` in the language asked for (Russian when none or unknown)."""
+    language = i18n.pick_lang(lang)
+    labels = [
+        {"lat": d["lat"], "lon": d["lon"], "html": escape(d["name"])}  # a map label is HTML
+        for d in district_labels(conn, city_id, language)
+    ]
+    return PageContext(
+        page=page,
+        pages=pages,
+        lang=language,
+        city=city_view(conn, city_id),
+        source=source,
+        query=query,
+        district_labels=labels,
+    )
+
+
+def page(
+    ctx: PageContext,
+    title: str,
+    m: citymap.MapParts | None = None,
+    config: dict | None = None,
+    **extra,
+) -> str:
+    """The HTML of ``ctx.page``: its template inside the shared frame (top bar, languages,
+    ``#qala-config``, the map's script, ``qala.js`` and the page's own script)."""
+    t = ctx.t
+    conf = {
+        "page": ctx.page.name,
+        "lang": ctx.lang,
+        "t": t,
+        "vocab": i18n.vocabulary(ctx.lang),
+        "map": m.name if m else None,
+        "city": ctx.city.code,
+        **(config or {}),
+    }
+    return ENV.get_template(ctx.page.template).render(
+        lang=ctx.lang,
+        t=t,
+        page=ctx.page.name,
+        script=ctx.page.script,
+        title=title,
+        nav=ctx.nav(),
+        href=ctx.href,
+        map=m,
+        config=conf,
+        langs=ctx.lang_links(),
+        city_name=ctx.city.names.get(ctx.lang),
+        synthetic=ctx.city.synthetic,
+        **extra,
+    )
+
+
+def city_map(ctx: PageContext, **kw) -> folium.Map:
+    """The city's map in the page's language, from the page's map source."""
+    return citymap.city_map(ctx.city, ctx.t, ctx.source, district_labels=ctx.district_labels, **kw)
+
+
+def money(value: float | None) -> str:
+    """Tenge (or any count) with thin spaces between thousands; ``—`` for none."""
+    if value is None:
+        return "—"
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def percent(value: float | None) -> str:
+    """A share as a whole percentage (``0.456`` → ``46%``); ``—`` for none."""
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def date(value: dt.date | None) -> str:
+    """``dd.mm.yyyy``; ``—`` for none."""
+    return value.strftime("%d.%m.%Y") if value else "—"
