@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(appeals.router)
     app.include_router(public.router)
-    app.include_router(__import__("api.routes.open311", fromlist=["router"]).router)
+    app.include_router(__import__("api.open311", fromlist=["router"]).router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)
     app.include_router(__import__("api.routes.tiles", fromlist=["router"]).router)  # tiles, OGC
