@@ -6,9 +6,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import edges, errors, openapi
 from api.deps import ApiKeys, Db
-from api.routes import appeals, health, hotspots, planner, public
+from api.routes import appeals, docs, health, hotspots, planner, public
 from geo.infra.db import make_engine, make_sessionmaker
 from geo.infra.settings import Settings
 
@@ -44,7 +44,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
             await app.state.db.close()
 
-    app = FastAPI(title="Qala Map", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # [answers] docs from our own assets, closable (api.routes.docs); body limit and
+    # security headers on every answer (api.edges)
+    app = FastAPI(
+        title="Qala Map",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    edges.install(app, settings)
+    docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}
     app.state.api_keys = ApiKeys(settings.api_key_cache_s)
@@ -57,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotspots.router)
     app.include_router(__import__("api.routes.tiles", fromlist=["router"]).router)  # tiles, OGC
     __import__("api.routes.pages", fromlist=["install"]).install(app)  # pages, /static
+    openapi.install(app)  # [answers] every answer of every route described
     return app

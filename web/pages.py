@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import folium
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from web import assets, charts, citymap, i18n
+from web import assets, charts, citymap, csp, i18n
 from web.data import CityView
 
 ENV = Environment(
@@ -26,13 +26,9 @@ ENV = Environment(
 )
 ENV.globals["static"] = assets.static
 
-#: Content-Security-Policy of every page: the browser itself refuses any other host.
-CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'self'"
-)
+#: the Content-Security-Policy of a page with its nonce (web.csp): the browser itself
+#: refuses any other host and any inline script the page did not write
+CSP = csp.page_policy
 
 NAV = ("home", "operator", "queue", "track", "planner")
 NAV_PATHS = {
@@ -64,6 +60,8 @@ class PageContext:
     source: citymap.Source = "geojson"
     query: dict[str, str] = field(default_factory=dict)
     district_labels: list[dict] = field(default_factory=list)
+    # the page's inline scripts and styles carry it; its CSP header names it (web.csp)
+    nonce: str = field(default_factory=csp.new_nonce)
 
     @property
     def t(self) -> dict[str, str]:
@@ -111,7 +109,10 @@ def _render(
         "city": ctx.city.code,
         **(config or {}),
     }
+    if m is not None:  # folium's inline blocks, allowed by the page's nonce
+        m = citymap.MapParts(m.name, csp.with_nonce(m.header, ctx.nonce), m.html, m.script)
     return ENV.get_template(template).render(
+        nonce=ctx.nonce,
         lang=ctx.lang,
         t=t,
         page=page,

@@ -13,14 +13,16 @@ import math
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep, SettingsDep
+from api.edges import too_large
 from api.errors import _caused_by_outage, _is_outage, outage_message
 from api.open311 import models, params
 from api.open311.models import (
@@ -94,7 +96,10 @@ class Open311Route(APIRoute):
             except RequestValidationError as exc:
                 return error_response(fmt, *params.validation_message(exc))
             except HTTPException as exc:  # 413 from the body limit, among others
-                return error_response(fmt, exc.status_code, str(exc.detail), exc.headers)
+                detail = str(exc.detail)
+                if exc.status_code == 413:
+                    detail = too_large(request.app.state.settings.max_body_bytes)
+                return error_response(fmt, exc.status_code, detail, exc.headers)
             except NotFound as exc:
                 return error_response(fmt, 404, str(exc))
             except Forbidden as exc:
@@ -117,16 +122,24 @@ class Open311Route(APIRoute):
         return route
 
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+# every route reads a jurisdiction or names a resource: 400 and 404 (api.openapi adds the rest)
+router = APIRouter(
+    prefix="/open311/v2",
+    tags=["open311"],
+    route_class=Open311Route,
+    responses={400: {"description": "bad input"}, 404: {"description": "not found"}},
+)
 
 Format = Annotated[Literal["json", "xml"], Path(description="response format: json or xml")]
 LocaleQ = Annotated[str | None, Query(description="extension: ru (default), kk or en")]
 JurisdictionQ = Annotated[str | None, Query(description="a city code, e.g. PET")]
 
 
-def _doc(model: type) -> dict:
-    """The 200 answer in JSON (``model``) and XML (the same model's elements)."""
-    return {200: {"model": model, "content": {"text/xml": {"schema": {"type": "string"}}}}}
+def _doc(model: type, *statuses: int) -> dict:
+    """The success answers (200 unless given) in JSON (``model``) and XML (the same
+    model's elements)."""
+    xml = {"text/xml": {"schema": {"type": "string"}}}
+    return {status: {"model": model, "content": xml} for status in statuses or (200,)}
 
 
 def _city(conn: Connection, code: str | None, default: str) -> int:
@@ -325,7 +338,11 @@ def _default_key(digest: str, at: float, hours_back: int = 0) -> str:
 @router.post(
     "/requests.{format}",
     status_code=201,
-    responses=_doc(PostedRequests),
+    responses={
+        **_doc(PostedRequests, 200, 201),
+        403: {"description": "api_key missing, not valid or of another jurisdiction"},
+        422: {"description": "the Idempotency-Key was used with another request"},
+    },
     summary="Create a service request (an appeal) from a channel holding an api_key",
     description="A re-sent request under the same Idempotency-Key (per api_key) answers 200 "
     "with the first one; the same key with another request is refused (422). " + DEFAULT_KEY_NOTE,

@@ -46,25 +46,21 @@ def _ctx(request: Request, session, city: int, lang: str | None) -> pages.PageCo
     )
 
 
-def _html(body: str) -> HTMLResponse:
-    return HTMLResponse(
-        body,
-        headers={
-            "Content-Security-Policy": pages.CSP,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-        },
-    )
+def _html(ctx: pages.PageContext, body: str) -> HTMLResponse:
+    # [answers] the policy names this page's nonce; the other headers: api.edges
+    return HTMLResponse(body, headers={"Content-Security-Policy": pages.CSP(ctx.nonce)})
 
 
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, session: SessionDep, city: CityDep, lang: Lang = None):
-    return _html(pages.landing_page(_ctx(request, session, city, lang)))
+    ctx = _ctx(request, session, city, lang)
+    return _html(ctx, pages.landing_page(ctx))
 
 
 @router.get("/operator", response_class=HTMLResponse)
 def operator(request: Request, session: SessionDep, city: CityDep, lang: Lang = None):
-    return _html(pages.operator_page(_ctx(request, session, city, lang)))
+    ctx = _ctx(request, session, city, lang)
+    return _html(ctx, pages.operator_page(ctx))
 
 
 @router.get("/track", response_class=HTMLResponse)
@@ -75,7 +71,8 @@ def track(
     lang: Lang = None,
     reg: Annotated[str | None, Query(max_length=32)] = None,
 ):
-    return _html(pages.track_page(_ctx(request, session, city, lang), reg))
+    ctx = _ctx(request, session, city, lang)
+    return _html(ctx, pages.track_page(ctx, reg))
 
 
 def _queue(conn: Connection, city: int, budget: float | None) -> tuple[list[dict], dict, int]:
@@ -97,11 +94,8 @@ def queue(
 ):
     conn = session.connection()
     items, line, year = _queue(conn, city, budget)
-    return _html(
-        pages.queue_page(
-            _ctx(request, session, city, lang), items, line, budget, QueueRules().cost_per_m2, year
-        )
-    )
+    ctx = _ctx(request, session, city, lang)
+    return _html(ctx, pages.queue_page(ctx, items, line, budget, QueueRules().cost_per_m2, year))
 
 
 @router.get("/planner", response_class=HTMLResponse)
@@ -111,6 +105,7 @@ def planner(request: Request, session: SessionDep, city: CityDep, lang: Lang = N
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
     items, line, _ = _queue(conn, city, None)
     return _html(
+        ctx,
         pages.planner_page(
             ctx,
             statistics(conn, city, since),
@@ -118,7 +113,7 @@ def planner(request: Request, session: SessionDep, city: CityDep, lang: Lang = N
             _hotspots(conn, city, since),
             items,
             line,
-        )
+        ),
     )
 
 

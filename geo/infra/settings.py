@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     # a valid channel API key is remembered this long per process (a revoked key stops
     # working within it); 0 looks every key up on every request
     api_key_cache_s: float = 10.0
+    # [answers] the edges of the service: the largest request body accepted (413 beyond),
+    # the API docs (/docs, /redoc; None: on except in production), and TLS in front of the
+    # service: always (behind_tls), or when a trusted proxy says so (X-Forwarded-Proto)
+    max_body_bytes: int = 1024 * 1024
+    docs: bool | None = None
+    behind_tls: bool = False
+    trusted_proxies: str = "127.0.0.1,::1"
 
     @model_validator(mode="after")
     def _enforce_non_default_secret(self) -> Settings:
@@ -51,6 +58,11 @@ class Settings(BaseSettings):
                 "QALA_SECRET_KEY still has the placeholder value: set a real secret in production"
             )
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs and /redoc are served (``QALA_DOCS``; by default not in production)."""
+        return self.docs if self.docs is not None else self.environment != "production"
 
     @property
     def local_url(self) -> str:
