@@ -8,7 +8,7 @@ document from what each route is made of, the same rules for every route:
   session is 503 during an outage, an unknown city 404, staff credentials 401/403 …);
 * what its request can be refused for: a body (400 unreadable, 413 too large, 422),
   parameters (422), a path naming something (404), a change to something that exists (409:
-  the change conflicts with its state), the login (429 when throttled);
+  the change conflicts with its state), the login (401 refused, 429 when throttled);
 * what its tags answer (:data:`TAG_ANSWERS`: the map layers parse their own queries, 400;
   tiles answer 304 to a matching ``If-None-Match``);
 * the content types of its successes: ``format=csv`` is ``text/csv``, ``format=geojson``
@@ -82,7 +82,13 @@ DEPENDENCY_ANSWERS: dict[str, set[int]] = {
 #: what the routes of a tag answer besides
 TAG_ANSWERS: dict[str, set[int]] = {"tiles": {304, 400}, "ogc": {400}}
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-FORMAT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json"}
+FORMAT_TYPES = {
+    "csv": ("text/csv", {"type": "string", "description": "a header row, then one per item"}),
+    "geojson": (
+        "application/geo+json",
+        {"type": "object", "description": "a GeoJSON FeatureCollection (RFC 7946)"},
+    ),
+}
 
 
 def _dependency_names(dependant, seen: set[str]) -> set[str]:
@@ -117,7 +123,7 @@ def answers(route: APIRoute, login_path: str | None) -> set[int]:
     if {p.name for p in d.path_params} - {"format"} and route.methods & WRITES:
         codes.add(409)  # a change to something that exists may not fit its state
     if login_path and route.path == login_path:
-        codes.add(429)
+        codes |= {401, 429}  # a wrong password; too many of them
     return codes
 
 
@@ -155,9 +161,9 @@ def _describe_operation(route: APIRoute, op: dict, login_path: str | None) -> No
     for code, entry in responses.items():
         if code.startswith("2"):
             content = entry.setdefault("content", {})
-            for fmt, media in FORMAT_TYPES.items():
+            for fmt, (media, schema) in FORMAT_TYPES.items():
                 if fmt in formats:
-                    content.setdefault(media, {"schema": {"type": "string"}})
+                    content.setdefault(media, {"schema": schema})
 
 
 def describe(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
