@@ -1,9 +1,11 @@
 """The edges of every answer: the request body limit and the security headers.
 
 * Bodies larger than ``QALA_MAX_BODY_BYTES`` (1 MiB) are refused with 413 and a message
-  saying the limit, by their ``Content-Length`` before a byte is read, and while they stream
-  (no or a false length) as soon as the limit is passed: FastAPI's own ``max_body_size``
-  (Starlette's ``RequestBodyLimitMiddleware``), so nothing larger is ever parsed.
+  saying the limit (:class:`BodyLimit`): by their ``Content-Length`` before a byte is read,
+  and while they stream (no or a false length) as soon as the limit is passed, so nothing
+  larger is ever parsed. The refusal is raised where the app reads the body, so each part
+  answers it in its own format (Open311 in the spec's); FastAPI's ``max_body_size`` would
+  replace every such answer with a plain "Content Too Large".
 * Every answer, API, page, tile, static file and error alike, carries
   ``X-Content-Type-Options: nosniff``, ``Referrer-Policy``, ``X-Frame-Options: DENY`` and a
   Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'`` unless the page
@@ -18,6 +20,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo.infra.settings import Settings
@@ -39,6 +42,54 @@ def too_large(limit: int) -> str:
         f"the request body is too large: this service accepts at most {limit} bytes "
         f"({limit / 1024 / 1024:g} MiB)"
     )
+
+
+class BodyLimit:
+    """ASGI middleware: a request body larger than ``limit`` bytes is never read whole.
+
+    The app's ``receive`` raises ``HTTPException(413)`` on the first read when the
+    ``Content-Length`` says more than ``limit``, and as soon as the bytes received pass it
+    otherwise; FastAPI hands the exception to the app's handlers. One that escapes them
+    (the response not started yet) is answered here."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        try:
+            announced = int(Headers(scope=scope).get("content-length", "0"))
+        except ValueError:
+            announced = 0
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if announced > limit:
+                raise HTTPException(413, too_large(limit))
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, too_large(limit))
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except HTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -81,7 +132,6 @@ class SecurityHeaders:
 def install(app: FastAPI, settings: Settings) -> None:
     """Limit request bodies and put the security headers outside the whole app."""
     limit = settings.max_body_bytes
-    app.max_body_size = limit  # read when Starlette builds the middleware stack
 
     @app.exception_handler(413)
     async def body_too_large(request: Request, exc: Exception):
@@ -89,4 +139,4 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     build = app.build_middleware_stack
     # outermost, around Starlette's ServerErrorMiddleware: a 500 carries the headers too
-    app.build_middleware_stack = lambda: SecurityHeaders(build(), settings)  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: SecurityHeaders(BodyLimit(build(), limit), settings)  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ document from what each route is made of, the same rules for every route:
   ``application/geo+json``; Open311 answers JSON and XML, its errors too, in the spec's shape
   (``Open311Route.error_model``).
 
-Errors are ``{"detail": "..."}`` (:data:`ERROR`); a 422 adds ``errors`` (one per field) when
+Errors are ``{"detail": "..."}`` (:data:`ERROR`, ``ErrorDetail``); a 422 adds ``errors`` (one per field) when
 the request did not match its schema (:data:`INVALID`), as ``api/errors.py`` writes them.
 """
 
@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 ERROR = {
-    "title": "Error",
+    "title": "ErrorDetail",
     "type": "object",
     "properties": {"detail": {"type": "string", "description": "what is wrong, for a person"}},
     "required": ["detail"],
@@ -142,7 +142,7 @@ def _error_content(route: APIRoute, status: int) -> dict:
     if spec is not None:  # Open311: the spec's errors, as JSON or XML
         ref = {"$ref": f"#/components/schemas/{spec.__name__}"}
         return {"application/json": {"schema": ref}, "text/xml": {"schema": {"type": "string"}}}
-    name = "InvalidInput" if status == 422 else "Error"
+    name = "InvalidInput" if status == 422 else "ErrorDetail"
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
 
 
@@ -166,17 +166,30 @@ def _describe_operation(route: APIRoute, op: dict, login_path: str | None) -> No
                     content.setdefault(media, {"schema": schema})
 
 
+def _add_model(schemas: dict, model: type) -> None:
+    """``model``'s schema (and those it uses) in the components, if FastAPI left it out."""
+    if model.__name__ in schemas:
+        return
+    found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in found.pop("$defs", {}).items():
+        schemas.setdefault(name, sub)
+    schemas[model.__name__] = found
+
+
 def describe(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     """``document`` (FastAPI's OpenAPI of ``app``) with every answer of every operation."""
     login = getattr(app.state, "login_path", "/api/v1/auth/token")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for route in _routes(app):
+        spec = getattr(type(route), "error_model", None)
+        if spec is not None:
+            _add_model(schemas, spec)
         item = document.get("paths", {}).get(route.path_format, {})
         for method in route.methods:
             op = item.get(method.lower())
             if op is not None:
                 _describe_operation(route, op, login)
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Error"], schemas["InvalidInput"] = ERROR, INVALID
+    schemas["ErrorDetail"], schemas["InvalidInput"] = ERROR, INVALID
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)  # FastAPI's 422, which this service never answers
     return document

@@ -5,10 +5,10 @@ Folium writes the map as inline ``<script>`` and ``<style>`` blocks; each page g
 random nonce (:func:`new_nonce`), :func:`with_nonce` writes it into those blocks, and
 :func:`page_policy` allows exactly them. Our own scripts are files under ``/static``.
 
-Style *attributes* stay allowed (``style-src-attr 'unsafe-inline'``): Leaflet builds parts
-of the map with them in HTML it writes at run time (its layer switcher, tooltips and the
-markers of folium's plugins) and the pages' legends use them. ``<style>`` elements need the
-nonce like scripts.
+Styles follow the same rule: ``<style>`` elements (folium writes some) need the nonce, and
+style attributes written in HTML are refused (``style-src-attr 'none'``). Leaflet does not
+need them: it positions the map through the CSSOM (``element.style``), which a CSP does
+not restrict, and so do our scripts (the planner's rating bars).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def page_policy(nonce: str) -> str:
     service only, no framing anywhere."""
     return (
         f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
-        f"style-src 'self' 'nonce-{nonce}'; style-src-attr 'unsafe-inline'; "
+        f"style-src 'self' 'nonce-{nonce}'; style-src-attr 'none'; "
         "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
         "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )

@@ -127,7 +127,10 @@ router = APIRouter(
     prefix="/open311/v2",
     tags=["open311"],
     route_class=Open311Route,
-    responses={400: {"description": "bad input"}, 404: {"description": "not found"}},
+    responses={
+        400: {"model": Errors, "description": "bad input"},
+        404: {"model": Errors, "description": "not found"},
+    },
 )
 
 Format = Annotated[Literal["json", "xml"], Path(description="response format: json or xml")]
@@ -340,8 +343,8 @@ def _default_key(digest: str, at: float, hours_back: int = 0) -> str:
     status_code=201,
     responses={
         **_doc(PostedRequests, 200, 201),
-        403: {"description": "api_key missing, not valid or of another jurisdiction"},
-        422: {"description": "the Idempotency-Key was used with another request"},
+        403: {"model": Errors, "description": "api_key missing, not valid or elsewhere"},
+        422: {"model": Errors, "description": "the Idempotency-Key came with another request"},
     },
     summary="Create a service request (an appeal) from a channel holding an api_key",
     description="A re-sent request under the same Idempotency-Key (per api_key) answers 200 "
