@@ -76,18 +76,18 @@ def _status(exc: QalaError) -> int:
     return 400
 
 
-def _is_outage(exc: DBAPIError) -> bool:
+def is_outage(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
 
 
-def _caused_by_outage(exc: BaseException) -> bool:
+def caused_by_outage(exc: BaseException) -> bool:
     """Whether a database outage is behind ``exc`` (its cause or the error being handled
     when it was raised), e.g. "Can't reconnect until invalid transaction is rolled back"
     raised while cleaning up after a lost connection."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, DBAPIError) and _is_outage(exc):
+        if isinstance(exc, DBAPIError) and is_outage(exc):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -107,7 +107,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError):
-        if _is_outage(exc):
+        if is_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return _unavailable(outage_message(request))
         refused = INPUT_REFUSED.get(getattr(exc.orig, "pgcode", None))
@@ -123,7 +123,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SQLAlchemyError)
     async def outage_aftermath(request: Request, exc: SQLAlchemyError):
         # not a DBAPIError itself (those are handled above) but raised because of an outage
-        if _caused_by_outage(exc):
+        if caused_by_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return _unavailable(outage_message(request))
         raise exc

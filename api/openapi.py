@@ -15,8 +15,9 @@ document from what each route is made of, the same rules for every route:
   ``application/geo+json``; Open311 answers JSON and XML, its errors too, in the spec's shape
   (``Open311Route.error_model``).
 
-Errors are ``{"detail": "..."}`` (:data:`ERROR`, ``ErrorDetail``); a 422 adds ``errors`` (one per field) when
-the request did not match its schema (:data:`INVALID`), as ``api/errors.py`` writes them.
+Errors are ``{"detail": "..."}`` (:data:`ERROR`, ``ErrorDetail``); a 422 adds ``errors`` (one
+per field) when the request did not match its schema (:data:`INVALID`, ``InvalidInput``), as
+``api/errors.py`` writes them.
 """
 
 from __future__ import annotations

@@ -290,7 +290,7 @@ def test_a_connection_lost_while_registering_is_an_outage_not_a_crash(stack: Sta
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
-    from api.errors import _caused_by_outage
+    from api.errors import caused_by_outage
     from geo.appeals.actors import Actor
     from geo.appeals.intake import NewAppeal, create_appeal
 
@@ -311,7 +311,7 @@ def test_a_connection_lost_while_registering_is_an_outage_not_a_crash(stack: Sta
             new = NewAppeal(**stack.points[0], idempotency_key=f"fault-kill-{uuid.uuid4().hex}")
             with pytest.raises(DBAPIError) as caught:
                 create_appeal(conn, city, new, Actor(name="fault-test", role="channel"))
-        assert _caused_by_outage(caught.value)
+        assert caused_by_outage(caught.value)
     finally:
         engine.dispose()
         admin.dispose()

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep, SettingsDep
 from api.edges import too_large
-from api.errors import _caused_by_outage, _is_outage, outage_message
+from api.errors import caused_by_outage, is_outage, outage_message
 from api.open311 import models, params
 from api.open311.models import (
     Discovery,
@@ -111,11 +111,11 @@ class Open311Route(APIRoute):
             except QalaError as exc:
                 return error_response(fmt, 400, str(exc))
             except DBAPIError as exc:
-                if not _is_outage(exc):
+                if not is_outage(exc):
                     raise
                 return _outage(request, fmt, exc)
             except SQLAlchemyError as exc:
-                if not _caused_by_outage(exc):
+                if not caused_by_outage(exc):
                     raise
                 return _outage(request, fmt, exc)
 

@@ -387,7 +387,25 @@ _KEYED_SQL = text(
 
 
 def appeal_by_key(conn: Connection, city_id: int, actor: Actor, key: str) -> dict | None:
-    """The appeal ``actor`` registered under an idempotency key, or ``None``."""
+    """The appeal ``actor`` registered under an idempotency key.
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    city_id
+        The city.
+    actor
+        Who sent the key (its keys are its own: :func:`caller_of`).
+    key
+        The idempotency key.
+
+    Returns
+    -------
+    dict or None
+        The appeal as ``appeal_cards`` shows it, or ``None`` when the caller has no appeal
+        under that key.
+    """
     row = conn.execute(_KEYED_SQL, {"c": city_id, "caller": caller_of(actor), "key": key})
     found = row.mappings().first()
     return dict(found) if found else None

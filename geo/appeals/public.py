@@ -57,9 +57,22 @@ def _split(place: list[str] | None) -> dict:
 
 
 def map_address(conn: Connection, appeal: dict) -> dict:
-    """``{"address_ru", "address_kk"}`` of an appeal (as :func:`geo.appeals.reads.get_appeal`
-    returns it), as the city map knows its place; both ``None`` far from any building or
-    street."""
+    """The address of an appeal as the city map knows its place (see the module).
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    appeal
+        The appeal as :func:`geo.appeals.reads.get_appeal` returns it (``city_id``,
+        ``object_kind``, ``object_id``, ``lon``, ``lat`` are read).
+
+    Returns
+    -------
+    dict
+        ``{"address_ru": ..., "address_kk": ...}``; both ``None`` far from any building
+        or street.
+    """
     place = conn.execute(
         _ONE_SQL,
         {
@@ -118,10 +131,27 @@ ORDER BY q.created_at DESC, q.id DESC
 def public_requests(
     conn: Connection, city_id: int, query: RequestQuery, limit: int, offset: int
 ) -> list[dict]:
-    """Appeals for a public list, newest first: each as ``appeal_cards`` shows it, with the
-    time of its last event (``updated_at``), its first photo link (``media_url``) and the
-    map's address (``address_ru``, ``address_kk``). Callers publish none of the free text
-    (``description``, ``address_text``) these rows also hold."""
+    """Appeals for a public list (Open311's service requests), newest first.
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    city_id
+        The city.
+    query
+        Which appeals.
+    limit, offset
+        The page.
+
+    Returns
+    -------
+    list of dict
+        Each appeal as ``appeal_cards`` shows it, with the time of its last event
+        (``updated_at``), its first photo link (``media_url``) and the map's address
+        (``address_ru``, ``address_kk``). Callers publish none of the free text
+        (``description``, ``address_text``) these rows also hold.
+    """
     where, params = query.conditions()
     sql = _REQUESTS_SQL.format(
         address=ADDRESS_SQL,
