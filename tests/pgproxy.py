@@ -3,8 +3,9 @@
 The service connects to the proxy's port instead of the database's. On request the proxy:
 
 * ``lose_next_answer("drop")``: lets the next appeal write (an asyncpg Bind after the
-  connection prepared ``qala_create_appeal``) reach the database, then cuts the connection
-  when the database answers: the appeal is committed, its acknowledgement lost;
+  connection prepared ``qala_create_appeal``; or, with ``at=COMMIT``, the COMMIT of a
+  psycopg2 transaction that called it) reach the database, then cuts the connection when
+  the database answers: the appeal is committed, its acknowledgement lost;
 * ``lose_next_answer("garble")``: the same, but the service receives, instead of that
   answer, one that does not fit its statement (asyncpg raises ``ProtocolError``, an
   ``InternalClientError``); the connection goes on;
@@ -19,6 +20,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+
+#: which message of a connection that wrote an appeal loses its answer
+BIND = "bind"  # asyncpg executes a prepared statement (the API's write path)
+COMMIT = "commit"  # psycopg2 commits a transaction (a session's write, Open311's POST)
 
 # what a garbled answer looks like: a data row of one column where the statement returns
 # many (asyncpg: ProtocolError, an InternalClientError), then "ready for query"
@@ -49,16 +54,23 @@ class PgProxy:
         self.port = self.listener.getsockname()[1]
         self.down = False
         self.planned: str | None = None
+        self.at = BIND
         self.fired = threading.Event()
         self.links: list[_Link] = []
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     # -- what the tests ask for ----------------------------------------------------------------
-    def lose_next_answer(self, how: str) -> None:
-        assert how in ("drop", "garble")
+    def lose_next_answer(self, how: str, at: str = BIND) -> None:
+        assert how in ("drop", "garble") and at in (BIND, COMMIT)
         self.fired.clear()
+        self.at = at
         self.planned = how
+
+    def _is_target(self, data: bytes) -> bool:
+        if self.at == BIND:
+            return data[:1] == b"B"
+        return data[:1] == b"Q" and b"COMMIT" in data.upper()
 
     def go_down(self) -> None:
         self.down = True
@@ -101,7 +113,7 @@ class PgProxy:
             while data := link.client.recv(65536):
                 if b"qala_create_appeal" in data:
                     link.writer = True
-                elif link.writer and data[:1] == b"B" and self.planned:
+                elif link.writer and self.planned and self._is_target(data):
                     link.fate, self.planned = self.planned, None
                 link.upstream.sendall(data)
         except OSError:

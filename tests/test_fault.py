@@ -410,6 +410,7 @@ def proxied(make_database, tmp_path_factory):
         with engine.begin() as conn:
             cid = load_demo_city(conn, seed=2026)["city_id"]
             api_key = add_api_key(conn, "PET", "proxied-bot", "website")
+            open311_key = add_api_key(conn, "PET", "proxied-open311", "open311")
             points = _points(conn, cid, n=40, seed=5)
     finally:
         engine.dispose()
@@ -419,7 +420,14 @@ def proxied(make_database, tmp_path_factory):
     through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     server, base = process.start_qala(through, SECRET, log, QALA_DB_POOL_SIZE="2")
     try:
-        yield {"url": url, "base": base, "key": api_key, "points": points, "proxy": proxy}
+        yield {
+            "url": url,
+            "base": base,
+            "key": api_key,
+            "open311_key": open311_key,
+            "points": points,
+            "proxy": proxy,
+        }
     finally:
         process.stop(server)
         proxy.close()
@@ -496,3 +504,33 @@ def test_when_no_connection_can_be_had_nothing_was_saved(proxied):
     assert answers[-1][1] == UNAVAILABLE, f"never 'nothing was saved': {answers}"
     for key in keys:
         assert _appeals_under(proxied["url"], key) == []
+
+
+def test_open311_says_may_have_been_saved_when_the_commit_answer_is_lost(proxied):
+    """Open311 writes through a session: the COMMIT reaches the database, its answer is cut.
+    The 503 comes in the spec's format and says the request may have been saved; re-posted
+    with the same key (or, without one, the same form within the hour) it is the first."""
+    from tests.pgproxy import COMMIT
+
+    proxy = proxied["proxy"]
+    point = proxied["points"][20]
+    form = {
+        "api_key": proxied["open311_key"],
+        "jurisdiction_id": "PET",
+        "service_code": "garbage",
+        "lat": point["lat"],
+        "long": point["lon"],
+    }
+    key = f"o311-lost-{uuid.uuid4().hex}"
+    with httpx.Client(base_url=proxied["base"], timeout=30) as http:
+        proxy.lose_next_answer("drop", at=COMMIT)
+        lost = http.post("/open311/v2/requests.xml", data=form, headers={"Idempotency-Key": key})
+        assert proxy.fired.is_set(), "the proxy did not see the commit"
+        assert lost.status_code == 503, lost.text
+        assert lost.headers["content-type"].startswith("text/xml")
+        assert f"<description>{MAYBE_SAVED}</description>" in lost.text
+        saved = _appeals_under(proxied["url"], key)
+        assert len(saved) == 1
+        again = http.post("/open311/v2/requests.json", data=form, headers={"Idempotency-Key": key})
+        assert again.status_code == 200, again.text
+        assert again.json()[0]["service_request_id"] == saved[0]
