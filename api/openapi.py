@@ -78,7 +78,10 @@ DEPENDENCY_ANSWERS: dict[str, set[int]] = {
     "get_city": {404, 503},
     "get_caller": {401, 403, 503},
     "get_staff": {401, 403},
+    # the request's scope from its credentials (the "identity" branch's names)
     "get_scope": {401, 403, 404, 503},
+    "get_staff_scope": {401, 403},
+    "get_token_scope": {401, 403, 503},
 }
 #: what the routes of a tag answer besides
 TAG_ANSWERS: dict[str, set[int]] = {"tiles": {304, 400}, "ogc": {400}}

@@ -11,7 +11,7 @@ shrinking, then every value of every enumerated parameter in turn (``format=csv`
 ``.xml`` …: each content type the operation can answer) on its simplest valid request.
 Hypothesis is derandomized, so a run sends the same requests every time and a failure is
 reproduced by running it again. ``QALA_FUZZ_EXAMPLES=100`` makes a deeper hunt. The whole
-file takes about three minutes on two shared cores (the README says how long it took last).
+file took 74 s inside ``make test`` on two shared cores (the README says more).
 
 (``schemathesis.pytest.from_fixture`` is not used: under pytest 9 it fails on the removed
 ``Node._nodeid``. The operations are parametrized here instead, and the schema, built once,
