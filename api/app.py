@@ -6,15 +6,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import edges, errors, open311, openapi
 from api.deps import ApiKeys, Db
 from api.routes import (
     admin,
     appeals,
     auth,
+    docs,
     health,
     hotspots,
-    open311,
     pages,
     planner,
     public,
@@ -55,7 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
             await app.state.db.close()
 
-    app = FastAPI(title="Qala Map", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # docs from our own assets, closable (api.routes.docs); body limit and
+    # security headers on every answer (api.edges)
+    app = FastAPI(
+        title="Qala Map",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    edges.install(app, settings)
+    docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}
     app.state.api_keys = ApiKeys(settings.api_key_cache_s)
@@ -70,4 +81,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotspots.router)
     app.include_router(tiles.router)  # vector tiles, TileJSON, OGC API - Features
     pages.install(app)  # the pages, /static
+    openapi.install(app)  # every answer of every route described
     return app

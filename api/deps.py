@@ -8,6 +8,7 @@ transaction carries the scope (:func:`geo.staff.scope.apply_scope`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from geo.appeals import intake
 from geo.appeals.actors import Actor
 from geo.city.catalog import city_id
-from geo.infra.errors import Forbidden, NotAuthenticated, Unavailable
+from geo.infra.errors import MAYBE_SAVED, Forbidden, NotAuthenticated, Unavailable
 from geo.infra.settings import Settings
 from geo.staff.accounts import current_actor
 from geo.staff.auth import actor_from_api_key
@@ -32,6 +33,7 @@ from geo.staff.tokens import read_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 LOG_IN = "log in as staff: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'"
+log = logging.getLogger("qala.api")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -42,14 +44,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 # what an outage looks like to asyncpg: no server, a lost connection, a shutting-down or
-# starting-up server, no connection slot left
+# starting-up server, no connection slot left, a broken protocol stream (InternalClientError:
+# "unexpected message" from a connection cut mid-answer), an I/O error of the server
 ASYNCPG_OUTAGE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.PostgresSystemError,
 )
 
 
@@ -93,15 +98,27 @@ class Db:
         self, city_id: int, new: intake.NewAppeal, actor: Actor
     ) -> tuple[dict, bool]:
         """``geo.appeals.intake.create_appeal`` as one asyncpg call: the same checks, function and
-        answer."""
+        answer.
+
+        An outage is a 503 that says what the service knows: no connection could be had
+        (nothing was sent, nothing saved), or the statement was sent and the answer lost (in
+        autocommit its commit may have happened: retry with the same Idempotency-Key)."""
         args = intake.create_params(city_id, new, actor)
         try:
-            async with self._pool.acquire(timeout=5) as conn:
-                row = await conn.fetchrow(
-                    intake.CREATE_SQL_POSITIONAL, *(args[a] for a in intake.CREATE_ARGS)
-                )
+            conn = await self._pool.acquire(timeout=5)
         except ASYNCPG_OUTAGE as exc:
             raise Unavailable() from exc
+        try:
+            row = await conn.fetchrow(
+                intake.CREATE_SQL_POSITIONAL, *(args[a] for a in intake.CREATE_ARGS)
+            )
+        except ASYNCPG_OUTAGE as exc:
+            raise Unavailable(MAYBE_SAVED) from exc
+        finally:
+            try:
+                await self._pool.release(conn)
+            except ASYNCPG_OUTAGE as exc:  # the pool drops the connection; the answer stands
+                log.warning("appeal connection not reusable: %r", exc)
         return intake.created_card(dict(row))
 
     @contextmanager
@@ -267,6 +284,9 @@ def bind_scope(session: Session, scope: Scope) -> Session:
 
 def get_session(request: Request, scope: ScopeDep) -> Iterator[Session]:
     with request.app.state.sessionmaker() as session:
+        # an outage from here on may have lost a commit's acknowledgement: the 503 then
+        # says the change may have been saved (api.errors.outage_message)
+        event.listen(session, "before_commit", lambda _: setattr(request.state, "commit_sent", 1))
         yield bind_scope(session, scope)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from geo.infra.errors import (
+    MAYBE_CHANGED,
     UNAVAILABLE,
     Conflict,
     Forbidden,
@@ -39,8 +41,34 @@ INPUT_REFUSED = {
 }
 
 
-def _unavailable() -> JSONResponse:
-    return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"})
+#: asyncpg's outage errors that may escape a route (the write path maps its own, with the
+#: wording of what it knows: api.deps.Db.create_appeal)
+ASYNCPG_OUTAGE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+READS = {"GET", "HEAD", "OPTIONS"}
+
+
+def outage_message(
+    request: Request, may_have_saved: str = MAYBE_CHANGED, sent: bool | None = None
+) -> str:
+    """What a 503 may promise: "nothing was saved" unless a write of this request may
+    have reached the database: a commit already sent (``request.state.commit_sent``, set by
+    ``api.deps.get_session``) whose acknowledgement the outage may have lost, or ``sent``
+    when the caller knows better; then ``may_have_saved``."""
+    if sent is None:
+        sent = bool(getattr(request.state, "commit_sent", False))
+    if request.method not in READS and sent:
+        return may_have_saved
+    return UNAVAILABLE
+
+
+def _unavailable(message: str = UNAVAILABLE) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "2"})
 
 
 def _status(exc: QalaError) -> int:
@@ -50,18 +78,18 @@ def _status(exc: QalaError) -> int:
     return 400
 
 
-def _is_outage(exc: DBAPIError) -> bool:
+def is_outage(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
 
 
-def _caused_by_outage(exc: BaseException) -> bool:
+def caused_by_outage(exc: BaseException) -> bool:
     """Whether a database outage is behind ``exc`` (its cause or the error being handled
     when it was raised), e.g. "Can't reconnect until invalid transaction is rolled back"
     raised while cleaning up after a lost connection."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, DBAPIError) and _is_outage(exc):
+        if isinstance(exc, DBAPIError) and is_outage(exc):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -86,14 +114,14 @@ def install(app: FastAPI) -> None:
             )
         if isinstance(exc, Unavailable):
             log.warning("database unavailable: %r", exc.__cause__)
-            return _unavailable()
+            return _unavailable(str(exc))
         return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError):
-        if _is_outage(exc):
+        if is_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return _unavailable()
+            return _unavailable(outage_message(request))
         refused = INPUT_REFUSED.get(getattr(exc.orig, "pgcode", None))
         if refused:  # the server refused a value the client sent: bad input, not a crash
             return JSONResponse({"detail": refused}, status_code=422)
@@ -107,10 +135,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SQLAlchemyError)
     async def outage_aftermath(request: Request, exc: SQLAlchemyError):
         # not a DBAPIError itself (those are handled above) but raised because of an outage
-        if _caused_by_outage(exc):
+        if caused_by_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return _unavailable()
+            return _unavailable(outage_message(request))
         raise exc
+
+    for outage in ASYNCPG_OUTAGE:
+
+        @app.exception_handler(outage)
+        async def asyncpg_outage(request: Request, exc: Exception):
+            log.warning("database unavailable: %r", exc)
+            # not known to have been sent or not: a write may have happened
+            return _unavailable(outage_message(request, sent=True))
 
     @app.exception_handler(ValueError)
     async def nul_in_text(request: Request, exc: ValueError):

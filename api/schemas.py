@@ -26,7 +26,9 @@ class AppealIn(BaseModel):
     located_by: LocatedBy = "click"
     object_kind: Literal["building", "yard", "well", "street"] | None = None
     object_id: int | None = Field(None, ge=1, le=2**62)
-    address_text: str | None = Field(None, max_length=300)
+    address_text: str | None = Field(
+        None, max_length=300, description="the caller's own words: staff see them, the public never"
+    )
     applicant_name: str | None = Field(None, max_length=200)
     applicant_phone: str | None = Field(None, max_length=40)
     applicant_email: str | None = Field(None, max_length=200)
@@ -59,7 +61,7 @@ class PreviewOut(BaseModel):
 
 
 class AppealPublic(BaseModel):
-    """What anyone may see of an appeal: no name, phone or e-mail of anyone."""
+    """What anyone may see of an appeal: no name, phone or e-mail of anyone, no free text."""
 
     reg_number: str
     category_code: str
@@ -76,10 +78,17 @@ class AppealPublic(BaseModel):
     overdue: bool
     organisation_ru: str | None
     organisation_kk: str | None
-    address_text: str | None
     repeat_of: str | None
     lon: float
     lat: float
+
+
+class AppealTracked(AppealPublic):
+    """An appeal on the tracker: with the address as the city map knows its place (the
+    building's, else the nearest building's or street's), never the caller's own words."""
+
+    address_ru: str | None = Field(description="the map's address, in Russian")
+    address_kk: str | None = Field(description="the map's address, in Kazakh")
 
 
 class Applicant(BaseModel):
@@ -90,6 +99,7 @@ class Applicant(BaseModel):
 
 class AppealStaff(AppealPublic):
     id: int
+    address_text: str | None = Field(description="as the caller or operator wrote it")
     description: str
     located_by: str
     object_kind: str
@@ -115,7 +125,7 @@ class EventStaff(EventPublic):
 
 
 class TrackOut(BaseModel):
-    appeal: AppealPublic
+    appeal: AppealTracked
     history: list[EventPublic]
     media: list[str] = Field(
         default_factory=list, description="links to photos or videos sent with the appeal"

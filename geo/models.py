@@ -281,9 +281,11 @@ class Appeal(Base):
         UniqueConstraint("city_id", "reg_number"),
         city_fk(["organisation_id"], "organisations"),
         city_fk(["district_id"], "districts"),
+        # a key is its caller's own (migration 0011)
         Index(
             "ix_appeals_idempotency",
             "city_id",
+            "idempotency_caller",
             "idempotency_key",
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
@@ -333,6 +335,10 @@ class Appeal(Base):
     first_call_resolved: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     callback_done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    # who sent the key (``key:<api key id>``, ``user:<user id>``) and the SHA-256 of the
+    # request it came with: a key is the caller's own, and is refused with another request
+    idempotency_caller: Mapped[str | None] = mapped_column(Text)
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(Text)
     placeholder_geocode: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source_type: Mapped[str | None] = mapped_column(Text)

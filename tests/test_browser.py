@@ -282,6 +282,7 @@ def test_registering_from_the_console_creates_the_appeal_and_the_tracker_shows_i
     assert "здание" in page.inner_text("#reg-object")
     assert "120" in page.inner_text("#reg-deadline")  # a roof leak: 5 days
     page.fill("#reg-description", "Протекает кровля над пятым этажом")
+    page.fill("#reg-address", f"{b['address_ru']}, кв. 77, спросить Айгуль")  # free text
     page.fill("#reg-name", "Айгуль Браузерова")
     page.fill("#reg-phone", "+7 705 000 11 22")
     page.click("#reg-submit")
@@ -323,6 +324,8 @@ def test_registering_from_the_console_creates_the_appeal_and_the_tracker_shows_i
     shot(page, "track_result")
     content = page.content()
     assert "Айгуль" not in content and "705 000" not in content
+    assert "кв. 77" not in content  # the operator's free text is not public
+    assert b["address_ru"] in page.inner_text("#track-result")  # the map's address is
     page.recorder.check()
 
 
@@ -367,4 +370,126 @@ def test_the_tracker_links_the_photos_sent_with_an_appeal(page, db):
     assert link.get_attribute("target") == "_blank"
     assert "noopener" in link.get_attribute("rel")
     assert "Фото и видео" in page.inner_text("#track-result")
+    page.recorder.check()
+
+
+def _ready_to_register(page, db, offset: int, description: str) -> None:
+    b = a_building(db, offset=offset)
+    page.goto(page.base + "/operator", wait_until="networkidle")
+    sign_in(page)
+    click_on_map(page, b["lon"], b["lat"])
+    page.wait_for_selector("#card .card-section")
+    page.select_option("#reg-category", "garbage")
+    page.wait_for_function("() => document.getElementById('reg-org').textContent !== '—'")
+    page.fill("#reg-description", description)
+
+
+def _registered(db, description: str) -> list[str]:
+    with db.connect() as c:
+        return list(
+            c.execute(
+                text("SELECT reg_number FROM appeals WHERE description = :d ORDER BY id"),
+                {"d": description},
+            ).scalars()
+        )
+
+
+def test_a_double_click_registers_one_appeal(page, db):
+    description = f"двойной щелчок {time.monotonic_ns()}"
+    _ready_to_register(page, db, 91, description)
+    keys = []
+    page.on(
+        "request",
+        lambda r: (
+            r.url.endswith("/api/v1/appeals")
+            and r.method == "POST"
+            and keys.append(r.headers.get("idempotency-key"))
+        ),
+    )
+    page.dblclick("#reg-submit")
+    page.wait_for_selector("#reg-done:not([hidden])")
+    page.wait_for_load_state("networkidle")
+    assert len(_registered(db, description)) == 1
+    # the next appeal, even with the same words, is another request: a new key
+    page.fill("#reg-description", description)
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/appeals")) as second:
+        page.click("#reg-submit")
+    assert second.value.status == 201
+    assert len(_registered(db, description)) == 2
+    assert len(set(keys)) == 2, keys
+    page.recorder.check()
+
+
+def test_the_same_form_sent_twice_at_once_is_one_appeal(page, db):
+    description = f"одновременно {time.monotonic_ns()}"
+    _ready_to_register(page, db, 93, description)
+    keys = []
+    page.on(
+        "request",
+        lambda r: (
+            r.url.endswith("/api/v1/appeals")
+            and r.method == "POST"
+            and keys.append(r.headers.get("idempotency-key"))
+        ),
+    )
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/appeals")):
+        page.evaluate("""() => {
+            const form = document.getElementById('register-form');
+            form.requestSubmit();
+            form.requestSubmit();
+        }""")
+    page.wait_for_selector("#reg-done:not([hidden])")
+    page.wait_for_load_state("networkidle")
+    assert len(keys) == 2 and keys[0] == keys[1], keys
+    assert len(_registered(db, description)) == 1
+    page.recorder.check()
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_api_docs_work_from_the_service_alone(page, path):
+    """Swagger UI and ReDoc come from npm, served by the service; under their CSP they load
+    nothing from elsewhere and raise no error (a CSP violation is a console error)."""
+    page.goto(page.base + path, wait_until="networkidle")
+    if path == "/docs":
+        page.wait_for_selector(".swagger-ui .opblock")
+        assert page.locator(".swagger-ui .opblock").count() > 50
+    else:
+        page.wait_for_selector(".redoc-wrap")
+        page.wait_for_function("() => document.body.innerText.includes('/api/v1/appeals')")
+    page.wait_for_load_state("networkidle")
+    shot(page, f"docs_{path.strip('/')}")
+    rec = page.recorder
+    # ReDoc runs its search in a worker of our own origin (a blob: URL)
+    rec.requests = [u for u in rec.requests if not u.startswith(f"blob:{page.base}/")]
+    # ReDoc's menu always shows its maker's logo from their CDN: the CSP stops it (nothing
+    # leaves the service; the image is missing) and says so on the console
+    logo = "https://cdn.redoc.ly/"
+    assert all(f.endswith(": csp") for f in rec.failures if f.startswith(logo)), rec.failures
+    rec.requests = [u for u in rec.requests if not u.startswith(logo)]
+    rec.failures = [f for f in rec.failures if not f.startswith(logo)]
+    rec.errors = [e for e in rec.errors if not (logo in e and "Content Security Policy" in e)]
+    rec.check()
+
+
+def test_a_queue_tooltip_shows_under_the_pages_csp(page):
+    """Leaflet writes tooltips at run time: under the CSP (no inline style attributes, no
+    inline scripts without the page's nonce) they still show, with no violation."""
+    page.goto(page.base + "/queue", wait_until="networkidle")
+    name = page.evaluate("() => window.Qala.config.map")
+    x, y, address = page.evaluate(f"""() => {{
+        const m = window['{name}'];
+        let found = null;
+        m.eachLayer(l => {{
+            if (!found && l.feature && l.feature.properties && l.feature.properties.rank === 1)
+                found = l;
+        }});
+        m.setView(found.getLatLng(), 17, {{animate: false}});
+        const p = m.latLngToContainerPoint(found.getLatLng());
+        const r = m.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y, found.feature.properties.address];
+    }}""")
+    page.wait_for_timeout(300)
+    page.mouse.move(x, y)
+    page.wait_for_selector(".leaflet-tooltip")
+    assert address.split(",")[0].replace("Двор: ", "") in page.inner_text(".leaflet-tooltip")
     page.recorder.check()

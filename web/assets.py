@@ -1,8 +1,9 @@
 """Every script and style the pages use, served by the service itself (a closed network).
 
-Our own files are in ``web/static``; Leaflet and its plugins come from npm into
-``web/node_modules`` (``cd web && npm ci``) and are served under ``/static/vendor/...``.
-Only the ``dist`` folders named here are exposed, never the whole of ``node_modules``.
+Our own files are in ``web/static``; Leaflet and its plugins, Swagger UI and ReDoc (the API
+docs) come from npm into ``web/node_modules`` (``cd web && npm ci``) and are served under
+``/static/vendor/...``. Only the folders named here are exposed, never the whole of
+``node_modules``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ VENDOR_URL = f"{STATIC_URL}/vendor"
 VENDOR = {
     "leaflet": "leaflet/dist",
     "leaflet.vectorgrid": "leaflet.vectorgrid/dist",
+    # the API docs (/docs, /redoc)
+    "swagger-ui": "swagger-ui-dist",
+    "redoc": "redoc/bundles",
 }
 
 LEAFLET_JS = f"{VENDOR_URL}/leaflet/leaflet.js"
 LEAFLET_CSS = f"{VENDOR_URL}/leaflet/leaflet.css"
 VECTORGRID_JS = f"{VENDOR_URL}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js"
+SWAGGER_JS = f"{VENDOR_URL}/swagger-ui/swagger-ui-bundle.js"
+SWAGGER_CSS = f"{VENDOR_URL}/swagger-ui/swagger-ui.css"
+SWAGGER_ICON = f"{VENDOR_URL}/swagger-ui/favicon-32x32.png"
+REDOC_JS = f"{VENDOR_URL}/redoc/redoc.standalone.js"
 
 
 def vendor_dirs() -> dict[str, Path]:

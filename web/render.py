@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Connection
 
 from geo.city.basemap import CityView, city_view, district_labels
-from web import assets, citymap, i18n
+from web import assets, citymap, csp, i18n
 
 if TYPE_CHECKING:
     from web.registry import Page
@@ -32,25 +32,16 @@ ENV = Environment(
 )
 ENV.globals["static"] = assets.static
 
-#: Content-Security-Policy of every page: the browser itself refuses any other host.
-CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'self'"
-)
-#: the headers every page is answered with
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+#: the Content-Security-Policy of a page with its nonce (web.csp): the browser itself
+#: refuses any other host and any inline script or style the page did not write; the other
+#: security headers are on every answer (api.edges)
+CSP = csp.page_policy
 
 
 @dataclass
 class PageContext:
     """What every page knows: which page, the site's pages, language, city, the map source,
-    the current query."""
+    the current query, and the nonce of this one answer."""
 
     page: Page
     pages: tuple[Page, ...]
@@ -59,6 +50,8 @@ class PageContext:
     source: citymap.Source = "geojson"
     query: dict[str, str] = field(default_factory=dict)
     district_labels: list[dict] = field(default_factory=list)
+    # the page's inline scripts and styles carry it; its CSP header names it (web.csp)
+    nonce: str = field(default_factory=csp.new_nonce)
 
     @property
     def t(self) -> dict[str, str]:
@@ -147,7 +140,10 @@ def page(
         "city": ctx.city.code,
         **(config or {}),
     }
+    if m is not None:  # folium's inline blocks, allowed by the page's nonce
+        m = citymap.MapParts(m.name, csp.with_nonce(m.header, ctx.nonce), m.html, m.script)
     return ENV.get_template(ctx.page.template).render(
+        nonce=ctx.nonce,
         lang=ctx.lang,
         t=t,
         page=ctx.page.name,
@@ -162,6 +158,11 @@ def page(
         synthetic=ctx.city.synthetic,
         **extra,
     )
+
+
+def headers(ctx: PageContext) -> dict[str, str]:
+    """The headers of the page ``ctx`` is for: its policy names its nonce."""
+    return {"Content-Security-Policy": CSP(ctx.nonce)}
 
 
 def city_map(ctx: PageContext, **kw) -> folium.Map:

@@ -82,13 +82,19 @@ def preview(body: AppealIn, session: SessionDep, scope: StaffScopeDep) -> dict:
     status_code=201,
     tags=["appeals"],
     summary="Register an appeal (staff token or channel API key)",
+    description="An Idempotency-Key belongs to its caller (the API key or staff user): the "
+    "same request sent again under it answers 200 with the first appeal (created false); "
+    "another request under it is refused (422).",
+    responses={200: {"model": AppealCreated, "description": "the first appeal, re-sent key"}},
 )
 async def create(
     body: AppealIn,
     db: DbDep,
     scope: ScopeDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=128, description="the caller's own key for this request")
+    ] = None,
 ) -> dict:
     if scope.role == "public":
         raise NotAuthenticated("registering an appeal needs a staff token or a channel API key")

@@ -33,8 +33,9 @@ def _source(request: Request) -> str:
     return "tiles" if has_tiles else "geojson"
 
 
-def _html(body: str) -> HTMLResponse:
-    return HTMLResponse(body, headers=render.HEADERS)
+def _html(ctx: render.PageContext, body: str) -> HTMLResponse:
+    # the policy names this page's nonce; the other headers: api.edges
+    return HTMLResponse(body, headers=render.headers(ctx))
 
 
 def page_route(page: Page):
@@ -52,7 +53,7 @@ def page_route(page: Page):
         ctx = render.page_context(
             conn, page, PAGES, scope.city_id, lang, _source(request), dict(request.query_params)
         )
-        return _html(page.view(ctx, conn, params))
+        return _html(ctx, page.view(ctx, conn, params))
 
     show.__name__ = f"page_{page.name}"
     return show

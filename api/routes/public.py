@@ -1,4 +1,5 @@
-"""What residents see: follow an appeal by its number. No personal data of anyone."""
+"""What residents see: follow an appeal by its number. No personal data of anyone, and the
+address as the city map knows it, never the caller's own words."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import ScopeDep, SessionDep
 from api.schemas import TrackOut
-from geo.appeals import reads
+from geo.appeals import public, reads
 
 router = APIRouter(prefix="/public", tags=["public"])
 
@@ -23,6 +24,7 @@ def track(
 ) -> dict:
     conn, city = session.connection(), scope.city_id
     appeal = reads.get_appeal(conn, city, reg_number=reg_number.strip().upper())
+    appeal.update(public.map_address(conn, appeal))  # never the caller's own words
     return {
         "appeal": appeal,
         "history": reads.history(conn, city, appeal["id"], staff=False),

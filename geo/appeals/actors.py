@@ -19,6 +19,7 @@ class Actor:
     role: str  # operator, inspector, executor, controller, planner, admin, channel, public
     organisation_id: int | None = None
     user_id: int | None = None
+    key_id: int | None = None  # the channel API key it came with (idempotency keys are per key)
 
     @property
     def sees_everything(self) -> bool:

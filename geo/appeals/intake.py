@@ -10,14 +10,16 @@ acknowledged appeal survives a crash.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor
-from geo.infra.errors import InvalidInput, NotFound
+from geo.infra.errors import InvalidInput, KeyReused, NotFound
 from geo.models import CHANNELS, DESCRIPTION_MAX, LOCATED_BY, MEDIA_URL_MAX
 
 # snapping radii (well 50 m, building 40 m, yard 30 m, street 120 m): see qala_locate in
@@ -58,6 +60,8 @@ class NewAppeal:
     first_call_resolved: bool = False
     idempotency_key: str | None = None
     repeat_of: str | None = None  # a registration number the operator chose as the original
+    # the hash of the request as the channel sent it (see request_hash); None: of these fields
+    request_hash: str | None = None
 
 
 @dataclass
@@ -129,7 +133,7 @@ REPEATS_SQL = text("SELECT * FROM qala_repeat_candidates(:c, :cat, :ok, :oid, :x
 # positional ones ($1 ... for asyncpg, which the API's write path uses)
 CREATE_ARGS = (
     "c", "cat", "x", "y", "channel", "descr", "located_by", "ok", "oid", "addr", "name",
-    "phone", "email", "fcr", "key", "repeat_of", "actor", "role",
+    "phone", "email", "fcr", "key", "repeat_of", "actor", "role", "caller", "request_hash",
 )  # fmt: skip
 _CREATE = (
     "SELECT f.created, f.problem, f.problem_kind, (f.card).*\nFROM qala_create_appeal({}) AS f"
@@ -139,11 +143,14 @@ CREATE_SQL_POSITIONAL = _CREATE.format(", ".join(f"${i}" for i in range(1, len(C
 _NOT_CARD = ("created", "problem", "problem_kind")
 
 
+PROBLEMS = {"not_found": NotFound, "key_reused": KeyReused}
+
+
 def _raise_problem(row) -> None:
     """Turn a function's ``problem`` (a row or mapping with ``problem``/``problem_kind``)
     into the domain error the API maps to a 4xx."""
     if row["problem"]:
-        raise (NotFound if row["problem_kind"] == "not_found" else InvalidInput)(row["problem"])
+        raise PROBLEMS.get(row["problem_kind"], InvalidInput)(row["problem"])
 
 
 def locate(
@@ -291,10 +298,39 @@ def sequence_name(city_id: int, year: int) -> str:
     return f"appeal_seq_{int(city_id)}_{int(year)}"
 
 
+def caller_of(actor: Actor) -> str:
+    """Whose idempotency keys these are: one channel API key (``key:<id>``), one staff user
+    (``user:<id>``), else the actor's role and name. Two callers never share a key.
+
+    >>> caller_of(Actor(name="operator", role="operator", user_id=7))
+    'user:7'
+    """
+    if actor.key_id is not None:
+        return f"key:{actor.key_id}"
+    if actor.user_id is not None:
+        return f"user:{actor.user_id}"
+    return f"{actor.role}:{actor.name}"
+
+
+def request_hash(new: NewAppeal) -> str:
+    """The SHA-256 (hex) of what an appeal request asks for: every field of ``new`` but the
+    key itself, so the same request under the same key is recognised and another one is
+    not. A channel may set ``new.request_hash`` to the hash of its own request instead
+    (Open311 hashes the posted form, attributes and photo link included)."""
+    if new.request_hash:
+        return new.request_hash
+    fields = asdict(new)
+    fields.pop("idempotency_key")
+    fields.pop("request_hash")
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def create_params(city_id: int, new: NewAppeal, actor: Actor) -> dict:
     """The checked arguments of ``qala_create_appeal`` (what Python checks itself first)."""
     validate(new)
     _check_coords(new.lon, new.lat)
+    keyed = bool(new.idempotency_key)
     return {
         "c": city_id,
         "cat": new.category,
@@ -314,6 +350,8 @@ def create_params(city_id: int, new: NewAppeal, actor: Actor) -> dict:
         "repeat_of": new.repeat_of,
         "actor": actor.name,
         "role": actor.role,
+        "caller": caller_of(actor),
+        "request_hash": request_hash(new) if keyed else None,
     }
 
 
@@ -326,9 +364,11 @@ def created_card(row: dict) -> tuple[dict, bool]:
 def create_appeal(
     conn: Connection, city_id: int, new: NewAppeal, actor: Actor
 ) -> tuple[dict, bool]:
-    """Register an appeal; returns (the appeal, created). A re-sent idempotency key returns
-    the first appeal with ``created=False``. Runs in the caller's transaction (or, on an
-    autocommit connection, is one transaction of its own).
+    """Register an appeal; returns (the appeal, created). A key the same caller sent before
+    with the same request returns the first appeal with ``created=False``; with another
+    request it raises :class:`~geo.infra.errors.KeyReused`. Keys of different callers
+    (:func:`caller_of`) never meet. Runs in the caller's transaction (or, on an autocommit
+    connection, is one transaction of its own).
 
     One round trip: ``qala_create_appeal`` checks the key, the city's bounds and the
     category, locates and routes, links the repeat, numbers, writes the appeal, its
@@ -338,3 +378,34 @@ def create_appeal(
     """
     row = conn.execute(CREATE_SQL, create_params(city_id, new, actor)).mappings().one()
     return created_card(dict(row))
+
+
+_KEYED_SQL = text(
+    "SELECT v.* FROM appeals a JOIN appeal_cards v ON v.city_id = a.city_id AND v.id = a.id "
+    "WHERE a.city_id = :c AND a.idempotency_caller = :caller AND a.idempotency_key = :key"
+)
+
+
+def appeal_by_key(conn: Connection, city_id: int, actor: Actor, key: str) -> dict | None:
+    """The appeal ``actor`` registered under an idempotency key.
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    city_id
+        The city.
+    actor
+        Who sent the key (its keys are its own: :func:`caller_of`).
+    key
+        The idempotency key.
+
+    Returns
+    -------
+    dict or None
+        The appeal as ``appeal_cards`` shows it, or ``None`` when the caller has no appeal
+        under that key.
+    """
+    row = conn.execute(_KEYED_SQL, {"c": city_id, "caller": caller_of(actor), "key": key})
+    found = row.mappings().first()
+    return dict(found) if found else None

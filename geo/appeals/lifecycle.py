@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
 from geo.appeals.reads import get_appeal
-from geo.appeals.states import OPEN, STATES, TRANSITIONS
+from geo.appeals.states import STATES, TRANSITIONS
 from geo.infra.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 # which role may set which state
@@ -27,8 +27,6 @@ ROLE_TARGETS: dict[str, set[str]] = {
 }
 # who calls applicants back to tell them what was done
 CALLS_BACK = {"operator", "inspector", "controller", "admin", "executor"}
-# api/routes/open311.py's name for states.OPEN, until that file asks geo.appeals.states itself
-OPEN_STATES = OPEN
 
 
 def log_event(

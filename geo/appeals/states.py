@@ -4,7 +4,9 @@ Everything that needs to know which states are open, which can be overdue or whi
 follow which asks this module (FixMyStreet's ``State.pm`` habit): the CHECK constraint of
 ``appeals.status`` (:mod:`geo.models`), the SQL of the place card, the lists, the ratings and
 the queue, the map layers (``layers/registry.py``), the state machine
-(:mod:`geo.appeals.lifecycle`) and the pages' words (``web/i18n.py``).
+(:mod:`geo.appeals.lifecycle`), the public lists (:mod:`geo.appeals.public`) and the words
+of the pages (``web/i18n.py``) and of Open311 (``api/open311``: its open/closed status and
+status notes).
 
 The database functions and the ``appeal_cards`` view of the migrations hold their own
 copies (a migration must not change when the code does); ``tests/test_states.py`` reads

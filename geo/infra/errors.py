@@ -30,11 +30,28 @@ class TooManyAttempts(QalaError):
         self.retry_after = retry_after
 
 
+class KeyReused(InvalidInput):
+    """An idempotency key came back from its caller with another request."""
+
+
+#: an outage before anything was sent to the database (no connection could be had)
 UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
+#: an outage after the write was sent: its commit may have happened, the answer was lost
+MAYBE_SAVED = (
+    "the connection to the database was lost after the request was sent: the appeal may "
+    "have been saved; retry with the same Idempotency-Key"
+)
+#: as MAYBE_SAVED, for a change that is not an appeal (no key to retry with)
+MAYBE_CHANGED = (
+    "the connection to the database was lost while the change was being committed: it may "
+    "have been saved; read it back before retrying"
+)
 
 
 class Unavailable(QalaError):
-    """The database cannot be reached right now; nothing was saved (HTTP 503)."""
+    """The database cannot be reached right now (HTTP 503). The message says whether what
+    was asked may have been saved (:data:`MAYBE_SAVED`) or surely not (:data:`UNAVAILABLE`).
+    """
 
     def __init__(self, message: str = UNAVAILABLE):
         super().__init__(message)

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     login_window_s: int = 15 * 60
     login_failures_per_account: int = 5
     login_failures_per_client: int = 20
+    # the edges of the service: the largest request body accepted (413 beyond),
+    # the API docs (/docs, /redoc; None: on except in production), and TLS in front of the
+    # service: always (behind_tls), or when a trusted proxy says so (X-Forwarded-Proto)
+    max_body_bytes: int = 1024 * 1024
+    docs: bool | None = None
+    behind_tls: bool = False
+    trusted_proxies: str = "127.0.0.1,::1"
 
     _signing_key: str | None = PrivateAttr(default=None)
 
@@ -85,6 +92,11 @@ class Settings(BaseSettings):
             given = self._given_secret()
             self._signing_key = given or load_or_create(Path(self.data_dir))[0]
         return self._signing_key
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs and /redoc are served (``QALA_DOCS``; by default not in production)."""
+        return self.docs if self.docs is not None else self.environment != "production"
 
     @property
     def local_url(self) -> str:

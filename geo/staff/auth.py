@@ -98,12 +98,13 @@ def add_api_key(conn: Connection, city_code: str, name: str, channel: str) -> st
 
 def actor_from_api_key(conn: Connection, key: str) -> tuple[Actor, int, str] | None:
     row = conn.execute(
-        text("SELECT city_id, name, channel FROM api_keys WHERE key_hash = :h AND active"),
+        text("SELECT id, city_id, name, channel FROM api_keys WHERE key_hash = :h AND active"),
         {"h": _digest(key)},
     ).first()
     if row is None:
         return None
-    return Actor(name=f"channel:{row.name}", role="channel"), row.city_id, row.channel
+    actor = Actor(name=f"channel:{row.name}", role="channel", key_id=row.id)
+    return actor, row.city_id, row.channel
 
 
 def api_keys(conn: Connection, city_id: int | None = None) -> list[dict]:

@@ -5,7 +5,8 @@
   var Q = window.Qala, t = Q.t, esc = Q.esc, lang = Q.config.lang;
   var map = Q.map();
   var $ = function (id) { return document.getElementById(id); };
-  var state = {point: null, preview: null, categories: {}, key: null, addressEdited: false};
+  var state = {point: null, preview: null, categories: {}, key: null, keyFor: null,
+    addressEdited: false};
   var pin = null;
   var pane = Q.marks();
   var wellsLayer = L.layerGroup().addTo(map);
@@ -14,7 +15,16 @@
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
     return 'k' + Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
-  state.key = newKey();
+
+  /* One Idempotency-Key per form as it is sent: the same form sent again (a double click,
+     a retry after "may have been saved") reuses it, so the appeal is registered once; a
+     changed form, or the next appeal after a registration, gets a new one (the service
+     refuses a key sent with another request). */
+  function keyFor(b) {
+    var sent = JSON.stringify(b);
+    if (state.keyFor !== sent) { state.key = newKey(); state.keyFor = sent; }
+    return state.key;
+  }
 
   function num(v) {
     return v === null || v === undefined ? '—' : Math.round(v).toLocaleString('ru-RU');
@@ -271,13 +281,14 @@
     if (!Q.token()) { err.textContent = t('login_needed'); err.hidden = false; return; }
     if (!state.point) { err.textContent = t('pick_place'); err.hidden = false; return; }
     button.disabled = true;
-    Q.api('/api/v1/appeals', {method: 'POST', json: body(),
-      headers: {'Idempotency-Key': state.key}}).then(function (res) {
+    var b = body();
+    Q.api('/api/v1/appeals', {method: 'POST', json: b,
+      headers: {'Idempotency-Key': keyFor(b)}}).then(function (res) {
       var reg = res.appeal.reg_number, link = $('reg-number');
       link.textContent = reg;
       link.href = '/track?reg=' + encodeURIComponent(reg) + (lang !== 'ru' ? '&lang=' + lang : '');
       $('reg-done').hidden = false;
-      state.key = newKey();
+      state.keyFor = null;  // the next appeal is another request, even if it looks the same
       ['reg-description', 'reg-name', 'reg-phone'].forEach(function (id) { $(id).value = ''; });
       $('reg-fcr').checked = false;
       loadCard();

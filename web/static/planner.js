@@ -17,9 +17,13 @@
           var name = lang === 'kk' ? (o.name_kk || o.name_ru) : o.name_ru;
           return '<div class="rate-row" title="' + esc(t('median_hours')) + ': ' +
             esc(o.median_hours) + '"><span>' + esc(name) + '</span><span class="rate-bar">' +
-            '<i style="width:' + (rate * 100).toFixed(1) + '%"></i></span><span>' +
+            '<i data-rate="' + rate + '"></i></span><span>' +
             (rate * 100).toFixed(0) + '%</span></div>';
         }).join('');
+      // widths through the CSSOM: the page's CSP allows no style attributes in HTML
+      box.querySelectorAll('.rate-bar i[data-rate]').forEach(function (bar) {
+        bar.style.width = (Number(bar.dataset.rate) * 100).toFixed(1) + '%';
+      });
     }).catch(function (e) {
       box.innerHTML = '<p class="error">' + esc(e.message) + '</p>';
     });

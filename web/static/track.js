@@ -24,7 +24,7 @@
       '<div class="kv">' +
       row(t('category'), esc(pick(a, 'category'))) +
       row(t('organisation'), esc(org || '—')) +
-      row(t('address'), esc(a.address_text || '—')) +
+      row(t('address'), esc(pick(a, 'address'))) +  // the map's address, never free text
       row(t('channel'), esc(Q.word('channels', a.channel))) +
       row(t('created'), esc(Q.when(a.created_at))) +
       row(t('deadline'), esc(Q.when(a.deadline_at)) + ' ' + late) +
