@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 from api import edges, errors, open311, openapi
 from api.deps import ApiKeys, Db
@@ -20,8 +23,46 @@ from api.routes import (
     public,
     tiles,
 )
-from geo.infra.db import make_engine, make_sessionmaker
+from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
+from geo.staff.scope import scope_sessions
+
+log = logging.getLogger("qala")
+
+
+class UnsafeDatabaseRole(RuntimeError):
+    """The service's database role would see past row-level security (production)."""
+
+
+def guard_service_role(engine: Engine, settings: Settings) -> None:
+    """Check the role of ``engine`` on its first connection: in production a superuser, a
+    role with BYPASSRLS or the owner of ``appeals`` stops the service with one error (every
+    connection fails with it); elsewhere it is a warning. Checked at start-up when the
+    database is up, else on the first connection made later."""
+
+    @event.listens_for(engine, "first_connect")
+    def _check(dbapi_connection, record) -> None:
+        problems = service_role_problems(dbapi_connection)
+        if not problems:
+            return
+        msg = (
+            f"{'; '.join(problems)}: row-level security would not hold the service's "
+            "queries to one city. Connect the API as the service role (QALA_DATABASE_URL; "
+            "README, Security); migrations and imports use QALA_ADMIN_DATABASE_URL"
+        )
+        if settings.environment == "production":
+            raise UnsafeDatabaseRole(f"refusing to start: {msg}")
+        log.warning("qala: %s", msg)
+
+    try:
+        with engine.connect():
+            pass
+    except OperationalError:
+        log.warning(
+            "qala: the database is not reachable at start-up; its role is checked on "
+            "the first connection"
+        )
+
 
 DESCRIPTION = """
 Qala Map: the city issue map behind a 109 contact centre. Appeals are geolocated incidents
@@ -36,8 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = make_engine(settings)
+        guard_service_role(engine, settings)
         app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.sessionmaker = scope_sessions(make_sessionmaker(engine))
         # statements that are transactions of their own (the appeal write, lookups): an
         # engine whose connections are in autocommit from the start, never switched
         app.state.db = Db(

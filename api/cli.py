@@ -54,9 +54,10 @@ def fail_in_one_line(fn):
 
 
 def db_url(settings: Settings, start: bool = True) -> str:
-    """The database URL; with no QALA_DATABASE_URL, bring the local cluster up first."""
-    if settings.database_url:
-        return settings.database_url
+    """The admin's database URL (migrations, imports, users); with no QALA_DATABASE_URL,
+    bring the local cluster up first."""
+    if settings.database_url or settings.admin_database_url:
+        return settings.admin_url
     if start:
         return cluster_from_settings(settings).up(echo=say)
     return settings.local_url
@@ -70,7 +71,12 @@ def db_up() -> None:
     if settings.database_url:
         say("QALA_DATABASE_URL is set: using that server, no local cluster")
         return
-    cluster_from_settings(settings).up(echo=say)
+    cluster = cluster_from_settings(settings)
+    cluster.up(echo=say)
+    say(
+        f"roles: {cluster.superuser} (admin: migrations, imports) and {cluster.service_role} "
+        f"(the API); passwords in {cluster.root}/*.password (mode 0600)"
+    )
 
 
 @db_app.command("down")
@@ -120,7 +126,7 @@ def demo_load(
     settings = Settings()
     url = db_url(settings)
     upgrade(url)
-    engine = make_engine(settings)
+    engine = make_engine(settings, admin=True)
     with engine.begin() as conn:
         if not database_is_empty(conn):
             raise QalaError("the database already holds a city: `qala demo load` wants it empty")
@@ -175,7 +181,7 @@ def run(
     url = db_url(settings)
     upgrade(url)
     say("schema up to date")
-    engine = make_engine(settings)
+    engine = make_engine(settings, admin=True)
     with engine.connect() as conn:
         empty = database_is_empty(conn)
     engine.dispose()
@@ -192,7 +198,7 @@ def _import_map(
 
     settings = Settings()
     db_url(settings)
-    engine = make_engine(settings)
+    engine = make_engine(settings, admin=True)
     with engine.begin() as conn:
         report = import_layer(
             conn,
@@ -238,7 +244,7 @@ def import_osm(
 
     settings = Settings()
     db_url(settings)
-    engine = make_engine(settings)
+    engine = make_engine(settings, admin=True)
     with engine.begin() as conn:
         report = run_import(conn, file, city, name=name, echo=say)
     say(report.summary())
@@ -263,18 +269,19 @@ def import_appeals(
 
     settings = Settings()
     db_url(settings)
-    engine = make_engine(settings)
+    engine = make_engine(settings, admin=True)
     report = import_history(engine, file, mapping, city=city, echo=say, defer_indexes=defer_indexes)
     typer.echo(report.summary())
 
 
 def _engine():
-    """The engine of the configured database (the local cluster brought up first)."""
+    """The admin's engine of the configured database (the local cluster brought up first):
+    accounts and keys are managed as the owner, past row-level security."""
     from geo.infra.db import make_engine
 
     settings = Settings()
     db_url(settings)
-    return settings, make_engine(settings)
+    return settings, make_engine(settings, admin=True)
 
 
 @user_app.command("add")

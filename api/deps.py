@@ -2,8 +2,12 @@
 
 The request's :class:`~geo.staff.scope.Scope` (its city and who asks) is made in one place,
 :func:`get_scope`, from the caller's credentials; routes hand ``scope.city_id`` and
-``scope.actor`` to ``geo`` and never take a city from anywhere else, and every session's
-transaction carries the scope (:func:`geo.staff.scope.apply_scope`).
+``scope.actor`` to ``geo`` and never take a city from anywhere else. Every database access
+of the request runs in it: the session applies it at the start of each transaction
+(``info={"scope": ...}`` read by :func:`geo.staff.scope.scope_sessions`), the appeal write
+passes it to ``qala_create_appeal_as``, and row-level security (migration 0011) holds the
+queries to it whatever they forget to filter. The lookups made before a scope exists (the
+account behind a token, an API key, a login) go through narrow SECURITY DEFINER functions.
 """
 
 from __future__ import annotations
@@ -65,12 +69,14 @@ class Db:
 
     * ``create_appeal``: the appeal write, the API's busiest path, through an asyncpg pool
       (no thread hand-off; the statement is prepared once per connection);
-    * ``connect``/``read``: lookups behind the async dependencies (city, API key) on a
-      psycopg2 engine in autocommit, run in the thread pool.
+    * ``connect``/``read``: lookups behind the async dependencies (city, API key, the
+      account behind a token, a login) on a psycopg2 engine in autocommit, run in the thread
+      pool; they need no scope (cities are public; keys, accounts and logins are looked up
+      through SECURITY DEFINER functions, migration 0011). ``read_scoped`` runs a function
+      in a transaction of its own with the request's scope.
 
     Both pools are small (``db_write_pool_size`` per process): a burst of appeals queues in
-    the process instead of crowding the database's cores. The tests substitute a Db bound
-    to their transaction.
+    the process instead of crowding the database's cores.
     """
 
     def __init__(self, engine: Engine):
@@ -94,23 +100,24 @@ class Db:
             await self._pool.close()
         self.engine.dispose()
 
-    async def create_appeal(
-        self, city_id: int, new: intake.NewAppeal, actor: Actor
-    ) -> tuple[dict, bool]:
-        """``geo.appeals.intake.create_appeal`` as one asyncpg call: the same checks, function and
-        answer.
+    async def create_appeal(self, scope: Scope, new: intake.NewAppeal) -> tuple[dict, bool]:
+        """``geo.appeals.intake.create_appeal`` as one asyncpg call in ``scope``: the same
+        checks, function and answer. ``qala_create_appeal_as`` sets the scope inside the
+        statement's own transaction (autocommit), so scoping costs no round trip.
 
         An outage is a 503 that says what the service knows: no connection could be had
         (nothing was sent, nothing saved), or the statement was sent and the answer lost (in
         autocommit its commit may have happened: retry with the same Idempotency-Key)."""
-        args = intake.create_params(city_id, new, actor)
+        args = intake.create_params(scope.city_id, new, scope.actor)
+        scoped = scope.settings()
+        args["org"], args["user"] = scoped["org"], scoped["user"]
         try:
             conn = await self._pool.acquire(timeout=5)
         except ASYNCPG_OUTAGE as exc:
             raise Unavailable() from exc
         try:
             row = await conn.fetchrow(
-                intake.CREATE_SQL_POSITIONAL, *(args[a] for a in intake.CREATE_ARGS)
+                intake.CREATE_AS_SQL_POSITIONAL, *(args[a] for a in intake.CREATE_AS_ARGS)
             )
         except ASYNCPG_OUTAGE as exc:
             raise Unavailable(MAYBE_SAVED) from exc
@@ -127,9 +134,17 @@ class Db:
             yield conn
 
     def read(self, fn, *args):
-        """``fn(conn, *args)`` on a connection of its own."""
+        """``fn(conn, *args)`` on a connection of its own, unscoped (see the class)."""
         with self.connect() as conn:
             return fn(conn, *args)
+
+    def read_scoped(self, scope: Scope, fn, *args):
+        """``fn(conn, *args)`` in a transaction of its own that starts with ``scope``."""
+        with self.connect() as conn:
+            conn.execution_options(isolation_level="READ COMMITTED")  # back to autocommit after
+            with conn.begin():
+                apply_scope(conn, scope)
+                return fn(conn, *args)
 
 
 async def get_db(request: Request) -> Db:
@@ -272,22 +287,22 @@ async def get_token_scope(
 TokenScopeDep = Annotated[Scope, Depends(get_token_scope)]
 
 
-def bind_scope(session: Session, scope: Scope) -> Session:
-    """Every transaction of ``session`` starts with the scope set (for row-level security)."""
-
-    @event.listens_for(session, "after_begin")
-    def _scoped(session, transaction, connection) -> None:
-        apply_scope(connection, scope)
-
-    return session
-
-
 def get_session(request: Request, scope: ScopeDep) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
+    """A session whose every transaction begins with the request's scope
+    (:func:`geo.staff.scope.scope_sessions`)."""
+    with request.app.state.sessionmaker(info={"scope": scope}) as session:
         # an outage from here on may have lost a commit's acknowledgement: the 503 then
         # says the change may have been saved (api.errors.outage_message)
         event.listen(session, "before_commit", lambda _: setattr(request.state, "commit_sent", 1))
-        yield bind_scope(session, scope)
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def rescope(session: Session, scope: Scope) -> None:
+    """Give ``session`` another scope, from its current transaction on: for a route that
+    learns its city from its own parameters (Open311's ``jurisdiction_id``, a key in a form)."""
+    session.info["scope"] = scope
+    if session.in_transaction():
+        apply_scope(session.connection(), scope)

@@ -135,6 +135,11 @@ class TrackOut(BaseModel):
 class AppealCreated(BaseModel):
     created: bool
     appeal: AppealStaff | AppealPublic
+    note: str | None = Field(
+        None,
+        description="set when the appeal was saved but part of the answer could not be read "
+        "back (the applicant's contacts, during a database outage): read the appeal again",
+    )
 
 
 class TransitionIn(BaseModel):

@@ -493,7 +493,9 @@ def run(ctx: BenchContext) -> list[dict]:
     try:
         bodies_file = tmp / "bodies.json"
         bodies_file.write_text(json.dumps(bodies))
-        proc, base = process.start_qala(url, SECRET, tmp / "api.log", workers=WORKERS)
+        proc, base = process.start_qala(
+            ctx.as_service(url), SECRET, tmp / "api.log", workers=WORKERS
+        )
         try:
             postmaster = _postmaster_pid(url)
             api_cpu0, db_cpu0 = _cpu_s(proc.pid), _cpu_s(postmaster)

@@ -17,11 +17,16 @@ from web.browser import CHROMIUM, CHROMIUM_ARGS
 FULL, QUICK = 2_300_000, 200_000
 
 
-def _serve(url: str):
+def _serve(url: str, service_url: str):
     from api.app import create_app
     from geo.infra.localdb import free_port
 
-    settings = Settings(database_url=url, environment="test", secret_key="b" * 40)
+    settings = Settings(
+        database_url=service_url,
+        admin_database_url=url,
+        environment="test",
+        secret_key="b" * 40,
+    )
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -43,7 +48,7 @@ def run(ctx) -> list[dict]:
     with engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM appeals")).scalar_one()
     engine.dispose()
-    server, thread, base = _serve(url)
+    server, thread, base = _serve(url, ctx.as_service(url))
     out = []
     try:
         with sync_playwright() as p:

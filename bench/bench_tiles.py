@@ -117,8 +117,8 @@ def _tile_counts(url: str, city: int, tiles: list) -> dict[tuple, int]:
         engine.dispose()
 
 
-def _servers(url: str, tmp: Path) -> tuple[list[subprocess.Popen], str, str]:
-    ours, ours_base = process.start_qala(url, SECRET, tmp / "ours.log")
+def _servers(url: str, service_url: str, tmp: Path) -> tuple[list[subprocess.Popen], str, str]:
+    ours, ours_base = process.start_qala(service_url, SECRET, tmp / "ours.log")
     pg = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         tipg, tipg_base = process.start(
@@ -227,7 +227,7 @@ def run(ctx: BenchContext) -> list[dict]:
     by_zoom = {z: list(tms.tiles(*loaded["bbox"], zooms=[z])) for z in ZOOMS}
     inside = _tile_counts(url, loaded["city"], [t for ts in by_zoom.values() for t in ts])
     tmp = Path(tempfile.mkdtemp(prefix="qala-bench-tiles-"))
-    procs, ours, tipg = _servers(url, tmp)
+    procs, ours, tipg = _servers(url, ctx.as_service(url), tmp)
     try:
         results = _measure(ours, tipg, by_zoom, inside)
     finally:

@@ -27,9 +27,18 @@ class BenchContext:
     cluster_url: str
     command: str
     quick: bool = False
+    service_login: tuple[str, str] | None = None  # the cluster's service role and password
     made: list[str] = field(default_factory=list)
     shared: dict[int, str] = field(default_factory=dict)
     keep: list[str] = field(default_factory=list)
+
+    def as_service(self, url: str) -> str:
+        """The URL of the same database for the service role (what the API connects as:
+        row-level security applies); unchanged when no service role is known."""
+        if self.service_login is None:
+            return url
+        name, password = self.service_login
+        return make_url(url).set(username=name, password=password).render_as_string(False)
 
     def make_database(self, migrate: bool = True) -> str:
         name = f"qala_b_{uuid.uuid4().hex[:8]}"

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from bench.harness import BENCH_DIR, BenchContext
-from geo.infra.localdb import LocalCluster, free_port
+from geo.infra.localdb import LocalCluster, free_port, read_password
 
 
 def modules(only: list[str] | None) -> list[str]:
@@ -81,7 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             root=Path(tempfile.mkdtemp(prefix="qala-bench-")), port=free_port(), durable=True
         )
         cluster.up(echo=lambda m: print(m, file=sys.stderr))
-    ctx = BenchContext(cluster_url=given or cluster.url(), command=command, quick=args.quick)
+    ctx = BenchContext(
+        cluster_url=given or cluster.url(),
+        command=command,
+        quick=args.quick,
+        service_login=None
+        if given
+        else (cluster.service_role, read_password(cluster.root, cluster.service_role)),
+    )
     results: list[dict] = []
     sections: dict[str, str] = {}
     failed = []

@@ -281,7 +281,7 @@ class Appeal(Base):
         UniqueConstraint("city_id", "reg_number"),
         city_fk(["organisation_id"], "organisations"),
         city_fk(["district_id"], "districts"),
-        # a key is its caller's own (migration 0011)
+        # a key is its caller's own (migration 0010)
         Index(
             "ix_appeals_idempotency",
             "city_id",

@@ -100,9 +100,11 @@ class Page:
 def _where(layer: Layer, sel: Selection, page: Page | None) -> tuple[str, dict]:
     conds, params = sel.conditions()
     if page and page.bbox:
-        conds.append(
-            f"ST_Intersects(src.{layer.geometry_column}, ST_MakeEnvelope(:w, :s, :e, :n, 4326))"
-        )
+        # the explicit && lets the GiST index serve under row-level security, where only a
+        # LEAKPROOF operator may run ahead of the policy (migration 0011)
+        geom = f"src.{layer.geometry_column}"
+        box = "ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
+        conds.append(f"{geom} && {box} AND ST_Intersects({geom}, {box})")
         params.update(zip("wsen", page.bbox, strict=True))
     return " AND ".join(conds) or "true", params
 

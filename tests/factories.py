@@ -48,6 +48,7 @@ def auth_header(user: dict, secret: str = SECRET) -> dict:
 
 
 def staff(conn, role: str, organisation_id: int | None = None, city: str = "PET") -> dict:
+    """The Authorization header of a new staff user at home in ``city``."""
     return auth_header(make_user(conn, role, organisation_id, city))
 
 

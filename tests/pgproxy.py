@@ -6,6 +6,9 @@ The service connects to the proxy's port instead of the database's. On request t
   connection prepared ``qala_create_appeal``; or, with ``at=COMMIT``, the COMMIT of a
   psycopg2 transaction that called it) reach the database, then cuts the connection when
   the database answers: the appeal is committed, its acknowledgement lost;
+* ``lose_next_answer("drop", at=CONTACTS)``: the next read of an applicant's contacts (a
+  psycopg2 query on ``appeal_contacts``, on any connection) reaches the database and its
+  answer is cut: what happens after a staff registration was committed;
 * ``lose_next_answer("garble")``: the same, but the service receives, instead of that
   answer, one that does not fit its statement (asyncpg raises ``ProtocolError``, an
   ``InternalClientError``); the connection goes on;
@@ -24,6 +27,7 @@ import threading
 #: which message of a connection that wrote an appeal loses its answer
 BIND = "bind"  # asyncpg executes a prepared statement (the API's write path)
 COMMIT = "commit"  # psycopg2 commits a transaction (a session's write, Open311's POST)
+CONTACTS = "contacts"  # psycopg2 reads an applicant's contacts (after a staff registration)
 
 # what a garbled answer looks like: a data row of one column where the statement returns
 # many (asyncpg: ProtocolError, an InternalClientError), then "ready for query"
@@ -62,7 +66,7 @@ class PgProxy:
 
     # -- what the tests ask for ----------------------------------------------------------------
     def lose_next_answer(self, how: str, at: str = BIND) -> None:
-        assert how in ("drop", "garble") and at in (BIND, COMMIT)
+        assert how in ("drop", "garble") and at in (BIND, COMMIT, CONTACTS)
         self.fired.clear()
         self.at = at
         self.planned = how
@@ -70,6 +74,8 @@ class PgProxy:
     def _is_target(self, data: bytes) -> bool:
         if self.at == BIND:
             return data[:1] == b"B"
+        if self.at == CONTACTS:
+            return data[:1] == b"Q" and b"FROM appeal_contacts" in data
         return data[:1] == b"Q" and b"COMMIT" in data.upper()
 
     def go_down(self) -> None:
@@ -113,7 +119,9 @@ class PgProxy:
             while data := link.client.recv(65536):
                 if b"qala_create_appeal" in data:
                     link.writer = True
-                elif link.writer and self.planned and self._is_target(data):
+                elif (
+                    (link.writer or self.at == CONTACTS) and self.planned and self._is_target(data)
+                ):
                     link.fate, self.planned = self.planned, None
                 link.upstream.sendall(data)
         except OSError:

@@ -35,19 +35,14 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def live_db(make_database) -> str:
-    """A committed database: migrated, the demo city, its appeals and one operator."""
-    from geo.demo.appeals import load_demo_appeals
-    from geo.demo.load import load_demo_city
-    from geo.infra.migrate import upgrade
+def live_db(make_database, template_url) -> str:
+    """A committed database (a copy of the test template: the demo city and its appeals)
+    and one operator; the admin's URL."""
     from geo.staff.auth import add_user
 
-    url = make_database()
-    upgrade(url)
+    url = make_database(template=template_url)
     engine = create_engine(url)
     with engine.begin() as conn:
-        counts = load_demo_city(conn, seed=2026)
-        load_demo_appeals(conn, counts["city_id"], n=600, seed=2026)
         add_user(conn, "PET", OPERATOR, PASSWORD, "operator")
     engine.dispose()
     return url
@@ -61,13 +56,18 @@ def db(live_db):
 
 
 @pytest.fixture(scope="module")
-def server(live_db) -> str:
+def server(live_db, as_service) -> str:
     import uvicorn
 
     from api.app import create_app
     from geo.infra.localdb import free_port
 
-    settings = Settings(database_url=live_db, environment="test", secret_key=SECRET)
+    settings = Settings(
+        database_url=as_service(live_db),
+        admin_database_url=live_db,
+        environment="test",
+        secret_key=SECRET,
+    )
     port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

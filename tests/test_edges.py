@@ -36,10 +36,10 @@ HEADERS = {
 
 
 @pytest.fixture
-def served(db_url, tmp_path) -> Iterator[tuple[str, int]]:
-    """A fresh server per test: its peak memory is its own."""
+def served(db_url, as_service, tmp_path) -> Iterator[tuple[str, int]]:
+    """A fresh server per test (its peak memory is its own), as the service role."""
     log = tmp_path / "api.log"
-    proc, base = process.start_qala(db_url, SECRET, log)
+    proc, base = process.start_qala(as_service(db_url), SECRET, log)
     try:
         yield base, proc.pid
     finally:

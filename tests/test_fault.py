@@ -43,6 +43,8 @@ from geo.infra.errors import MAYBE_SAVED
 from geo.infra.localdb import LocalCluster, free_port
 from geo.infra.migrate import upgrade
 from geo.staff.auth import add_api_key
+from tests.conftest import cluster_root
+from tests.factories import auth_header, make_user, staff_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -107,7 +109,7 @@ def _points(conn, city_id: int, n: int = 400, seed: int = 11) -> list[dict]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     root = Path(tmp_path_factory.mktemp("fault"))
-    cluster = LocalCluster(root=root / "db", port=free_port(), durable=True)
+    cluster = LocalCluster(root=cluster_root("fault"), port=free_port(), durable=True)
     server: subprocess.Popen | None = None
     log = root / "api.log"
     try:
@@ -122,7 +124,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 points = _points(conn, cid)
         finally:
             engine.dispose()
-        server, base_url = process.start_qala(url, SECRET, log, QALA_DB_POOL_SIZE="10")
+        server, base_url = process.start_qala(
+            cluster.service_url(), SECRET, log, QALA_DB_POOL_SIZE="10"
+        )
         yield Stack(cluster, url, base_url, api_key, server, log, points)
     finally:
         if server is not None:
@@ -334,7 +338,14 @@ def test_errors_raised_because_of_an_outage_answer_503(stack: Stack):
     from api.app import create_app
     from geo.infra.settings import Settings
 
-    app = create_app(Settings(database_url=stack.db_url, environment="test", secret_key=SECRET))
+    app = create_app(
+        Settings(
+            database_url=stack.cluster.service_url(),
+            admin_database_url=stack.db_url,
+            environment="test",
+            secret_key=SECRET,
+        )
+    )
 
     @app.get("/fault/aftermath")
     def aftermath():
@@ -404,8 +415,9 @@ def test_the_served_write_path_answers_as_the_in_process_one(stack: Stack):
 
 
 @pytest.fixture(scope="module")
-def proxied(make_database, tmp_path_factory):
-    """The app in uvicorn talking to a committed demo database through a PgProxy."""
+def proxied(make_database, as_service, tmp_path_factory):
+    """The app in uvicorn talking to a committed demo database through a PgProxy, as the
+    service role."""
     from sqlalchemy.engine import make_url
 
     from tests.pgproxy import PgProxy
@@ -418,13 +430,16 @@ def proxied(make_database, tmp_path_factory):
             cid = load_demo_city(conn, seed=2026)["city_id"]
             api_key = add_api_key(conn, "PET", "proxied-bot", "website")
             open311_key = add_api_key(conn, "PET", "proxied-open311", "open311")
+            operator = staff_in(conn, make_user(conn, "operator")["id"], cid)
             points = _points(conn, cid, n=40, seed=5)
     finally:
         engine.dispose()
     real = make_url(url)
     proxy = PgProxy(real.port)
     log = Path(tmp_path_factory.mktemp("proxied")) / "api.log"
-    through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    through = as_service(
+        real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
     server, base = process.start_qala(through, SECRET, log, QALA_DB_POOL_SIZE="2")
     try:
         yield {
@@ -432,6 +447,7 @@ def proxied(make_database, tmp_path_factory):
             "base": base,
             "key": api_key,
             "open311_key": open311_key,
+            "operator": auth_header(operator, SECRET),
             "points": points,
             "proxy": proxy,
         }
@@ -511,6 +527,34 @@ def test_when_no_connection_can_be_had_nothing_was_saved(proxied):
     assert answers[-1][1] == UNAVAILABLE, f"never 'nothing was saved': {answers}"
     for key in keys:
         assert _appeals_under(proxied["url"], key) == []
+
+
+def test_a_staff_registration_whose_contacts_read_is_lost_says_it_was_saved(proxied):
+    """An operator's appeal is committed (one asyncpg statement); then reading the
+    applicant's contacts back (a psycopg2 transaction of its own) loses its answer. The
+    appeal is saved, so the answer must not say "nothing was saved" (it did): it is the
+    created appeal, without the contacts, with a note saying they could not be read."""
+    from tests.pgproxy import CONTACTS
+
+    proxy = proxied["proxy"]
+    point = dict(proxied["points"][30], applicant_name="Айгерим", applicant_phone="+77015551234")
+    key = f"contacts-lost-{uuid.uuid4().hex}"
+    with httpx.Client(base_url=proxied["base"], timeout=30) as http:
+        headers = {**proxied["operator"], "Idempotency-Key": key}
+        proxy.lose_next_answer("drop", at=CONTACTS)
+        r = http.post("/api/v1/appeals", json=point, headers=headers)
+        assert proxy.fired.is_set(), "the proxy did not see the contacts read"
+        assert r.status_code == 201, r.text
+        body = r.json()
+        saved = _appeals_under(proxied["url"], key)
+        assert saved == [body["appeal"]["reg_number"]] and body["created"] is True
+        assert body["appeal"]["applicant"] is None
+        assert "was saved" in body["note"] and "could not be read" in body["note"]
+        # the contacts were written with it: read back later, they are there
+        again = http.post("/api/v1/appeals", json=point, headers=headers)
+        assert again.status_code == 200, again.text
+        assert again.json()["appeal"]["applicant"]["name"] == "Айгерим"
+        assert again.json()["note"] is None
 
 
 def test_open311_says_may_have_been_saved_when_the_commit_answer_is_lost(proxied):

@@ -156,7 +156,7 @@ def test_open311_default_key_holds_for_the_next_hour_not_longer(
 # --- keys kept before the migration --------------------------------------------------------------
 
 
-def test_keys_kept_before_0011_get_the_caller_of_their_first_event(make_database):
+def test_keys_kept_before_0010_get_the_caller_of_their_first_event(make_database):
     from geo.city.catalog import load_categories
     from geo.infra.migrate import downgrade, upgrade
 

@@ -620,30 +620,26 @@ def test_no_personal_data_in_any_response(client, conn, key, building):
 
 
 @pytest.fixture(scope="module")
-def live(make_database):
-    """A uvicorn server in a thread on its own migrated, committed database."""
+def live(make_database, template_url, as_service):
+    """A uvicorn server in a thread on its own committed database, as the service role."""
     import uvicorn
 
     from api.app import create_app
-    from geo.demo.load import load_demo_city
     from geo.infra.localdb import free_port
-    from geo.infra.migrate import upgrade
     from geo.infra.settings import Settings
     from geo.staff.auth import add_api_key
-    from tests.conftest import DEMO_SEED
 
-    url = make_database()
-    upgrade(url)
+    url = make_database(template=template_url)
     engine = create_engine(url)
     with engine.begin() as conn:
-        load_demo_city(conn, seed=DEMO_SEED)
         api_key = add_api_key(conn, "PET", "open311-live", "open311")
         b = an_apartment_building(
             conn, conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
         )
     engine.dispose()
     settings = Settings(
-        database_url=url,
+        database_url=as_service(url),
+        admin_database_url=url,
         environment="test",
         db_pool_size=2,
         secret_key="test-secret-key-of-at-least-32-bytes!",

@@ -2,9 +2,11 @@
 may crash the service, and every answer must be one the schema describes (status code,
 content type, and for JSON the shape).
 
-The app runs on the real test database inside the test's rolled-back transaction (the ``app``
-fixture). Every operation is fuzzed twice: as the public (no credentials) and as an admin
-(a staff token); Open311 posts carry a valid channel key so the fuzzer gets past the key.
+The app runs as in production on a committed copy of the test database of its own (one for
+the module): connected as the service role (row-level security applies), appeals written
+through the asyncpg path. Every operation is fuzzed twice: as the public (no credentials)
+and as an admin (a staff token); Open311 posts carry a valid channel key so the fuzzer gets
+past the key.
 Each (operation, caller) is its own test, fed by schemathesis' positive and negative
 strategies with a fixed budget of ``QALA_FUZZ_EXAMPLES`` examples (8 by default) and no
 shrinking, then every value of every enumerated parameter in turn (``format=csv``,
@@ -33,10 +35,12 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from api.app import create_app
 from geo.infra.settings import Settings
+from tests.conftest import SECRET
 from tests.factories import an_apartment_building, auth_header, channel_key, staff_in
 
 EXAMPLES = int(os.environ.get("QALA_FUZZ_EXAMPLES", "8"))
@@ -73,10 +77,37 @@ OPERATIONS = sorted(
 )
 
 
-@pytest.fixture
-def api_schema(app):
+@pytest.fixture(scope="module")
+def fuzz_app(make_database, template_url, as_service):
+    """One app for the whole fuzz run, as in production: its own copy of the test database,
+    the service role (row-level security applies), appeals written through asyncpg."""
+    url = make_database(template=template_url)
+    yield create_app(
+        Settings(
+            database_url=as_service(url),
+            admin_database_url=url,
+            environment="test",
+            secret_key=SECRET,
+        )
+    )
+    make_database.drop(url)
+
+
+@pytest.fixture(scope="module")
+def fuzz_credentials(fuzz_app) -> tuple[dict, str]:
+    """Committed in the fuzz database: an admin's token and an Open311 channel key."""
+    engine = create_engine(fuzz_app.state.settings.admin_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        city = conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+        found = _credentials(conn, city)
+    engine.dispose()
+    return found
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_app):
     schema = schemathesis.openapi.from_dict(OPENAPI)
-    schema.app = app  # what from_asgi("/openapi.json", app) does after loading the document
+    schema.app = fuzz_app  # what from_asgi("/openapi.json", app) does after loading it
     schema.location = "/openapi.json"
     yield schema
     from schemathesis.python import asgi
@@ -84,8 +115,7 @@ def api_schema(app):
     getattr(asgi, "shutdown_lifespans", lambda: None)()  # dispose the app's engine
 
 
-@pytest.fixture
-def credentials(conn, city_id) -> tuple[dict, str]:
+def _credentials(conn, city_id: int) -> tuple[dict, str]:
     """An admin's token (a real user row; no password hashing, nobody logs in) and an
     Open311 channel key."""
     uid = conn.execute(
@@ -99,6 +129,12 @@ def credentials(conn, city_id) -> tuple[dict, str]:
         {"c": city_id, "u": uid},
     )
     return auth_header(staff_in(conn, uid, city_id)), channel_key(conn, "open311")
+
+
+@pytest.fixture
+def credentials(conn, city_id) -> tuple[dict, str]:
+    """The same, in the test's own database (committed: the ``client`` fixture's)."""
+    return _credentials(conn, city_id)
 
 
 def _params() -> list:
@@ -145,9 +181,9 @@ def test_every_operation_is_fuzzed():
 
 @pytest.mark.parametrize(("method", "path", "who"), _params())
 def test_answers_are_documented_and_never_a_server_error(
-    api_schema, credentials, method, path, who
+    api_schema, fuzz_credentials, method, path, who
 ):
-    token, key = credentials
+    token, key = fuzz_credentials
     headers = token if who == "staff" else {}
     operation = api_schema[path][method]
     cases = st.one_of(

@@ -19,9 +19,10 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, rescope
 from api.edges import too_large
 from api.errors import caused_by_outage, is_outage, outage_message
 from api.open311 import models, params
@@ -38,6 +39,7 @@ from api.open311.models import (
 from api.open311.params import Open311Error, bad
 from api.open311.xml import render
 from geo.appeals import intake
+from geo.appeals.actors import Actor
 from geo.appeals.public import RequestQuery, public_requests
 from geo.city import lookup
 from geo.city.catalog import city_id as city_id_of
@@ -51,6 +53,7 @@ from geo.infra.errors import (
 )
 from geo.models import DESCRIPTION_MAX, MEDIA_URL_MAX
 from geo.staff.auth import actor_from_api_key
+from geo.staff.scope import Scope
 
 MAX_RESULTS = 1000
 WINDOW = dt.timedelta(days=90)
@@ -145,12 +148,18 @@ def _doc(model: type, *statuses: int) -> dict:
     return {status: {"model": model, "content": xml} for status in statuses or (200,)}
 
 
-def _city(conn: Connection, code: str | None, default: str) -> int:
+def _city(session: Session, code: str | None, default: str) -> int:
+    """The jurisdiction's city; the session is scoped to it (as the public, unless the
+    caller's own city is that one): Open311 names its city in ``jurisdiction_id``, not in
+    ``?city=``, so the request's scope may be another city's until here."""
     code = params.text(code, "jurisdiction_id", 64)
     try:
-        return city_id_of(conn, code or default)
+        city = city_id_of(session.connection(), code or default)
     except NotFound as exc:
         raise Open311Error(404, f"jurisdiction_id {code!r} was not found") from exc
+    if session.info["scope"].city_id != city:
+        rescope(session, Scope(city, Actor(name="public", role="public")))
+    return city
 
 
 @router.get(
@@ -175,8 +184,8 @@ def services(
     jurisdiction_id: JurisdictionQ = None,
     locale: LocaleQ = None,
 ) -> Response:
+    _city(session, jurisdiction_id, settings.default_city)
     conn = session.connection()
-    _city(conn, jurisdiction_id, settings.default_city)
     loc = params.locale(locale)
     return render(format, Services([models.Service.of(c, loc) for c in lookup.categories(conn)]))
 
@@ -194,8 +203,8 @@ def service_definition(
     jurisdiction_id: JurisdictionQ = None,
     locale: LocaleQ = None,
 ) -> Response:
+    _city(session, jurisdiction_id, settings.default_city)
     conn = session.connection()
-    _city(conn, jurisdiction_id, settings.default_city)
     loc = params.locale(locale)
     code = params.text(service_code, "service_code", 32)
     if not code or not lookup.categories(conn, code):
@@ -263,8 +272,8 @@ def get_requests(
     page_size: Annotated[str | None, Query(description="extension: 1..1000 (default 1000)")] = None,
     locale: LocaleQ = None,
 ) -> Response:
+    city = _city(session, jurisdiction_id, settings.default_city)
     conn = session.connection()
-    city = _city(conn, jurisdiction_id, settings.default_city)
     loc = params.locale(locale)
     tz = lookup.city_timezone(conn, city)
     size = params.whole(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS)
@@ -287,8 +296,8 @@ def get_request(
     jurisdiction_id: JurisdictionQ = None,
     locale: LocaleQ = None,
 ) -> Response:
+    city = _city(session, jurisdiction_id, settings.default_city)
     conn = session.connection()
-    city = _city(conn, jurisdiction_id, settings.default_city)
     loc = params.locale(locale)
     number = params.text(service_request_id, "service_request_id", 32)
     rows = public_requests(conn, city, RequestQuery(numbers=[number or ""]), 1, 0)
@@ -404,7 +413,10 @@ def post_request(
     if found is None:
         raise Open311Error(403, "api_key was not provided or is not valid")
     actor, key_city, channel = found
-    city = _city(conn, jurisdiction_id, lookup.city_code(conn, key_city))
+    # the key's city, as the channel (the request's own scope is the public's: the key
+    # comes in the form, not in X-API-Key)
+    rescope(session, Scope(key_city, actor, channel))
+    city = _city(session, jurisdiction_id, lookup.city_code(conn, key_city))
     if city != key_city:
         raise Open311Error(403, "this api_key is for another jurisdiction")
     loc = params.locale(locale)

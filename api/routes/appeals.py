@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, ScopeDep, SessionDep, StaffScopeDep
+from api.errors import caused_by_outage
 from api.schemas import (
     AddressHit,
     AppealCreated,
@@ -28,6 +32,12 @@ from geo.city.search import search_address
 from geo.infra.errors import Forbidden, NotAuthenticated
 
 router = APIRouter(prefix="/api/v1")
+log = logging.getLogger("qala.api")
+#: a staff registration committed, whose applicant's contacts could not be read back
+CONTACTS_UNREAD = (
+    "the appeal {reg} was saved; the applicant's contacts could not be read back (the "
+    "database became unavailable): GET /api/v1/appeals/{reg} shows them"
+)
 
 
 @router.get("/categories", response_model=list[CategoryOut], tags=["reference"])
@@ -103,17 +113,28 @@ async def create(
     new = _new(body, idempotency_key)
     if scope.channel:
         new.channel = scope.channel
-    # one function call is one transaction (autocommit): committed, with
-    # synchronous_commit on, before the answer is sent
-    appeal, created = await db.create_appeal(scope.city_id, new, scope.actor)
+    # one function call is one transaction (autocommit), in the request's scope:
+    # committed, with synchronous_commit on, before the answer is sent
+    appeal, created = await db.create_appeal(scope, new)
     if not created:
         response.status_code = 200
-    if scope.is_staff:  # staff see the applicant's contacts
+    if not scope.is_staff:
+        return {"created": created, "appeal": AppealPublic(**appeal)}
+    try:  # staff see the applicant's contacts
         appeal = await run_in_threadpool(
-            db.read, reads.for_staff, scope.city_id, appeal, scope.actor
+            db.read_scoped, scope, reads.for_staff, scope.city_id, appeal, scope.actor
         )
-        return {"created": created, "appeal": AppealStaff(**appeal)}
-    return {"created": created, "appeal": AppealPublic(**appeal)}
+    except SQLAlchemyError as exc:
+        if not (isinstance(exc, PoolTimeout) or caused_by_outage(exc)):
+            raise
+        # the appeal is committed: say so (never "nothing was saved"), without the contacts
+        log.warning("appeal %s saved; its contacts not read back: %r", appeal["reg_number"], exc)
+        return {
+            "created": created,
+            "appeal": AppealStaff(**appeal),
+            "note": CONTACTS_UNREAD.format(reg=appeal["reg_number"]),
+        }
+    return {"created": created, "appeal": AppealStaff(**appeal)}
 
 
 def appeal_filter(

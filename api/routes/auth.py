@@ -110,7 +110,8 @@ def switch(
         user = account(conn, scope.actor.name)
         return user, role_in(conn, user, city)
 
-    user, role = db.read(find)
+    # the account is read in the token's scope; its roles across cities (qala_account_roles)
+    user, role = db.read_scoped(scope, find)
     return _token(settings, user, role)
 
 
@@ -120,7 +121,7 @@ def me(scope: StaffScopeDep, db: DbDep) -> dict:
         user = account(conn, scope.actor.name)
         return user, roles_of(conn, user["id"])
 
-    user, roles = db.read(find)
+    user, roles = db.read_scoped(scope, find)
     here = next(r for r in roles if r["city_id"] == scope.city_id)
     return {
         "username": user["username"],

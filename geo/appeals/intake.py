@@ -129,17 +129,21 @@ def category(conn: Connection, code: str) -> dict:
 # ``problem_kind`` instead of raising, so nothing is written and the transaction stays usable.
 LOCATE_SQL = text("SELECT * FROM qala_locate(:c, :cat, :x, :y, :ok, :oid)")
 REPEATS_SQL = text("SELECT * FROM qala_repeat_candidates(:c, :cat, :ok, :oid, :x, :y, :at)")
-# the arguments of qala_create_appeal in order, as named parameters (SQLAlchemy) and as
-# positional ones ($1 ... for asyncpg, which the API's write path uses)
+# the arguments of qala_create_appeal in order, as named parameters (SQLAlchemy); the API's
+# write path (asyncpg, one statement in autocommit) calls ``qala_create_appeal_as`` with two
+# more, positional: it first sets the transaction's scope (city and role from the arguments,
+# the caller's organisation and user) for row-level security (migration 0011), then
+# registers, so the write stays one round trip
 CREATE_ARGS = (
     "c", "cat", "x", "y", "channel", "descr", "located_by", "ok", "oid", "addr", "name",
     "phone", "email", "fcr", "key", "repeat_of", "actor", "role", "caller", "request_hash",
 )  # fmt: skip
-_CREATE = (
-    "SELECT f.created, f.problem, f.problem_kind, (f.card).*\nFROM qala_create_appeal({}) AS f"
+CREATE_AS_ARGS = (*CREATE_ARGS, "org", "user")
+_CREATE = "SELECT f.created, f.problem, f.problem_kind, (f.card).*\nFROM {}({}) AS f"
+CREATE_SQL = text(_CREATE.format("qala_create_appeal", ", ".join(f":{a}" for a in CREATE_ARGS)))
+CREATE_AS_SQL_POSITIONAL = _CREATE.format(
+    "qala_create_appeal_as", ", ".join(f"${i}" for i in range(1, len(CREATE_AS_ARGS) + 1))
 )
-CREATE_SQL = text(_CREATE.format(", ".join(f":{a}" for a in CREATE_ARGS)))
-CREATE_SQL_POSITIONAL = _CREATE.format(", ".join(f"${i}" for i in range(1, len(CREATE_ARGS) + 1)))
 _NOT_CARD = ("created", "problem", "problem_kind")
 
 

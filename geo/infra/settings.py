@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.infra.localdb import ADMIN_ROLE, SERVICE_ROLE, read_password
 from geo.infra.secret_key import FILE_NAME, WeakSecret, load_or_create, weakness
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +26,18 @@ class Settings(BaseSettings):
     """Everything the service needs to know about where it runs.
 
     Parameters come from ``QALA_*`` environment variables (or a ``.env`` file).
-    ``database_url`` unset means: use the project's own local PostGIS cluster
-    under ``data_dir`` (see :mod:`geo.infra.localdb`).
+    ``database_url`` is the API's connection (the service role, which row-level security
+    applies to); ``admin_database_url`` the owner's, for migrations, imports and the CLI's
+    admin commands (default: ``database_url``). Both unset means: the project's own local
+    PostGIS cluster under ``data_dir``, with the passwords ``qala db up`` generated there
+    (see :mod:`geo.infra.localdb`).
     """
 
     model_config = SettingsConfigDict(env_prefix="QALA_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str | None = None
+    admin_database_url: str | None = None
     data_dir: Path = PROJECT_ROOT / "data" / "local"
     db_port: int = 54329
     db_name: str = "qala"
@@ -76,6 +82,11 @@ class Settings(BaseSettings):
             )
         return self
 
+    def _local_url(self, role: str) -> str:
+        password = read_password(self.data_dir, role)
+        auth = f"{role}:{quote(password, safe='')}" if password else role
+        return f"postgresql+psycopg2://{auth}@127.0.0.1:{self.db_port}/{self.db_name}"
+
     @property
     def secret_file(self) -> Path | None:
         """Where the generated secret lives, or ``None`` when ``QALA_SECRET_KEY`` is given."""
@@ -100,9 +111,16 @@ class Settings(BaseSettings):
 
     @property
     def local_url(self) -> str:
-        return f"postgresql+psycopg2://qala@127.0.0.1:{self.db_port}/{self.db_name}"
+        """The local cluster's admin URL (its password from the data folder)."""
+        return self._local_url(ADMIN_ROLE)
 
     @property
     def url(self) -> str:
-        """The SQLAlchemy URL: the configured server, or the project's local cluster."""
-        return self.database_url or self.local_url
+        """The service's SQLAlchemy URL: the configured server, or the local cluster's
+        service role."""
+        return self.database_url or self._local_url(SERVICE_ROLE)
+
+    @property
+    def admin_url(self) -> str:
+        """The owner's URL (migrations, imports, users and keys from the CLI)."""
+        return self.admin_database_url or self.database_url or self.local_url

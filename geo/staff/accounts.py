@@ -6,6 +6,11 @@ lookup by primary keys (:func:`current_actor`), that the account is still active
 token's version is the account's current one, and what the account's role in that city is
 *now*. So disabling an account, "log out everywhere" (both raise the version) and taking a
 role away stop its tokens on the next request, in every process, with no cache to expire.
+
+Under row-level security (migration 0011) the service sees an account only in a scope of
+its home city or of a city it works in. The two lookups made before a request has a scope,
+or across cities, go through SECURITY DEFINER functions that return only what they need:
+``qala_token_account`` (:func:`current_actor`) and ``qala_account_roles`` (:func:`roles_of`).
 """
 
 from __future__ import annotations
@@ -18,17 +23,13 @@ from geo.infra.errors import Forbidden, InvalidInput, NotFound
 from geo.models import ROLES
 from geo.staff.tokens import TokenClaims, TokenRefused
 
-CURRENT_SQL = text("""
-SELECT u.username, u.active, u.token_version, r.role, r.organisation_id,
-       (SELECT code FROM cities WHERE id = :c) AS city_code
-FROM users u LEFT JOIN staff_roles r ON r.city_id = :c AND r.user_id = u.id
-WHERE u.id = :u""")
-
-ROLES_SQL = text("""
-SELECT r.city_id, c.code AS city, r.role, r.organisation_id, r.city_id = u.city_id AS home
-FROM staff_roles r JOIN users u ON u.id = r.user_id JOIN cities c ON c.id = r.city_id
-WHERE r.user_id = :u
-ORDER BY r.city_id <> u.city_id, r.city_id""")
+# the account and its role in the token's city (none: NULL), before the request's scope
+CURRENT_SQL = text(
+    "SELECT username, active, token_version, role, organisation_id, city_code "
+    "FROM qala_token_account(:u, :c)"
+)
+# its cities and roles, the home city first, across cities
+ROLES_SQL = text("SELECT city_id, city, role, organisation_id, home FROM qala_account_roles(:u)")
 
 
 def current_actor(conn: Connection, claims: TokenClaims) -> tuple[Actor, str]:

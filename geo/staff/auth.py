@@ -59,17 +59,17 @@ def add_user(
 
 def authenticate(conn: Connection, username: str, password: str) -> dict | None:
     """The active account with this user name and password, else ``None`` (in the same
-    time whether or not the account exists)."""
+    time whether or not the account exists).
+
+    Nobody has a scope before logging in, and accounts of every city share one name space:
+    the account is read through ``qala_login_user`` (migration 0011, SECURITY DEFINER), which
+    crosses the cities' row-level security for this one lookup. It is the only way the
+    service sees a password hash (``users.password_hash`` is not granted to it): the hash of
+    the one active account named, verified here (Argon2 is not in PostgreSQL) and never
+    returned.
+    """
     row = (
-        conn.execute(
-            text(
-                "SELECT id, city_id, username, password_hash, token_version FROM users "
-                "WHERE username = :u AND active"
-            ),
-            {"u": username},
-        )
-        .mappings()
-        .first()
+        conn.execute(text("SELECT * FROM qala_login_user(:u)"), {"u": username}).mappings().first()
     )
     if row is None:
         HASHER.hash(password)  # same time whether or not the user exists
@@ -97,9 +97,10 @@ def add_api_key(conn: Connection, city_code: str, name: str, channel: str) -> st
 
 
 def actor_from_api_key(conn: Connection, key: str) -> tuple[Actor, int, str] | None:
+    """The channel actor, city and channel of an active key, else None: through
+    ``qala_api_key`` (migration 0011), as the key's city is not known before the lookup."""
     row = conn.execute(
-        text("SELECT id, city_id, name, channel FROM api_keys WHERE key_hash = :h AND active"),
-        {"h": _digest(key)},
+        text("SELECT id, city_id, name, channel FROM qala_api_key(:h)"), {"h": _digest(key)}
     ).first()
     if row is None:
         return None

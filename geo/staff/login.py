@@ -7,6 +7,10 @@ seconds, every login for that name or from that address is refused — even with
 password — until enough of those failures are older than the window; a refused attempt is
 not counted, so the wait ends. A successful login clears its account's failures. Rows older
 than the window are pruned as new ones arrive. Passwords are never logged.
+
+``login_failures`` has no city and is not granted to the service: it is read and written
+through the SECURITY DEFINER functions ``qala_login_wait``, ``qala_login_failed`` and
+``qala_login_succeeded`` (migration 0011), as a login has no scope yet.
 """
 
 from __future__ import annotations
@@ -23,13 +27,7 @@ log = logging.getLogger("qala.login")
 
 # the n-th most recent failure in the window (n = the limit): while it exists the limit is
 # reached, and it leaves the window first among those that keep it reached
-NTH_SQL = text("""
-SELECT EXTRACT(EPOCH FROM (
-         (SELECT at FROM login_failures WHERE account = :a AND at > now() - :w * interval '1 s'
-          ORDER BY at DESC OFFSET :na - 1 LIMIT 1) + :w * interval '1 s' - now())) AS account,
-       EXTRACT(EPOCH FROM (
-         (SELECT at FROM login_failures WHERE client = :c AND at > now() - :w * interval '1 s'
-          ORDER BY at DESC OFFSET :nc - 1 LIMIT 1) + :w * interval '1 s' - now())) AS client""")
+NTH_SQL = text("SELECT account, client FROM qala_login_wait(:a, :c, :w, :na, :nc)")
 
 
 @dataclass(frozen=True)
@@ -91,17 +89,14 @@ def log_in(conn: Connection, username: str, password: str, client: str, limits: 
             return Attempt(None, wait)
         user = authenticate(conn, username, password)
         if user is None:
+            # counted, and those older than the window pruned
             conn.execute(
-                text("INSERT INTO login_failures (account, client) VALUES (:a, :c)"),
-                {"a": key, "c": client},
-            )
-            conn.execute(
-                text("DELETE FROM login_failures WHERE at < now() - :w * interval '1 s'"),
-                {"w": limits.window_s},
+                text("SELECT qala_login_failed(:a, :c, :w)"),
+                {"a": key, "c": client, "w": limits.window_s},
             )
             log.warning("login failed for %r from %s", key, client)
             return Attempt(None)
-        conn.execute(text("DELETE FROM login_failures WHERE account = :a"), {"a": key})
+        conn.execute(text("SELECT qala_login_succeeded(:a)"), {"a": key})
         log.info("login of %r from %s", key, client)
         return Attempt(user)
     finally:

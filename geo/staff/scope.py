@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from geo.appeals.actors import Actor
 
@@ -66,3 +67,21 @@ class Scope:
 def apply_scope(conn: Connection, scope: Scope) -> None:
     """Set the scope for the rest of ``conn``'s current transaction."""
     conn.execute(SCOPE_SQL, scope.settings())
+
+
+def scope_sessions(maker: sessionmaker) -> sessionmaker:
+    """Make every transaction of ``maker``'s sessions begin with :func:`apply_scope`.
+
+    A session carries its scope in ``session.info["scope"]``; the ``after_begin`` event
+    writes it into each transaction the session begins (also after a ``commit``), so no
+    query of the session runs unscoped. A session without a scope runs with none: under
+    row-level security it sees no row of a city's tables.
+    """
+
+    @event.listens_for(maker, "after_begin")
+    def _scope(session: Session, transaction, connection: Connection) -> None:
+        scope = session.info.get("scope")
+        if scope is not None:
+            apply_scope(connection, scope)
+
+    return maker

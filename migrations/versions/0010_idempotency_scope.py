@@ -16,7 +16,7 @@ call. Keys kept before this revision get the caller of their appeal's first even
 staff user or API key of that name where one matches, else ``role:name``) and no hash (a
 re-sent request under such a key is not compared).
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -27,7 +27,7 @@ import importlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
@@ -86,7 +86,7 @@ BEGIN
     WHERE a.city_id = p_city AND a.idempotency_caller = p_caller
       AND a.idempotency_key = p_idempotency_key;
     IF v_id IS NOT NULL THEN
-      IF v_hash <> p_request_hash THEN  -- NULL: kept before 0011, nothing to compare
+      IF v_hash <> p_request_hash THEN  -- NULL: kept before 0010, nothing to compare
         problem := format('Idempotency-Key %L was already used with another request: '
                           'send a new key for a new appeal', p_idempotency_key);
         problem_kind := 'key_reused';
