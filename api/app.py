@@ -23,6 +23,7 @@ from api.routes import (
     public,
     tiles,
 )
+from geo.hotspots.workers import AnalysisPool
 from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
 from geo.staff.scope import scope_sessions
@@ -91,9 +92,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         await app.state.db.open()
+        # analyses run in worker processes (started on first use), behind a bounded queue
+        app.state.analyses = AnalysisPool(
+            settings.url,
+            workers=settings.analysis_workers,
+            queue=settings.analysis_queue,
+            ttl=settings.analysis_cache_s,
+            max_bytes=settings.analysis_cache_mb * 1024 * 1024,
+        )
         try:
             yield
         finally:
+            app.state.analyses.close()
             engine.dispose()
             await app.state.db.close()
 

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from geo.hotspots.budget import TooMuchWork
+from geo.hotspots.workers import Busy
 from geo.infra.errors import (
     MAYBE_CHANGED,
     UNAVAILABLE,
@@ -112,6 +114,14 @@ def install(app: FastAPI) -> None:
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after)},
             )
+        if isinstance(exc, Busy):
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=503,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        if isinstance(exc, TooMuchWork):
+            return JSONResponse({"detail": str(exc), "change": exc.change}, status_code=422)
         if isinstance(exc, Unavailable):
             log.warning("database unavailable: %r", exc.__cause__)
             return _unavailable(str(exc))

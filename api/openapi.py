@@ -11,6 +11,8 @@ document from what each route is made of, the same rules for every route:
   the change conflicts with its state), the login (401 refused, 429 when throttled);
 * what its tags answer (:data:`TAG_ANSWERS`: the map layers parse their own queries, 400;
   tiles answer 304 to a matching ``If-None-Match``);
+* what the route declares itself (``responses=`` of its decorator): its words win, e.g. the
+  analyses' 422 when the work would exceed the limit and 503 when their queue is full;
 * the content types of its successes: ``format=csv`` is ``text/csv``, ``format=geojson``
   ``application/geo+json``; Open311 answers JSON and XML, its errors too, in the spec's shape
   (``Open311Route.error_model``).
@@ -50,6 +52,12 @@ INVALID = {
                     "type": {"type": ["string", "null"]},
                 },
             },
+        },
+        "change": {
+            "type": "object",
+            "description": "an analysis refused for its work: each parameter that would bring "
+            "it under the limit, with the largest (or smallest) value that would pass",
+            "additionalProperties": {"type": "number"},
         },
     },
     "required": ["detail"],
@@ -152,9 +160,13 @@ def _error_content(route: APIRoute, status: int) -> dict:
 def _describe_operation(route: APIRoute, op: dict, login_path: str | None) -> None:
     responses = op.setdefault("responses", {})
     declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+    # a route that answers a status for more reasons than every route declares its own words
+    own = {int(code): r.get("description") for code, r in (route.responses or {}).items()}
     for status in sorted(answers(route, login_path) | declared):
         entry = responses.setdefault(str(status), {})
-        entry["description"] = DESCRIPTIONS.get(status, entry.get("description", ""))
+        entry["description"] = own.get(status) or DESCRIPTIONS.get(
+            status, entry.get("description", "")
+        )
         if status == 304:
             continue  # no body
         entry["content"] = _error_content(route, status)

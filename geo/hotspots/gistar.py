@@ -32,6 +32,7 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -515,6 +516,7 @@ def hotspots(
     extent: tuple[float, float, float, float] | None = None,
     mask_distance: float | str | None = "auto",
     p_method: str = "negbin",
+    check_cell: Callable[[float], None] | None = None,
 ) -> HotspotResult:
     """Hot spot analysis of incident points, end to end.
 
@@ -545,6 +547,9 @@ def hotspots(
     p_method : {"negbin", "normal"}, default "negbin"
         ``"negbin"``: :func:`negbin_p`, which allows for the skew of counts;
         ``"normal"``: the Gi* normal p-value of ArcGIS / esda.
+    check_cell : callable, optional
+        Called with the cell size once it is known, before the grid, the band or the
+        weights are made: it may raise to refuse the run (a work budget).
 
     Returns
     -------
@@ -614,6 +619,8 @@ def hotspots(
         rule = "given"
     params["cell_size"] = float(cell_size)
     params["cell_size_rule"] = rule
+    if check_cell is not None:
+        check_cell(float(cell_size))
     if mask_distance == "auto":
         mask_distance = 2.0 * float(cell_size)
         params["mask_rule"] = "cells whose centre is within 2 cell sizes of a point"
