@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue=settings.analysis_queue,
             ttl=settings.analysis_cache_s,
             max_bytes=settings.analysis_cache_mb * 1024 * 1024,
+            nice=settings.analysis_nice,
         )
         try:
             yield

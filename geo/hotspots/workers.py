@@ -8,7 +8,8 @@ the API runs here instead:
 * **outside the serving process**: a :class:`concurrent.futures.ProcessPoolExecutor` of
   ``workers`` processes (started on first use, ``spawn``: no copy of the server's threads
   and connections), each with one database connection of its own, which begins every
-  transaction with the request's scope (row-level security applies as in the request);
+  transaction with the request's scope (row-level security applies as in the request),
+  at a lower processor priority than the server (``nice``), so that intake goes first;
 * **a bounded queue**: at most ``workers + queue`` different computations wait or run;
   one more is refused at once (:class:`Busy`, HTTP 503 with ``Retry-After``) rather than
   queued behind minutes of work;
@@ -34,6 +35,7 @@ import io
 import json
 import math
 import multiprocessing
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -189,8 +191,14 @@ def _csv(rows: list[dict]) -> bytes:
 _engine: Engine | None = None
 
 
-def _start_worker(url: str) -> None:
+def _start_worker(url: str, nice: int) -> None:
     global _engine
+    # an analysis yields the processor to the serving processes (intake first), and its
+    # numpy keeps to one thread (imported after this, in the worker)
+    if nice:
+        os.nice(nice)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     _engine = create_engine(
         url,
         pool_size=1,
@@ -230,12 +238,21 @@ class AnalysisPool:
     queue : computations that may wait for a worker besides those running.
     ttl : seconds an answer is kept at most.
     max_bytes : the cache's size; the least recently used answers go first.
+    nice : how much lower the workers' processor priority is than the server's
+        (``QALA_ANALYSIS_NICE``; 0 keeps it).
     """
 
     def __init__(
-        self, url: str, workers: int = 1, queue: int = 4, ttl: float = 300.0, max_bytes: int = 0
+        self,
+        url: str,
+        workers: int = 1,
+        queue: int = 4,
+        ttl: float = 300.0,
+        max_bytes: int = 0,
+        nice: int = 10,
     ):
         self.url = url
+        self.nice = nice
         self.workers = max(1, workers)
         self.queue = max(0, queue)
         self.ttl = ttl
@@ -254,7 +271,7 @@ class AnalysisPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.url,),
+                initargs=(self.url, self.nice),
             )
         return self._executor
 

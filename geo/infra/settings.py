@@ -69,9 +69,11 @@ class Settings(BaseSettings):
     # before it starts (cells x steps x (neighbours + steps); pairs of appeals for a
     # clustering), beyond which it is refused with a 422 naming what to change; the worker
     # processes that run them outside the serving process, how many more may wait (503
-    # beyond), and how long and how much of their answers are kept
+    # beyond), their processor priority below the server's, and how long and how much of
+    # their answers are kept
     analysis_max_work: float = 1e9
     analysis_workers: int = 1
+    analysis_nice: int = 10
     analysis_queue: int = 4
     analysis_cache_s: float = 300.0
     analysis_cache_mb: int = 64
