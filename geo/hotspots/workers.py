@@ -343,7 +343,11 @@ class AnalysisPool:
                     retry_after=max(1, wait),
                 )
             started = time.monotonic()
-            future = self._pool().submit(_in_worker, scope, analysis, max_work)
+            try:
+                future = self._pool().submit(_in_worker, scope, analysis, max_work)
+            except BrokenProcessPool:  # a worker died since: start a new pool
+                self._executor = None
+                future = self._pool().submit(_in_worker, scope, analysis, max_work)
             self._running[key] = future
             self.computed += 1
 
