@@ -9,9 +9,10 @@ block (``#qala-config``) and talk only to this service's API.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import folium
@@ -52,6 +53,9 @@ class PageContext:
     district_labels: list[dict] = field(default_factory=list)
     # the page's inline scripts and styles carry it; its CSP header names it (web.csp)
     nonce: str = field(default_factory=csp.new_nonce)
+    # runs an analysis (geo.hotspots.workers.Analysis) outside the serving process, with
+    # the API's bounds and cache; None: in the page's own thread (tests of a view alone)
+    analyse: Callable[[Any], Any] | None = None
 
     @property
     def t(self) -> dict[str, str]:

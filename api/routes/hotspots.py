@@ -13,7 +13,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, ScopeDep, SessionDep, SettingsDep
 from geo.hotspots.run import HotspotQuery
-from geo.hotspots.workers import Analysis, AnalysisPool, Busy, data_version, precheck
+from geo.hotspots.workers import (
+    Analysis,
+    AnalysisPool,
+    Busy,
+    cache_key,
+    data_version,
+    precheck,
+)
 from geo.planning.failing import ClusterQuery, failing_objects
 from geo.staff.scope import Scope
 
@@ -86,8 +93,7 @@ async def _analyse(
     computation running, or from a new one in a worker process (geo.hotspots.workers)."""
     limit = settings.analysis_max_work
     version = await run_in_threadpool(db.read_scoped, scope, _version, scope, analysis, limit)
-    # who sees which appeals: an executor only its organisation's (row-level security)
-    key = (scope.city_id, scope.role, scope.actor.organisation_id, analysis.parameters(), version)
+    key = cache_key(scope, analysis, version)
     pool: AnalysisPool = request.app.state.analyses
     future = pool.submit(key, scope, analysis, limit)
     try:

@@ -53,6 +53,9 @@ def page_route(page: Page):
         ctx = render.page_context(
             conn, page, PAGES, scope.city_id, lang, _source(request), dict(request.query_params)
         )
+        # a page's analyses take the API's path: bounded, in a worker process, cached
+        pool, limit = request.app.state.analyses, request.app.state.settings.analysis_max_work
+        ctx.analyse = lambda analysis: pool.answer(conn, scope, analysis, limit)
         return _html(ctx, page.view(ctx, conn, params))
 
     show.__name__ = f"page_{page.name}"

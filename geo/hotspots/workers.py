@@ -186,6 +186,18 @@ def _csv(rows: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
+def cache_key(scope: Scope, analysis: Analysis, version: tuple[int, int]) -> tuple:
+    """What an answer is kept under: the city, who sees which appeals (an executor only its
+    organisation's: row-level security), the normalised parameters and the data version."""
+    return (
+        scope.city_id,
+        scope.role,
+        scope.actor.organisation_id,
+        analysis.parameters(),
+        version,
+    )
+
+
 # -- in the worker processes ---------------------------------------------------------------
 
 _engine: Engine | None = None
@@ -366,6 +378,22 @@ class AnalysisPool:
 
         future.add_done_callback(finished)
         return future
+
+    def answer(self, conn: Connection, scope: Scope, analysis: Analysis, max_work: float) -> Answer:
+        """:meth:`submit` for a caller that may block (a page view in a thread): the
+        precheck and the data version on ``conn`` (in ``scope``), then the answer.
+
+        Raises
+        ------
+        TooMuchWork, Busy, InvalidInput
+            As the API's analyses.
+        """
+        precheck(conn, scope.city_id, analysis, max_work)
+        key = cache_key(scope, analysis, data_version(conn, scope.city_id))
+        try:
+            return self.submit(key, scope, analysis, max_work).result()
+        except BrokenProcessPool:
+            raise Busy("the analysis stopped (its worker ended): retry shortly", 5) from None
 
     def close(self) -> None:
         if self._executor is not None:
