@@ -11,8 +11,9 @@ document from what each route is made of, the same rules for every route:
   the change conflicts with its state), the login (401 refused, 429 when throttled);
 * what its tags answer (:data:`TAG_ANSWERS`: the map layers parse their own queries, 400;
   tiles answer 304 to a matching ``If-None-Match``);
-* what the route declares itself (``responses=`` of its decorator): its words win, e.g. the
-  analyses' 422 when the work would exceed the limit and 503 when their queue is full;
+* what the route says itself (its endpoint's ``answer_words``, :func:`own_words`): its words
+  win, e.g. the analyses' 422 when the work would exceed the limit and 503 when their
+  queue is full;
 * the content types of its successes: ``format=csv`` is ``text/csv``, ``format=geojson``
   ``application/geo+json``; Open311 answers JSON and XML, its errors too, in the spec's shape
   (``Open311Route.error_model``).
@@ -135,7 +136,13 @@ def answers(route: APIRoute, login_path: str | None) -> set[int]:
         codes.add(409)  # a change to something that exists may not fit its state
     if login_path and route.path == login_path:
         codes |= {401, 429}  # a wrong password; too many of them
-    return codes
+    return codes | set(own_words(route))
+
+
+def own_words(route: APIRoute) -> dict[int, str]:
+    """The words of a route that answers a status for more reasons than every route
+    (``endpoint.answer_words``, status -> description: the analyses' 422 and 503)."""
+    return dict(getattr(route.endpoint, "answer_words", {}))
 
 
 def _routes(app: FastAPI) -> list[APIRoute]:
@@ -160,8 +167,7 @@ def _error_content(route: APIRoute, status: int) -> dict:
 def _describe_operation(route: APIRoute, op: dict, login_path: str | None) -> None:
     responses = op.setdefault("responses", {})
     declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
-    # a route that answers a status for more reasons than every route declares its own words
-    own = {int(code): r.get("description") for code, r in (route.responses or {}).items()}
+    own = own_words(route)
     for status in sorted(answers(route, login_path) | declared):
         entry = responses.setdefault(str(status), {})
         entry["description"] = own.get(status) or DESCRIPTIONS.get(

@@ -212,3 +212,16 @@ def test_two_readers_of_the_same_analysis_do_not_compute_twice(client):
         t.join()
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].content == answers[1].content and pool.computed == 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/hotspots", "/api/v1/hotspots/emerging", "/api/v1/clusters"]
+)
+def test_the_openapi_documents_the_refusal_and_the_full_queue(app, path):
+    document = app.openapi()
+    answers = document["paths"][path]["get"]["responses"]
+    assert "QALA_ANALYSIS_MAX_WORK" in answers["422"]["description"]
+    assert (
+        "analyses" in answers["503"]["description"] and "Retry-After" in answers["503"]["headers"]
+    )
+    assert "change" in document["components"]["schemas"]["InvalidInput"]["properties"]

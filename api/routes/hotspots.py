@@ -26,18 +26,13 @@ from geo.staff.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 Fmt = Literal["json", "geojson", "csv"]
-#: what an analysis route answers besides what every route does (api.openapi keeps these)
+#: what an analysis route answers for more reasons than every route (api.openapi.own_words)
 ANALYSIS_ANSWERS = {
-    422: {
-        "description": "Invalid input, or the analysis would do more work than the service "
-        "allows (QALA_ANALYSIS_MAX_WORK): estimated before it starts, the message names the "
-        "parameters to change and `change` the largest (or smallest) value of each that "
-        "would pass"
-    },
-    503: {
-        "description": "The database is unavailable, or as many analyses as the service "
-        "takes at once are running or waiting: retry after Retry-After seconds"
-    },
+    422: "Invalid input, or the analysis would do more work than the service allows "
+    "(QALA_ANALYSIS_MAX_WORK): estimated before it starts, the message names the parameters "
+    "to change and `change` the largest (or smallest) value of each that would pass",
+    503: "The database is unavailable, or as many analyses as the service takes at once are "
+    "running or waiting: retry after Retry-After seconds",
 }
 
 
@@ -109,7 +104,6 @@ async def _analyse(
 @router.get(
     "/hotspots",
     summary="Getis-Ord Gi* hot spots with FDR (parameters reported)",
-    responses=ANALYSIS_ANSWERS,
 )
 async def hotspots(
     request: Request,
@@ -123,10 +117,12 @@ async def hotspots(
     return await _analyse(request, db, settings, scope, analysis)
 
 
+hotspots.answer_words = ANALYSIS_ANSWERS
+
+
 @router.get(
     "/hotspots/emerging",
     summary="Emerging hot spots: space-time Gi* + Mann-Kendall",
-    responses=ANALYSIS_ANSWERS,
 )
 async def emerging(
     request: Request,
@@ -139,6 +135,9 @@ async def emerging(
 ):
     analysis = Analysis("emerging", q, step, format)
     return await _analyse(request, db, settings, scope, analysis)
+
+
+emerging.answer_words = ANALYSIS_ANSWERS
 
 
 @router.get("/failing-objects", summary="Wells, yards, buildings ranked by repeats and appeals")
@@ -166,7 +165,6 @@ def cluster_query(
 @router.get(
     "/clusters",
     summary="Density clusters of appeals (ST_ClusterDBSCAN)",
-    responses=ANALYSIS_ANSWERS,
 )
 async def clusters(
     request: Request,
@@ -176,3 +174,6 @@ async def clusters(
     q: Annotated[ClusterQuery, Depends(cluster_query)],
 ):
     return await _analyse(request, db, settings, scope, Analysis("clusters", q))
+
+
+clusters.answer_words = ANALYSIS_ANSWERS
