@@ -16,11 +16,12 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from geo.hotspots import budget
 from geo.hotspots.run import HotspotQuery, run_hotspots, to_geojson
 from geo.hotspots.workers import Analysis
-from tests.factories import a_yard_well, make_appeal, make_city
+from tests.factories import a_yard_well, make_appeal, make_city, staff
 
 MB = 1024 * 1024
 
@@ -225,3 +226,29 @@ def test_the_openapi_documents_the_refusal_and_the_full_queue(app, path):
         "analyses" in answers["503"]["description"] and "Retry-After" in answers["503"]["headers"]
     )
     assert "change" in document["components"]["schemas"]["InvalidInput"]["properties"]
+
+
+def test_an_executor_never_gets_the_answer_cached_for_the_public(client, conn, city_id):
+    """An executor sees only its organisation's appeals (row-level security): an answer
+    computed for the public must not be served to it, nor the other way round."""
+    org = conn.execute(
+        text(
+            "SELECT organisation_id FROM appeals WHERE city_id = :c AND organisation_id "
+            "IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ),
+        {"c": city_id},
+    ).scalar_one()
+    params = {"cell_size": 250, "band": 500, "study_area": "incidents"}
+    public = client.get("/api/v1/hotspots", params=params)
+    executor = client.get("/api/v1/hotspots", params=params, headers=staff(conn, "executor", org))
+    assert public.status_code == executor.status_code == 200, executor.text
+    seen = conn.execute(
+        text(
+            "SELECT count(*) FROM appeals WHERE city_id = :c AND organisation_id = :o "
+            "AND NOT placeholder_geocode"
+        ),
+        {"c": city_id, "o": org},
+    ).scalar_one()
+    assert sum(c["count"] for c in executor.json()["cells"]) == seen
+    assert sum(c["count"] for c in public.json()["cells"]) > seen
+    assert client.app.state.analyses.computed == 2
