@@ -6,6 +6,8 @@ Every failure ends with one line on stderr that says what is wrong, and a non-ze
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -98,6 +100,51 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
     say(f"schema at {revision}")
 
 
+@db_app.command("backup")
+@fail_in_one_line
+def db_backup(
+    file: Path = typer.Argument(
+        None, help="the archive to write (default data_dir/backups/qala-<UTC time>.dump)"
+    ),
+) -> None:
+    """Back the database up to one file (pg_dump's custom format); see docs/operations.md."""
+    import datetime as dt
+
+    from geo.infra.backup import backup
+
+    settings = Settings()
+    url = db_url(settings, start=False)
+    if file is None:
+        folder = settings.data_dir / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"qala-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.dump"
+    size = backup(url, file)
+    say(f"backup written: {file} ({size / 1024 / 1024:.1f} MiB)")
+
+
+@db_app.command("restore")
+@fail_in_one_line
+def db_restore(
+    file: Path = typer.Argument(..., help="an archive written by `qala db backup`"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask before replacing the database"),
+) -> None:
+    """Replace the database by a backup. The current one is kept under another name until
+    you drop it; its connections are ended (stop the service first)."""
+    from geo.infra.backup import check_archive, restore
+
+    settings = Settings()
+    url = db_url(settings, start=False)
+    entries = check_archive(file)
+    if not yes and not sys.stdin.isatty():
+        raise ValueError("not restored: no terminal to confirm on (pass --yes)")
+    if not yes and not typer.confirm(
+        f"replace the database with {file} ({entries} entries)?", err=True
+    ):
+        raise ValueError("not restored: not confirmed (--yes to skip the question)")
+    kept = restore(url, file)
+    say(f"restored from {file}" + (f"; the previous database is kept as {kept}" if kept else ""))
+
+
 @db_app.command("downgrade")
 @fail_in_one_line
 def db_downgrade(revision: str = typer.Argument(...)) -> None:
@@ -153,15 +200,44 @@ def say_secret(settings: Settings) -> None:
 
 @app.command("serve")
 @fail_in_one_line
-def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
-    """Serve the API and pages with uvicorn (the database must be up)."""
+def serve(
+    host: str = typer.Option(None, help="address to listen on (default QALA_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="port to listen on (default QALA_PORT, 8000)"),
+    workers: int = typer.Option(
+        None, min=1, max=64, help="worker processes (default QALA_WORKERS, 1); about one per core"
+    ),
+) -> None:
+    """Serve the API and pages with uvicorn (the database must be up).
+
+    With several workers each is a process of its own with its own pools; /metrics sums
+    them (prometheus-client's multiprocess mode, in data_dir/run/metrics)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.observe import configure_logging, log_config
 
     settings = Settings()
     say_secret(settings)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    configure_logging(settings)
+    workers = workers or settings.workers
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config(settings))
+        return
+    metrics = settings.data_dir / "run" / "metrics"
+    shutil.rmtree(metrics, ignore_errors=True)  # the figures of an earlier run's workers
+    metrics.mkdir(parents=True)
+    # read by prometheus-client when each worker imports it
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(settings),
+    )
 
 
 @app.command("run")
