@@ -142,6 +142,14 @@ def test_the_worker_gives_the_same_statistics_as_the_domain_code(client, conn, c
         run_hotspots(conn, city_id, HotspotQuery(cell_size=250, band=500, since=since))
     )
     assert r.json() == json.loads(json.dumps(direct))
+    # compressed once, in the worker; the same answer to a client that takes no gzip
+    assert r.headers["content-encoding"] == "gzip"
+    plain = client.get(
+        "/api/v1/hotspots",
+        params={**params, "format": "geojson"},
+        headers={"Accept-Encoding": "identity"},
+    )
+    assert "content-encoding" not in plain.headers and plain.content == r.content
 
 
 def test_identical_requests_share_one_computation_until_the_data_changes(client, conn, city_id):

@@ -95,9 +95,13 @@ async def _analyse(
         answer = await asyncio.wrap_future(future)
     except BrokenProcessPool:
         raise Busy("the analysis stopped (its worker ended): retry shortly", 5) from None
-    headers = {}
+    headers = {"Vary": "Accept-Encoding"}
     if analysis.fmt == "csv":
         headers["Content-Disposition"] = f'attachment; filename="{analysis.kind}.csv"'
+    if answer.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        # compressed once, in the worker (the gzip middleware leaves an encoded answer be)
+        headers["Content-Encoding"] = "gzip"
+        return Response(answer.gzipped, media_type=answer.media_type, headers=headers)
     return Response(answer.body, media_type=answer.media_type, headers=headers)
 
 

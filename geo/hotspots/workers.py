@@ -23,14 +23,15 @@ the API runs here instead:
   any change of one (every change writes an event) makes a new version; the ``ttl`` bounds
   how long an answer can lag behind a transaction that committed after a later one.
 
-The answers are finished bodies (JSON, GeoJSON or CSV bytes), made in the worker, so the
-serving process only sends them.
+The answers are finished bodies (JSON, GeoJSON or CSV bytes, and gzipped when large), made
+in the worker, so the serving process only sends them.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import json
 import math
@@ -102,12 +103,23 @@ def _normal(value: Any) -> Any:
     return value
 
 
+#: answers larger than this are also kept gzipped (compressed in the worker, once)
+GZIP_FROM = 1024
+
+
 @dataclass(frozen=True)
 class Answer:
-    """A finished answer: its body and media type."""
+    """A finished answer: its body, media type, and the body gzipped when it is large (made
+    in the worker, so that the serving process never compresses an analysis)."""
 
     body: bytes
     media_type: str
+    gzipped: bytes | None = None
+
+
+def _finished(body: bytes, media_type: str) -> Answer:
+    zipped = gzip.compress(body, compresslevel=5, mtime=0) if len(body) >= GZIP_FROM else None
+    return Answer(body, media_type, zipped)
 
 
 VERSION_SQL = text(
@@ -155,7 +167,7 @@ def compute(conn: Connection, city_id: int, analysis: Analysis, max_work: float)
 
     if analysis.kind == "clusters":
         rows = failing.density_clusters(conn, city_id, analysis.query, max_work)
-        return Answer(_json(rows), MEDIA["json"])
+        return _finished(_json(rows), MEDIA["json"])
     if analysis.kind == "hotspots":
         result = run.run_hotspots(conn, city_id, analysis.query, max_work=max_work)
     elif analysis.kind == "emerging":
@@ -165,10 +177,10 @@ def compute(conn: Connection, city_id: int, analysis: Analysis, max_work: float)
     else:
         raise ValueError(f"unknown analysis {analysis.kind!r}")
     if analysis.fmt == "geojson":
-        return Answer(_json(run.to_geojson(result)), MEDIA["geojson"])
+        return _finished(_json(run.to_geojson(result)), MEDIA["geojson"])
     if analysis.fmt == "csv":
-        return Answer(_csv(run.cell_rows(result)), MEDIA["csv"])
-    return Answer(_json(result), MEDIA["json"])
+        return _finished(_csv(run.cell_rows(result)), MEDIA["csv"])
+    return _finished(_json(result), MEDIA["json"])
 
 
 def _json(value: Any) -> bytes:
@@ -315,10 +327,10 @@ class AnalysisPool:
 
     def _forget(self, key: tuple) -> None:
         _, answer = self._cache.pop(key)
-        self._cached_bytes -= len(answer.body)
+        self._cached_bytes -= len(answer.body) + len(answer.gzipped or b"")
 
     def _keep(self, key: tuple, answer: Answer) -> None:
-        size = len(answer.body)
+        size = len(answer.body) + len(answer.gzipped or b"")
         if size > self.max_bytes:
             return
         if key in self._cache:
