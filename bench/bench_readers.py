@@ -12,7 +12,8 @@ a band of its own each time, so that the cache cannot answer and every request i
 computation: the worst case for the service) and follows ``Retry-After`` when told 503.
 
 Goal: the readers raise the p99 of appeal creation by at most 2x (against the mean of the
-two runs alone).
+two runs alone). Before the load, the finding's own requests (emerging hot spots with a band
+of 20 and 50 km and no cell size) are timed, with the server's memory growth.
 
 Run: ``.venv/bin/python -m bench.run --only readers`` (``--quick``: 5 s per phase).
 """
@@ -87,6 +88,66 @@ class Readers:
             t.join()
 
 
+def _tree(pid: int) -> dict[int, dict[str, int]]:
+    """VmRSS and VmHWM (bytes) of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "stat").read_text()
+                ppid = int(raw[raw.rindex(")") + 2 :].split()[1])
+            except (OSError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            status = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            continue
+        mem = {}
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                mem[name] = int(value.split()[0]) * 1024
+        if mem:
+            out[p] = mem
+    return out
+
+
+def _refusals(base: str, server_pid: int) -> list[dict]:
+    """The finding's requests (emerging hot spots, band 20 km and 50 km, no cell size):
+    their status, time, and the server's memory growth (every process of it, analysis
+    workers included: peak resident memory after against resident memory before)."""
+    out = []
+    with httpx.Client(base_url=base, timeout=300) as http:
+        for _ in range(2 * WORKERS):  # start the analysis workers of every server process
+            http.get("/api/v1/hotspots", params={"cell_size": 2000, "band": 4000})
+        for band in (20000, 50000):
+            before = _tree(server_pid)
+            t0 = time.perf_counter()
+            r = http.get("/api/v1/hotspots/emerging", params={"band": band})
+            seconds = time.perf_counter() - t0
+            after = _tree(server_pid)
+            growth = max(
+                (after[p]["VmHWM"] - before[p]["VmRSS"] for p in after if p in before),
+                default=0,
+            )
+            new = sum(m["VmHWM"] for p, m in after.items() if p not in before)
+            out.append(
+                {
+                    "band": band,
+                    "status": r.status_code,
+                    "seconds": seconds,
+                    "growth_mb": (growth + new) / 2**20,
+                    "detail": r.text[:300],
+                }
+            )
+    return out
+
+
 def run(ctx: BenchContext) -> list[dict]:
     seconds = QUICK_SECONDS if ctx.quick else SECONDS
     url = ctx.make_database()
@@ -100,6 +161,7 @@ def run(ctx: BenchContext) -> list[dict]:
         )
         try:
             port = httpx.URL(base).port
+            refused = _refusals(base, proc.pid)
             # alone twice first: computations the readers leave queued would still run
             # after they stop, so no phase alone comes after theirs
             alone = _run_load(port, key, bodies_file, seconds)
@@ -144,7 +206,22 @@ def run(ctx: BenchContext) -> list[dict]:
         for r in (alone, loaded, alone_again)
         if set(r["statuses"]) - {"200", "201"} or r["transport_errors"]
     ]
-    return [
+    refusals = [
+        record(
+            f"readers: emerging hot spots band={r['band']} (no cell size) answered in",
+            r["seconds"],
+            "s",
+            ctx.command,
+            goal="422 in < 1 s, server memory growth < 100 MB",
+            met=r["status"] == 422 and r["seconds"] < 1 and r["growth_mb"] < 100,
+            detail=f"status {r['status']}, largest growth of a server process's peak "
+            f"resident memory {r['growth_mb']:.1f} MB (uvicorn workers and analysis workers, "
+            f"50,000 appeals): {r['detail']}",
+        )
+        for r in refused
+    ]
+    _last["refused"] = json.dumps(refused)
+    return refusals + [
         record("readers: create appeal p99, alone", baseline, "ms", ctx.command, detail=where),
         record(
             f"readers: create appeal p99, with {READERS} hot spot readers",
@@ -177,11 +254,18 @@ def section() -> dict[str, str]:
             (f"with {READERS} hot spot readers", loaded),
         )
     )
+    refused = json.loads(_last.get("refused", "[]"))
+    refusals = "".join(
+        f"`GET /api/v1/hotspots/emerging?band={r['band']}`: {r['status']} in "
+        f"{r['seconds']:.2f} s, server memory growth {r['growth_mb']:.1f} MB. "
+        for r in refused
+    )
     return {
         "Appeal creation beside hot spot readers": (
             f"Setup: {_last['where']}.\n\n"
             "| appeals created | per second | p50 ms | p99 ms |\n|---|---|---|---|\n"
             + rows
             + f"\nThe readers' answers (status: count): {_last['readers']}.\n"
+            + (f"\nThe finding's requests: {refusals}\n" if refusals else "")
         )
     }
