@@ -122,9 +122,11 @@ def _refusals(base: str, server_pid: int) -> list[dict]:
     their status, time, and the server's memory growth (every process of it, analysis
     workers included: peak resident memory after against resident memory before)."""
     out = []
-    with httpx.Client(base_url=base, timeout=300) as http:
-        for _ in range(2 * WORKERS):  # start the analysis workers of every server process
-            http.get("/api/v1/hotspots", params={"cell_size": 2000, "band": 4000})
+    # a new connection per request (Connection: close), so that the requests reach every
+    # server process: first start their analysis workers, as a running service has them
+    with httpx.Client(base_url=base, timeout=300, headers={"Connection": "close"}) as http:
+        for k in range(4 * WORKERS):
+            http.get("/api/v1/hotspots", params={"cell_size": 2000, "band": 4000 + 100 * k})
         for band in (20000, 50000):
             before = _tree(server_pid)
             t0 = time.perf_counter()
