@@ -103,6 +103,7 @@ class AppealHub:
             self._end(sub)
         self._subs.clear()
         if self._conn is not None and not self._conn.is_closed():
+            self._conn.remove_termination_listener(self._lost)  # closing is not losing
             await self._conn.close()
         self._conn = None
 
