@@ -329,3 +329,76 @@ def test_the_stream_takes_a_short_ticket_never_the_token(client, conn):
     r = client.get("/api/v1/staff/appeals", headers={"Authorization": f"Bearer {ticket}"})
     assert r.status_code == 401
     assert client.post("/api/v1/staff/stream/ticket").status_code == 401
+
+
+def test_the_stream_hands_each_change_only_to_whom_it_concerns(api_database):
+    """The database's NOTIFY, through the process's one LISTEN connection, to the streams
+    of the same city, an executor's only for its organisation's appeals; a bulk write is
+    one word."""
+    import asyncio
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from api.stream import AppealHub
+    from geo.appeals.actors import Actor
+    from geo.appeals.lifecycle import TransitionRequest, transition
+    from geo.staff.scope import Scope
+
+    admin = create_engine(api_database.admin)
+    with admin.connect() as c:
+        city = c.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+        pick = (
+            "SELECT a.reg_number, a.organisation_id FROM appeals a WHERE a.city_id = :c "
+            "AND a.status = 'registered' AND a.organisation_id IS NOT NULL "
+            "AND a.organisation_id <> :not ORDER BY a.id LIMIT 1"
+        )
+        mine, org_y = c.execute(text(pick), {"c": city, "not": 0}).one()
+        # another organisation's appeal, staying there
+        theirs, org_x = c.execute(text(pick), {"c": city, "not": org_y}).one()
+    inspector = Actor("insp", "inspector")
+
+    def change(reg: str, org: int) -> None:
+        with admin.begin() as c:  # committed: the notification leaves with the commit
+            transition(c, city, TransitionRequest(reg, "assigned", organisation_id=org), inspector)
+
+    def bulk() -> None:
+        with admin.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO appeal_events (city_id, appeal_id, actor, actor_role, "
+                    "from_status, to_status) SELECT :c, a.id, 'import', 'admin', a.status, "
+                    "a.status FROM appeals a WHERE a.city_id = :c ORDER BY a.id LIMIT 60"
+                ),
+                {"c": city},
+            )
+
+    dsn = make_url(api_database.service).set(drivername="postgresql")
+
+    async def scenario():
+        hub = AppealHub(dsn.render_as_string(hide_password=False))
+        everyone = await hub.subscribe(Scope(city, inspector))
+        executor = await hub.subscribe(Scope(city, Actor("e", "executor", organisation_id=org_y)))
+        elsewhere = await hub.subscribe(Scope(city + 1000, Actor("i", "inspector")))
+        try:
+            await asyncio.to_thread(change, theirs, org_x)  # not the executor's
+            await asyncio.to_thread(change, mine, org_y)
+            await asyncio.to_thread(bulk)
+            seen = [await asyncio.wait_for(everyone.queue.get(), 10) for _ in range(3)]
+            first = await asyncio.wait_for(executor.queue.get(), 10)
+            second = await asyncio.wait_for(executor.queue.get(), 10)
+            return seen, [first, second], elsewhere.queue.qsize()
+        finally:
+            await hub.close()
+
+    seen, theirs_seen, stray = asyncio.run(scenario())
+    admin.dispose()
+    assert [(x["kind"], x.get("reg")) for x in seen] == [
+        ("event", theirs),
+        ("event", mine),
+        ("bulk", None),
+    ]
+    assert seen[1]["status"] == "assigned" and seen[1]["org"] == org_y
+    # the executor: its organisation's appeal and the bulk word, never the other's change
+    assert [(x["kind"], x.get("reg")) for x in theirs_seen] == [("event", mine), ("bulk", None)]
+    assert stray == 0  # another city hears nothing

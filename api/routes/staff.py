@@ -136,7 +136,10 @@ async def stream_ticket(
     "comment lines keep it open. It ends after 15 minutes or when the database connection "
     "is lost: open a new one with a new ticket and refetch.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "the stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "the stream"},
+        401: {"description": "the ticket is expired, forged, or a token instead of a ticket"},
+    },
 )
 async def stream(
     request: Request,
