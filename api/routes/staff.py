@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from api.deps import DbDep, SessionDep, SettingsDep, StaffScopeDep, oauth2
+from api.deps import ASYNCPG_OUTAGE, DbDep, SessionDep, SettingsDep, StaffScopeDep, oauth2
 from api.routes.appeals import appeal_filter
 from api.schemas import (
     AppealDossier,
@@ -31,7 +31,7 @@ from api.schemas import (
 from api.stream import AppealHub, message
 from geo.appeals import notes, public, reads, workspace
 from geo.appeals.reads import AppealFilter
-from geo.infra.errors import NotAuthenticated
+from geo.infra.errors import NotAuthenticated, Unavailable
 from geo.staff.accounts import current_actor
 from geo.staff.scope import Scope
 from geo.staff.tokens import TICKET_SECONDS, TokenRefused, issue_ticket, read_ticket, read_token
@@ -122,7 +122,7 @@ async def stream_ticket(
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2)] = None,
 ) -> dict:
-    if not token:  # staff by an API key? no: a channel is not staff; a token it is
+    if not token:  # StaffScopeDep let only a staff token through; kept for clarity
         raise NotAuthenticated("a stream ticket is given for a staff token")
     claims = read_token(token, settings.signing_key)
     return {"ticket": issue_ticket(claims, settings.signing_key), "expires_in": TICKET_SECONDS}
@@ -151,7 +151,10 @@ async def stream(
     actor, _ = await run_in_threadpool(db.read, current_actor, claims)
     scope = Scope(claims.city_id, actor)
     hub: AppealHub = request.app.state.appeal_hub
-    sub = await hub.subscribe(scope)
+    try:
+        sub = await hub.subscribe(scope)
+    except ASYNCPG_OUTAGE as exc:  # nothing to listen with: the page retries
+        raise Unavailable() from exc
 
     async def events():
         started = checked = time.monotonic()
