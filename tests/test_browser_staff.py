@@ -199,7 +199,8 @@ def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, 
     outsider.wait_for_selector('body[data-status="403"]')
     assert outsider.is_visible("#denied")
     assert "403" in outsider.inner_text("#denied-title")
-    assert "another organisation" in outsider.inner_text("#denied-text")
+    assert "другой организации" in outsider.inner_text("#denied-text")
+    assert "another organisation" in outsider.inner_text("#denied-detail")
     assert outsider.is_hidden("#appeal-box") and outsider.is_hidden("#actions-box")
     assert "Течёт крыша" not in outsider.content()
     shot(outsider, "staff-appeal-403")
@@ -233,3 +234,39 @@ def test_each_page_fits_a_phone(browser, server, building, name, path, user):  #
     assert no_horizontal_scroll(page), name
     shot(page, f"staff-phone-{name}", full=True)
     page.context.close()
+
+
+def test_two_staff_at_once_one_wins_the_other_is_shown_the_new_state(
+    browser,  # noqa: F811
+    server,  # noqa: F811
+    building,
+):
+    reg = register(server, building)
+    # the loser's page hears no live updates, so its form still holds the old version
+    loser = open_as(browser, server, f"/staff/{reg}", None)
+    loser.route("**/api/v1/staff/stream?*", lambda route: route.abort("aborted"))
+    loser.fill("#login-user", "ws-inspector")
+    loser.fill("#login-pass", PASSWORD)
+    loser.click("#login-form button[type=submit]")
+    loser.wait_for_selector('#action-buttons button[data-action="reject"]')
+    winner = open_as(browser, server, f"/staff/{reg}", "ws-controller")
+    winner.wait_for_selector('body[data-appeal-status="registered"]')
+    # the controller may not reject: the page offers only what the role may do
+    assert winner.locator('#action-buttons button[data-action="reject"]').count() == 0
+    # the controller routes it first
+    winner.click('#action-buttons button[data-action="assign"]')
+    winner.wait_for_selector(
+        f'#act-organisation option[value="{building["org"]}"]', state="attached"
+    )
+    winner.select_option("#act-organisation", str(building["org"]))
+    winner.click("#act-submit")
+    wait_status(winner, "assigned")
+    act(loser, "reject", comment="не по адресу")
+    wait_status(loser, "assigned")  # told, and shown the appeal as it is now
+    assert "другой сотрудник" in loser.inner_text("#appeal-notice")
+    assert "не по адресу" not in loser.inner_text("#log")  # nothing changed
+    shot(loser, "staff-appeal-stale")
+    assert all("/transition" in f and "409" in f for f in loser.recorder.failures)
+    winner.recorder.check()
+    for page in (loser, winner):
+        page.context.close()

@@ -377,6 +377,16 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "saved": ("Сохранено", "Сақталды", "Saved"),
     "forbidden_title": ("Нет доступа (403)", "Қол жеткізу жоқ (403)", "No access (403)"),
     "not_found_title": ("Не найдено (404)", "Табылмады (404)", "Not found (404)"),
+    "forbidden_text": (
+        "Это обращение передано другой организации: открыть его нельзя.",
+        "Бұл өтініш басқа ұйымға берілген: оны ашуға болмайды.",
+        "This appeal is assigned to another organisation: you cannot open it.",
+    ),
+    "not_found_text": (
+        "Обращения с таким номером нет.",
+        "Мұндай нөмірлі өтініш жоқ.",
+        "There is no appeal with this number.",
+    ),
     "back_to_list": ("К списку обращений", "Өтініштер тізіміне", "Back to the work list"),
     "repeats_list": ("Повторные", "Қайталанған", "Repeats"),
 }

@@ -58,7 +58,8 @@
     show([]);
     $('denied').hidden = false;
     $('denied-title').textContent = t(e.status === 403 ? 'forbidden_title' : 'not_found_title');
-    $('denied-text').textContent = e.message;
+    $('denied-text').textContent = t(e.status === 403 ? 'forbidden_text' : 'not_found_text');
+    $('denied-detail').textContent = e.message;  /* the service's own words, for support */
     document.body.setAttribute('data-status', String(e.status));
     document.title = $('denied-title').textContent + ' · ' + reg;
     marks.clearLayers();
