@@ -97,7 +97,7 @@
   function load() {
     var rows = $('rows'), err = $('list-error');
     if (!Q.token()) {
-      rows.innerHTML = '<tr><td colspan="6" class="hint">' + esc(t('login_needed')) + '</td></tr>';
+      rows.innerHTML = '<tr><td colspan="5" class="hint">' + esc(t('login_needed')) + '</td></tr>';
       $('status-tabs').innerHTML = '';
       $('shown').textContent = '';
       points.clearLayers();
@@ -164,11 +164,16 @@
   function catName(a) { return a['category_' + lang] || a.category_ru; }
   function orgName(a) { return (lang === 'kk' && a.organisation_kk) || a.organisation_ru || '—'; }
 
+  /* one cell; on a phone it is a card's line, its label from data-label */
+  function cell(label, html) {
+    return '<td data-label="' + esc(t(label)) + '"><div>' + html + '</div></td>';
+  }
+
   function renderRows(items) {
     var rows = $('rows'), before = state.seen;
     state.seen = {};
     if (!items.length) {
-      rows.innerHTML = '<tr><td colspan="6" class="hint">' + esc(t('nothing_found')) + '</td></tr>';
+      rows.innerHTML = '<tr><td colspan="5" class="hint">' + esc(t('nothing_found')) + '</td></tr>';
       return;
     }
     rows.innerHTML = items.map(function (a) {
@@ -176,15 +181,15 @@
       var fresh = before && before[a.reg_number] !== a.status;
       return '<tr data-reg="' + esc(a.reg_number) + '" data-status="' + esc(a.status) + '"' +
         (fresh ? ' class="fresh"' : '') + '>' +
-        '<td data-label="' + esc(t('reg_number')) + '"><a href="' + esc(pageHref(a.reg_number)) +
-        '">' + esc(a.reg_number) + '</a></td>' +
-        '<td data-label="' + esc(t('category')) + '">' + esc(catName(a)) + '</td>' +
-        '<td data-label="' + esc(t('status')) + '"><span class="badge s-' + esc(a.status) + '">' +
-        esc(Q.word('states', a.status)) + '</span>' + (a.overdue ? ' <span class="badge overdue">' +
-        esc(t('overdue')) + '</span>' : '') + '</td>' +
-        '<td data-label="' + esc(t('deadline')) + '">' + esc(Q.when(a.deadline_at)) + '</td>' +
-        '<td data-label="' + esc(t('organisation')) + '">' + esc(orgName(a)) + '</td>' +
-        '<td data-label="' + esc(t('address')) + '">' + esc(a.address_text || '—') + '</td></tr>';
+        cell('reg_number', '<a href="' + esc(pageHref(a.reg_number)) + '">' +
+          esc(a.reg_number) + '</a>') +
+        cell('category', esc(catName(a)) +
+          (a.address_text ? '<br><small>' + esc(a.address_text) + '</small>' : '')) +
+        cell('status', '<span class="badge s-' + esc(a.status) + '">' +
+          esc(Q.word('states', a.status)) + '</span>' + (a.overdue ?
+          ' <span class="badge overdue">' + esc(t('overdue')) + '</span>' : '')) +
+        cell('deadline', esc(Q.when(a.deadline_at))) +
+        cell('organisation', esc(orgName(a))) + '</tr>';
     }).join('');
   }
 
