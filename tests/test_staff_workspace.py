@@ -358,7 +358,14 @@ def test_the_stream_hands_each_change_only_to_whom_it_concerns(api_database):
     inspector = Actor("insp", "inspector")
 
     def change(reg: str, org: int) -> None:
-        with admin.begin() as c:  # committed: the notification leaves with the commit
+        # as lifecycle.transition: the appeal, then its event; NOTIFY leaves with the commit
+        with admin.begin() as c:
+            c.execute(
+                text(
+                    "UPDATE appeals SET organisation_id = :o WHERE city_id = :c AND reg_number = :r"
+                ),
+                {"c": city, "r": reg, "o": org},
+            )
             c.execute(
                 text(
                     "INSERT INTO appeal_events (city_id, appeal_id, actor, actor_role, "
@@ -391,10 +398,10 @@ def test_the_stream_hands_each_change_only_to_whom_it_concerns(api_database):
             await asyncio.to_thread(change, theirs, org_x)  # not the executor's
             await asyncio.to_thread(change, mine, org_y)
             await asyncio.to_thread(bulk)
-            seen = [await asyncio.wait_for(everyone.queue.get(), 10) for _ in range(3)]
-            first = await asyncio.wait_for(executor.queue.get(), 10)
-            second = await asyncio.wait_for(executor.queue.get(), 10)
-            return seen, [first, second], elsewhere.queue.qsize()
+            await asyncio.to_thread(change, mine, org_x)  # reassigned away from the executor
+            seen = [await asyncio.wait_for(everyone.queue.get(), 10) for _ in range(4)]
+            got = [await asyncio.wait_for(executor.queue.get(), 10) for _ in range(3)]
+            return seen, got, elsewhere.queue.qsize()
         finally:
             await hub.close()
 
@@ -404,8 +411,15 @@ def test_the_stream_hands_each_change_only_to_whom_it_concerns(api_database):
         ("event", theirs),
         ("event", mine),
         ("bulk", None),
+        ("event", mine),
     ]
     assert seen[1]["org"] == org_y
-    # the executor: its organisation's appeal and the bulk word, never the other's change
-    assert [(x["kind"], x.get("reg")) for x in theirs_seen] == [("event", mine), ("bulk", None)]
+    assert (seen[3]["org"], seen[3]["previous_org"]) == (org_x, org_y)
+    # the executor: its organisation's appeal, the bulk word, and the appeal leaving it;
+    # never the other organisation's change
+    assert [(x["kind"], x.get("reg")) for x in theirs_seen] == [
+        ("event", mine),
+        ("bulk", None),
+        ("event", mine),
+    ]
     assert stray == 0  # another city hears nothing

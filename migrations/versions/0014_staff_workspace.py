@@ -9,7 +9,8 @@
 * ``qala_appeal_notify()``: after every statement that inserts into ``appeal_events`` or
   ``appeal_notes``, one ``NOTIFY qala_appeals`` per appeal touched (a JSON payload: city,
   appeal id, registration number, status, organisation and the previous organisation, what
-  changed) for the staff pages' live updates (``api/stream.py``: LISTEN, then Server-Sent
+  changed; the previous organisation is that of the appeal's latest earlier event naming
+  one) for the staff pages' live updates (``api/stream.py``: LISTEN, then Server-Sent
   Events). A statement writing more than 50 rows (a bulk load) sends one ``bulk``
   notification for its city instead, so an import does not flood the queue. Statement-level
   triggers with transition tables: one call per statement, also for COPY.
@@ -69,6 +70,7 @@ BEGIN
            a.status, a.organisation_id,
            (SELECT e.organisation_id FROM public.appeal_events e
             WHERE e.city_id = x.city_id AND e.appeal_id = x.appeal_id
+              AND e.organisation_id IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM new_rows y WHERE y.id = e.id
                               AND y.city_id = e.city_id AND TG_TABLE_NAME = 'appeal_events')
             ORDER BY e.at DESC, e.id DESC LIMIT 1) AS previous_org
