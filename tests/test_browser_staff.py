@@ -8,6 +8,8 @@ The server, the browser and the recorder are ``tests/test_browser.py``'s."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
@@ -137,6 +139,18 @@ def test_a_day_in_the_workspace(browser, server, building):  # noqa: F811
         "зарегистрировано"
     )
     shot(inspector, "staff-list")
+    # the export holds the filtered list (it needs the token: fetched, then saved)
+    inspector.fill("#f-q", reg)
+    inspector.click("#filters button[type=submit]")
+    inspector.wait_for_function(
+        "() => document.querySelectorAll('#rows tr[data-reg]').length === 1"
+    )
+    with inspector.expect_download() as download:
+        inspector.click("#export")
+    exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert exported[0].startswith("reg_number,status") and len(exported) == 2
+    assert exported[1].startswith(reg) and "Айгерим" not in exported[1]
+    assert f"q={reg}" in inspector.url  # the filters live in the address bar
 
     # the inspector opens it and assigns it (to the building's housing organisation)
     inspector.click(f'#rows tr[data-reg="{reg}"] a')
