@@ -19,7 +19,7 @@
   organisation's appeal" (403) instead of "no such appeal" (404).
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
