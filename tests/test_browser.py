@@ -8,6 +8,7 @@ must go to that server. Screenshots go to ``artifacts/screenshots/``.
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -87,12 +88,18 @@ def server(live_db, as_service) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    # the Chromium on PATH (Debian's is /usr/bin/chromium); a missing one fails, never skips
+    found = shutil.which(Path(CHROMIUM).name)
+    if found is None:
+        pytest.fail(
+            f"Chromium is missing (no {Path(CHROMIUM).name!r} on PATH): install it with "
+            "`make os-deps` (as root: apt-get install -y chromium chromium-driver)",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=found, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
