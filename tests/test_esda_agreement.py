@@ -26,11 +26,12 @@ def _require(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        pytest.fail(
-            f"{name} is missing ({exc}): it is a test dependency of pyproject.toml's `dev` "
-            "extra; install it with `make install` (or .venv/bin/pip install -e '.[dev]')",
-            pytrace=False,
-        )
+        problem = str(exc)
+    pytest.fail(
+        f"{name} is missing ({problem}): it is a test dependency of pyproject.toml's `dev` "
+        "extra; install it with `make install` (or .venv/bin/pip install -e '.[dev]')",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="module")
