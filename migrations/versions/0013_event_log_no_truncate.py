@@ -6,7 +6,7 @@ the service role has no TRUNCATE grant, but the owner (migrations, imports, a co
 nothing stopping it. A statement trigger calls the same function for TRUNCATE.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
