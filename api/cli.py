@@ -35,11 +35,16 @@ user_app = typer.Typer(
     help="Staff accounts: add, roles per city, disable, log out everywhere.", no_args_is_help=True
 )
 apikey_app = typer.Typer(help="Channel API keys: list, revoke.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="Organisations that execute appeals (import areas with `qala import organisations`).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(org_app, name="org")
 
 
 def say(msg: str) -> None:
@@ -362,7 +367,7 @@ def _map_command(kind: str):
     return fail_in_one_line(command)
 
 
-for _kind in ("buildings", "yards", "wells", "districts"):
+for _kind in ("buildings", "yards", "wells", "districts", "organisations"):
     import_app.command(_kind)(_map_command(_kind))
 
 
@@ -579,6 +584,31 @@ def apikey_revoke(
     for k in revoked:
         say(f"API key {k['id']} ({k['name']}, {k['city']}) revoked")
     say(f"running services stop accepting it within {settings.api_key_cache_s:g} s")
+
+
+@org_app.command("add")
+@fail_in_one_line
+def org_add(
+    name: str = typer.Argument(..., help="its name in Russian"),
+    kind: str = typer.Option(
+        ...,
+        help="city_department, district_akimat, utility, lift_company, housing_org or "
+        "contractor: which categories route to it",
+    ),
+    city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
+    name_kk: str = typer.Option(None, help="its name in Kazakh (default: the Russian one)"),
+    phone: str = typer.Option(None, help="its phone, shown to staff"),
+    manager: str = typer.Option(None, help="its manager's name, shown to staff"),
+) -> None:
+    """Add an organisation serving the whole city (its service area: the city's bounds)."""
+    from geo.city.catalog import add_organisation
+
+    settings, engine = _engine()
+    with engine.begin() as conn:
+        oid = add_organisation(
+            conn, city or settings.default_city, kind, name, name_kk, phone, manager
+        )
+    say(f"organisation {oid} ({kind}) added: {name}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The states, their groups and which state may follow which are :mod:`geo.appeals.states`
 (CHECK-constrained in the database); which role may set which is decided here. Every change
-is written to the append-only event log (a trigger refuses UPDATE and DELETE).
+is written to the append-only event log (triggers refuse UPDATE, DELETE and TRUNCATE).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
   security as the other appeal tables (migration 0011): the scope's city, an executor only
   its organisation's appeals; internal notes are read by staff only, public ones by anyone
   who sees the appeal; the public and channels write none. The service inserts and reads;
-  a trigger refuses UPDATE and DELETE (notes are a log, like ``appeal_events``).
+  triggers refuse UPDATE, DELETE and TRUNCATE (notes are a log, like ``appeal_events``).
 * ``qala_appeal_notify()``: after every statement that inserts into ``appeal_events`` or
   ``appeal_notes``, one ``NOTIFY qala_appeals`` per appeal touched (a JSON payload: city,
   appeal id, registration number, status, organisation and the previous organisation, what
@@ -19,7 +19,7 @@
   organisation's appeal" (403) instead of "no such appeal" (404).
 
 Revision ID: 0014
-Revises: 0017
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0017"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -143,6 +143,10 @@ def upgrade() -> None:
     op.execute(
         "CREATE TRIGGER appeal_notes_append_only BEFORE UPDATE OR DELETE ON appeal_notes "
         "FOR EACH ROW EXECUTE FUNCTION qala_notes_append_only()"
+    )
+    op.execute(  # nor emptied whole (as the event log, migration 0013)
+        "CREATE TRIGGER appeal_notes_no_truncate BEFORE TRUNCATE ON appeal_notes "
+        "FOR EACH STATEMENT EXECUTE FUNCTION qala_notes_append_only()"
     )
     op.execute("ALTER TABLE appeal_notes ENABLE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY appeal_notes_read ON appeal_notes FOR SELECT USING ({READS})")
