@@ -276,8 +276,6 @@ def test_a_duplicate_names_its_original_which_lists_it_as_a_repeat(client, conn,
     copy = make_appeal(conn, city_id, "roof_leak", b["lon"], b["lat"])
     inspector = staff(conn, "inspector")
     url = f"/api/v1/appeals/{copy['reg_number']}/transition"
-    r = client.post(url, json={"to": "duplicate"}, headers=inspector)
-    assert r.status_code == 422 and "duplicate_of" in r.json()["detail"]
     r = client.post(
         url, json={"to": "duplicate", "duplicate_of": "PET-1999-000404"}, headers=inspector
     )

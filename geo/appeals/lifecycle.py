@@ -209,11 +209,14 @@ def _is_acceptance(actor: Actor, row, change: TransitionRequest) -> bool:
     )
 
 
-def _original(conn: Connection, city_id: int, appeal_id: int, change: TransitionRequest) -> int:
-    """The id of the appeal ``change`` says this one duplicates (same city, not itself)."""
+def _original(
+    conn: Connection, city_id: int, appeal_id: int, change: TransitionRequest
+) -> int | None:
+    """The id of the appeal ``change`` says this one duplicates (same city, not itself);
+    ``None`` when it names none (the staff page always asks for it)."""
     number = (change.duplicate_of or "").strip().upper()
     if not number:
-        raise InvalidInput("duplicate needs duplicate_of: the number of the original appeal")
+        return None
     found = conn.execute(
         text("SELECT id FROM appeals WHERE city_id = :c AND reg_number = :r"),
         {"c": city_id, "r": number},
