@@ -22,8 +22,10 @@ from api.routes import (
     pages,
     planner,
     public,
+    staff,
     tiles,
 )
+from api.stream import AppealHub
 from geo.hotspots.workers import AnalysisPool
 from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
@@ -116,10 +118,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_bytes=settings.analysis_cache_mb * 1024 * 1024,
             nice=settings.analysis_nice,
         )
+        # the staff pages' live updates: one LISTEN connection per process, on first use
+        app.state.appeal_hub = AppealHub(
+            app.state.db.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+        )
         try:
             yield
         finally:
             app.state.analyses.close()
+            await app.state.appeal_hub.close()
             engine.dispose()
             await app.state.db.close()
 
@@ -147,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(appeals.router)
+    app.include_router(staff.router)
     app.include_router(public.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
