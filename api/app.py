@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
+from starlette.middleware.gzip import GZipMiddleware
 
-from api import edges, errors, open311, openapi
+from api import edges, errors, observe, open311, openapi
 from api.deps import ApiKeys, Db
 from api.routes import (
     admin,
@@ -64,6 +65,20 @@ def guard_service_role(engine: Engine, settings: Settings) -> None:
         )
 
 
+def pool_use(app: FastAPI) -> dict[str, tuple[int, int]]:
+    """Connections in use and open, per pool of the service (for /metrics)."""
+    use: dict[str, tuple[int, int]] = {}
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:
+        pool = engine.pool
+        use["sessions"] = (pool.checkedout(), pool.checkedout() + pool.checkedin())
+    db = getattr(app.state, "db", None)
+    if db is not None and db.pool is not None:
+        opened = db.pool.get_size()
+        use["appeal_writes"] = (opened - db.pool.get_idle_size(), opened)
+    return use
+
+
 DESCRIPTION = """
 Qala Map: the city issue map behind a 109 contact centre. Appeals are geolocated incidents
 on the city's digital map (buildings, yards, wells, streets, districts in PostGIS).
@@ -107,7 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # compressed answers (JSON, GeoJSON, tiles, pages; never an event stream), request ids,
+    # access lines and /metrics around everything (api.observe)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     edges.install(app, settings)
+    observe.install(app, lambda: pool_use(app))
     docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}

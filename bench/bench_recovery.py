@@ -4,9 +4,9 @@ A durable PostgreSQL cluster of its own (fsync on, like the service; the benchma
 and starts it, so it cannot share the run's cluster) with the demo city and a channel key,
 and the app in a uvicorn process (one worker) connected as the service role. Each round:
 the database is killed (``pg_ctl stop -m immediate``: a crash, no checkpoint), the API is
-seen answering 503 on ``/health``, the database is started again (``pg_ctl start -w``
+seen answering 503 on ``/ready``, the database is started again (``pg_ctl start -w``
 returns once it accepts connections), and from that moment one client alternates
-``POST /api/v1/appeals`` (a fresh Idempotency-Key each) and ``GET /health`` until the first
+``POST /api/v1/appeals`` (a fresh Idempotency-Key each) and ``GET /ready`` until the first
 has answered 201 and the second 200. Reported: the median and the worst over the rounds of
 the time from "the database accepts connections" to the first appeal registered and to the
 first healthy answer, beside the database's own restart time (crash recovery included).
@@ -74,9 +74,9 @@ def _until(check, what: str, log: Path) -> float:
 
 
 def _round(cluster: LocalCluster, http: httpx.Client, key: str, body: dict, log: Path) -> dict:
-    assert http.get("/health").status_code == 200
+    assert http.get("/ready").status_code == 200
     cluster.stop("immediate")
-    _until(lambda: http.get("/health").status_code == 503, "/health 503 while down", log)
+    _until(lambda: http.get("/ready").status_code == 503, "/ready 503 while down", log)
     time.sleep(DOWN_S)
     t0 = time.monotonic()
     cluster.start()
@@ -96,7 +96,7 @@ def _round(cluster: LocalCluster, http: httpx.Client, key: str, body: dict, log:
             elif r.status_code != 503:
                 raise RuntimeError(f"POST answered {r.status_code}: {r.text[:300]}")
         if "health" not in first:
-            r = http.get("/health")
+            r = http.get("/ready")
             if r.status_code == 200:
                 first["health"] = time.monotonic() - back
     return {"db_restart_s": back - t0, "appeal_s": first["appeal"], "health_s": first["health"]}
@@ -122,7 +122,7 @@ def run(ctx: BenchContext) -> list[dict]:
     worst = {k: max(r[k] for r in results) for k in results[0]}
     where = (
         f"{rounds} rounds of crash (pg_ctl stop -m immediate), {DOWN_S:g} s down, restart; "
-        "one uvicorn worker, one client alternating POST /api/v1/appeals and GET /health; "
+        "one uvicorn worker, one client alternating POST /api/v1/appeals and GET /ready; "
         "times from the moment the database accepts connections"
     )
     per = "; per round: " + ", ".join(f"{r['appeal_s']:.2f}/{r['health_s']:.2f}" for r in results)
@@ -138,7 +138,7 @@ def run(ctx: BenchContext) -> list[dict]:
             detail=f"worst {worst['appeal_s']:.2f} s; {where}{per} (appeal/health s)",
         ),
         record(
-            "recovery: first /health 200 after the database is back (median)",
+            "recovery: first /ready 200 after the database is back (median)",
             med["health_s"],
             "s",
             ctx.command,
@@ -160,7 +160,7 @@ def section() -> dict[str, str]:
         return {}
     results = json.loads(_last["results"])
     lines = [
-        "| round | database restart s | first appeal s | first /health 200 s |",
+        "| round | database restart s | first appeal s | first /ready 200 s |",
         "|---|---|---|---|",
     ]
     for i, r in enumerate(results, start=1):

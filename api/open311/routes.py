@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from api.deps import SessionDep, SettingsDep, rescope
 from api.edges import too_large
 from api.errors import caused_by_outage, is_outage, outage_message
+from api.observe import appeal_registered
 from api.open311 import models, params
 from api.open311.models import (
     Discovery,
@@ -461,6 +462,8 @@ def post_request(
     if created and media:  # in the appeal's transaction: both are kept or neither
         intake.add_media(conn, city, appeal["id"], media)
     session.commit()
+    if created:
+        appeal_registered(new.channel)
     return render(
         format, PostedRequests([Posted.of(appeal, loc)]), status_code=201 if created else 200
     )

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, ScopeDep, SessionDep, StaffScopeDep
 from api.errors import caused_by_outage
+from api.observe import appeal_registered
 from api.schemas import (
     AddressHit,
     AppealCreated,
@@ -116,7 +117,9 @@ async def create(
     # one function call is one transaction (autocommit), in the request's scope:
     # committed, with synchronous_commit on, before the answer is sent
     appeal, created = await db.create_appeal(scope, new)
-    if not created:
+    if created:
+        appeal_registered(new.channel)
+    else:
         response.status_code = 200
     if not scope.is_staff:
         return {"created": created, "appeal": AppealPublic(**appeal)}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.infra.localdb import ADMIN_ROLE, SERVICE_ROLE, read_password
@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     docs: bool | None = None
     behind_tls: bool = False
     trusted_proxies: str = "127.0.0.1,::1"
+    # operations: log lines as text or one JSON object each (for a log shipper), their
+    # level; worker processes of `qala serve` (1: one process, the event loop does it all)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    workers: int = Field(default=1, ge=1, le=64)
 
     _signing_key: str | None = PrivateAttr(default=None)
 
