@@ -22,8 +22,10 @@ from api.routes import (
     pages,
     planner,
     public,
+    staff,
     tiles,
 )
+from api.stream import AppealHub
 from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
 from geo.staff.scope import scope_sessions
@@ -106,9 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         await app.state.db.open()
+        # the staff pages' live updates: one LISTEN connection per process, on first use
+        app.state.appeal_hub = AppealHub(
+            app.state.db.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+        )
         try:
             yield
         finally:
+            await app.state.appeal_hub.close()
             engine.dispose()
             await app.state.db.close()
 
@@ -136,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(appeals.router)
+    app.include_router(staff.router)
     app.include_router(public.router)
     app.include_router(open311.router)
     app.include_router(planner.router)

@@ -19,6 +19,10 @@ from geo.infra.errors import QalaError
 from geo.infra.localdb import LocalDbError, cluster_from_settings, port_is_free
 from geo.infra.settings import Settings
 
+#: seconds a stopping server waits for open requests: the staff pages' event streams never
+#: end by themselves (their pages reconnect to the next server)
+GRACE_S = 5
+
 app = typer.Typer(
     help="Qala Map: the city issue map of a 109 contact centre.",
     no_args_is_help=True,
@@ -271,7 +275,13 @@ def serve(
     if workers == 1:
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config(settings))
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=log_config(settings),
+            timeout_graceful_shutdown=GRACE_S,
+        )
         return
     metrics = settings.data_dir / "run" / "metrics"
     shutil.rmtree(metrics, ignore_errors=True)  # the figures of an earlier run's workers
@@ -285,6 +295,7 @@ def serve(
         port=port,
         workers=workers,
         log_config=log_config(settings),
+        timeout_graceful_shutdown=GRACE_S,
     )
 
 
