@@ -126,6 +126,33 @@ def _smallest(passes, low: float, high: float) -> float | None:
     return nice if passes(nice) else high
 
 
+def check_band(extent: Extent, band: float | None) -> None:
+    """Refuse a band wider than the whole area (its extent's diagonal), before anything else.
+
+    Within such a band every cell is every other cell's neighbour: each local sum is the
+    global sum, every z is 0, and the analysis finds nothing whatever the data. It needs
+    only the extent, so it is refused at once, whatever the cell size (also one that would
+    be chosen from the appeals).
+
+    Examples
+    --------
+    >>> check_band(Extent(6_800, 6_000), 20_000)
+    Traceback (most recent call last):
+    ...
+    geo.hotspots.budget.TooMuchWork: band 20,000 m is wider than the whole city (the diagonal of its extent is 9,069 m): every cell would be every cell's neighbour and the analysis would find nothing; choose band <= 9,000 m
+    """
+    reach = math.hypot(extent.width, extent.height)
+    if band is None or reach <= 0 or band <= reach:
+        return
+    best = math.floor(reach / 100) * 100 if reach >= 1000 else math.floor(reach)
+    raise TooMuchWork(
+        f"band {band:,.0f} m is wider than the whole city (the diagonal of its extent is "
+        f"{reach:,.0f} m): every cell would be every cell's neighbour and the analysis "
+        f"would find nothing; choose band <= {best:,} m",
+        {"band": float(best)},
+    )
+
+
 def check_grid(
     extent: Extent,
     cell_size: float,

@@ -377,8 +377,10 @@ def precheck_hotspots(conn: Connection, city_id: int, q: HotspotQuery, max_work:
     """:func:`run_hotspots`'s refusals that need no appeal read: an unknown or non-metric
     SRID, and with a given cell size the work (:func:`geo.hotspots.budget.check_grid`)."""
     srid = metric_srid(conn, city_id, q.srid)
-    if q.cell_size:
-        budget.check_grid(city_extent(conn, city_id, srid), q.cell_size, q.band, max_work)
+    if q.cell_size:  # (without a cell size the band is chosen, a given one is not used)
+        extent = city_extent(conn, city_id, srid)
+        budget.check_band(extent, q.band)
+        budget.check_grid(extent, q.cell_size, q.band, max_work)
 
 
 def precheck_emerging(
@@ -389,9 +391,10 @@ def precheck_emerging(
     if step not in ("week", "month"):
         raise InvalidInput("step must be 'week' or 'month'")
     srid = metric_srid(conn, city_id, q.srid)
+    extent = city_extent(conn, city_id, srid)
+    budget.check_band(extent, q.band)  # whatever the cell size: needs only the extent
     window = time_steps(conn, city_id, q, step)
     if window is not None and q.cell_size:
-        extent = city_extent(conn, city_id, srid)
         budget.check_grid(
             extent, q.cell_size, q.band, max_work, steps=window[1], weekly=step == "week"
         )
