@@ -167,7 +167,8 @@ def fetch(url: str, *, max_bytes: int, timeout: float = 10.0, allow: tuple = ())
                     )
                 if time.monotonic() > deadline:
                     raise FetchRefused(f"media_url: not received within {timeout:g} s")
-                conn.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+                if conn.sock is not None:  # each read waits at most what is left
+                    conn.sock.settimeout(max(deadline - time.monotonic(), 0.01))
             return bytes(body)
         except (OSError, http.client.HTTPException) as exc:
             raise FetchRefused(
