@@ -53,17 +53,21 @@ PHOTO_ROUTES = re.compile(
 FORM_ROOM = 64 * 1024  # the form's other fields and the multipart framing around a photo
 
 
-def body_limit(settings: Settings, method: str, path: str) -> int:
+def body_limit(settings: Settings, method: str, path: str, content_type: str = "") -> int:
     """The largest body accepted by ``method`` ``path``: ``QALA_MAX_BODY_BYTES``, or where a
-    photo is posted, room for one of ``QALA_PHOTO_MAX_BYTES``."""
-    if method == "POST" and PHOTO_ROUTES.match(path):
+    photo is posted (multipart), room for one of ``QALA_PHOTO_MAX_BYTES``."""
+    if (
+        method == "POST"
+        and content_type.lower().startswith("multipart/form-data")
+        and PHOTO_ROUTES.match(path)
+    ):
         return max(settings.max_body_bytes, settings.photo_max_bytes + FORM_ROOM)
     return settings.max_body_bytes
 
 
-def too_large_for(settings: Settings, method: str, path: str) -> str:
+def too_large_for(settings: Settings, method: str, path: str, content_type: str = "") -> str:
     """What a 413 of ``method`` ``path`` says (a photo route names the photo's limit)."""
-    limit = body_limit(settings, method, path)
+    limit = body_limit(settings, method, path, content_type)
     if limit == settings.max_body_bytes:
         return too_large(limit)
     most = settings.photo_max_bytes
@@ -89,10 +93,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit(self.settings, scope["method"], scope["path"])
-        refusal = too_large_for(self.settings, scope["method"], scope["path"])
+        headers = Headers(scope=scope)
+        kind = headers.get("content-type", "")
+        limit = body_limit(self.settings, scope["method"], scope["path"], kind)
+        refusal = too_large_for(self.settings, scope["method"], scope["path"], kind)
         try:
-            announced = int(Headers(scope=scope).get("content-length", "0"))
+            announced = int(headers.get("content-length", "0"))
         except ValueError:
             announced = 0
         received = 0
@@ -164,7 +170,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(413)
     async def body_too_large(request: Request, exc: Exception):
-        detail = too_large_for(settings, request.method, request.url.path)
+        kind = request.headers.get("content-type", "")
+        detail = too_large_for(settings, request.method, request.url.path, kind)
         return JSONResponse({"detail": detail}, status_code=413)
 
     build = app.build_middleware_stack

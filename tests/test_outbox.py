@@ -32,11 +32,13 @@ class Inbox:
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
         self.lock = threading.Lock()
+        self.arrived = threading.Event()  # set on every message
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(msg)
+        self.arrived.set()
         return "250 Message accepted for delivery"
 
     def ids(self) -> list[str]:
@@ -325,3 +327,51 @@ def test_the_outbox_is_read_only_by_staff_who_read_contacts(conn, city_id, clien
             c.execute(text("UPDATE outbox_messages SET state = 'sent'"))
     service.dispose()
     assert seen["operator"] >= 1 and seen["planner"] == 0 and seen["public"] == 0
+
+
+def test_qala_outbox_work_and_retry_from_the_command_line(client, conn, city_id, settings, smtp):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    b = an_apartment_building(conn, city_id)
+    reg = make_appeal(
+        conn, city_id, "roof_leak", b["lon"], b["lat"], applicant_email="cli@example.kz"
+    )["reg_number"]
+    runner = CliRunner()
+    env = {
+        "QALA_DATABASE_URL": settings.database_url,
+        "QALA_ADMIN_DATABASE_URL": settings.admin_database_url,
+        "QALA_SECRET_KEY": settings.secret_key,
+        "QALA_SMTP_HOST": "127.0.0.1",
+        "QALA_SMTP_PORT": str(smtp.port),
+    }
+    down = runner.invoke(app, ["outbox", "work"], env=env)
+    assert down.exit_code == 1
+    lines = down.stderr.strip().splitlines()
+    assert lines[-1].startswith("qala: error: the server is unreachable")
+    assert outbox(conn, reg)[0]["state"] == "pending"
+    smtp.start()
+    again = runner.invoke(app, ["outbox", "retry"], env=env)
+    assert again.exit_code == 0 and "messages due now" in again.stderr
+    ok = runner.invoke(app, ["outbox", "work"], env=env)
+    assert ok.exit_code == 0 and "1 sent" in ok.stderr, ok.stderr
+    assert [m["To"] for m in smtp.inbox.messages] == ["cli@example.kz"]
+
+
+def test_the_worker_beside_the_service_sends_what_is_queued(client, conn, city_id, settings, smtp):
+    """``qala run``'s worker: a thread that keeps passing over the outbox."""
+    from geo.notify.worker import start_in_thread
+
+    smtp.start()
+    mail = settings.model_copy(update={"smtp_port": smtp.port, "outbox_poll_s": 0.1})
+    thread, stop = start_in_thread(mail)
+    try:
+        b = an_apartment_building(conn, city_id)
+        make_appeal(conn, city_id, "roof_leak", b["lon"], b["lat"], applicant_email="t@example.kz")
+        assert smtp.inbox.arrived.wait(60), "the worker sent nothing"
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert [m["To"] for m in smtp.inbox.messages] == ["t@example.kz"]

@@ -108,7 +108,8 @@ class Open311Route(APIRoute):
                 detail = str(exc.detail)
                 if exc.status_code == 413:
                     settings = request.app.state.settings
-                    detail = too_large_for(settings, request.method, request.url.path)
+                    kind = request.headers.get("content-type", "")
+                    detail = too_large_for(settings, request.method, request.url.path, kind)
                 return error_response(fmt, exc.status_code, detail, exc.headers)
             except NotFound as exc:
                 return error_response(fmt, 404, str(exc))

@@ -161,6 +161,7 @@ def approve_photo(
 @residents.get(
     "/unsubscribe",
     response_model=Unsubscribed,
+    responses={404: {"description": "the message is no longer known"}},
     summary="Stop the messages about one appeal (the link in every message)",
 )
 def unsubscribe(
