@@ -10,9 +10,10 @@ as the owner (``settings.admin_url``). One message at a time, in a transaction o
 3. once the server accepted it, mark it ``sent`` in that same transaction and commit.
 
 A message is never marked sent before the server took it, and never sent again once marked:
-a crash between the server's acceptance and the commit is the one window where it would be
-sent twice, and then with the same ``Message-ID`` (one per outbox row) so the receiving side
-can tell. A temporary failure (the server down, a 4xx) sets the next attempt after
+a crash between the server's acceptance and the commit (or, as the mark is committed with
+``synchronous_commit = off``, a database crash just after it) is the one window where it
+would be sent twice, and then with the same ``Message-ID`` (one per outbox row) so the
+receiving side can tell. A temporary failure (the server down, a 4xx) sets the next attempt after
 ``outbox_backoff_s * 2**(attempts-1)`` seconds; after ``outbox_max_attempts`` the message is
 ``failed`` (``qala outbox retry`` queues failed ones again). When the server is down the
 pass stops at the first message, so the others keep their attempts for when it is back.
@@ -136,6 +137,11 @@ class Worker:
         tried: list[int] = []
         while limit is None or done.taken < limit:
             with self.engine.begin() as conn:
+                # the mark is committed without waiting for its WAL flush (one fsync per
+                # message would bound the worker to the disk's sync rate): a database crash
+                # in the next moment may forget it, and the message is sent again, with the
+                # same Message-ID
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
                 row = (
                     conn.execute(TAKE, {"due": due, "channels": list(channels), "tried": tried})
                     .mappings()
