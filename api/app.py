@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
+from starlette.middleware.gzip import GZipMiddleware
 
-from api import edges, errors, open311, openapi
+from api import edges, errors, observe, open311, openapi
 from api.deps import ApiKeys, Db
 from api.routes import (
     admin,
@@ -22,8 +23,10 @@ from api.routes import (
     photos,
     planner,
     public,
+    staff,
     tiles,
 )
+from api.stream import AppealHub
 from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
 from geo.media.store import open_store
@@ -66,6 +69,20 @@ def guard_service_role(engine: Engine, settings: Settings) -> None:
         )
 
 
+def pool_use(app: FastAPI) -> dict[str, tuple[int, int]]:
+    """Connections in use and open, per pool of the service (for /metrics)."""
+    use: dict[str, tuple[int, int]] = {}
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:
+        pool = engine.pool
+        use["sessions"] = (pool.checkedout(), pool.checkedout() + pool.checkedin())
+    db = getattr(app.state, "db", None)
+    if db is not None and db.pool is not None:
+        opened = db.pool.get_size()
+        use["appeal_writes"] = (opened - db.pool.get_idle_size(), opened)
+    return use
+
+
 DESCRIPTION = """
 Qala Map: the city issue map behind a 109 contact centre. Appeals are geolocated incidents
 on the city's digital map (buildings, yards, wells, streets, districts in PostGIS).
@@ -93,9 +110,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         await app.state.db.open()
+        # the staff pages' live updates: one LISTEN connection per process, on first use
+        app.state.appeal_hub = AppealHub(
+            app.state.db.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+        )
         try:
             yield
         finally:
+            await app.state.appeal_hub.close()
             engine.dispose()
             await app.state.db.close()
 
@@ -109,7 +133,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # compressed answers (JSON, GeoJSON, tiles, pages; never an event stream), request ids,
+    # access lines and /metrics around everything (api.observe)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     edges.install(app, settings)
+    observe.install(app, lambda: pool_use(app))
     docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}
@@ -120,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(appeals.router)
+    app.include_router(staff.router)
     app.include_router(public.router)
     app.include_router(photos.router)
     app.include_router(photos.residents)

@@ -6,14 +6,22 @@ Every failure ends with one line on stderr that says what is wrong, and a non-ze
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import sys
 from pathlib import Path
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from geo.infra.errors import QalaError
-from geo.infra.localdb import LocalDbError, cluster_from_settings
+from geo.infra.localdb import LocalDbError, cluster_from_settings, port_is_free
 from geo.infra.settings import Settings
+
+#: seconds a stopping server waits for open requests: the staff pages' event streams never
+#: end by themselves (their pages reconnect to the next server)
+GRACE_S = 5
 
 app = typer.Typer(
     help="Qala Map: the city issue map of a 109 contact centre.",
@@ -31,16 +39,51 @@ outbox_app = typer.Typer(
     help="Messages to applicants: send what is due, queue failed ones again.",
     no_args_is_help=True,
 )
+org_app = typer.Typer(
+    help="Organisations that execute appeals (import areas with `qala import organisations`).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(org_app, name="org")
 
 
 def say(msg: str) -> None:
     typer.echo(msg, err=True)
+
+
+def database_problem(exc: DBAPIError) -> str:
+    """What a database error means for the person at the terminal, in one line."""
+    where = _where(exc)
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+    first = reason[0] if reason else exc.__class__.__name__
+    code = getattr(getattr(exc, "orig", None), "pgcode", None)
+    if isinstance(exc, OperationalError) and code is None:
+        return (
+            f"cannot reach the database{where} ({first}): run `qala db up`, or check "
+            "QALA_DATABASE_URL / QALA_ADMIN_DATABASE_URL"
+        )
+    if code == "42P01":  # undefined_table
+        return f"the database{where} has no Qala schema ({first}): run `qala db migrate`"
+    if code == "25006":  # read_only_sql_transaction
+        return (
+            f"the database{where} is read-only (a standby, or default_transaction_read_only): "
+            "point QALA_ADMIN_DATABASE_URL at the primary"
+        )
+    return f"the database{where} refused: {first}"
+
+
+def _where(exc: DBAPIError) -> str:
+    try:
+        url = Settings().admin_url
+    except Exception:  # noqa: BLE001 (only for the message)
+        return ""
+    u = make_url(url)
+    return f" at {u.host}:{u.port}/{u.database}"
 
 
 def fail_in_one_line(fn):
@@ -54,18 +97,29 @@ def fail_in_one_line(fn):
             msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             typer.echo(f"qala: error: {msg}", err=True)
             sys.exit(1)
+        except DBAPIError as exc:
+            typer.echo(f"qala: error: {database_problem(exc)}", err=True)
+            sys.exit(1)
 
     return wrapper
 
 
-def db_url(settings: Settings, start: bool = True) -> str:
-    """The admin's database URL (migrations, imports, users); with no QALA_DATABASE_URL,
-    bring the local cluster up first."""
+def db_url(settings: Settings, start: bool = False) -> str:
+    """The admin's database URL (migrations, imports, users). With no QALA_DATABASE_URL it
+    is the project's own cluster: brought up first when ``start`` (``qala run``, ``qala db
+    migrate``), else it must be running already: a command that only uses the database
+    never creates or starts one as a side effect."""
     if settings.database_url or settings.admin_database_url:
         return settings.admin_url
+    cluster = cluster_from_settings(settings)
     if start:
-        return cluster_from_settings(settings).up(echo=say)
-    return settings.local_url
+        return cluster.up(echo=say, quiet_if_running=True)
+    if not cluster.running():
+        raise LocalDbError(
+            f"the project's database is not running (port {cluster.port}, data in "
+            f"{cluster.root}): run `qala db up`, or set QALA_DATABASE_URL"
+        )
+    return cluster.url()
 
 
 @db_app.command("up")
@@ -99,8 +153,53 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
     """Apply the Alembic migrations up to REVISION."""
     from geo.infra.migrate import upgrade
 
-    upgrade(db_url(Settings()), revision)
+    upgrade(db_url(Settings(), start=True), revision)
     say(f"schema at {revision}")
+
+
+@db_app.command("backup")
+@fail_in_one_line
+def db_backup(
+    file: Path = typer.Argument(
+        None, help="the archive to write (default data_dir/backups/qala-<UTC time>.dump)"
+    ),
+) -> None:
+    """Back the database up to one file (pg_dump's custom format); see docs/operations.md."""
+    import datetime as dt
+
+    from geo.infra.backup import backup
+
+    settings = Settings()
+    url = db_url(settings, start=False)
+    if file is None:
+        folder = settings.data_dir / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"qala-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.dump"
+    size = backup(url, file)
+    say(f"backup written: {file} ({size / 1024 / 1024:.1f} MiB)")
+
+
+@db_app.command("restore")
+@fail_in_one_line
+def db_restore(
+    file: Path = typer.Argument(..., help="an archive written by `qala db backup`"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask before replacing the database"),
+) -> None:
+    """Replace the database by a backup. The current one is kept under another name until
+    you drop it; its connections are ended (stop the service first)."""
+    from geo.infra.backup import check_archive, restore
+
+    settings = Settings()
+    url = db_url(settings, start=False)
+    entries = check_archive(file)
+    if not yes and not sys.stdin.isatty():
+        raise ValueError("not restored: no terminal to confirm on (pass --yes)")
+    if not yes and not typer.confirm(
+        f"replace the database with {file} ({entries} entries)?", err=True
+    ):
+        raise ValueError("not restored: not confirmed (--yes to skip the question)")
+    kept = restore(url, file)
+    say(f"restored from {file}" + (f"; the previous database is kept as {kept}" if kept else ""))
 
 
 @db_app.command("downgrade")
@@ -129,7 +228,7 @@ def demo_load(
     from geo.staff.auth import DEMO_PASSWORD, add_demo_users
 
     settings = Settings()
-    url = db_url(settings)
+    url = db_url(settings, start=True)
     upgrade(url)
     engine = make_engine(settings, admin=True)
     with engine.begin() as conn:
@@ -158,24 +257,60 @@ def say_secret(settings: Settings) -> None:
 
 @app.command("serve")
 @fail_in_one_line
-def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
-    """Serve the API and pages with uvicorn (the database must be up)."""
+def serve(
+    host: str = typer.Option(None, help="address to listen on (default QALA_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="port to listen on (default QALA_PORT, 8000)"),
+    workers: int = typer.Option(
+        None, min=1, max=64, help="worker processes (default QALA_WORKERS, 1); about one per core"
+    ),
+) -> None:
+    """Serve the API and pages with uvicorn (the database must be up).
+
+    With several workers each is a process of its own with its own pools; /metrics sums
+    them (prometheus-client's multiprocess mode, in data_dir/run/metrics)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.observe import configure_logging, log_config
 
     settings = Settings()
     say_secret(settings)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    configure_logging(settings)
+    workers = workers or settings.workers
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        from api.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=log_config(settings),
+            timeout_graceful_shutdown=GRACE_S,
+        )
+        return
+    metrics = settings.data_dir / "run" / "metrics"
+    shutil.rmtree(metrics, ignore_errors=True)  # the figures of an earlier run's workers
+    metrics.mkdir(parents=True)
+    # read by prometheus-client when each worker imports it
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(settings),
+        timeout_graceful_shutdown=GRACE_S,
+    )
 
 
 @app.command("run")
 @fail_in_one_line
 def run(
-    host: str = typer.Option(None),
-    port: int = typer.Option(None),
-    seed: int = typer.Option(2026),
-    appeals: int = typer.Option(3000),
+    host: str = typer.Option(None, help="address to listen on (default QALA_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="port to listen on (default QALA_PORT, 8000)"),
+    seed: int = typer.Option(2026, help="the demo city's random seed (first run only)"),
+    appeals: int = typer.Option(3000, help="demo appeals to generate (first run only)"),
 ) -> None:
     """Everything: db up, migrate, load the demo city if the database is empty, serve."""
     from geo.city.catalog import database_is_empty
@@ -183,7 +318,12 @@ def run(
     from geo.infra.migrate import upgrade
 
     settings = Settings()
-    url = db_url(settings)
+    if not port_is_free(port or settings.port):
+        raise LocalDbError(
+            f"port {port or settings.port} is taken (an earlier `qala run` still serving?): "
+            "stop it, or choose another with --port / QALA_PORT"
+        )
+    url = db_url(settings, start=True)
     upgrade(url)
     say("schema up to date")
     engine = make_engine(settings, admin=True)
@@ -240,7 +380,7 @@ def _map_command(kind: str):
     return fail_in_one_line(command)
 
 
-for _kind in ("buildings", "yards", "wells", "districts"):
+for _kind in ("buildings", "yards", "wells", "districts", "organisations"):
     import_app.command(_kind)(_map_command(_kind))
 
 
@@ -287,6 +427,22 @@ def import_appeals(
     typer.echo(report.summary())
 
 
+def read_password(given: str | None, from_stdin: bool) -> str:
+    """The new account's password: given, one line of stdin, or asked on the terminal."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ValueError("--password-stdin: standard input had no password")
+        return line
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise ValueError(
+            "no password: run in a terminal to be asked, or pipe it with --password-stdin"
+        )
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+
+
 def _engine():
     """The admin's engine of the configured database (the local cluster brought up first):
     accounts and keys are managed as the owner, past row-level security."""
@@ -304,14 +460,23 @@ def user_add(
     role: str = typer.Argument(
         ..., help="operator, inspector, executor, controller, planner or admin"
     ),
-    password: str = typer.Option(..., prompt=True, hide_input=True),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the password from standard input (one line)"
+    ),
+    password: str = typer.Option(
+        None,
+        help="the password (visible to other users in the process list: prefer "
+        "the prompt or --password-stdin)",
+    ),
     city: str = typer.Option(None, help="its home city's code (default QALA_DEFAULT_CITY)"),
     organisation: int = typer.Option(None, help="an executor's organisation id"),
-    full_name: str = typer.Option(""),
+    full_name: str = typer.Option("", help="the person's full name, shown to other staff"),
 ) -> None:
-    """Add a staff account with a role in its home city."""
+    """Add a staff account with a role in its home city. The password is asked for on a
+    terminal (twice), or read from standard input with --password-stdin."""
     from geo.staff.auth import add_user
 
+    password = read_password(password, password_stdin)
     settings, engine = _engine()
     with engine.begin() as conn:
         add_user(
@@ -386,7 +551,9 @@ def user_logout(username: str = typer.Argument(..., help="the account to log out
 @fail_in_one_line
 def apikey_add(
     name: str = typer.Argument(..., help="a name for the integration, e.g. telegram-bot"),
-    channel: str = typer.Option("website"),
+    channel: str = typer.Option(
+        "website", help="the channel its appeals are recorded under (website, telegram, app, …)"
+    ),
     city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
 ) -> None:
     """Create an API key for a channel integration; the key is printed once."""
@@ -471,6 +638,31 @@ def outbox_retry(city: str = typer.Option(None, help="only this city's messages"
     with engine.connect() as conn:
         cid = city_id(conn, city) if city else None
     say(f"outbox: {retry_failed(engine, cid)} messages due now")
+
+
+@org_app.command("add")
+@fail_in_one_line
+def org_add(
+    name: str = typer.Argument(..., help="its name in Russian"),
+    kind: str = typer.Option(
+        ...,
+        help="city_department, district_akimat, utility, lift_company, housing_org or "
+        "contractor: which categories route to it",
+    ),
+    city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
+    name_kk: str = typer.Option(None, help="its name in Kazakh (default: the Russian one)"),
+    phone: str = typer.Option(None, help="its phone, shown to staff"),
+    manager: str = typer.Option(None, help="its manager's name, shown to staff"),
+) -> None:
+    """Add an organisation serving the whole city (its service area: the city's bounds)."""
+    from geo.city.catalog import add_organisation
+
+    settings, engine = _engine()
+    with engine.begin() as conn:
+        oid = add_organisation(
+            conn, city or settings.default_city, kind, name, name_kk, phone, manager
+        )
+    say(f"organisation {oid} ({kind}) added: {name}")
 
 
 if __name__ == "__main__":

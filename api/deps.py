@@ -95,6 +95,11 @@ class Db:
             server_settings={"application_name": "qala"},
         )
 
+    @property
+    def pool(self) -> asyncpg.Pool | None:
+        """The asyncpg pool of the appeal write (None before :meth:`open`)."""
+        return self._pool
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

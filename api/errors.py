@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api.schemas import AppealStaff
 from geo.infra.errors import (
     MAYBE_CHANGED,
     UNAVAILABLE,
@@ -25,6 +26,7 @@ from geo.infra.errors import (
     NotAuthenticated,
     NotFound,
     QalaError,
+    StaleVersion,
     TooLarge,
     TooManyAttempts,
     Unavailable,
@@ -122,6 +124,9 @@ def install(app: FastAPI) -> None:
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after)},
             )
+        if isinstance(exc, StaleVersion):  # told, and shown the appeal as it is now
+            current = AppealStaff(**exc.current).model_dump(mode="json")
+            return JSONResponse({"detail": str(exc), "appeal": current}, status_code=409)
         if isinstance(exc, Unavailable):
             log.warning("database unavailable: %r", exc.__cause__)
             return _unavailable(str(exc))

@@ -19,7 +19,7 @@ def start(
     app: str,
     env: dict[str, str],
     log: Path,
-    probe_path: str = "/health",
+    probe_path: str = "/ready",
     workers: int = 1,
     factory: bool = False,
     timeout: float = 60,

@@ -32,7 +32,7 @@ class Count:
 
 def queue(url: str, n: int) -> None:
     """``n`` messages: appeals with an e-mail each, then state changes spread over them (the
-    trigger of migration 0013 queues one message per change)."""
+    trigger of migration 0015 queues one message per change)."""
     engine = create_engine(url)
     with engine.begin() as conn:
         cid = load_demo_city(conn, seed=2026)["city_id"]

@@ -71,6 +71,7 @@ CHANNELS = (
     "import",
 )
 LOCATED_BY = ("click", "address", "gps", "object", "import")
+NOTE_KINDS = ("internal", "public")  # who reads a note: staff only, or the resident too
 ROLES = ("operator", "inspector", "executor", "controller", "planner", "admin")
 REPAIR_STATES = ("queued", "planned", "in_progress", "done")
 
@@ -439,7 +440,7 @@ class AppealPhoto(Base):
 
 class OutboxMessage(Base):
     """A message to an applicant about a public change of their appeal, queued by a trigger
-    on ``appeal_events`` in the event's transaction (migration 0013), sent by the worker
+    on ``appeal_events`` in the event's transaction (migration 0015), sent by the worker
     (``geo.notify.worker``) once."""
 
     __tablename__ = "outbox_messages"
@@ -493,6 +494,28 @@ class AppealEvent(Base):
     to_status: Mapped[str] = mapped_column(String(12))
     organisation_id: Mapped[int | None] = mapped_column(BigInteger)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class AppealNote(Base):
+    """A staff note on an appeal (migration 0014): ``internal`` (staff only) or ``public``
+    (the resident sees it, without the author's name). Append-only, like the event log."""
+
+    __tablename__ = "appeal_notes"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint(_in("kind", NOTE_KINDS), name="kind"),
+        CheckConstraint("char_length(body) BETWEEN 1 AND 4000", name="body"),
+        Index("ix_appeal_notes_appeal", "city_id", "appeal_id", "at"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    author: Mapped[str] = mapped_column(Text)
+    author_role: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
 
 
 class ObjectRepeats(Base):

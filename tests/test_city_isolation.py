@@ -213,7 +213,7 @@ def test_production_refuses_a_role_that_row_security_does_not_hold(
         caplog.at_level(logging.WARNING, logger="qala"),
         TestClient(create_app(settings("development"))) as client,
     ):
-        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 200
     assert says in caplog.text
 
 
@@ -225,7 +225,7 @@ def test_production_starts_with_the_service_role(api_database):
         secret_key=SECRET,
     )
     with TestClient(create_app(settings)) as client:
-        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 200
 
 
 def test_an_open311_post_is_scoped_to_its_api_keys_city(client, conn, second_city):

@@ -138,8 +138,8 @@ def test_categories_carry_deadlines_from_criticality(conn):
     assert urgent
 
 
-def test_health_reports_database_and_postgis(client):
-    body = client.get("/health").json()
+def test_ready_reports_database_and_postgis(client):
+    body = client.get("/ready").json()
     assert body["database"].startswith("PostgreSQL 15")
     assert body["postgis"].startswith("3.")
     assert "PET" in body["cities"]

@@ -272,24 +272,26 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     assert not set(given_up) & set(rows_per_key), "an appeal was saved after 'nothing was saved'"
 
 
-def test_health_says_503_while_the_database_is_down(stack: Stack):
+def test_ready_says_503_while_the_database_is_down(stack: Stack):
     with httpx.Client(base_url=stack.base_url, timeout=10.0) as http:
-        assert http.get("/health").status_code == 200
+        assert http.get("/ready").status_code == 200
         stack.cluster.stop("immediate")
         try:
-            down = [http.get("/health") for _ in range(3)]
+            down = [http.get("/ready") for _ in range(3)]
+            alive = http.get("/health")  # liveness: the process itself is fine
         finally:
             stack.cluster.start()
+        assert alive.status_code == 200, alive.text
         for r in down:
             assert r.status_code == 503, r.text
             assert r.json()["detail"] == UNAVAILABLE
             assert r.headers.get("Retry-After") == "2"
         # back by itself, without restarting the app
         deadline = time.monotonic() + 15
-        r = http.get("/health")
+        r = http.get("/ready")
         while r.status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.1)
-            r = http.get("/health")
+            r = http.get("/ready")
         assert r.status_code == 200, r.text
         assert stack.server.poll() is None
 
@@ -372,7 +374,7 @@ def test_the_served_write_path_answers_as_the_in_process_one(stack: Stack):
     """The running server writes appeals through asyncpg (not the tests' substitute): a new
     appeal is 201, a re-sent key 200 with the same number, refusals are 422 with the
     function's words, and no applicant data comes back to a channel."""
-    process.wait_healthy(f"{stack.base_url}/health", stack.server, 30, stack.log)
+    process.wait_healthy(f"{stack.base_url}/ready", stack.server, 30, stack.log)
     headers = {"X-API-Key": stack.api_key, "Idempotency-Key": f"served-{uuid.uuid4().hex}"}
     body = {
         **stack.points[3],

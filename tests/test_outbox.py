@@ -306,7 +306,7 @@ def test_an_sms_goes_through_the_configured_sender_and_fails_without_one(
 
 
 def test_the_outbox_is_read_only_by_staff_who_read_contacts(conn, city_id, client, settings):
-    """Row-level security (migration 0013): the service sees the outbox of the scope's city,
+    """Row-level security (migration 0015): the service sees the outbox of the scope's city,
     and only for roles that see contacts; it cannot write it."""
     b = an_apartment_building(conn, city_id)
     make_appeal(conn, city_id, "roof_leak", b["lon"], b["lat"], applicant_email="x@example.kz")

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from api.deps import SessionDep, SettingsDep, rescope
 from api.edges import too_large_for
 from api.errors import caused_by_outage, is_outage, outage_message
+from api.observe import appeal_registered
 from api.open311 import models, params
 from api.open311.models import (
     Discovery,
@@ -528,6 +529,8 @@ def post_request(
     if created and photo is not None:  # in the appeal's transaction: both are kept or neither
         gallery.add_photo(conn, request.app.state.photo_store, city, appeal["id"], photo, actor)
     session.commit()
+    if created:
+        appeal_registered(new.channel)
     return render(
         format, PostedRequests([Posted.of(appeal, loc)]), status_code=201 if created else 200
     )

@@ -4,7 +4,7 @@ page copy and thumbnail, approve for the public; and the unsubscribe link of mes
 Every photo is checked by its content and re-encoded without metadata before anything is
 stored (``geo.media.photos``); the files are kept by content hash in the photo store
 (``app.state.photo_store``, chosen by settings). The public sees and gets approved photos
-only (row-level security, migration 0013); staff of the city see all.
+only (row-level security, migration 0015); staff of the city see all.
 """
 
 from __future__ import annotations

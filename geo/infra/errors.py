@@ -69,6 +69,15 @@ class Conflict(QalaError):
     """The request conflicts with the state (a transition not allowed from this status)."""
 
 
+class StaleVersion(Conflict):
+    """A change sent with a version of the appeal that is no longer current: someone else
+    changed it meanwhile (HTTP 409, with the appeal as it is now in ``current``)."""
+
+    def __init__(self, message: str, current: dict):
+        super().__init__(message)
+        self.current = current
+
+
 class ImportRejected(QalaError):
     """A map-data import was refused as a whole; ``rows`` names the offending rows."""
 

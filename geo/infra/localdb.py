@@ -406,9 +406,10 @@ class LocalCluster:
             db=name,
         )
 
-    def up(self, echo=print) -> str:
+    def up(self, echo=print, quiet_if_running: bool = False) -> str:
         """Install if needed, init, secure, start, create the database; return the admin
-        role's URL (:meth:`service_url` is the API's)."""
+        role's URL (:meth:`service_url` is the API's). ``quiet_if_running``: say nothing
+        when there was nothing to do (the commands that bring the cluster up on the way)."""
         ensure_packages(echo)
         fresh = not self.initialised()
         self.init()
@@ -420,7 +421,8 @@ class LocalCluster:
         self.ensure_roles()
         self.ensure_database()
         state = "created" if fresh else ("already running" if was_running else "started")
-        echo(f"PostGIS {state} on 127.0.0.1:{self.port} (data in {self.pgdata})")
+        if not (quiet_if_running and was_running and not auth_changed):
+            echo(f"PostGIS {state} on 127.0.0.1:{self.port} (data in {self.pgdata})")
         if auth_changed and not fresh:
             echo("local connections now need a password (pg_hba.conf rewritten, no trust)")
         return self.url()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.infra.localdb import ADMIN_ROLE, SERVICE_ROLE, read_password
@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = 30.0  # the first retry; each next one waits twice as long
     outbox_batch: int = 50
     outbox_poll_s: float = 5.0
+    # operations: log lines as text or one JSON object each (for a log shipper), their
+    # level; worker processes of `qala serve` (1: one process, the event loop does it all)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    workers: int = Field(default=1, ge=1, le=64)
 
     _signing_key: str | None = PrivateAttr(default=None)
 

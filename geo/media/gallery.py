@@ -3,7 +3,7 @@
 The files are written to the store first (whole, by content hash), the row after, in the
 caller's transaction: a row never points at a missing file, and a refused photo leaves
 nothing behind (it is refused in :func:`geo.media.photos.process`, before any write).
-Row-level security (migration 0013) shows the public only approved photos, staff all of
+Row-level security (migration 0015) shows the public only approved photos, staff all of
 their city's (an executor: of its organisation's appeals).
 """
 

@@ -3,7 +3,7 @@
 The token names one outbox message (its city and id) and is signed with an HMAC of the
 service's secret, so nobody can unsubscribe someone else by guessing numbers; it holds no
 address. Following it stops every further message about that appeal to that applicant
-(``qala_unsubscribe``, migration 0013).
+(``qala_unsubscribe``, migration 0015).
 
 >>> t = make_token("k" * 32, 1, 42)
 >>> read_token("k" * 32, t)

@@ -1,6 +1,6 @@
 """The outbox worker: sends each queued message once, retrying with backoff.
 
-Messages are queued by the database (migration 0013's trigger on ``appeal_events``) in the
+Messages are queued by the database (migration 0015's trigger on ``appeal_events``) in the
 transaction of the change they tell about. The worker works across cities, so it connects
 as the owner (``settings.admin_url``). One message at a time, in a transaction of its own:
 

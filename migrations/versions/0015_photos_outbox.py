@@ -21,8 +21,8 @@ after the API checked the link's signature.
 ``appeal_contacts`` gets the applicant's language (``lang``: from the transaction's
 ``qala.lang`` when the contact is written, else ``ru``) and ``unsubscribed_at``.
 
-Revision ID: 0013
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0011"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
