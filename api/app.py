@@ -20,6 +20,7 @@ from api.routes import (
     health,
     hotspots,
     pages,
+    photos,
     planner,
     public,
     staff,
@@ -29,6 +30,7 @@ from api.stream import AppealHub
 from geo.hotspots.workers import AnalysisPool
 from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
+from geo.media.store import open_store
 from geo.staff.scope import scope_sessions
 
 log = logging.getLogger("qala")
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.city_ids = {}
     app.state.api_keys = ApiKeys(settings.api_key_cache_s)
+    app.state.photo_store = open_store(settings)  # photo files by content hash
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -158,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(appeals.router)
     app.include_router(staff.router)
     app.include_router(public.router)
+    app.include_router(photos.router)
+    app.include_router(photos.residents)
     app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)

@@ -35,6 +35,10 @@ user_app = typer.Typer(
     help="Staff accounts: add, roles per city, disable, log out everywhere.", no_args_is_help=True
 )
 apikey_app = typer.Typer(help="Channel API keys: list, revoke.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Messages to applicants: send what is due, queue failed ones again.",
+    no_args_is_help=True,
+)
 org_app = typer.Typer(
     help="Organisations that execute appeals (import areas with `qala import organisations`).",
     no_args_is_help=True,
@@ -44,6 +48,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(org_app, name="org")
 
 
@@ -327,7 +332,15 @@ def run(
     engine.dispose()
     if empty:
         demo_load(seed=seed, appeals=appeals)
-    serve(host=host, port=port)
+    from geo.notify.worker import start_in_thread
+
+    thread, stop = start_in_thread(settings)  # word back to applicants, beside the service
+    say(f"outbox worker started (SMTP {settings.smtp_host}:{settings.smtp_port})")
+    try:
+        serve(host=host, port=port)
+    finally:
+        stop.set()
+        thread.join(timeout=settings.smtp_timeout_s + 5)
 
 
 def _import_map(
@@ -584,6 +597,47 @@ def apikey_revoke(
     for k in revoked:
         say(f"API key {k['id']} ({k['name']}, {k['city']}) revoked")
     say(f"running services stop accepting it within {settings.api_key_cache_s:g} s")
+
+
+@outbox_app.command("work")
+@fail_in_one_line
+def outbox_work(
+    loop: bool = typer.Option(False, "--loop", help="keep working until interrupted"),
+) -> None:
+    """Send the messages that are due (one pass), or keep doing so (--loop)."""
+    import threading
+
+    from geo.notify.worker import Worker
+
+    settings, engine = _engine()
+    worker = Worker(engine, settings)
+    if loop:
+        stop = threading.Event()
+        try:
+            worker.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+        return
+    try:
+        done = worker.work_once()
+    finally:
+        worker.close()
+    say(f"outbox: {done.sent} sent, {done.retried} to retry, {done.failed} failed")
+    if done.server_down:
+        raise QalaError(f"the server is unreachable: {done.errors[-1]}")
+
+
+@outbox_app.command("retry")
+@fail_in_one_line
+def outbox_retry(city: str = typer.Option(None, help="only this city's messages")) -> None:
+    """Queue failed messages again and make every waiting one due now."""
+    from geo.city.catalog import city_id
+    from geo.notify.worker import retry_failed
+
+    _, engine = _engine()
+    with engine.connect() as conn:
+        cid = city_id(conn, city) if city else None
+    say(f"outbox: {retry_failed(engine, cid)} messages due now")
 
 
 @org_app.command("add")

@@ -29,14 +29,24 @@ from geo.infra.errors import (
     NotFound,
     QalaError,
     StaleVersion,
+    TooLarge,
     TooManyAttempts,
     Unavailable,
+    UnsupportedMedia,
 )
 from geo.staff.tokens import TokenRefused
 
 log = logging.getLogger("qala.api")
 
-STATUS = {NotFound: 404, InvalidInput: 422, Forbidden: 403, Conflict: 409, ImportRejected: 422}
+STATUS = {
+    NotFound: 404,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+    InvalidInput: 422,
+    Forbidden: 403,
+    Conflict: 409,
+    ImportRejected: 422,
+}
 NUL_REFUSED = "cannot contain NUL (0x00) characters"
 # SQLSTATEs of values PostgreSQL cannot store although the request's types allowed them
 INPUT_REFUSED = {

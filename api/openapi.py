@@ -72,7 +72,9 @@ DESCRIPTIONS = {
     404: "Not found: no such city, appeal, object or resource",
     409: "Conflict: the change does not fit the current state (e.g. a transition not "
     "allowed from the appeal's status)",
-    413: "The request body is larger than the service accepts (QALA_MAX_BODY_BYTES)",
+    413: "The request body is larger than the service accepts (QALA_MAX_BODY_BYTES; a "
+    "photo: QALA_PHOTO_MAX_BYTES)",
+    415: "Unsupported media: the file is not a photo the service reads (JPEG, PNG, WebP, HEIC)",
     422: "Invalid input: what is wrong, field by field",
     429: "Too many attempts: wait Retry-After seconds",
     503: "The database is unavailable: the message says whether the request may have been "

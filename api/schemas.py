@@ -291,3 +291,49 @@ class CategoryOut(BaseModel):
     deadline_hours: int
     responsible_kind: str
     object_kind: str
+
+
+class Point(BaseModel):
+    lon: float
+    lat: float
+
+
+class PhotoOut(BaseModel):
+    """A photo of an appeal: its copies' sizes and links (the files carry no metadata)."""
+
+    id: int
+    kind: str = Field(description="before (the problem) or after (the work done)")
+    width: int = Field(description="the original's width, orientation applied")
+    height: int
+    page_width: int
+    page_height: int
+    page_bytes: int
+    thumb_width: int
+    thumb_height: int
+    thumb_bytes: int
+    approved: bool = Field(description="shown to the public (staff approved it)")
+    added_at: dt.datetime
+    page_url: str
+    thumb_url: str
+
+
+class PhotoAdded(PhotoOut):
+    created: bool = Field(description="false: the same photo was already kept")
+    gps: Point | None = Field(
+        None, description="the position the photo carried, offered as the location; not kept"
+    )
+
+
+class PhotoApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool
+
+
+class PhotoPlace(BaseModel):
+    gps: Point | None = Field(description="the photo's GPS position, if it carried one")
+
+
+class Unsubscribed(BaseModel):
+    reg_number: str
+    detail: str

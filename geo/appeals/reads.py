@@ -98,8 +98,18 @@ def history(conn: Connection, city_id: int, appeal_id: int, staff: bool = False)
 
 
 def media(conn: Connection, city_id: int, appeal_id: int) -> list[str]:
-    """The links to photos and videos of an appeal, first added first."""
+    """The photos of an appeal the public may see, first added first: the page copies of its
+    approved photos (paths of this service), then the links kept before photos were stored."""
     return list(
+        conn.execute(
+            text("""
+            SELECT '/api/v1/appeals/' || a.reg_number || '/photos/' || p.id || '/page.jpg'
+            FROM appeal_photos p JOIN appeals a ON a.city_id = p.city_id AND a.id = p.appeal_id
+            WHERE p.city_id = :c AND p.appeal_id = :a AND p.approved
+            ORDER BY p.id"""),
+            {"c": city_id, "a": appeal_id},
+        ).scalars()
+    ) + list(
         conn.execute(
             text("SELECT url FROM appeal_media WHERE city_id = :c AND appeal_id = :a ORDER BY id"),
             {"c": city_id, "a": appeal_id},

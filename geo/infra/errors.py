@@ -30,6 +30,14 @@ class TooManyAttempts(QalaError):
         self.retry_after = retry_after
 
 
+class TooLarge(InvalidInput):
+    """An upload larger than the service accepts (HTTP 413)."""
+
+
+class UnsupportedMedia(InvalidInput):
+    """An upload that is not of a kind the service reads (HTTP 415): not a photo."""
+
+
 class KeyReused(InvalidInput):
     """An idempotency key came back from its caller with another request."""
 
