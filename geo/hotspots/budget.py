@@ -139,7 +139,9 @@ def check_band(extent: Extent, band: float | None) -> None:
     >>> check_band(Extent(6_800, 6_000), 20_000)
     Traceback (most recent call last):
     ...
-    geo.hotspots.budget.TooMuchWork: band 20,000 m is wider than the whole city (the diagonal of its extent is 9,069 m): every cell would be every cell's neighbour and the analysis would find nothing; choose band <= 9,000 m
+    geo.hotspots.budget.TooMuchWork: band 20,000 m is wider than the whole city (the \
+diagonal of its extent is 9,069 m): every cell would be every cell's neighbour and the \
+analysis would find nothing; choose band <= 9,000 m
     """
     reach = math.hypot(extent.width, extent.height)
     if band is None or reach <= 0 or band <= reach:
