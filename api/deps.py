@@ -28,7 +28,13 @@ from starlette.concurrency import run_in_threadpool
 from geo.appeals import intake
 from geo.appeals.actors import Actor
 from geo.city.catalog import city_id
-from geo.infra.errors import MAYBE_SAVED, Forbidden, NotAuthenticated, Unavailable
+from geo.infra.errors import (
+    MAYBE_SAVED,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    Unavailable,
+)
 from geo.infra.settings import Settings
 from geo.staff.accounts import current_actor
 from geo.staff.auth import actor_from_api_key
@@ -202,6 +208,8 @@ CityQuery = Annotated[
 
 async def _city_id(request: Request, db: Db, code: str) -> int:
     known = request.app.state.city_ids  # a city's id never changes: asked once per process
+    if "\x00" in code:  # the driver would refuse it with a bare ValueError
+        raise InvalidInput("city: text must not contain NUL (\\x00) characters")
     code = code.strip().upper()
     if code not in known:
         known[code] = await run_in_threadpool(db.read, city_id, code)

@@ -695,3 +695,13 @@ def test_georeport_over_real_http(live):
     )
     assert denied.status_code == 403
     assert ET.fromstring(denied.content).findtext("error/code") == "403"
+
+
+def test_a_nul_in_the_city_parameter_is_refused_in_each_formats_words(client):
+    """Found by the schema fuzzer: a NUL byte in `?city=` reached the driver and came back
+    as a bare 422 instead of Open311's error list."""
+    r = client.get("/open311/v2/requests.json", params={"city": "P\x00T"})
+    assert r.status_code == 400, r.text
+    assert r.json()[0]["description"] == "city: text must not contain NUL (\\x00) characters"
+    api = client.get("/api/v1/categories", params={"city": "P\x00T"})
+    assert api.status_code == 422 and "NUL" in api.json()["detail"]
