@@ -337,7 +337,7 @@ def run(
     thread, stop = start_in_thread(settings)  # word back to applicants, beside the service
     say(f"outbox worker started (SMTP {settings.smtp_host}:{settings.smtp_port})")
     try:
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=None)
     finally:
         stop.set()
         thread.join(timeout=settings.smtp_timeout_s + 5)

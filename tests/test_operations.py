@@ -314,3 +314,37 @@ def test_the_cli_backs_up(own_db, tmp_path):
     written = list((tmp_path / "backups").glob("qala-*.dump"))
     assert len(written) == 1 and written[0].stat().st_size > 0
     assert f"backup written: {written[0]}" in done.stderr
+
+
+def test_qala_run_serves_with_its_worker(api_database, tmp_path):
+    """`qala run` (the README's first command) on a database that is already up and
+    loaded: migrates (nothing to do), keeps the data, starts the outbox worker and serves.
+    (It once passed typer's option object on as the worker count and never served.)"""
+    from api import process
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "QALA_DATABASE_URL": api_database.service,
+        "QALA_ADMIN_DATABASE_URL": api_database.admin,
+        "QALA_SECRET_KEY": SECRET,
+        "QALA_ENVIRONMENT": "test",
+        "QALA_DATA_DIR": str(tmp_path / "data"),
+        "QALA_PORT": str(port),
+    }
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "run"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            process.wait_healthy(f"http://127.0.0.1:{port}/ready", proc, 120, log_path)
+            said = log_path.read_text()
+            assert "schema up to date" in said and "outbox worker started" in said
+            assert "demo" not in said  # the database was not empty: nothing loaded again
+        finally:
+            process.stop(proc)
