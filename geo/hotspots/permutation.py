@@ -150,8 +150,9 @@ def refined_permutations(m: int, c: int, permutations: int) -> int:
     """Permutations that let ``c`` of ``m`` cells reach Benjamini-Hochberg at 99 %.
 
     The smallest two-sided p is ``2 / (P + 1)``; ``c`` discoveries at ``alpha`` need it at most
-    ``alpha * c / m``, and it is put :data:`REFINE_MARGIN` times lower than that.  Rounded up to two significant digits, minus one (139 999), at least
-    ``permutations``, at most :data:`MAX_PERMUTATIONS`.
+    ``alpha * c / m``, and it is put :data:`REFINE_MARGIN` times lower than that.  Rounded up
+    to two significant digits, minus one (539 999), at least ``permutations``, at most
+    :data:`MAX_PERMUTATIONS`.
 
     Examples
     --------
