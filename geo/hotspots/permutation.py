@@ -45,6 +45,9 @@ REFINE_ALPHA = 0.01
 REFINE_MARGIN = 4.0
 #: At most this many permutations in the second run (memory and time guard).
 MAX_PERMUTATIONS = 4_000_000
+#: Random numbers the second run may draw at most (a dense neighbourhood, more than a quarter
+#: of all cells, costs a whole shuffle per permutation).
+REFINE_WORK = 300_000_000
 _CHUNK = 65_536  # permutation rows per block
 
 
@@ -82,8 +85,10 @@ def draw_rows(rng: np.random.Generator, rows: int, r: int, pool: int) -> np.ndar
         raise ValueError(f"cannot draw {r} of {pool} without replacement")
     if r == 0:
         return np.zeros((rows, 0), dtype=np.int64)
-    if r * 4 > pool:  # dense: a partial shuffle of each row
-        return np.argsort(rng.random((rows, pool)), axis=1)[:, :r]
+    if r * r > pool:  # repeats would be common: the r smallest of random keys, shuffled
+        keys = rng.random((rows, pool))
+        pick = np.argpartition(keys, r - 1, axis=1)[:, :r] if r < pool else np.argsort(keys, 1)
+        return rng.permuted(pick, axis=1)
     out = rng.integers(0, pool, size=(rows, r), dtype=np.int32 if pool < 2**31 else np.int64)
     bad = np.arange(rows)
     while bad.size:  # redraw the rows holding a repeated index (rare when r << pool)
@@ -125,7 +130,8 @@ def count_extremes(
     done = 0
     while done < permutations:
         # the hit table is (positions x rows): keep it to a few million entries
-        rows = min(_CHUNK, max(256, 4_000_000 // max(upos.size, 1)), permutations - done)
+        per_row = n if rmax * rmax > n - 1 else 1
+        rows = min(_CHUNK, max(64, 4_000_000 // max(upos.size, per_row, 1)), permutations - done)
         R = draw_rows(rng, rows, rmax, n - 1)
         prefix = np.zeros((rows, rmax + 1))
         np.cumsum(xs[R], axis=1, out=prefix[:, 1:])
@@ -214,6 +220,9 @@ def permutation_counts(
     if refine:
         at_floor = np.flatnonzero(np.minimum(n_ge, n_le) == 0)
         more = refined_permutations(n, at_floor.size, permutations)
+        rmax = int(k[at_floor].max()) - 1 if at_floor.size else 0
+        cost = (n - 1) if rmax * rmax > n - 1 else max(rmax, 1)
+        more = min(more, max(permutations, REFINE_WORK // cost))
         if at_floor.size and more > permutations:
             ge2, le2 = count_extremes(x, k[at_floor], observed[at_floor], at_floor, more, rng)
             n_ge[at_floor], n_le[at_floor], perms[at_floor] = ge2, le2, more
