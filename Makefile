@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 # Python packages from pyproject.toml; Leaflet and its plugins from npm (web/package-lock.json)
 $(STAMP): pyproject.toml web/package-lock.json
+	@echo "qala: Python packages into $(VENV) (a few minutes the first time) ..."
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q --progress-bar on -e '.[dev,bench]'
 	@command -v npm >/dev/null || bash .ci/os-deps
+	@echo "qala: Leaflet and the pages' other libraries from npm ..."
 	cd web && npm ci --no-audit --no-fund
 	touch $(STAMP)
 

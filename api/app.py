@@ -20,12 +20,17 @@ from api.routes import (
     health,
     hotspots,
     pages,
+    photos,
     planner,
     public,
+    staff,
     tiles,
 )
+from api.stream import AppealHub
+from geo.hotspots.workers import AnalysisPool
 from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
 from geo.infra.settings import Settings
+from geo.media.store import open_store
 from geo.staff.scope import scope_sessions
 
 log = logging.getLogger("qala")
@@ -106,9 +111,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         await app.state.db.open()
+        # analyses run in worker processes (started on first use), behind a bounded queue
+        app.state.analyses = AnalysisPool(
+            settings.url,
+            workers=settings.analysis_workers,
+            queue=settings.analysis_queue,
+            ttl=settings.analysis_cache_s,
+            max_bytes=settings.analysis_cache_mb * 1024 * 1024,
+            nice=settings.analysis_nice,
+        )
+        # the staff pages' live updates: one LISTEN connection per process, on first use
+        app.state.appeal_hub = AppealHub(
+            app.state.db.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+        )
         try:
             yield
         finally:
+            app.state.analyses.close()
+            await app.state.appeal_hub.close()
             engine.dispose()
             await app.state.db.close()
 
@@ -131,12 +153,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.city_ids = {}
     app.state.api_keys = ApiKeys(settings.api_key_cache_s)
+    app.state.photo_store = open_store(settings)  # photo files by content hash
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(appeals.router)
+    app.include_router(staff.router)
     app.include_router(public.router)
+    app.include_router(photos.router)
+    app.include_router(photos.residents)
     app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)

@@ -19,6 +19,10 @@ from geo.infra.errors import QalaError
 from geo.infra.localdb import LocalDbError, cluster_from_settings, port_is_free
 from geo.infra.settings import Settings
 
+#: seconds a stopping server waits for open requests: the staff pages' event streams never
+#: end by themselves (their pages reconnect to the next server)
+GRACE_S = 5
+
 app = typer.Typer(
     help="Qala Map: the city issue map of a 109 contact centre.",
     no_args_is_help=True,
@@ -31,11 +35,21 @@ user_app = typer.Typer(
     help="Staff accounts: add, roles per city, disable, log out everywhere.", no_args_is_help=True
 )
 apikey_app = typer.Typer(help="Channel API keys: list, revoke.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Messages to applicants: send what is due, queue failed ones again.",
+    no_args_is_help=True,
+)
+org_app = typer.Typer(
+    help="Organisations that execute appeals (import areas with `qala import organisations`).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(org_app, name="org")
 
 
 def say(msg: str) -> None:
@@ -266,7 +280,13 @@ def serve(
     if workers == 1:
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config(settings))
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=log_config(settings),
+            timeout_graceful_shutdown=GRACE_S,
+        )
         return
     metrics = settings.data_dir / "run" / "metrics"
     shutil.rmtree(metrics, ignore_errors=True)  # the figures of an earlier run's workers
@@ -280,6 +300,7 @@ def serve(
         port=port,
         workers=workers,
         log_config=log_config(settings),
+        timeout_graceful_shutdown=GRACE_S,
     )
 
 
@@ -311,7 +332,15 @@ def run(
     engine.dispose()
     if empty:
         demo_load(seed=seed, appeals=appeals)
-    serve(host=host, port=port)
+    from geo.notify.worker import start_in_thread
+
+    thread, stop = start_in_thread(settings)  # word back to applicants, beside the service
+    say(f"outbox worker started (SMTP {settings.smtp_host}:{settings.smtp_port})")
+    try:
+        serve(host=host, port=port)
+    finally:
+        stop.set()
+        thread.join(timeout=settings.smtp_timeout_s + 5)
 
 
 def _import_map(
@@ -351,7 +380,7 @@ def _map_command(kind: str):
     return fail_in_one_line(command)
 
 
-for _kind in ("buildings", "yards", "wells", "districts"):
+for _kind in ("buildings", "yards", "wells", "districts", "organisations"):
     import_app.command(_kind)(_map_command(_kind))
 
 
@@ -568,6 +597,72 @@ def apikey_revoke(
     for k in revoked:
         say(f"API key {k['id']} ({k['name']}, {k['city']}) revoked")
     say(f"running services stop accepting it within {settings.api_key_cache_s:g} s")
+
+
+@outbox_app.command("work")
+@fail_in_one_line
+def outbox_work(
+    loop: bool = typer.Option(False, "--loop", help="keep working until interrupted"),
+) -> None:
+    """Send the messages that are due (one pass), or keep doing so (--loop)."""
+    import threading
+
+    from geo.notify.worker import Worker
+
+    settings, engine = _engine()
+    worker = Worker(engine, settings)
+    if loop:
+        stop = threading.Event()
+        try:
+            worker.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+        return
+    try:
+        done = worker.work_once()
+    finally:
+        worker.close()
+    say(f"outbox: {done.sent} sent, {done.retried} to retry, {done.failed} failed")
+    if done.server_down:
+        raise QalaError(f"the server is unreachable: {done.errors[-1]}")
+
+
+@outbox_app.command("retry")
+@fail_in_one_line
+def outbox_retry(city: str = typer.Option(None, help="only this city's messages")) -> None:
+    """Queue failed messages again and make every waiting one due now."""
+    from geo.city.catalog import city_id
+    from geo.notify.worker import retry_failed
+
+    _, engine = _engine()
+    with engine.connect() as conn:
+        cid = city_id(conn, city) if city else None
+    say(f"outbox: {retry_failed(engine, cid)} messages due now")
+
+
+@org_app.command("add")
+@fail_in_one_line
+def org_add(
+    name: str = typer.Argument(..., help="its name in Russian"),
+    kind: str = typer.Option(
+        ...,
+        help="city_department, district_akimat, utility, lift_company, housing_org or "
+        "contractor: which categories route to it",
+    ),
+    city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
+    name_kk: str = typer.Option(None, help="its name in Kazakh (default: the Russian one)"),
+    phone: str = typer.Option(None, help="its phone, shown to staff"),
+    manager: str = typer.Option(None, help="its manager's name, shown to staff"),
+) -> None:
+    """Add an organisation serving the whole city (its service area: the city's bounds)."""
+    from geo.city.catalog import add_organisation
+
+    settings, engine = _engine()
+    with engine.begin() as conn:
+        oid = add_organisation(
+            conn, city or settings.default_city, kind, name, name_kk, phone, manager
+        )
+    say(f"organisation {oid} ({kind}) added: {name}")
 
 
 if __name__ == "__main__":

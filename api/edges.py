@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
@@ -44,6 +46,37 @@ def too_large(limit: int) -> str:
     )
 
 
+#: the routes a photo is posted to: their bodies may be as large as a photo and a form
+PHOTO_ROUTES = re.compile(
+    r"^(/api/v1/appeals/[^/]+/photos|/api/v1/photos/gps|/open311/v2/requests\.(json|xml))$"
+)
+FORM_ROOM = 64 * 1024  # the form's other fields and the multipart framing around a photo
+
+
+def body_limit(settings: Settings, method: str, path: str, content_type: str = "") -> int:
+    """The largest body accepted by ``method`` ``path``: ``QALA_MAX_BODY_BYTES``, or where a
+    photo is posted (multipart), room for one of ``QALA_PHOTO_MAX_BYTES``."""
+    if (
+        method == "POST"
+        and content_type.lower().startswith("multipart/form-data")
+        and PHOTO_ROUTES.match(path)
+    ):
+        return max(settings.max_body_bytes, settings.photo_max_bytes + FORM_ROOM)
+    return settings.max_body_bytes
+
+
+def too_large_for(settings: Settings, method: str, path: str, content_type: str = "") -> str:
+    """What a 413 of ``method`` ``path`` says (a photo route names the photo's limit)."""
+    limit = body_limit(settings, method, path, content_type)
+    if limit == settings.max_body_bytes:
+        return too_large(limit)
+    most = settings.photo_max_bytes
+    return (
+        f"the request body is too large: a photo may have at most {most} bytes "
+        f"({most / 2**20:g} MB), the whole request at most {limit} bytes"
+    )
+
+
 class BodyLimit:
     """ASGI middleware: a request body larger than ``limit`` bytes is never read whole.
 
@@ -52,17 +85,20 @@ class BodyLimit:
     otherwise; FastAPI hands the exception to the app's handlers. One that escapes them
     (the response not started yet) is answered here."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.limit = limit
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit
+        headers = Headers(scope=scope)
+        kind = headers.get("content-type", "")
+        limit = body_limit(self.settings, scope["method"], scope["path"], kind)
+        refusal = too_large_for(self.settings, scope["method"], scope["path"], kind)
         try:
-            announced = int(Headers(scope=scope).get("content-length", "0"))
+            announced = int(headers.get("content-length", "0"))
         except ValueError:
             announced = 0
         received = 0
@@ -71,12 +107,12 @@ class BodyLimit:
         async def limited_receive() -> Message:
             nonlocal received
             if announced > limit:
-                raise HTTPException(413, too_large(limit))
+                raise HTTPException(413, refusal)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise HTTPException(413, too_large(limit))
+                    raise HTTPException(413, refusal)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -131,12 +167,13 @@ class SecurityHeaders:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Limit request bodies and put the security headers outside the whole app."""
-    limit = settings.max_body_bytes
 
     @app.exception_handler(413)
     async def body_too_large(request: Request, exc: Exception):
-        return JSONResponse({"detail": too_large(limit)}, status_code=413)
+        kind = request.headers.get("content-type", "")
+        detail = too_large_for(settings, request.method, request.url.path, kind)
+        return JSONResponse({"detail": detail}, status_code=413)
 
     build = app.build_middleware_stack
     # outermost, around Starlette's ServerErrorMiddleware: a 500 carries the headers too
-    app.build_middleware_stack = lambda: SecurityHeaders(BodyLimit(build(), limit), settings)  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: SecurityHeaders(BodyLimit(build(), settings), settings)  # type: ignore[method-assign]

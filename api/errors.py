@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api.schemas import AppealStaff
+from geo.hotspots.budget import TooMuchWork
+from geo.hotspots.workers import Busy
 from geo.infra.errors import (
     MAYBE_CHANGED,
     UNAVAILABLE,
@@ -25,14 +28,25 @@ from geo.infra.errors import (
     NotAuthenticated,
     NotFound,
     QalaError,
+    StaleVersion,
+    TooLarge,
     TooManyAttempts,
     Unavailable,
+    UnsupportedMedia,
 )
 from geo.staff.tokens import TokenRefused
 
 log = logging.getLogger("qala.api")
 
-STATUS = {NotFound: 404, InvalidInput: 422, Forbidden: 403, Conflict: 409, ImportRejected: 422}
+STATUS = {
+    NotFound: 404,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+    InvalidInput: 422,
+    Forbidden: 403,
+    Conflict: 409,
+    ImportRejected: 422,
+}
 NUL_REFUSED = "cannot contain NUL (0x00) characters"
 # SQLSTATEs of values PostgreSQL cannot store although the request's types allowed them
 INPUT_REFUSED = {
@@ -112,6 +126,17 @@ def install(app: FastAPI) -> None:
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after)},
             )
+        if isinstance(exc, Busy):
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=503,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        if isinstance(exc, TooMuchWork):
+            return JSONResponse({"detail": str(exc), "change": exc.change}, status_code=422)
+        if isinstance(exc, StaleVersion):  # told, and shown the appeal as it is now
+            current = AppealStaff(**exc.current).model_dump(mode="json")
+            return JSONResponse({"detail": str(exc), "appeal": current}, status_code=409)
         if isinstance(exc, Unavailable):
             log.warning("database unavailable: %r", exc.__cause__)
             return _unavailable(str(exc))

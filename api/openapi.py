@@ -11,6 +11,9 @@ document from what each route is made of, the same rules for every route:
   the change conflicts with its state), the login (401 refused, 429 when throttled);
 * what its tags answer (:data:`TAG_ANSWERS`: the map layers parse their own queries, 400;
   tiles answer 304 to a matching ``If-None-Match``);
+* what the route says itself (its endpoint's ``answer_words``, :func:`own_words`): its words
+  win, e.g. the analyses' 422 when the work would exceed the limit and 503 when their
+  queue is full;
 * the content types of its successes: ``format=csv`` is ``text/csv``, ``format=geojson``
   ``application/geo+json``; Open311 answers JSON and XML, its errors too, in the spec's shape
   (``Open311Route.error_model``).
@@ -51,6 +54,12 @@ INVALID = {
                 },
             },
         },
+        "change": {
+            "type": "object",
+            "description": "an analysis refused for its work: each parameter that would bring "
+            "it under the limit, with the largest (or smallest) value that would pass",
+            "additionalProperties": {"type": "number"},
+        },
     },
     "required": ["detail"],
 }
@@ -63,7 +72,9 @@ DESCRIPTIONS = {
     404: "Not found: no such city, appeal, object or resource",
     409: "Conflict: the change does not fit the current state (e.g. a transition not "
     "allowed from the appeal's status)",
-    413: "The request body is larger than the service accepts (QALA_MAX_BODY_BYTES)",
+    413: "The request body is larger than the service accepts (QALA_MAX_BODY_BYTES; a "
+    "photo: QALA_PHOTO_MAX_BYTES)",
+    415: "Unsupported media: the file is not a photo the service reads (JPEG, PNG, WebP, HEIC)",
     422: "Invalid input: what is wrong, field by field",
     429: "Too many attempts: wait Retry-After seconds",
     503: "The database is unavailable: the message says whether the request may have been "
@@ -127,7 +138,13 @@ def answers(route: APIRoute, login_path: str | None) -> set[int]:
         codes.add(409)  # a change to something that exists may not fit its state
     if login_path and route.path == login_path:
         codes |= {401, 429}  # a wrong password; too many of them
-    return codes
+    return codes | set(own_words(route))
+
+
+def own_words(route: APIRoute) -> dict[int, str]:
+    """The words of a route that answers a status for more reasons than every route
+    (``endpoint.answer_words``, status -> description: the analyses' 422 and 503)."""
+    return dict(getattr(route.endpoint, "answer_words", {}))
 
 
 def _routes(app: FastAPI) -> list[APIRoute]:
@@ -152,9 +169,12 @@ def _error_content(route: APIRoute, status: int) -> dict:
 def _describe_operation(route: APIRoute, op: dict, login_path: str | None) -> None:
     responses = op.setdefault("responses", {})
     declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+    own = own_words(route)
     for status in sorted(answers(route, login_path) | declared):
         entry = responses.setdefault(str(status), {})
-        entry["description"] = DESCRIPTIONS.get(status, entry.get("description", ""))
+        entry["description"] = own.get(status) or DESCRIPTIONS.get(
+            status, entry.get("description", "")
+        )
         if status == 304:
             continue  # no body
         entry["content"] = _error_content(route, status)

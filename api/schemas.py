@@ -109,6 +109,18 @@ class AppealStaff(AppealPublic):
     first_call_resolved: bool
     callback_done: bool
     applicant: Applicant | None = None
+    version: int | None = Field(
+        None,
+        description="how many changes its event log holds: send it back with a transition "
+        "to be told (409) when someone else changed the appeal meanwhile",
+    )
+
+
+class AppealStaffPlace(AppealStaff):
+    """A staff appeal with the map's address of its place (the caller's words too)."""
+
+    address_ru: str | None = None
+    address_kk: str | None = None
 
 
 class EventPublic(BaseModel):
@@ -124,11 +136,20 @@ class EventStaff(EventPublic):
     comment: str | None
 
 
+class NotePublic(BaseModel):
+    at: dt.datetime
+    author_role: str
+    body: str
+
+
 class TrackOut(BaseModel):
     appeal: AppealTracked
     history: list[EventPublic]
     media: list[str] = Field(
         default_factory=list, description="links to photos or videos sent with the appeal"
+    )
+    notes: list[NotePublic] = Field(
+        default_factory=list, description="what the staff wrote for the resident"
     )
 
 
@@ -149,6 +170,94 @@ class TransitionIn(BaseModel):
     comment: str | None = Field(None, max_length=2000)
     organisation_id: int | None = Field(None, ge=1, le=2**62)
     deferred_to_year: int | None = Field(None, ge=2000, le=2100)
+    version: int | None = Field(
+        None,
+        ge=0,
+        le=2**31,
+        description="the appeal's version as last read: a stale one is a 409 with the "
+        "appeal as it is now, and nothing changes",
+    )
+    duplicate_of: str | None = Field(
+        None, max_length=32, description="with to=duplicate: the original's number"
+    )
+    public_note: str | None = Field(
+        None, max_length=4000, description="a note the resident sees (comment stays internal)"
+    )
+
+
+class CallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: str | None = Field(None, max_length=2000, description="what the applicant said")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["internal", "public"] = Field(
+        description="internal: staff only; public: the resident sees it on the tracker"
+    )
+    body: str = Field(min_length=1, max_length=4000)
+
+
+class Note(BaseModel):
+    id: int
+    at: dt.datetime
+    author: str
+    author_role: str
+    kind: str
+    body: str
+
+
+class Repeat(BaseModel):
+    reg_number: str
+    status: str
+    created_at: dt.datetime
+
+
+class OfferedAction(BaseModel):
+    name: str = Field(
+        description="assign, accept, start, complete, close, send_back, reopen, "
+        "defer, duplicate, reject"
+    )
+    to: str = Field(description="the state it sets (POST .../transition with to=)")
+    needs: list[str] = Field(description="organisation, note, year, original")
+
+
+class AppealDossier(BaseModel):
+    appeal: AppealStaffPlace
+    events: list[EventStaff]
+    notes: list[Note]
+    media: list[str]
+    repeats: list[Repeat]
+    actions: list[OfferedAction]
+    calls_back: bool = Field(description="whether the caller records call-backs")
+
+
+class WorkPage(BaseModel):
+    total: int
+    counts: dict[str, int] = Field(description="per status, of everything the other filters match")
+    limit: int
+    offset: int
+    items: list[AppealStaff]
+
+
+class OrganisationOut(BaseModel):
+    id: int
+    kind: str
+    name_ru: str
+    name_kk: str
+
+
+class DistrictOut(BaseModel):
+    id: int
+    name_ru: str
+    name_kk: str
+
+
+class StreamTicket(BaseModel):
+    ticket: str = Field(description="open GET /api/v1/staff/stream?ticket=… with it")
+    expires_in: int = Field(description="seconds")
 
 
 class Token(BaseModel):
@@ -182,3 +291,49 @@ class CategoryOut(BaseModel):
     deadline_hours: int
     responsible_kind: str
     object_kind: str
+
+
+class Point(BaseModel):
+    lon: float
+    lat: float
+
+
+class PhotoOut(BaseModel):
+    """A photo of an appeal: its copies' sizes and links (the files carry no metadata)."""
+
+    id: int
+    kind: str = Field(description="before (the problem) or after (the work done)")
+    width: int = Field(description="the original's width, orientation applied")
+    height: int
+    page_width: int
+    page_height: int
+    page_bytes: int
+    thumb_width: int
+    thumb_height: int
+    thumb_bytes: int
+    approved: bool = Field(description="shown to the public (staff approved it)")
+    added_at: dt.datetime
+    page_url: str
+    thumb_url: str
+
+
+class PhotoAdded(PhotoOut):
+    created: bool = Field(description="false: the same photo was already kept")
+    gps: Point | None = Field(
+        None, description="the position the photo carried, offered as the location; not kept"
+    )
+
+
+class PhotoApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool
+
+
+class PhotoPlace(BaseModel):
+    gps: Point | None = Field(description="the photo's GPS position, if it carried one")
+
+
+class Unsubscribed(BaseModel):
+    reg_number: str
+    detail: str

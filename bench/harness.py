@@ -2,7 +2,9 @@
 
 Each ``bench/bench_*.py`` module has ``run(ctx: BenchContext) -> list[dict]``; a record is
 ``{"name", "value", "unit", "goal", "met", "command"}`` (plus optional ``detail``). ``goal``
-is a short text such as ``"<= 2 s"`` and ``met`` a bool (or None when there is no goal).
+is a short text such as ``"<= 2 s"`` and ``met`` a bool (or None when there is no goal); a
+record may say ``runs`` (how many runs of the benchmark its figure stands on, default 1).
+``bench.run`` adds ``module`` and ``date``.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ CHANNELS = (
     "import",
 )
 LOCATED_BY = ("click", "address", "gps", "object", "import")
+NOTE_KINDS = ("internal", "public")  # who reads a note: staff only, or the resident too
 ROLES = ("operator", "inspector", "executor", "controller", "planner", "admin")
 REPAIR_STATES = ("queued", "planned", "in_progress", "done")
 
@@ -261,6 +262,13 @@ class Well(Base):
 
 DESCRIPTION_MAX = 4000
 MEDIA_URL_MAX = 2048  # the longest URL browsers and servers commonly accept
+CONTACT_LANG_DEFAULT = (
+    "CASE WHEN current_setting('qala.lang', true) IN ('kk', 'en') "
+    "THEN current_setting('qala.lang', true) ELSE 'ru' END"
+)
+PHOTO_KINDS = ("before", "after")
+OUTBOX_CHANNELS = ("email", "sms")
+OUTBOX_STATES = ("pending", "sent", "failed", "cancelled")
 
 
 class Appeal(Base):
@@ -357,13 +365,20 @@ class AppealContact(Base):
     """Personal data of the applicant: stored apart, shown to staff only."""
 
     __tablename__ = "appeal_contacts"
-    __table_args__ = (city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),)
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint("lang IN ('ru', 'kk', 'en')", name="lang"),
+    )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
     appeal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
+    # the language the applicant is written to in (the transaction's ``qala.lang`` when the
+    # contact is written, else Russian), and whether they asked for no more messages
+    lang: Mapped[str] = mapped_column(String(2), server_default=text(CONTACT_LANG_DEFAULT))
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AppealMedia(Base):
@@ -387,6 +402,79 @@ class AppealMedia(Base):
     )
 
 
+class AppealPhoto(Base):
+    """A photo of an appeal: its page copy and thumbnail, kept by content hash in the photo
+    store (``geo.media.store``) without metadata. ``before``: the problem (a resident's, an
+    operator's), ``after``: the executor's work. The public sees it once staff ``approved``
+    it; staff of the city see all."""
+
+    __tablename__ = "appeal_photos"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint(_in("kind", PHOTO_KINDS), name="kind"),
+        UniqueConstraint("city_id", "appeal_id", "source_hash"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(6), server_default="before")
+    source_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the bytes received
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    page_key: Mapped[str] = mapped_column(String(64))
+    page_width: Mapped[int] = mapped_column(Integer)
+    page_height: Mapped[int] = mapped_column(Integer)
+    page_bytes: Mapped[int] = mapped_column(Integer)
+    thumb_key: Mapped[str] = mapped_column(String(64))
+    thumb_width: Mapped[int] = mapped_column(Integer)
+    thumb_height: Mapped[int] = mapped_column(Integer)
+    thumb_bytes: Mapped[int] = mapped_column(Integer)
+    added_by: Mapped[str] = mapped_column(Text)
+    added_role: Mapped[str | None] = mapped_column(String(12))
+    approved: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    added_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+
+
+class OutboxMessage(Base):
+    """A message to an applicant about a public change of their appeal, queued by a trigger
+    on ``appeal_events`` in the event's transaction (migration 0015), sent by the worker
+    (``geo.notify.worker``) once."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint(_in("channel", OUTBOX_CHANNELS), name="channel"),
+        CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
+        UniqueConstraint("city_id", "event_id", "channel"),
+        Index(
+            "ix_outbox_messages_due", "next_attempt_at", postgresql_where=text("state = 'pending'")
+        ),
+        Index("ix_outbox_messages_appeal", "city_id", "appeal_id"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(5))
+    address: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(12))
+    state: Mapped[str] = mapped_column(String(10), server_default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AppealEvent(Base):
     """Append-only log of every change of an appeal (a trigger refuses UPDATE and DELETE)."""
 
@@ -406,6 +494,28 @@ class AppealEvent(Base):
     to_status: Mapped[str] = mapped_column(String(12))
     organisation_id: Mapped[int | None] = mapped_column(BigInteger)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class AppealNote(Base):
+    """A staff note on an appeal (migration 0014): ``internal`` (staff only) or ``public``
+    (the resident sees it, without the author's name). Append-only, like the event log."""
+
+    __tablename__ = "appeal_notes"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint(_in("kind", NOTE_KINDS), name="kind"),
+        CheckConstraint("char_length(body) BETWEEN 1 AND 4000", name="body"),
+        Index("ix_appeal_notes_appeal", "city_id", "appeal_id", "at"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    author: Mapped[str] = mapped_column(Text)
+    author_role: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
 
 
 class ObjectRepeats(Base):

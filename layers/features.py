@@ -166,6 +166,85 @@ def one_feature(
     ).scalar()
 
 
+#: PostgreSQL types as JSON Schema (anything else is a string)
+_JSON_TYPES = {
+    "int2": {"type": "integer"},
+    "int4": {"type": "integer"},
+    "int8": {"type": "integer"},
+    "float4": {"type": "number"},
+    "float8": {"type": "number"},
+    "numeric": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "timestamptz": {"type": "string", "format": "date-time"},
+    "timestamp": {"type": "string", "format": "date-time"},
+}
+#: a layer's geometry type (multi types included) as OGC API – Features Part 5 formats
+_GEOMETRY_FORMATS = {
+    "Point": "geometry-point-or-multipoint",
+    "LineString": "geometry-linestring-or-multilinestring",
+    "Polygon": "geometry-polygon-or-multipolygon",
+}
+
+
+def column_types(conn: Connection, layer: Layer, city: int) -> dict[str, dict]:
+    """The JSON Schema type of each column an OGC item carries, from the database's own
+    description of the layer's query (no row is read)."""
+    columns = (layer.id_column, *layer.properties, *layer.item_properties)
+    wanted = ", ".join(f"src.{c}" for c in dict.fromkeys(columns))
+    result = conn.execute(
+        text(f"SELECT {wanted} FROM ({layer.source_sql}) AS src LIMIT 0"), {"city": city}
+    )
+    oids = {d[0]: d[1] for d in result.cursor.description}
+    names = dict(
+        conn.execute(
+            text("SELECT oid::int, typname::text FROM pg_type WHERE oid = ANY(:o)"),
+            {"o": list(set(oids.values()))},
+        ).all()
+    )
+    return {c: dict(_JSON_TYPES.get(names.get(o, ""), {"type": "string"})) for c, o in oids.items()}
+
+
+def feature_schema(types: dict[str, dict], layer: Layer, title: str) -> dict:
+    """JSON Schema of one feature's properties (the collection's ``describedby``): typed,
+    so that GIS clients (GDAL's OAPIF driver) make integer and date fields, not text."""
+    props = {c: {**t, "title": c} for c, t in types.items() if c != layer.id_column}
+    geometry = _GEOMETRY_FORMATS.get(layer.geometry_type, "geometry-any")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "type": "object",
+        "properties": {
+            "id": {**types.get(layer.id_column, {"type": "string"}), "x-ogc-role": "id"},
+            "geometry": {"format": geometry, "x-ogc-role": "primary-geometry"},
+            **props,
+        },
+    }
+
+
+def queryables(types: dict[str, dict], layer: Layer, title: str) -> dict:
+    """OGC API – Features Part 3 queryables: the layer's filters that test one value
+    (``in`` filters), by their query parameter's name and the type of their column; a
+    client may send ``?name=value`` for each (comma-separated for several values)."""
+    props: dict[str, dict] = {}
+    for f in layer.filters:
+        if f.kind != "in":
+            continue
+        schema = dict(types.get(f.column, {"type": "string"}))
+        if f.value_type == "int":
+            schema = {"type": "integer"}
+        if f.values:
+            schema["enum"] = list(f.values)
+        props[f.name] = {**schema, "title": f.doc or f.name}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
 def extent(conn: Connection, layer: Layer, city: int) -> dict:
     """The layer's extent for its collection: the city's bounds and, for a layer with a
     time column, the first and last time in the data."""
@@ -200,8 +279,11 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "Page",
+    "column_types",
     "extent",
     "feature_page",
+    "feature_schema",
+    "queryables",
     "one_feature",
     "parse_bbox",
 ]

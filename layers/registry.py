@@ -78,14 +78,16 @@ class Aggregation:
     grid : cells per tile side (32: a cell is 8 px of a 256 px tile).
     max_points : a tile at ``z >= below_zoom`` (below the layer's ``maxzoom``) holding more
         appeals than this is served as cells too, not truncated: every appeal is counted,
-        and zooming in shows the points. At ``maxzoom`` tiles are always points.
+        and zooming in shows the points. At ``maxzoom`` tiles are always points. ``None``:
+        every tile from ``below_zoom`` on is points, however many (no count is made first;
+        the benchmark against tipg runs the layer so, to compare points with points).
     level : the WebMercatorQuad level of the cells kept in ``appeal_cells`` by the triggers
         of migration 0003; ``below_zoom - 1 + log2(grid)`` must not exceed it.
     """
 
     below_zoom: int = 14
     grid: int = 32
-    max_points: int = 10_000
+    max_points: int | None = 10_000
     level: int = 20
 
     @property

@@ -194,7 +194,7 @@ def render_tile(
         return Tile(bytes(data or b""), "points" if agg else "features", counted)
     grid = Grid.of(z, x, y, agg.grid_bits)
     cells = z < agg.below_zoom
-    if not cells and z < layer.maxzoom:
+    if not cells and z < layer.maxzoom and agg.max_points is not None:
         # a points tile over the budget is served as cells rather than truncated
         sql, params = count_sql(layer, sel, grid)
         cells = conn.execute(text(sql), {**params, **base}).scalar_one() > agg.max_points

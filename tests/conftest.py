@@ -240,7 +240,11 @@ def settings(request, db_url) -> Settings:
     else:
         db = Database(admin=db_url, service=request.getfixturevalue("as_service")(db_url))
     return Settings(
-        database_url=db.service, admin_database_url=db.admin, environment="test", secret_key=SECRET
+        database_url=db.service,
+        admin_database_url=db.admin,
+        environment="test",
+        secret_key=SECRET,
+        data_dir=request.getfixturevalue("tmp_path") / "data",  # photos land here
     )
 
 

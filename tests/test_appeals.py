@@ -132,8 +132,9 @@ def test_an_executor_cannot_read_or_change_another_organisations_appeal(client, 
     a = make_appeal(conn, city_id, "roof_leak", b["lon"], b["lat"])
     other = conn.execute(
         text(
-            "SELECT id FROM organisations WHERE city_id = :c AND id <> :o "
-            "AND kind = 'housing_org' LIMIT 1"
+            "SELECT o.id FROM organisations o JOIN appeals x ON x.city_id = o.city_id "
+            "AND x.organisation_id = o.id WHERE o.city_id = :c AND o.id <> :o "
+            "AND o.kind = 'housing_org' GROUP BY o.id ORDER BY o.id LIMIT 1"
         ),
         {"c": city_id, "o": a["organisation_id"]},
     ).scalar_one()
@@ -148,6 +149,7 @@ def test_an_executor_cannot_read_or_change_another_organisations_appeal(client, 
     )
     assert r.status_code == 404
     listed = client.get("/api/v1/appeals", headers=outsider, params={"limit": 500}).json()
+    assert listed, "the other organisation has appeals of its own"
     assert all(x["organisation_id"] == other for x in listed)
     # the right organisation's executor can
     insider = staff(conn, "executor", a["organisation_id"])
@@ -350,6 +352,7 @@ def test_login_with_the_password_flow_gives_a_working_token(client, conn):
         "/api/v1/appeals", params={"overdue": True}, headers={"Authorization": f"Bearer {token}"}
     )
     assert r.status_code == 200
+    assert r.json(), "the demo city has overdue appeals"
     assert all(a["overdue"] for a in r.json())
 
 

@@ -8,6 +8,7 @@ must go to that server. Screenshots go to ``artifacts/screenshots/``.
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -87,12 +88,18 @@ def server(live_db, as_service) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    # the Chromium on PATH (Debian's is /usr/bin/chromium); a missing one fails, never skips
+    found = shutil.which(Path(CHROMIUM).name)
+    if found is None:
+        pytest.fail(
+            f"Chromium is missing (no {Path(CHROMIUM).name!r} on PATH): install it with "
+            "`make os-deps` (as root: apt-get install -y chromium chromium-driver)",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=found, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -186,11 +193,24 @@ def a_building(db, offset: int = 40) -> dict:
         )
 
 
+def settled(page, name: str | None = None) -> None:
+    """Wait until the map (when ``name`` is given) has loaded every tile of its view and the
+    browser has painted twice since: a condition, not a sleep."""
+    if name:
+        page.wait_for_function(f"""() => {{
+            const m = window['{name}'];
+            let busy = false;
+            if (m) m.eachLayer(l => {{ if (l.isLoading && l.isLoading()) busy = true; }});
+            return !busy;
+        }}""")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def click_on_map(page, lon: float, lat: float) -> None:
     """Centre the map on a point, then click there with the mouse like a person would."""
     name = page.evaluate("() => window.Qala.config.map")
     page.evaluate(f"() => {{ window['{name}'].setView([{lat}, {lon}], 18, {{animate: false}}); }}")
-    page.wait_for_timeout(300)
+    settled(page, name)
     x, y = page.evaluate(f"""() => {{
         const m = window['{name}'], p = m.latLngToContainerPoint([{lat}, {lon}]);
         const r = m.getContainer().getBoundingClientRect();
@@ -204,7 +224,8 @@ def test_each_page_loads_with_no_error_and_no_request_to_another_host(page, name
     page.goto(page.base + PAGES[name], wait_until="networkidle")
     if name.startswith(("operator", "queue", "track", "planner")):
         page.wait_for_function("() => document.querySelector('.leaflet-container') !== null")
-    page.wait_for_timeout(500)
+        settled(page, page.evaluate("() => window.Qala && window.Qala.config.map"))
+    settled(page)
     shot(page, name, full=name == "planner")
     page.recorder.check()
     assert page.recorder.requests[0].startswith(page.base)
@@ -488,7 +509,7 @@ def test_a_queue_tooltip_shows_under_the_pages_csp(page):
         const r = m.getContainer().getBoundingClientRect();
         return [r.left + p.x, r.top + p.y, found.feature.properties.address];
     }}""")
-    page.wait_for_timeout(300)
+    settled(page, name)
     page.mouse.move(x, y)
     page.wait_for_selector(".leaflet-tooltip")
     assert address.split(",")[0].replace("Двор: ", "") in page.inner_text(".leaflet-tooltip")

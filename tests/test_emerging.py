@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -158,17 +157,15 @@ def test_cold_and_oscillating_patterns() -> None:
     assert res.categories[_centre(ix, iy, 15, 1)] == "oscillating_hot_spot"
 
 
-def test_emerging_52_weeks_by_27k_cells_is_fast_and_quiet_on_noise() -> None:
+def test_emerging_52_weeks_by_27k_cells_is_quiet_on_noise() -> None:
+    # how fast: bench/bench_hotspots_core.py (emerging_52x26896_s, goal <= 5 s)
     rng = np.random.default_rng(3)
     n = 164  # 164 x 164 = 26 896 cells
     gx, gy = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
     W = distance_band_weights(gx.ravel(), gy.ravel(), 1.5)
     cube = rng.poisson(0.05, size=(52, n * n)).astype(float)  # sparse weekly noise
-    t0 = time.perf_counter()
     res = emerging_hotspots(cube, W)
-    elapsed = time.perf_counter() - t0
     assert res.categories.shape == (n * n,)
-    assert elapsed < 5.0, f"emerging hot spots took {elapsed:.2f} s"
     # pure noise: no significant bin, no pattern with the count law ...
     assert (res.classes == 0).all() and (res.categories == "no_pattern").all()
     # ... while the normal law of ArcGIS finds thousands of "significant" bins

@@ -17,6 +17,10 @@ again a few seconds later. What must hold:
   Idempotency-Key";
 * after the restart the same app process serves again by itself.
 
+The test asserts what happens, not how fast: its time limits are generous and only stop a
+hung client with a message. How soon the service serves again after the database is back
+is measured by ``bench/bench_recovery.py``.
+
 A proxy in front of the database (``tests/pgproxy.py``) makes both cases happen on purpose:
 an answer lost after the commit, and no connection to be had at all.
 """
@@ -46,14 +50,17 @@ from geo.staff.auth import add_api_key
 from tests.conftest import cluster_root
 from tests.factories import auth_header, make_user, staff_in
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SECRET = "fault-test-secret-key-of-at-least-32-bytes!"
 CLIENTS = 8
 PER_CLIENT = 40
 OUTAGE_S = 2.5
 CRASH_AFTER = CLIENTS * PER_CLIENT // 4  # acknowledged appeals before the crash
-LOAD_DEADLINE_S = 40.0  # the whole load phase, outage included
+# generous limits, only so that a hung client or server fails with a message (no speed claim)
+LOAD_LIMIT_S = 150.0  # the whole load phase, outage included
+START_LIMIT_S = 60.0  # the load gets going before the crash
+BACK_LIMIT_S = 60.0  # /ready answers 200 again after the restart
 WELL_CATEGORIES = ("open_manhole", "sewer_overflow", "water_leak")
 BUILDING_CATEGORIES = (
     "roof_leak",
@@ -145,18 +152,18 @@ class ClientLog:
     unexpected: list[str] = field(default_factory=list)
 
 
-def _client(stack: Stack, i: int, deadline: float, out: ClientLog) -> None:
+def _client(stack: Stack, i: int, limit: float, out: ClientLog) -> None:
     rng = random.Random(1000 + i)
     headers = {"X-API-Key": stack.api_key}
     with httpx.Client(base_url=stack.base_url, headers=headers, timeout=10.0) as http:
-        while len(out.acked) < PER_CLIENT and time.monotonic() < deadline:
+        while len(out.acked) < PER_CLIENT and time.monotonic() < limit:
             key = f"fault-{i}-{uuid.uuid4().hex}"
             out.keys.append(key)
             body = rng.choice(stack.points)
             # an attempt under this key may have been saved: "nothing was saved" of a later
             # attempt speaks for that attempt only, so the key is retried until it is answered
             maybe_saved = False
-            while time.monotonic() < deadline:
+            while time.monotonic() < limit:
                 try:
                     r = http.post("/api/v1/appeals", json=body, headers={"Idempotency-Key": key})
                 except httpx.TransportError:
@@ -183,16 +190,16 @@ def _client(stack: Stack, i: int, deadline: float, out: ClientLog) -> None:
 
 def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     logs = [ClientLog() for _ in range(CLIENTS)]
-    deadline = time.monotonic() + LOAD_DEADLINE_S
+    limit = time.monotonic() + LOAD_LIMIT_S
     threads = [
-        threading.Thread(target=_client, args=(stack, i, deadline, logs[i]), daemon=True)
+        threading.Thread(target=_client, args=(stack, i, limit, logs[i]), daemon=True)
         for i in range(CLIENTS)
     ]
     for t in threads:
         t.start()
     crashed_at = restarted_at = None
     try:
-        wait_until = time.monotonic() + 20
+        wait_until = time.monotonic() + START_LIMIT_S
         while (
             sum(len(g.acked) for g in logs) < CRASH_AFTER
             and time.monotonic() < wait_until
@@ -200,7 +207,8 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
         ):
             time.sleep(0.02)
         assert sum(len(g.acked) for g in logs) >= CRASH_AFTER, (
-            f"the load did not get going before the crash; server log:\n{stack.log_tail()}"
+            f"the load did not get going within {START_LIMIT_S:g} s; server log:\n"
+            f"{stack.log_tail()}"
         )
         stack.cluster.stop("immediate")
         crashed_at = time.monotonic()
@@ -209,9 +217,12 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
         stack.cluster.start()  # also when the test fails: the next test needs the database
         restarted_at = time.monotonic()
         for t in threads:
-            t.join(timeout=max(1.0, deadline - time.monotonic() + 12))
+            t.join(timeout=max(1.0, limit - time.monotonic() + 12))
 
-    assert not any(t.is_alive() for t in threads), "a client is still running after its deadline"
+    assert not any(t.is_alive() for t in threads), (
+        f"a client is still running {LOAD_LIMIT_S:g} s after the load began (hung?)\n"
+        f"{stack.log_tail()}"
+    )
     assert stack.server.poll() is None, f"the API process died:\n{stack.log_tail()}"
     unexpected = [u for g in logs for u in g.unexpected]
     assert not unexpected, f"answers other than 200/201/503: {unexpected[:5]}\n{stack.log_tail()}"
@@ -226,7 +237,7 @@ def test_acknowledged_appeals_survive_a_database_crash(stack: Stack):
     counts = [len(g.acked) for g in logs]
     assert counts == [PER_CLIENT] * CLIENTS, (
         f"acknowledged per client {counts} (wanted {PER_CLIENT} each): the API did not "
-        f"recover after the restart\n{stack.log_tail()}"
+        f"serve again within {LOAD_LIMIT_S:g} s of the load's start\n{stack.log_tail()}"
     )
     assert any(at > restarted_at for g in logs for at in g.acked_at)
     assert crashed_at is not None
@@ -286,13 +297,16 @@ def test_ready_says_503_while_the_database_is_down(stack: Stack):
             assert r.status_code == 503, r.text
             assert r.json()["detail"] == UNAVAILABLE
             assert r.headers.get("Retry-After") == "2"
-        # back by itself, without restarting the app
-        deadline = time.monotonic() + 15
+        # back by itself, without restarting the app (how soon: bench/bench_recovery.py)
+        limit = time.monotonic() + BACK_LIMIT_S
         r = http.get("/ready")
-        while r.status_code != 200 and time.monotonic() < deadline:
+        while r.status_code != 200 and time.monotonic() < limit:
             time.sleep(0.1)
             r = http.get("/ready")
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200, (
+            f"/ready still {r.status_code} {BACK_LIMIT_S:g} s after the database came back: "
+            f"{r.text[:300]}\n{stack.log_tail()}"
+        )
         assert stack.server.poll() is None
 
 

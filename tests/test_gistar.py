@@ -1,10 +1,10 @@
-"""Gi* core (geo.hotspots.gistar): agreement with esda, FDR, grids, planted and absent hot spots."""
+"""Gi* core (geo.hotspots.gistar): FDR, grids, planted and absent hot spots (agreement with esda:
+tests/test_esda_agreement.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from scipy import stats
 
 from geo.hotspots.gistar import (
@@ -19,52 +19,9 @@ from geo.hotspots.gistar import (
     negbin_p,
 )
 
-esda = pytest.importorskip("esda")
-libpysal = pytest.importorskip("libpysal")
-
-# The lattice of esda's own test_getisord.py.
+# The lattice of esda's own test_getisord.py (also in tests/test_esda_agreement.py).
 POINTS = np.array([(10, 10), (20, 10), (40, 10), (15, 20), (30, 20), (30, 30)], dtype=float)
 Y = np.array([2, 3, 3.2, 5, 8, 7])
-
-
-def _esda_gstar(y: np.ndarray, w) -> object:
-    return esda.G_Local(y, w, transform="B", star=True, permutations=0)
-
-
-def test_gi_star_equals_esda_on_esda_test_points() -> None:
-    w = libpysal.weights.DistanceBand(POINTS, threshold=15, silence_warnings=True)
-    assert w.sparse.diagonal().sum() == 0  # esda adds the self-weight itself when star=True
-    ref = _esda_gstar(Y, w)
-    W = distance_band_weights(POINTS[:, 0], POINTS[:, 1], 15)
-    assert (W.diagonal() == 1).all()
-    z, p = gi_star(Y, W)
-    np.testing.assert_allclose(z, ref.Zs, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(z[0], -1.39727626, atol=1e-8)  # esda's published value
-    # esda's p_norm is one-sided: ours is twice it
-    np.testing.assert_allclose(p, 2 * ref.p_norm, rtol=1e-12, atol=1e-15)
-
-
-def test_gi_star_equals_esda_on_a_grid_of_3000_cells() -> None:
-    rng = np.random.default_rng(42)
-    gx, gy = np.meshgrid(np.arange(60), np.arange(50))
-    cell = 250.0
-    cx, cy = 400_000 + (gx.ravel() + 0.5) * cell, 4_700_000 + (gy.ravel() + 0.5) * cell
-    bump = 6 * np.exp(-((cx - cx.mean()) ** 2 + (cy - cy.mean()) ** 2) / (2 * 1500.0**2))
-    y = rng.poisson(0.8 + bump).astype(float)
-    threshold = 2.5 * cell
-    w = libpysal.weights.DistanceBand(
-        np.column_stack([cx, cy]), threshold=threshold, silence_warnings=True
-    )
-    W = distance_band_weights(cx, cy, threshold)
-    # same neighbours as libpysal, plus the diagonal
-    diff = (W - (w.sparse + sp.identity(len(y)))).tocsr()
-    diff.eliminate_zeros()
-    assert diff.nnz == 0
-    z, p = gi_star(y, W)
-    ref = _esda_gstar(y, w)
-    assert np.abs(z).max() > 5  # the bump is really there
-    np.testing.assert_allclose(z, ref.Zs, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(p, 2 * ref.p_norm, rtol=1e-9, atol=1e-15)
 
 
 def test_gi_star_general_weights_and_degenerate_cases() -> None:

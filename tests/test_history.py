@@ -93,7 +93,11 @@ def hist_engine(hist_url):
 @pytest.fixture(scope="module")
 def source() -> pd.DataFrame:
     if not BOSTON.exists():
-        pytest.skip(f"{BOSTON} is not here")
+        pytest.fail(
+            f"the Boston 311 file is missing: {BOSTON} (the shared folder `../shared` beside "
+            "the clone, which CI checks out next to it; copy or link it there)",
+            pytrace=False,
+        )
     return pd.read_parquet(BOSTON)
 
 
@@ -164,6 +168,7 @@ def test_boston_open_and_closed_counts(boston, bos_rows, source):
         rejected.CASE_STATUS == "Closed"
     ).sum()
     open_rows = bos_rows[bos_rows.status != "closed"]
+    assert len(open_rows) > 0
     assert len(open_rows) == open_src - (rejected.CASE_STATUS == "Open").sum()
     assert boston.closed + boston.open_assigned + boston.open_registered == boston.imported
     # open with a department -> assigned, without -> registered
@@ -171,6 +176,7 @@ def test_boston_open_and_closed_counts(boston, bos_rows, source):
         open_rows.status == np.where(open_rows.organisation.notna(), "assigned", "registered")
     ).all()
     closed = bos_rows[bos_rows.status == "closed"]
+    assert len(closed) > 0
     assert closed.closed_at.notna().all() and (closed.closed_at == closed.resolved_at).all()
     assert open_rows.closed_at.isna().all()
 
@@ -187,6 +193,7 @@ def test_boston_timestamps_are_local_times_made_utc(bos_rows, source):
 def test_boston_deadlines(boston, bos_rows, source):
     merged = bos_rows.merge(source, left_on="external_id", right_on="CASE_ENQUIRY_ID")
     given = merged[merged.TARGET_DT.notna()]
+    assert len(given) > 0
     assert (given.deadline_at == _local_to_utc(given.TARGET_DT)).all()
     assert boston.deadline_from_source == len(given)
     assert boston.deadline_from_category == int(merged.TARGET_DT.isna().sum()) == 26_991
@@ -196,10 +203,16 @@ def test_boston_deadlines(boston, bos_rows, source):
 def test_boston_on_time_agrees_with_the_source(boston, bos_rows, source):
     merged = bos_rows.merge(source, left_on="external_id", right_on="CASE_ENQUIRY_ID")
     closed = merged[(merged.status == "closed") & merged.OnTime_Status.notna()]
+    assert len(closed) > 0
     derived = closed.closed_at <= closed.deadline_at
     assert (derived == (closed.OnTime_Status == "ONTIME")).all()
-    assert boston.on_time_checked == len(closed)
-    assert boston.on_time_agree == len(closed)
+    # the agreement is measured only where the source gives the deadline too: the rows
+    # without one got a deadline made to agree, and are counted apart
+    both = closed[closed.TARGET_DT.notna()]
+    assert 0 < len(both) < len(closed)
+    assert boston.on_time_checked == len(both)
+    assert boston.on_time_agree == len(both)
+    assert boston.on_time_derived == len(closed) - len(both)
     assert boston.on_time_rate == 1.0
     assert boston.on_time_disagree_source_deadline == 0
     # the closed rows the source gives no status: late by their target, left out of the rate
@@ -234,6 +247,7 @@ def test_boston_one_organisation_per_department(hist_engine, bos_rows, source):
     assert {k for _, k in orgs} == {"city_department"}
     merged = bos_rows.merge(source, left_on="external_id", right_on="CASE_ENQUIRY_ID")
     has = merged.Department != "No Q"
+    assert has.any() and (~has).any()
     # the organisation's name carries the department's code: "Public Works Department (PWDx)"
     code_of = merged.organisation[has].str.extract(r"\(([^)]+)\)$")[0]
     assert (code_of == merged.Department[has]).all()
@@ -254,6 +268,7 @@ def test_boston_channels_categories_and_types(boston, bos_rows, source):
     assert boston.other_unknown == 0  # the mapping names all 158 types
     assert boston.other_rows == (merged.category_code == "other").sum()
     light = merged[merged.TYPE == "Street Light Outages"]
+    assert len(light) > 0
     assert (light.category_code == "street_lighting").all()
 
 
@@ -351,6 +366,39 @@ def test_boston_summary_has_every_part(boston):
 # --- a hand-made CSV -------------------------------------------------------------------------
 
 
+def test_on_time_agreement_counts_only_rows_with_the_sources_deadline(hist_engine, tmp_path):
+    """The on-time agreement is over the closed rows whose source gives both the deadline and
+    the status; a row without a deadline gets one made to agree and is counted apart."""
+    from geo.imports.history import import_history
+
+    rows = [
+        # source deadline, closed before it, ONTIME: agrees
+        "O1,2015-04-01 09:00:00,2015-04-03 09:00:00,2015-04-02 09:00:00,ONTIME,Closed,x,"
+        "Graffiti Removal,PROP,1 Main St,42.3500,-71.0600,Twitter",
+        # source deadline, closed after it, yet ONTIME: disagrees (the deadline is kept)
+        "O2,2015-04-01 09:00:00,2015-04-03 09:00:00,2015-04-05 09:00:00,ONTIME,Closed,x,"
+        "Graffiti Removal,PROP,2 Main St,42.3510,-71.0610,Twitter",
+        # no source deadline, OVERDUE: the derived deadline is lowered, not compared
+        "O3,2015-04-01 09:00:00,,2015-04-01 10:00:00,OVERDUE,Closed,x,"
+        "Graffiti Removal,PROP,3 Main St,42.3520,-71.0620,Twitter",
+        # no source deadline, ONTIME, closed late by the category: raised, not compared
+        "O4,2015-04-01 09:00:00,,2015-06-01 09:00:00,ONTIME,Closed,x,"
+        "Graffiti Removal,PROP,4 Main St,42.3530,-71.0630,Twitter",
+        # no source status: neither
+        "O5,2015-04-01 09:00:00,2015-04-03 09:00:00,2015-04-02 09:00:00,,Closed,x,"
+        "Graffiti Removal,PROP,5 Main St,42.3540,-71.0640,Twitter",
+    ]
+    path = tmp_path / "on_time.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    r = import_history(hist_engine, path, MAPPING, city="TSO", echo=lambda *_: None, progress=False)
+    assert r.imported == 5
+    assert (r.deadline_lowered, r.deadline_raised) == (1, 1)
+    assert (r.on_time_checked, r.on_time_agree, r.on_time_disagree_source_deadline) == (2, 1, 1)
+    assert (r.on_time_derived, r.on_time_unknown) == (2, 1)
+    assert r.on_time_rate == 0.5
+    assert "1 of 2 agree (50.00%)" in r.summary()
+
+
 @pytest.fixture
 def small_csv(tmp_path) -> Path:
     path = tmp_path / "small.csv"
@@ -372,7 +420,8 @@ def test_small_csv_exact_counts(hist_engine, small_csv):
     assert r.unmapped_channels == {"Carrier Pigeon": 1}
     assert (r.closed, r.open_assigned, r.open_registered) == (1, 2, 1)
     assert r.deadline_from_category == 3 and r.deadline_raised == 1
-    assert (r.on_time_checked, r.on_time_agree) == (1, 1)
+    # T2's deadline is derived from its status: not an agreement
+    assert (r.on_time_checked, r.on_time_agree, r.on_time_derived) == (0, 0, 1)
     assert r.placeholder_points == []  # a 4-row file has no placeholder by share
     with hist_engine.connect() as conn:
         got = {
@@ -526,8 +575,7 @@ def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
     )
 
     with hist_engine.begin() as conn:
-        if not set(PLACE_COLUMNS) <= appeal_columns(conn):
-            pytest.skip("appeals has no place columns (migration 0004)")
+        assert set(PLACE_COLUMNS) <= appeal_columns(conn), "migrations 0004/0006 are at head"
         city, _ = ensure_city(conn, load_mapping(MAPPING), "TSY")
         for lon0, lat0 in ((-71.0620, 42.3500), (-71.0600, 42.3580)):  # a yard; City Hall's
             conn.execute(
@@ -566,6 +614,7 @@ def test_place_columns_agree_with_the_trigger(hist_engine, tmp_path):
             FROM appeals a JOIN cities c ON c.id = a.city_id WHERE c.code = 'TSY'""")
             )
         }
+    assert got
     assert all(g.dx < 1e-6 and g.dy < 1e-6 and g.cell_agrees for g in got.values())
     assert got["P1"].yard_id == got["P1"].trigger_yard is not None
     assert got["P2"].yard_id is None and got["P2"].trigger_yard is None

@@ -49,8 +49,9 @@ def history_csv(path: Path, n: int, prefix: str, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(make_database):
-    """An empty database of its own: the first import into it defers its upkeep."""
+def empty_url(make_database) -> str:
+    """An empty database, migrated, with the categories: the first import into a copy of it
+    defers its upkeep. Nobody stays connected (it is copied)."""
     from geo.city.catalog import load_categories
     from geo.infra.migrate import upgrade
 
@@ -59,8 +60,47 @@ def engine(make_database):
     engine = create_engine(url)
     with engine.begin() as conn:
         load_categories(conn)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def first_load(make_database, empty_url, tmp_path_factory):
+    """A copy of the empty database after a first (deferred) load of 3,000 cases into the
+    city BOS: (its URL, the import's report). Copied again for each test that needs it."""
+    from geo.imports.history import import_history
+
+    url = make_database(template=empty_url)
+    engine = create_engine(url)
+    report = import_history(
+        engine,
+        history_csv(tmp_path_factory.mktemp("first") / "a.csv", 3000, "A", 2),
+        MAPPING,
+        echo=lambda *_: None,
+        progress=False,
+    )
+    engine.dispose()
+    return url, report
+
+
+def _engine_on_copy(make_database, template: str):
+    url = make_database(template=template)
+    engine = create_engine(url)
     yield engine
     engine.dispose()
+    make_database.drop(url)
+
+
+@pytest.fixture
+def engine(make_database, empty_url):
+    """A copy of the empty database for one test."""
+    yield from _engine_on_copy(make_database, empty_url)
+
+
+@pytest.fixture
+def loaded(make_database, first_load):
+    """A copy of the database after the first load, for one test."""
+    yield from _engine_on_copy(make_database, first_load[0])
 
 
 def cells_and_recount(engine, city_id: int) -> tuple[list, list]:
@@ -129,16 +169,8 @@ def test_a_failed_first_load_leaves_the_triggers_on(engine, tmp_path, monkeypatc
         assert conn.execute(text("SELECT count(*) FROM appeals")).scalar() == 0
 
 
-def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
-    from geo.imports.history import import_history
-
-    r = import_history(
-        engine,
-        history_csv(tmp_path / "a.csv", 3000, "A", 2),
-        MAPPING,
-        echo=lambda *_: None,
-        progress=False,
-    )
+def test_a_first_load_counts_its_cells_as_the_triggers_would(loaded, first_load):
+    engine, r = loaded, first_load[1]
     assert r.deferred_indexes and r.imported == 3000 and "cells" in r.timings
     assert triggers_on(engine)
     assert ("appeal_cells", "fk_appeal_cells_city_id_cities") in foreign_keys(engine)
@@ -162,10 +194,12 @@ def test_a_first_load_counts_its_cells_as_the_triggers_would(engine, tmp_path):
     assert unplaced == 0  # the place trigger was dropped for the COPY: the importer placed them
 
 
-def test_a_deferred_load_into_counted_cells_adds_to_them(engine, tmp_path):
+def test_a_deferred_load_into_counted_cells_adds_to_them(loaded, tmp_path):
     """A second deferred load into the same city and cells: only the new appeals are
     counted, added to the counts already there (the upsert's update branch)."""
     from geo.imports.history import import_history
+
+    engine = loaded
 
     r = import_history(
         engine,
@@ -180,8 +214,10 @@ def test_a_deferred_load_into_counted_cells_adds_to_them(engine, tmp_path):
     assert_same_cells(kept, again)
 
 
-def test_a_load_into_a_live_table_is_counted_by_the_trigger(engine, tmp_path):
+def test_a_load_into_a_live_table_is_counted_by_the_trigger(loaded, tmp_path):
     from geo.imports.history import import_history
+
+    engine = loaded
 
     r = import_history(
         engine,
@@ -195,8 +231,10 @@ def test_a_load_into_a_live_table_is_counted_by_the_trigger(engine, tmp_path):
     assert_same_cells(kept, again)
 
 
-def test_the_cell_count_must_find_every_row_written(engine):
+def test_the_cell_count_must_find_every_row_written(loaded):
     from geo.imports.history import defer_appeal_upkeep, restore_appeal_upkeep
+
+    engine = loaded
 
     with engine.connect() as conn:
         cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
@@ -207,11 +245,13 @@ def test_the_cell_count_must_find_every_row_written(engine):
     assert triggers_on(engine)
 
 
-def test_without_counts_from_the_load_the_new_rows_are_counted_in_sql(engine):
+def test_without_counts_from_the_load_the_new_rows_are_counted_in_sql(loaded):
     """A deferred load that brings no counts of its own (no ``cell`` in its rows) has its new
     appeals counted by one SQL pass, as the triggers would."""
     from geo.imports.history import defer_appeal_upkeep, restore_appeal_upkeep
     from layers import refresh_appeal_cells
+
+    engine = loaded
 
     with engine.connect() as conn:
         cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()

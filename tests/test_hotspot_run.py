@@ -110,7 +110,8 @@ def test_emerging_refuses_more_time_steps_than_it_can_compare(client, planted):
 
 def test_emerging_refuses_more_trend_pairs_than_it_can_compare(client, planted):
     """Fewer than 260 monthly steps, but on 50 m cells: too many pairs of steps over all
-    cells for Mann-Kendall; refused with what to change."""
+    cells for Mann-Kendall (the work estimate of geo.hotspots.budget); refused before it
+    starts with what to change: larger cells or fewer steps."""
     r = client.get(
         "/api/v1/hotspots/emerging",
         params={
@@ -121,7 +122,10 @@ def test_emerging_refuses_more_trend_pairs_than_it_can_compare(client, planted):
         },
     )
     assert r.status_code == 422, r.text
-    assert "pairs of steps" in r.json()["detail"] and "larger cells" in r.json()["detail"]
+    detail = r.json()["detail"]
+    assert "steps compared" in detail and "cell_size >=" in detail and "time steps" in detail
+    assert "step=month" not in detail  # already months
+    assert r.json()["change"]["cell_size"] > 50
 
 
 def test_hotspot_api_exports_geojson_and_csv(client, conn, planted):

@@ -85,6 +85,7 @@ def test_pg_hba_has_no_trust_line_and_tcp_needs_a_scram_password(upgraded):
     ]
     assert lines, "pg_hba.conf has no rule"
     assert not [line for line in lines if "trust" in line]
+    assert [line for line in lines if line[0] == "host"], "pg_hba.conf has no host rule"
     assert all(line[-1] == "scram-sha-256" for line in lines if line[0] == "host")
     assert [line for line in lines if line[0] == "local"] == [
         ["local", "all", "all", "peer", "map=owner"]

@@ -88,6 +88,7 @@ def test_place_card_names_the_owner_of_the_wells_in_the_yard(conn, city_id):
         {"c": city_id, "y": well["yard_id"]},
     ).scalar_one()
     assert sum(w["in_this_yard"] for w in card["wells"]) == n_yard_wells
+    assert card["wells"]
     assert all(w["owner_ru"] for w in card["wells"])
 
 

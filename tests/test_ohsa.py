@@ -1,4 +1,5 @@
-"""Automatic parameters (geo.hotspots.ohsa): Moran's I vs esda, ISA, outliers, cell size, band."""
+"""Automatic parameters (geo.hotspots.ohsa): ISA, outliers, cell size, band (Moran's I vs esda:
+tests/test_esda_agreement.py)."""
 
 from __future__ import annotations
 
@@ -19,41 +20,10 @@ from geo.hotspots.ohsa import (
     nearest_neighbor_distances,
 )
 
-esda = pytest.importorskip("esda")
-libpysal = pytest.importorskip("libpysal")
-
 
 def _lattice(nx: int, ny: int, cell: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
     gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
     return (gx.ravel() + 0.5) * cell, (gy.ravel() + 0.5) * cell
-
-
-def test_morans_i_equals_esda_moran() -> None:
-    rng = np.random.default_rng(0)
-    cx, cy = _lattice(20, 15)
-    y = rng.poisson(2.0 + 3.0 * (cx < 800), size=cx.size).astype(float)
-    w = libpysal.weights.DistanceBand(
-        np.column_stack([cx, cy]), threshold=250, silence_warnings=True
-    )
-    ref = esda.Moran(y, w, transformation="b", permutations=0)
-    got = morans_i(y, distance_band_weights(cx, cy, 250, include_self=False))
-    assert abs(got.I - ref.I) < 1e-12
-    assert got.expected == pytest.approx(ref.EI, abs=1e-15)
-    assert got.variance == pytest.approx(ref.VI_norm, rel=1e-10)
-    assert got.z == pytest.approx(ref.z_norm, abs=1e-9)
-    assert got.p == pytest.approx(ref.p_norm, rel=1e-9, abs=1e-300)
-    assert got.z > 3  # the left part is busier: clustered
-
-
-def test_morans_i_equals_esda_on_irregular_points() -> None:
-    rng = np.random.default_rng(5)
-    pts = rng.uniform(0, 1000, size=(120, 2))
-    y = rng.normal(size=120) + pts[:, 0] / 500
-    w = libpysal.weights.DistanceBand(pts, threshold=180, silence_warnings=True)
-    ref = esda.Moran(y, w, transformation="b", permutations=0)
-    got = morans_i(y, distance_band_weights(pts[:, 0], pts[:, 1], 180, include_self=False))
-    assert abs(got.I - ref.I) < 1e-12
-    assert got.z == pytest.approx(ref.z_norm, abs=1e-9)
 
 
 def test_incremental_spatial_autocorrelation_equals_moran_per_band() -> None:
@@ -69,13 +39,6 @@ def test_incremental_spatial_autocorrelation_equals_moran_per_band() -> None:
         assert isa.variance[t] == pytest.approx(ref.variance, rel=1e-10)
         assert isa.z[t] == pytest.approx(ref.z, abs=1e-9)
         assert isa.mean_neighbours[t] == pytest.approx(W.nnz / cx.size)
-    # and with esda for one band
-    w = libpysal.weights.DistanceBand(
-        np.column_stack([cx, cy]), threshold=400, silence_warnings=True
-    )
-    assert isa.z[3] == pytest.approx(
-        esda.Moran(y, w, transformation="b", permutations=0).z_norm, abs=1e-9
-    )
     with pytest.raises(ValueError):
         incremental_spatial_autocorrelation(cx, cy, y, [300.0, 200.0])
 

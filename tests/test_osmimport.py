@@ -196,3 +196,22 @@ def test_cli_imports_the_extract_and_commits(make_database):
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM buildings")).scalar_one() > 400
     engine.dispose()
+
+
+def test_an_imported_city_gets_a_responsible_body_once_an_organisation_is_added(helsinki):
+    """OpenStreetMap has no organisations: an appeal finds no body until one is added
+    (``qala org add``), then routing finds it anywhere in the city."""
+    from geo.appeals.intake import locate
+    from geo.city.catalog import add_organisation
+
+    conn, cid, _ = helsinki
+    lon, lat = one(
+        conn,
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM buildings "
+        "WHERE city_id = :c ORDER BY id LIMIT 1) AS b",
+        cid,
+    )
+    assert locate(conn, cid, "power_outage", lon, lat).organisation_id is None
+    oid = add_organisation(conn, "hel", "utility", "Helen Oy", phone="+358 9 6171")
+    found = locate(conn, cid, "power_outage", lon, lat)
+    assert (found.organisation_id, found.organisation_name) == (oid, "Helen Oy")

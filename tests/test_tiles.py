@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from layers import Aggregation, Selection, get_layer, refresh_appeal_cells, render_tile
 from layers.cells import Grid, cell_key
+from layers.tiles import BUFFER, EXTENT
 from tests.factories import an_apartment_building, make_appeal, staff
 
 PERSONAL = ("Айгерим Нурланова", "+7 705 123 45 67", "aigerim@example.kz")
@@ -147,18 +148,36 @@ def test_at_z16_appeals_are_points_with_their_ids(client, conn, city_id):
     assert int(r.headers["X-Qala-Counted"]) == sql_count(conn, city_id, 16, x, y)
 
 
-def test_points_tiles_of_the_city_show_each_appeal_once(client, conn, city_id):
-    own = 0
-    for x, y in city_tiles(conn, city_id, 14):
-        r, _ = get_tile(client, "appeals", 14, x, y)
-        assert r.headers["X-Qala-Tile"] == "points"
-        own += int(r.headers["X-Qala-Counted"])
-    assert (
-        own
-        == conn.execute(
-            text("SELECT count(*) FROM appeals WHERE city_id = :c"), {"c": city_id}
-        ).scalar_one()
+def sql_ids(conn, city_id: int, z: int, x: int, y: int, margin: float = 0.0) -> set[int]:
+    """Ids of the appeals inside the tile's area (widened by ``margin`` of its width)."""
+    return set(
+        conn.execute(
+            text("""
+            SELECT id FROM appeals WHERE city_id = :c AND ST_Intersects(
+                ST_Transform(geom, 3857), ST_TileEnvelope(:z, :x, :y, margin => :m))"""),
+            {"c": city_id, "z": z, "x": x, "y": y, "m": margin},
+        ).scalars()
     )
+
+
+def test_points_tiles_of_the_city_show_each_appeal_once(client, conn, city_id):
+    """Counted from the decoded tiles (feature ids), not from what the server says."""
+    shown: set[int] = set()
+    for x, y in city_tiles(conn, city_id, 14):
+        _, features = get_tile(client, "appeals", 14, x, y)
+        ids = [f["id"] for f in features]
+        assert all(
+            f["geometry"]["type"] == "Point" and "count" not in f["properties"] for f in features
+        )
+        assert len(ids) == len(set(ids)), "an appeal twice in one tile"
+        # every appeal of the tile's own area, and nothing beyond its buffer
+        assert sql_ids(conn, city_id, 14, x, y) <= set(ids)
+        assert set(ids) <= sql_ids(conn, city_id, 14, x, y, margin=BUFFER / EXTENT + 1e-3)
+        shown |= set(ids)
+    every = set(
+        conn.execute(text("SELECT id FROM appeals WHERE city_id = :c"), {"c": city_id}).scalars()
+    )
+    assert shown == every
 
 
 def test_a_new_appeal_is_counted_in_the_next_z10_tile(client, conn, city_id):
@@ -252,6 +271,21 @@ def test_a_tile_over_its_points_budget_is_served_as_cells(conn, city_id):
         as_points = render_tile(conn, layer, Selection(layer), city_id, 14, x, y)
     assert (as_cells.kind, as_cells.counted) == ("cells", expected)
     assert (as_points.kind, as_points.counted) == ("points", expected)
+    # counted from the tiles themselves: the cells' counts, the points' ids
+    cells = mapbox_vector_tile.decode(as_cells.data)["appeals"]["features"]
+    assert counted(cells) == expected
+    own = sql_ids(conn, city_id, 14, x, y)
+    assert own <= {
+        f["id"] for f in mapbox_vector_tile.decode(as_points.data)["appeals"]["features"]
+    }
+    # max_points=None: points however many (no count made first); below zoom 14 still cells
+    every = dataclasses.replace(layer, aggregation=Aggregation(max_points=None))
+    with conn.begin_nested():
+        as_all = render_tile(conn, every, Selection(every), city_id, 14, x, y)
+        above = render_tile(conn, every, Selection(every), city_id, 13, x // 2, y // 2)
+    assert as_all.kind == "points" and above.kind == "cells"
+    all_points = mapbox_vector_tile.decode(as_all.data)["appeals"]["features"]
+    assert own <= {f["id"] for f in all_points}
     # at the layer's deepest zoom there is nothing to zoom into: always points
     deepest = render_tile(conn, tight, Selection(tight), city_id, 18, *tile_of(69.15, 54.87, 18))
     assert deepest.kind == "points"

@@ -8,7 +8,7 @@ its template in ``web/templates/<name>/page.html``, its script (if any) in
 ``web/static/<name>.js``, and its words in ``web/i18n.py``.
 
 >>> [p.path for p in PAGES if p.nav]
-['/operator', '/queue', '/track', '/planner']
+['/operator', '/staff', '/queue', '/track', '/planner']
 >>> get_page("queue").template
 'queue/page.html'
 """
@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from web.pages import home, operator, planner, queue, track
+from web.pages import appeal, home, operator, planner, queue, staff, track
 from web.render import PageContext
 
 Audience = Literal["public", "staff"]
@@ -40,7 +40,7 @@ class Page:
     Parameters
     ----------
     name : its name: the ``page`` in its config and the ``page-<name>`` class of its body.
-    path : where it is served.
+    path : where it is served; ``{name}`` parts are path parameters, fields of ``params``.
     template : its template under ``web/templates``.
     script : its own script under ``web/static`` (after the shared ``qala.js``), or none.
     audience : ``public`` (residents) or ``staff`` (the page asks staff to sign in for
@@ -86,6 +86,29 @@ PAGES: tuple[Page, ...] = (
         about="operator_about",
         nav=True,
         view=operator.view,
+    ),
+    Page(
+        "staff",
+        "/staff",
+        "staff/page.html",
+        "staff.js",
+        "staff",
+        label="staff",
+        about="staff_about",
+        nav=True,
+        view=staff.view,
+    ),
+    Page(
+        "appeal",
+        "/staff/{reg}",
+        "appeal/page.html",
+        "appeal.js",
+        "staff",
+        label="appeal",
+        about=None,
+        nav=False,
+        view=appeal.view,
+        params=appeal.Params,
     ),
     Page(
         "queue",

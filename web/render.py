@@ -9,9 +9,10 @@ block (``#qala-config``) and talk only to this service's API.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import folium
@@ -52,6 +53,11 @@ class PageContext:
     district_labels: list[dict] = field(default_factory=list)
     # the page's inline scripts and styles carry it; its CSP header names it (web.csp)
     nonce: str = field(default_factory=csp.new_nonce)
+    # runs an analysis (geo.hotspots.workers.Analysis) outside the serving process, with
+    # the API's bounds and cache; None: in the page's own thread (tests of a view alone)
+    analyse: Callable[[Any], Any] | None = None
+    # where this answer is served (a page with path parameters: /staff/PET-2026-000001)
+    path: str | None = None
 
     @property
     def t(self) -> dict[str, str]:
@@ -65,7 +71,7 @@ class PageContext:
 
     def lang_links(self) -> list[dict]:
         """This page in every language, keeping the rest of its query."""
-        path = self.page.path
+        path = self.path or self.page.path
         out = []
         for code in i18n.LANGS:
             q = {k: v for k, v in self.query.items() if k != "lang"}
@@ -103,6 +109,7 @@ def page_context(
     lang: str | None,
     source: citymap.Source,
     query: dict[str, str],
+    path: str | None = None,
 ) -> PageContext:
     """The context of ``page`` in the language asked for (Russian when none or unknown)."""
     language = i18n.pick_lang(lang)
@@ -118,6 +125,7 @@ def page_context(
         source=source,
         query=query,
         district_labels=labels,
+        path=path,
     )
 
 

@@ -13,17 +13,18 @@ import math
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep, SettingsDep, rescope
-from api.edges import too_large
+from api.edges import too_large_for
 from api.errors import caused_by_outage, is_outage, outage_message
 from api.observe import appeal_registered
 from api.open311 import models, params
@@ -50,8 +51,13 @@ from geo.infra.errors import (
     KeyReused,
     NotFound,
     QalaError,
+    TooLarge,
     Unavailable,
+    UnsupportedMedia,
 )
+from geo.media import gallery
+from geo.media.fetch import fetch, parse_allow
+from geo.media.photos import Photo, process
 from geo.models import DESCRIPTION_MAX, MEDIA_URL_MAX
 from geo.staff.auth import actor_from_api_key
 from geo.staff.scope import Scope
@@ -102,7 +108,9 @@ class Open311Route(APIRoute):
             except HTTPException as exc:  # 413 from the body limit, among others
                 detail = str(exc.detail)
                 if exc.status_code == 413:
-                    detail = too_large(request.app.state.settings.max_body_bytes)
+                    settings = request.app.state.settings
+                    kind = request.headers.get("content-type", "")
+                    detail = too_large_for(settings, request.method, request.url.path, kind)
                 return error_response(fmt, exc.status_code, detail, exc.headers)
             except NotFound as exc:
                 return error_response(fmt, 404, str(exc))
@@ -110,6 +118,10 @@ class Open311Route(APIRoute):
                 return error_response(fmt, 403, str(exc))
             except KeyReused as exc:
                 return error_response(fmt, 422, str(exc))
+            except TooLarge as exc:
+                return error_response(fmt, 413, str(exc))
+            except UnsupportedMedia as exc:
+                return error_response(fmt, 415, str(exc))
             except Unavailable as exc:
                 return _outage(request, fmt, exc)
             except QalaError as exc:
@@ -213,6 +225,15 @@ def service_definition(
     return render(format, ServiceDefinition.of(code, loc))
 
 
+def _absolute(request: Request, rows: list[dict]) -> list[dict]:
+    """The rows with a photo of this service as a full URL (Open311 clients fetch it)."""
+    base = str(request.base_url).rstrip("/")
+    for row in rows:
+        if (row.get("media_url") or "").startswith("/"):
+            row["media_url"] = base + row["media_url"]
+    return rows
+
+
 def _request_query(
     ids: str | None,
     service_code: str | None,
@@ -253,6 +274,7 @@ def _request_query(
     summary="Service requests: appeals by number, service, date and status",
 )
 def get_requests(
+    request: Request,
     format: Format,
     session: SessionDep,
     settings: SettingsDep,
@@ -280,7 +302,7 @@ def get_requests(
     size = params.whole(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS)
     number = params.whole(page, "page", 1, 100_000, 1)
     query = _request_query(service_request_id, service_code, status, start_date, end_date, tz)
-    rows = public_requests(conn, city, query, size, (number - 1) * size)
+    rows = _absolute(request, public_requests(conn, city, query, size, (number - 1) * size))
     return render(format, ServiceRequests([ServiceRequest.of(a, loc, tz) for a in rows]))
 
 
@@ -290,6 +312,7 @@ def get_requests(
     summary="One service request by its registration number",
 )
 def get_request(
+    request: Request,
     service_request_id: str,
     format: Format,
     session: SessionDep,
@@ -301,7 +324,9 @@ def get_request(
     conn = session.connection()
     loc = params.locale(locale)
     number = params.text(service_request_id, "service_request_id", 32)
-    rows = public_requests(conn, city, RequestQuery(numbers=[number or ""]), 1, 0)
+    rows = _absolute(
+        request, public_requests(conn, city, RequestQuery(numbers=[number or ""]), 1, 0)
+    )
     if not rows:
         raise Open311Error(404, f"service_request_id {service_request_id!r} was not found")
     tz = lookup.city_timezone(conn, city)
@@ -343,6 +368,34 @@ def _description(code: str, form: dict, attributes: dict[str, str]) -> str:
     return described
 
 
+PHOTO_NOTE = (
+    "A photo comes as media_url (fetched: http(s) on a public address only, at most "
+    "QALA_PHOTO_MAX_BYTES, within QALA_MEDIA_FETCH_TIMEOUT_S) or as the file `media` "
+    "(multipart/form-data); either is checked by its content (JPEG, PNG, WebP, HEIC), its "
+    "metadata removed and its orientation applied before it is stored, and it is shown to "
+    "the public once staff approved it."
+)
+
+
+def _photo(settings, upload: UploadFile | None, link: str | None) -> Photo | None:
+    """The posted photo (the file ``media``, else the one at ``media_url``), cleaned."""
+    if upload is not None:
+        most = settings.photo_max_bytes
+        data = upload.file.read(most + 1)
+        if len(data) > most:
+            raise TooLarge(f"media is larger than {most} bytes ({most / 2**20:g} MB)")
+    elif link is not None:
+        data = fetch(
+            link,
+            max_bytes=settings.photo_max_bytes,
+            timeout=settings.media_fetch_timeout_s,
+            allow=parse_allow(settings.media_fetch_allow),
+        )
+    else:
+        return None
+    return process(data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels)
+
+
 def _default_key(digest: str, at: float, hours_back: int = 0) -> str:
     """The key of a POST that came without one: its form's digest and the clock hour."""
     return f"open311-auto-{digest[:40]}-{int(at // DEFAULT_KEY_WINDOW_S) - hours_back}"
@@ -354,13 +407,19 @@ def _default_key(digest: str, at: float, hours_back: int = 0) -> str:
     responses={
         **_doc(PostedRequests, 200, 201),
         403: {"model": Errors, "description": "api_key missing, not valid or elsewhere"},
+        413: {"model": Errors, "description": "the photo (media or media_url) is too large"},
+        415: {"model": Errors, "description": "media or media_url is not a photo"},
         422: {"model": Errors, "description": "the Idempotency-Key came with another request"},
     },
     summary="Create a service request (an appeal) from a channel holding an api_key",
     description="A re-sent request under the same Idempotency-Key (per api_key) answers 200 "
-    "with the first one; the same key with another request is refused (422). " + DEFAULT_KEY_NOTE,
+    "with the first one; the same key with another request is refused (422). "
+    + DEFAULT_KEY_NOTE
+    + " "
+    + PHOTO_NOTE,
 )
 def post_request(
+    request: Request,
     format: Format,
     session: SessionDep,
     settings: SettingsDep,
@@ -383,7 +442,10 @@ def post_request(
     phone: Annotated[str | None, Form()] = None,
     description: Annotated[str | None, Form(description="at most 4000 characters")] = None,
     media_url: Annotated[
-        str | None, Form(description="a photo or video of the problem: an http(s) URL")
+        str | None, Form(description="a photo of the problem: an http(s) URL, fetched")
+    ] = None,
+    media: Annotated[
+        UploadFile | None, File(description="extension: the photo itself (multipart)")
     ] = None,
     idempotency_key: Annotated[
         str | None,
@@ -427,8 +489,11 @@ def post_request(
     if not lookup.categories(conn, code):
         raise bad(f"service_code {code!r} was not found: see services.{format}")
     described = _description(code, form, attributes)
-    media = params.text(media_url, "media_url", MEDIA_URL_MAX)
-    media = intake.media_url(media) if media else None  # checked before anything is written
+    link = params.text(media_url, "media_url", MEDIA_URL_MAX)
+    link = intake.media_url(link) if link else None  # checked before anything is written
+    photo = _photo(settings, media, link)  # fetched, checked and cleaned before any write
+    if photo is not None:
+        form["media"] = photo.source_hash
     digest = params.form_digest(form)
     new = intake.NewAppeal(
         category=code,
@@ -458,9 +523,11 @@ def post_request(
         if earlier is not None:  # posted in the previous hour: the same request
             return render(format, PostedRequests([Posted.of(earlier, loc)]))
         new.idempotency_key = _default_key(digest, now)
+    # the applicant is written to in the request's language (appeal_contacts.lang)
+    conn.execute(sql_text("SELECT set_config('qala.lang', :l, true)"), {"l": loc})
     appeal, created = intake.create_appeal(conn, city, new, actor)
-    if created and media:  # in the appeal's transaction: both are kept or neither
-        intake.add_media(conn, city, appeal["id"], media)
+    if created and photo is not None:  # in the appeal's transaction: both are kept or neither
+        gallery.add_photo(conn, request.app.state.photo_store, city, appeal["id"], photo, actor)
     session.commit()
     if created:
         appeal_registered(new.channel)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +20,9 @@ from api.schemas import (
     AppealIn,
     AppealPublic,
     AppealStaff,
+    CallbackIn,
     CategoryOut,
+    Channel,
     EventStaff,
     PreviewOut,
     TransitionIn,
@@ -147,9 +150,36 @@ def appeal_filter(
     category: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+    group: Annotated[str | None, Query(max_length=32, description="a category group")] = None,
+    due_today: Annotated[
+        bool, Query(description="deadline today (city time), still being worked on")
+    ] = False,
+    district_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    since: Annotated[dt.datetime | None, Query(description="registered at or after")] = None,
+    until: Annotated[dt.datetime | None, Query(description="registered before")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="a registration number or address words")
+    ] = None,
+    sort: Annotated[Literal["created", "deadline", "-deadline"], Query()] = "created",
 ) -> AppealFilter:
     """The filters of a staff list of appeals, travelling together."""
-    return AppealFilter(status, overdue, organisation_id, category, limit, offset)
+    return AppealFilter(
+        status=status,
+        overdue=overdue,
+        organisation_id=organisation_id,
+        category=category,
+        limit=limit,
+        offset=offset,
+        group=group,
+        due_today=due_today,
+        district_id=district_id,
+        channel=channel,
+        since=since,
+        until=until,
+        q=q,
+        sort=sort,
+    )
 
 
 @router.get(
@@ -205,9 +235,14 @@ def change(
     "/appeals/{reg_number}/callback",
     response_model=AppealStaff,
     tags=["appeals"],
-    summary="Mark the callback to the applicant as done",
+    summary="Mark the callback to the applicant as done, with what they said",
 )
-def callback(reg_number: str, session: SessionDep, scope: StaffScopeDep) -> dict:
-    appeal = lifecycle.call_back(session.connection(), scope.city_id, reg_number, scope.actor)
+def callback(
+    reg_number: str, session: SessionDep, scope: StaffScopeDep, body: CallbackIn | None = None
+) -> dict:
+    result = body.result if body else None
+    appeal = lifecycle.call_back(
+        session.connection(), scope.city_id, reg_number, scope.actor, result
+    )
     session.commit()
     return appeal

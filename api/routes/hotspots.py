@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ScopeDep, SessionDep
-from api.responses import csv_response
-from geo.hotspots.run import HotspotQuery, cell_rows, run_emerging, run_hotspots, to_geojson
-from geo.planning.failing import ClusterQuery, density_clusters, failing_objects
+from api.deps import DbDep, ScopeDep, SessionDep, SettingsDep
+from geo.hotspots.run import HotspotQuery
+from geo.hotspots.workers import (
+    Analysis,
+    AnalysisPool,
+    Busy,
+    cache_key,
+    data_version,
+    precheck,
+)
+from geo.planning.failing import ClusterQuery, failing_objects
+from geo.staff.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 Fmt = Literal["json", "geojson", "csv"]
+#: what an analysis route answers for more reasons than every route (api.openapi.own_words)
+ANALYSIS_ANSWERS = {
+    422: "Invalid input, or the analysis would do more work than the service allows "
+    "(QALA_ANALYSIS_MAX_WORK): estimated before it starts, the message names the parameters "
+    "to change and `change` the largest (or smallest) value of each that would pass",
+    503: "The database is unavailable, or as many analyses as the service takes at once are "
+    "running or waiting: retry after Retry-After seconds",
+}
 
 
 def hotspot_query(
@@ -77,28 +96,72 @@ def hotspot_query(
 QueryDep = Annotated[HotspotQuery, Depends(hotspot_query)]
 
 
-def _out(result: dict, fmt: str, name: str):
-    if fmt == "csv":
-        return csv_response(cell_rows(result), name)
-    if fmt == "geojson":
-        return JSONResponse(to_geojson(result), media_type="application/geo+json")
-    return result
+def _version(conn, scope: Scope, analysis: Analysis, max_work: float) -> tuple[int, int]:
+    precheck(conn, scope.city_id, analysis, max_work)
+    return data_version(conn, scope.city_id)
 
 
-@router.get("/hotspots", summary="Getis-Ord Gi* hot spots with FDR (parameters reported)")
-def hotspots(session: SessionDep, scope: ScopeDep, q: QueryDep, format: Fmt = "json"):
-    return _out(run_hotspots(session.connection(), scope.city_id, q), format, "hotspots")
+async def _analyse(
+    request: Request, db: DbDep, settings: SettingsDep, scope: Scope, analysis: Analysis
+) -> Response:
+    """Refuse too much work before it starts; then the answer from the cache, from the same
+    computation running, or from a new one in a worker process (geo.hotspots.workers)."""
+    limit = settings.analysis_max_work
+    version = await run_in_threadpool(db.read_scoped, scope, _version, scope, analysis, limit)
+    key = cache_key(scope, analysis, version)
+    pool: AnalysisPool = request.app.state.analyses
+    future = pool.submit(key, scope, analysis, limit)
+    try:
+        answer = await asyncio.wrap_future(future)
+    except BrokenProcessPool:
+        raise Busy("the analysis stopped (its worker ended): retry shortly", 5) from None
+    headers = {"Vary": "Accept-Encoding"}
+    if analysis.fmt == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{analysis.kind}.csv"'
+    if answer.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        # compressed once, in the worker (the gzip middleware leaves an encoded answer be)
+        headers["Content-Encoding"] = "gzip"
+        return Response(answer.gzipped, media_type=answer.media_type, headers=headers)
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
 
 
-@router.get("/hotspots/emerging", summary="Emerging hot spots: space-time Gi* + Mann-Kendall")
-def emerging(
-    session: SessionDep,
+@router.get(
+    "/hotspots",
+    summary="Getis-Ord Gi* hot spots with FDR (parameters reported)",
+)
+async def hotspots(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    scope: ScopeDep,
+    q: QueryDep,
+    format: Fmt = "json",
+):
+    analysis = Analysis("hotspots", q, None, format)
+    return await _analyse(request, db, settings, scope, analysis)
+
+
+hotspots.answer_words = ANALYSIS_ANSWERS
+
+
+@router.get(
+    "/hotspots/emerging",
+    summary="Emerging hot spots: space-time Gi* + Mann-Kendall",
+)
+async def emerging(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
     scope: ScopeDep,
     q: QueryDep,
     step: Literal["week", "month"] = "week",
     format: Fmt = "json",
 ):
-    return _out(run_emerging(session.connection(), scope.city_id, q, step), format, "emerging")
+    analysis = Analysis("emerging", q, step, format)
+    return await _analyse(request, db, settings, scope, analysis)
+
+
+emerging.answer_words = ANALYSIS_ANSWERS
 
 
 @router.get("/failing-objects", summary="Wells, yards, buildings ranked by repeats and appeals")
@@ -123,10 +186,18 @@ def cluster_query(
     return ClusterQuery(eps_m, min_points, since, until, category, limit)
 
 
-@router.get("/clusters", summary="Density clusters of appeals (ST_ClusterDBSCAN)")
-def clusters(
-    session: SessionDep,
+@router.get(
+    "/clusters",
+    summary="Density clusters of appeals (ST_ClusterDBSCAN)",
+)
+async def clusters(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
     scope: ScopeDep,
     q: Annotated[ClusterQuery, Depends(cluster_query)],
-) -> list[dict]:
-    return density_clusters(session.connection(), scope.city_id, q)
+):
+    return await _analyse(request, db, settings, scope, Analysis("clusters", q))
+
+
+clusters.answer_words = ANALYSIS_ANSWERS

@@ -12,8 +12,10 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
 from api.deps import ScopeDep, SessionDep
 from geo.city.basemap import layer_geojson
@@ -49,10 +51,25 @@ def page_route(page: Page):
         params: Annotated[page.params, Query()],
         lang: Lang = None,
     ) -> HTMLResponse:
+        if request.path_params:  # /staff/{reg}: the path's parts are the page's parameters
+            try:
+                params = page.params.model_validate({**params.model_dump(), **request.path_params})
+            except ValidationError as exc:
+                raise RequestValidationError(exc.errors()) from exc
         conn = session.connection()
         ctx = render.page_context(
-            conn, page, PAGES, scope.city_id, lang, _source(request), dict(request.query_params)
+            conn,
+            page,
+            PAGES,
+            scope.city_id,
+            lang,
+            _source(request),
+            dict(request.query_params),
+            path=request.url.path,
         )
+        # a page's analyses take the API's path: bounded, in a worker process, cached
+        pool, limit = request.app.state.analyses, request.app.state.settings.analysis_max_work
+        ctx.analyse = lambda analysis: pool.answer(conn, scope, analysis, limit)
         return _html(ctx, page.view(ctx, conn, params))
 
     show.__name__ = f"page_{page.name}"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import ScopeDep, SessionDep
 from api.schemas import TrackOut
-from geo.appeals import public, reads
+from geo.appeals import notes, public, reads
 
 router = APIRouter(prefix="/public", tags=["public"])
 
@@ -29,4 +29,5 @@ def track(
         "appeal": appeal,
         "history": reads.history(conn, city, appeal["id"], staff=False),
         "media": reads.media(conn, city, appeal["id"]),
+        "notes": notes.notes(conn, city, appeal["id"], staff=False),
     }

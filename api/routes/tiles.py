@@ -40,7 +40,11 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 ]  # not oas30: FastAPI describes the API in OpenAPI 3.1
+SCHEMA_JSON = "application/schema+json"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f"}
 RESERVED = ITEM_PARAMS | {"z", "x", "y"}
 CELL_FIELDS = {
@@ -100,6 +104,7 @@ class LayerRoutes:
         self.layers = layers
         self.tiles = tiles_prefix
         self.ogc = ogc_prefix
+        self.types: dict[str, dict[str, dict]] = {}  # JSON Schema types of each layer's columns
         self.router = APIRouter()
         self.register_routes()
 
@@ -207,6 +212,20 @@ class LayerRoutes:
             summary=f"{title}: collection{access}",
             name=f"collection_{name}",
         )
+        for part, summary in (
+            ("schema", "typed JSON Schema of its features (describedby)"),
+            ("queryables", "the properties a query may filter on (OGC API – Features Part 3)"),
+        ):
+            add(
+                f"{self.ogc}/collections/{name}/{part}",
+                self.schema_route(layer, part),
+                methods=["GET"],
+                tags=["ogc"],
+                response_class=JSONResponse,
+                summary=f"{title}: {summary}{access}",
+                responses={200: {"content": {SCHEMA_JSON: {}}}},
+                name=f"{part}_{name}",
+            )
         add(
             f"{self.ogc}/collections/{name}/items",
             self.items_route(layer, filters),
@@ -284,6 +303,25 @@ class LayerRoutes:
             return JSONResponse(doc)
 
         return collection
+
+    def schema_route(self, layer: Layer, part: str) -> Callable[..., JSONResponse]:
+        """``GET /ogc/collections/{layer}/schema`` or ``.../queryables``: JSON Schema from
+        the database's types of the layer's columns (kept per process: they change only
+        with a migration)."""
+        make = feats.feature_schema if part == "schema" else feats.queryables
+
+        def schema(request: Request, session: SessionDep, scope: ScopeDep) -> JSONResponse:
+            self.selection(layer, scope, {})
+            types = self.types.get(layer.name)
+            if types is None:
+                types = self.types[layer.name] = feats.column_types(
+                    session.connection(), layer, scope.city_id
+                )
+            doc = make(types, layer, layer.title.get("en", layer.name))
+            doc["$id"] = self.url(request, f"{self.ogc}/collections/{layer.name}/{part}")
+            return JSONResponse(doc, media_type=SCHEMA_JSON)
+
+        return schema
 
     def items_route(self, layer: Layer, filters: Callable) -> Callable[..., Response]:
         """``GET /ogc/collections/{layer}/items``: a page of features, with paging links."""
@@ -457,6 +495,18 @@ class LayerRoutes:
                 },
                 {
                     "rel": "describedby",
+                    "type": SCHEMA_JSON,
+                    "title": "the features' properties, typed",
+                    "href": f"{base}/schema",
+                },
+                {
+                    "rel": QUERYABLES_REL,
+                    "type": SCHEMA_JSON,
+                    "title": "the properties a query may filter on",
+                    "href": f"{base}/queryables",
+                },
+                {
+                    "rel": "alternate",
                     "type": "application/vnd.mapbox.tilejson+json",
                     "title": "TileJSON of the vector tiles",
                     "href": self.url(request, f"{self.tiles}/{layer.name}.json", query),

@@ -2,7 +2,7 @@
 
 The states, their groups and which state may follow which are :mod:`geo.appeals.states`
 (CHECK-constrained in the database); which role may set which is decided here. Every change
-is written to the append-only event log (a trigger refuses UPDATE and DELETE).
+is written to the append-only event log (triggers refuse UPDATE, DELETE and TRUNCATE).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
-from geo.appeals.reads import get_appeal
+from geo.appeals.notes import add_note
+from geo.appeals.reads import get_appeal, version
 from geo.appeals.states import STATES, TRANSITIONS
-from geo.infra.errors import Conflict, Forbidden, InvalidInput, NotFound
+from geo.infra.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 
 # which role may set which state
 ROLE_TARGETS: dict[str, set[str]] = {
@@ -68,6 +69,12 @@ class TransitionRequest:
     comment : why, for the event log.
     organisation_id : route it to this organisation too (inspectors, controllers, admins).
     deferred_to_year : with ``to="deferred"``: the year the budget allows.
+    version : the appeal's version the asker saw (:func:`geo.appeals.reads.version`);
+        when someone changed it since, nothing changes (:class:`StaleVersion`). ``None``:
+        not checked.
+    duplicate_of : with ``to="duplicate"``: the number of the appeal it repeats.
+    public_note : a note the resident sees, written with the change
+        (:mod:`geo.appeals.notes`); ``comment`` stays internal.
     """
 
     reg_number: str
@@ -75,6 +82,9 @@ class TransitionRequest:
     comment: str | None = None
     organisation_id: int | None = None
     deferred_to_year: int | None = None
+    version: int | None = None
+    duplicate_of: str | None = None
+    public_note: str | None = None
 
 
 def transition(conn: Connection, city_id: int, change: TransitionRequest, actor: Actor) -> dict:
@@ -114,6 +124,26 @@ def transition(conn: Connection, city_id: int, change: TransitionRequest, actor:
     if row is None:
         raise NotFound(f"no appeal with registration number {change.reg_number!r}")
     check_can_see(actor, dict(row))
+    # the row is locked: a change committed meanwhile is in the count now
+    if change.version is not None and change.version != version(conn, city_id, row["id"]):
+        raise StaleVersion(
+            f"the appeal {change.reg_number} was changed by someone else meanwhile (it is "
+            f"now {row['status']!r}); nothing was changed: look at it again and decide",
+            current=get_appeal(conn, city_id, appeal_id=row["id"], actor=actor),
+        )
+    if _is_acceptance(actor, row, change):
+        log_event(
+            conn,
+            city_id,
+            row["id"],
+            actor,
+            "assigned",
+            "assigned",
+            row["organisation_id"],
+            change.comment or ACCEPTED,
+        )
+        _public_note(conn, city_id, row["id"], actor, change.public_note)
+        return get_appeal(conn, city_id, appeal_id=row["id"], actor=actor)
     if to_status not in ROLE_TARGETS.get(actor.role, set()):
         raise Forbidden(f"a user with role {actor.role!r} cannot set status {to_status!r}")
     if to_status not in TRANSITIONS[row["status"]]:
@@ -123,6 +153,7 @@ def transition(conn: Connection, city_id: int, change: TransitionRequest, actor:
         )
     if to_status == "deferred" and not change.deferred_to_year:
         raise InvalidInput("deferred needs deferred_to_year (the year the budget allows)")
+    original = _original(conn, city_id, row["id"], change) if to_status == "duplicate" else None
     org = row["organisation_id"]
     if change.organisation_id is not None and change.organisation_id != org:
         if actor.role not in {"inspector", "controller", "admin"}:
@@ -138,19 +169,75 @@ def transition(conn: Connection, city_id: int, change: TransitionRequest, actor:
         text("""
         UPDATE appeals SET status = :s, organisation_id = :o,
           deferred_to_year = CASE WHEN :s = 'deferred' THEN :y ELSE deferred_to_year END,
+          repeat_of_id = coalesce(:orig, repeat_of_id),
           resolved_at = CASE WHEN :s = 'resolved' THEN now()
                              WHEN :s = 'reopened' THEN NULL ELSE resolved_at END,
           closed_at = CASE WHEN :s = 'closed' THEN now()
                            WHEN :s = 'reopened' THEN NULL ELSE closed_at END
         WHERE city_id = :c AND id = :i"""),
-        {"s": to_status, "o": org, "y": change.deferred_to_year, "c": city_id, "i": row["id"]},
+        {
+            "s": to_status,
+            "o": org,
+            "y": change.deferred_to_year,
+            "orig": original,
+            "c": city_id,
+            "i": row["id"],
+        },
     )
-    log_event(conn, city_id, row["id"], actor, row["status"], to_status, org, change.comment)
+    comment = change.comment
+    if change.duplicate_of:
+        comment = f"duplicate of {change.duplicate_of.strip().upper()}" + (
+            f": {comment}" if comment else ""
+        )
+    log_event(conn, city_id, row["id"], actor, row["status"], to_status, org, comment)
+    _public_note(conn, city_id, row["id"], actor, change.public_note)
     return get_appeal(conn, city_id, appeal_id=row["id"], actor=actor)
 
 
-def call_back(conn: Connection, city_id: int, reg_number: str, actor: Actor) -> dict:
-    """Mark the call back to the applicant as done, and log it (the state does not change).
+#: the event comment of an executor's acceptance when it gives none
+ACCEPTED = "accepted"
+
+
+def _is_acceptance(actor: Actor, row, change: TransitionRequest) -> bool:
+    """An executor "sets" ``assigned`` on its own assigned appeal: it accepts the work (an
+    event, the state unchanged); any other ``assigned`` of an executor is refused later."""
+    return (
+        actor.role == "executor"
+        and change.to == "assigned"
+        and row["status"] == "assigned"
+        and change.organisation_id in (None, row["organisation_id"])
+    )
+
+
+def _original(
+    conn: Connection, city_id: int, appeal_id: int, change: TransitionRequest
+) -> int | None:
+    """The id of the appeal ``change`` says this one duplicates (same city, not itself);
+    ``None`` when it names none (the staff page always asks for it)."""
+    number = (change.duplicate_of or "").strip().upper()
+    if not number:
+        return None
+    found = conn.execute(
+        text("SELECT id FROM appeals WHERE city_id = :c AND reg_number = :r"),
+        {"c": city_id, "r": number},
+    ).scalar()
+    if found is None:
+        raise InvalidInput(f"duplicate_of: no appeal with registration number {number!r}")
+    if found == appeal_id:
+        raise InvalidInput("duplicate_of: an appeal cannot be a duplicate of itself")
+    return found
+
+
+def _public_note(conn: Connection, city_id: int, appeal_id: int, actor: Actor, body) -> None:
+    if body and body.strip():
+        add_note(conn, city_id, appeal_id, actor, "public", body)
+
+
+def call_back(
+    conn: Connection, city_id: int, reg_number: str, actor: Actor, result: str | None = None
+) -> dict:
+    """Mark the call back to the applicant as done, and log it with its ``result`` (what the
+    applicant said; the state does not change).
 
     Returns
     -------
@@ -179,6 +266,72 @@ def call_back(conn: Connection, city_id: int, reg_number: str, actor: Actor) -> 
         appeal["status"],
         appeal["status"],
         appeal["organisation_id"],
-        "callback done",
+        f"callback done: {result.strip()}" if result and result.strip() else "callback done",
     )
     return get_appeal(conn, city_id, appeal_id=appeal["id"], actor=actor)
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a staff member can do to an appeal, as a page offers it.
+
+    Parameters
+    ----------
+    name : ``assign``, ``accept``, ``start``, ``complete``, ``close``, ``send_back``,
+        ``reopen``, ``defer``, ``duplicate``, ``reject``.
+    to : the state it sets (:func:`transition`'s ``to``).
+    needs : what the form must ask for: ``organisation``, ``note``, ``year``, ``original``.
+    """
+
+    name: str
+    to: str
+    needs: tuple[str, ...] = ()
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("assign", "assigned", ("organisation",)),
+    Action("accept", "assigned"),
+    Action("start", "in_progress"),
+    Action("complete", "resolved", ("note",)),
+    Action("close", "closed"),
+    Action("send_back", "reopened", ("note",)),
+    Action("reopen", "reopened", ("note",)),
+    Action("defer", "deferred", ("year",)),
+    Action("duplicate", "duplicate", ("original",)),
+    Action("reject", "rejected", ("note",)),
+)
+
+
+def offered_actions(appeal: dict, actor: Actor, events: list[dict]) -> list[dict]:
+    """The actions the state machine and ``actor``'s role allow on ``appeal`` now, in the
+    order a page shows them; ``events`` is its log, oldest first (an executor accepts an
+    assignment once).
+
+    >>> a = {"status": "assigned", "organisation_id": 5}
+    >>> [x["name"] for x in offered_actions(a, Actor("e", "executor", 5), [])]
+    ['accept', 'start', 'complete', 'defer']
+    >>> [x["name"] for x in offered_actions({"status": "resolved"}, Actor("c", "controller"), [])]
+    ['close', 'send_back']
+    """
+    status, role = appeal["status"], actor.role
+    allowed = TRANSITIONS[status] & ROLE_TARGETS.get(role, set())
+    out = []
+    for act in ACTIONS:
+        if act.name == "accept":
+            last = next((e for e in reversed(events) if e["to_status"] == "assigned"), None)
+            ok = (
+                role == "executor"
+                and status == "assigned"
+                and not (last and last.get("actor_role") == "executor")
+            )
+        elif act.name == "assign":
+            ok = act.to in allowed and role in {"inspector", "controller", "admin"}
+        elif act.name == "send_back":
+            ok = act.to in allowed and status == "resolved"
+        elif act.name == "reopen":
+            ok = act.to in allowed and status != "resolved"
+        else:
+            ok = act.to in allowed
+        if ok:
+            out.append({"name": act.name, "to": act.to, "needs": list(act.needs)})
+    return out

@@ -119,8 +119,12 @@ class RequestQuery:
 _REQUESTS_SQL = """
 SELECT q.*, (SELECT max(e.at) FROM appeal_events e
              WHERE e.city_id = :c AND e.appeal_id = q.id) AS updated_at,
-       (SELECT m.url FROM appeal_media m
-        WHERE m.city_id = :c AND m.appeal_id = q.id ORDER BY m.id LIMIT 1) AS media_url,
+       coalesce(
+         (SELECT '/api/v1/appeals/' || q.reg_number || '/photos/' || p.id || '/page.jpg'
+          FROM appeal_photos p WHERE p.city_id = :c AND p.appeal_id = q.id AND p.approved
+          ORDER BY p.id LIMIT 1),
+         (SELECT m.url FROM appeal_media m
+          WHERE m.city_id = :c AND m.appeal_id = q.id ORDER BY m.id LIMIT 1)) AS media_url,
        {address} AS place
 FROM ({appeals} {where} ORDER BY a.created_at DESC, a.id DESC LIMIT :lim OFFSET :off) q
 ORDER BY q.created_at DESC, q.id DESC
@@ -147,7 +151,9 @@ def public_requests(
     -------
     list of dict
         Each appeal as ``appeal_cards`` shows it, with the time of its last event
-        (``updated_at``), its first photo link (``media_url``) and the map's address
+        (``updated_at``), its first photo (``media_url``: the page copy of its first approved
+        photo as a path of this service, else the first link kept before photos were
+        stored) and the map's address
         (``address_ru``, ``address_kk``). Callers publish none of the free text
         (``description``, ``address_text``) these rows also hold.
     """

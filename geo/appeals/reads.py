@@ -6,12 +6,13 @@ all; staff see the applicant's contacts where their role may.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
 from geo.appeals.actors import Actor, check_can_see
-from geo.appeals.states import STATES, overdue_sql
+from geo.appeals.states import ACTIVE, STATES, overdue_sql, sql_list
 from geo.infra.errors import Forbidden, InvalidInput, NotFound
 
 # An appeal as readers see it: the view appeal_cards (migration 0005); callers add
@@ -47,6 +48,7 @@ def for_staff(conn: Connection, city_id: int, appeal: dict, actor: Actor) -> dic
     """An appeal as a staff ``actor`` may see it: checks the organisation and adds the
     applicant's contacts where the role may see them (in place; returned too)."""
     check_can_see(actor, appeal)
+    appeal["version"] = version(conn, city_id, appeal["id"])
     if actor.sees_contacts:
         contact = (
             conn.execute(
@@ -61,6 +63,17 @@ def for_staff(conn: Connection, city_id: int, appeal: dict, actor: Actor) -> dic
         )
         appeal["applicant"] = dict(contact) if contact else None
     return appeal
+
+
+def version(conn: Connection, city_id: int, appeal_id: int) -> int:
+    """The appeal's version: how many changes its event log holds. Every change (a
+    transition, a call-back) appends one event, so a client that read version ``n`` and
+    sends it back with a change is told when someone else changed the appeal meanwhile
+    (:func:`geo.appeals.lifecycle.transition`)."""
+    return conn.execute(
+        text("SELECT count(*) FROM appeal_events WHERE city_id = :c AND appeal_id = :a"),
+        {"c": city_id, "a": appeal_id},
+    ).scalar_one()
 
 
 def history(conn: Connection, city_id: int, appeal_id: int, staff: bool = False) -> list[dict]:
@@ -85,8 +98,18 @@ def history(conn: Connection, city_id: int, appeal_id: int, staff: bool = False)
 
 
 def media(conn: Connection, city_id: int, appeal_id: int) -> list[str]:
-    """The links to photos and videos of an appeal, first added first."""
+    """The photos of an appeal the public may see, first added first: the page copies of its
+    approved photos (paths of this service), then the links kept before photos were stored."""
     return list(
+        conn.execute(
+            text("""
+            SELECT '/api/v1/appeals/' || a.reg_number || '/photos/' || p.id || '/page.jpg'
+            FROM appeal_photos p JOIN appeals a ON a.city_id = p.city_id AND a.id = p.appeal_id
+            WHERE p.city_id = :c AND p.appeal_id = :a AND p.approved
+            ORDER BY p.id"""),
+            {"c": city_id, "a": appeal_id},
+        ).scalars()
+    ) + list(
         conn.execute(
             text("SELECT url FROM appeal_media WHERE city_id = :c AND appeal_id = :a ORDER BY id"),
             {"c": city_id, "a": appeal_id},
@@ -96,7 +119,7 @@ def media(conn: Connection, city_id: int, appeal_id: int) -> list[str]:
 
 @dataclass(frozen=True)
 class AppealFilter:
-    """Which appeals a staff list shows, newest first.
+    """Which appeals a staff list shows, and in which order.
 
     Parameters
     ----------
@@ -105,6 +128,15 @@ class AppealFilter:
     organisation_id : only this organisation's.
     category : only this category's code.
     limit, offset : the page of the list.
+    group : only the categories of this group (``housing``, ``roads`` …).
+    due_today : only appeals still being worked on whose deadline falls today, in the
+        city's time zone.
+    district_id : only this district's.
+    channel : only appeals that came by this channel.
+    since, until : registered in ``[since, until)``.
+    q : a registration number (or its end: ``000123``) or words of the address as written.
+    sort : ``created`` (newest first, the default), ``deadline`` (soonest first) or
+        ``-deadline`` (latest first).
     """
 
     status: str | None = None
@@ -113,44 +145,112 @@ class AppealFilter:
     category: str | None = None
     limit: int = 100
     offset: int = 0
+    group: str | None = None
+    due_today: bool = False
+    district_id: int | None = None
+    channel: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    q: str | None = None
+    sort: str = "created"
 
 
-def list_appeals(
-    conn: Connection, city_id: int, actor: Actor, which: AppealFilter | None = None
-) -> list[dict]:
-    """Appeals a staff actor may see (an executor only its organisation's), filtered.
+#: the orders a list may take (:attr:`AppealFilter.sort`), each ending in a unique key
+SORTS = {
+    "created": "a.created_at DESC, a.id DESC",
+    "deadline": "a.deadline_at ASC, a.id ASC",
+    "-deadline": "a.deadline_at DESC, a.id DESC",
+}
+
+DUE_TODAY_SQL = (
+    f"(a.status IN {sql_list(ACTIVE)} AND a.deadline_at >= day.start "
+    "AND a.deadline_at < day.start + interval '1 day')"
+)
+#: the start of today in the city's time zone (joined when ``due_today`` asks for it)
+TODAY_SQL = (
+    " CROSS JOIN LATERAL (SELECT (date_trunc('day', now() AT TIME ZONE ci.timezone) "
+    "AT TIME ZONE ci.timezone) AS start FROM cities ci WHERE ci.id = a.city_id) AS day"
+)
+
+
+def filter_sql(actor: Actor, which: AppealFilter, skip_status: bool = False) -> tuple[str, dict]:
+    """``FROM appeal_cards a ... WHERE ...`` (without ``SELECT``) of the appeals ``actor``
+    may see that ``which`` selects, and its parameters (the city's ``:c`` is the caller's).
+    ``skip_status``: every status (for the counts per status).
 
     Raises
     ------
     Forbidden
         A role that may not list appeals.
     InvalidInput
-        An unknown status.
+        An unknown status or order, or a period that ends before it starts.
     """
-    which = which or AppealFilter()
-    status, overdue = which.status, which.overdue
-    organisation_id, category = which.organisation_id, which.category
     where = []
-    params: dict = {"c": city_id, "lim": which.limit, "off": which.offset}
+    params: dict = {}
     if actor.role == "executor":
         where.append("a.organisation_id = :own")
         params["own"] = actor.organisation_id
     elif not actor.sees_everything:
         raise Forbidden(f"role {actor.role!r} cannot list appeals")
-    if status:
-        if status not in STATES:
-            raise InvalidInput(f"unknown status {status!r}")
+    if which.status and not skip_status:
+        if which.status not in STATES:
+            raise InvalidInput(f"unknown status {which.status!r}: one of {', '.join(STATES)}")
         where.append("a.status = :st")
-        params["st"] = status
-    if overdue is not None:
+        params["st"] = which.status
+    if which.sort not in SORTS:
+        raise InvalidInput(f"unknown sort {which.sort!r}: one of {', '.join(SORTS)}")
+    if which.overdue is not None:
         cond = overdue_sql("a.status", "a.deadline_at")
-        where.append(cond if overdue else f"NOT ({cond})")
-    if organisation_id is not None:
-        where.append("a.organisation_id = :org")
-        params["org"] = organisation_id
-    if category:
-        where.append("a.category_code = :cat")
-        params["cat"] = category
-    sql = APPEAL_SQL + "".join(f" AND {w}" for w in where)
-    sql += " ORDER BY a.created_at DESC, a.id DESC LIMIT :lim OFFSET :off"
+        where.append(cond if which.overdue else f"NOT ({cond})")
+    if which.due_today:
+        where.append(DUE_TODAY_SQL)
+    simple = {
+        "organisation_id": which.organisation_id,
+        "category_code": which.category,
+        "district_id": which.district_id,
+        "channel": which.channel,
+    }
+    for column, value in simple.items():
+        if value is not None and value != "":
+            where.append(f"a.{column} = :{column}")
+            params[column] = value
+    if which.group:
+        where.append("a.category_code IN (SELECT code FROM categories WHERE group_code = :grp)")
+        params["grp"] = which.group
+    if which.since and which.until and which.until <= which.since:
+        raise InvalidInput("the period ends before it starts: 'until' must be after 'since'")
+    if which.since:
+        where.append("a.created_at >= :since")
+        params["since"] = which.since
+    if which.until:
+        where.append("a.created_at < :until")
+        params["until"] = which.until
+    q = (which.q or "").strip()
+    if q:
+        # a number, whole or its end, or the address as the caller or operator wrote it
+        where.append("(a.reg_number ILIKE :q_end OR a.address_text ILIKE :q_any)")
+        like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["q_end"] = "%" + like
+        params["q_any"] = "%" + like + "%"
+    sql = "FROM appeal_cards a" + (TODAY_SQL if which.due_today else "") + " WHERE a.city_id = :c"
+    return sql + "".join(f" AND {w}" for w in where), params
+
+
+def list_appeals(
+    conn: Connection, city_id: int, actor: Actor, which: AppealFilter | None = None
+) -> list[dict]:
+    """Appeals a staff actor may see (an executor only its organisation's), filtered, in
+    the filter's order, one page.
+
+    Raises
+    ------
+    Forbidden
+        A role that may not list appeals.
+    InvalidInput
+        An unknown status or order.
+    """
+    which = which or AppealFilter()
+    body, params = filter_sql(actor, which)
+    params.update(c=city_id, lim=which.limit, off=which.offset)
+    sql = f"SELECT a.* {body} ORDER BY {SORTS[which.sort]} LIMIT :lim OFFSET :off"
     return [dict(r) for r in conn.execute(text(sql), params).mappings()]

@@ -12,8 +12,8 @@ import yaml
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from geo.infra.errors import NotFound
-from geo.models import Category, City
+from geo.infra.errors import InvalidInput, NotFound
+from geo.models import ORG_KINDS, Category, City
 
 #: the categories every city shares: names, groups, deadlines, routing
 CATEGORIES_FILE = files("geo.city") / "categories.yaml"
@@ -73,6 +73,52 @@ def city_id(conn: Connection, code: str) -> int:
     if found is None:
         raise NotFound(f"no city with code {code!r}")
     return found
+
+
+def add_organisation(
+    conn: Connection,
+    city_code: str,
+    kind: str,
+    name_ru: str,
+    name_kk: str | None = None,
+    phone: str | None = None,
+    manager: str | None = None,
+) -> int:
+    """Add an organisation that serves the whole city (its service area is the city's
+    bounds), so that routing finds a body of its kind anywhere in the city.
+
+    Parameters
+    ----------
+    city_code : the city's code.
+    kind : one of :data:`geo.models.ORG_KINDS` (which categories route to it).
+    name_ru, name_kk : its names (the Kazakh one defaults to the Russian one).
+    phone, manager : its contacts, shown to staff.
+
+    Returns
+    -------
+    int
+        The new organisation's id. Organisations with areas of their own are imported from
+        a GIS file (``qala import organisations``).
+    """
+    if kind not in ORG_KINDS:
+        raise InvalidInput(f"kind {kind!r} is not one of {', '.join(ORG_KINDS)}")
+    if not name_ru.strip():
+        raise InvalidInput("the organisation needs a name")
+    return conn.execute(
+        text(
+            "INSERT INTO organisations (city_id, kind, name_ru, name_kk, phone, manager, "
+            "service_area) SELECT id, :kind, :ru, :kk, :phone, :manager, bounds "
+            "FROM cities WHERE id = :c RETURNING id"
+        ),
+        {
+            "c": city_id(conn, city_code),
+            "kind": kind,
+            "ru": name_ru.strip(),
+            "kk": (name_kk or name_ru).strip(),
+            "phone": phone,
+            "manager": manager,
+        },
+    ).scalar_one()
 
 
 def _insert(conn: Connection, model, rows: list[dict]) -> list[int]:

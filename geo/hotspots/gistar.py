@@ -39,6 +39,7 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -584,6 +585,7 @@ def hotspots(
     p_method: str = "permutation",
     permutations: int = permutation.PERMUTATIONS,
     seed: int | None = permutation.SEED,
+    check_cell: Callable[[float], None] | None = None,
 ) -> HotspotResult:
     """Hot spot analysis of incident points, end to end.
 
@@ -616,6 +618,9 @@ def hotspots(
         ``"normal"``: the Gi* normal p-value of ArcGIS / esda; ``"negbin"``: :func:`negbin_p`.
     permutations, seed :
         First-run permutations and seed of ``"permutation"``.
+    check_cell : callable, optional
+        Called with the cell size once it is known, before the grid, the band or the
+        weights are made: it may raise to refuse the run (a work budget).
 
     Returns
     -------
@@ -681,6 +686,8 @@ def hotspots(
         rule = "given"
     params["cell_size"] = float(cell_size)
     params["cell_size_rule"] = rule
+    if check_cell is not None:
+        check_cell(float(cell_size))
     if mask_distance == "auto":
         mask_distance = 2.0 * float(cell_size)
         params["mask_rule"] = "cells whose centre is within 2 cell sizes of a point"

@@ -14,7 +14,7 @@ import numpy as np
 from pyproj import Transformer
 from sqlalchemy import Connection, text
 
-from geo.hotspots import emerging, gistar, ohsa, permutation
+from geo.hotspots import budget, emerging, gistar, ohsa, permutation
 from geo.infra.errors import InvalidInput
 
 MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
@@ -37,6 +37,9 @@ STUDY_AREA_RULES = {
         "(empty cells where appeals could have come from), never the bare bounding box"
     ),
 }
+#: cells x steps x (neighbours + steps) an analysis may do (:mod:`geo.hotspots.budget`);
+#: the service's is ``QALA_ANALYSIS_MAX_WORK``
+MAX_WORK = 1e9
 CLASS_LABELS = {
     3: "hot_99",
     2: "hot_95",
@@ -125,6 +128,18 @@ def metric_srid(conn: Connection, city_id: int, srid: int | None) -> int:
     ).scalar_one()
 
 
+def city_extent(conn: Connection, city_id: int, srid: int) -> budget.Extent:
+    """The width and height (metres) of the city's bounds in the metric CRS ``srid``."""
+    w, h = conn.execute(
+        text(
+            "SELECT ST_XMax(g) - ST_XMin(g), ST_YMax(g) - ST_YMin(g) "
+            "FROM (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c) b"
+        ),
+        {"srid": srid, "c": city_id},
+    ).one()
+    return budget.Extent(float(w or 0.0), float(h or 0.0))
+
+
 def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.ndarray, ...]:
     """Metric x, y and epoch seconds of every appeal the query selects."""
     srid = metric_srid(conn, city_id, q.srid)
@@ -203,6 +218,8 @@ def study_area_grid(
     sql = CELLS_SQL.format(where=where, source=source, count=count, **_xy(conn, city_id, srid))
     rows = conn.execute(text(sql), params).fetchall()
     grid = _grid(np.asarray(rows, dtype=np.int64).reshape(-1, 3), cell_size)
+    if grid.n_cells == 0 and q.study_area == "incidents":
+        return grid  # no appeal matches: nothing to analyse (the caller says so)
     if grid.n_cells < MIN_CELLS:
         raise InvalidInput(
             f"{cell_size:g} m cells make only {grid.n_cells} cells here (at "
@@ -226,10 +243,12 @@ def _grid(arr: np.ndarray, cell_size: float) -> gistar.Grid:
     )
 
 
-def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
+def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict | None:
     """Gi* on the study-area grid; the band from incremental spatial autocorrelation when
-    not given."""
+    not given. ``None`` when no appeal matches."""
     grid = study_area_grid(conn, city_id, q, q.cell_size)
+    if grid.counts.sum() == 0:
+        return None
     if grid.counts.sum() < gistar.MIN_POINTS:
         raise InvalidInput(
             f"only {int(grid.counts.sum())} appeals match: hot spot analysis "
@@ -279,16 +298,53 @@ def _gi_star_p(values: np.ndarray, W, q: HotspotQuery) -> tuple[np.ndarray, np.n
         raise InvalidInput(str(exc)) from exc
 
 
-def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
-    """Gi* hot spots of the selected appeals: parameters used and one row per cell."""
+def _empty(q: HotspotQuery, srid: int, note: str, summary: dict[str, int]) -> dict:
+    """The answer of a run with nothing to analyse: no cells, and why."""
+    return {
+        "params": {"srid": srid, "query": {k: _plain(v) for k, v in asdict(q).items()}},
+        "cells": [],
+        "summary": summary,
+        "note": note,
+    }
+
+
+def _no_appeals(q: HotspotQuery) -> str:
+    window = ""
+    if q.since or q.until:
+        window = " in this period"
+    return f"no appeals match{window}: there is nothing to analyse"
+
+
+def run_hotspots(
+    conn: Connection, city_id: int, q: HotspotQuery, max_work: float = MAX_WORK
+) -> dict:
+    """Gi* hot spots of the selected appeals: parameters used and one row per cell.
+
+    The work is estimated before the appeals are read (:func:`geo.hotspots.budget.check_grid`,
+    cells from the city's extent; with an automatic cell size, as soon as it is chosen)
+    and refused above ``max_work``. No matching appeals: no cells, and a ``note`` saying so.
+    """
+    srid = metric_srid(conn, city_id, q.srid)
+    nothing = {label: 0 for label in CLASS_LABELS.values()}
+    extent = city_extent(conn, city_id, srid)
     if q.cell_size:  # fixed cells: aggregated in the database over the study area
+        budget.check_grid(extent, q.cell_size, q.band, max_work)
         res = fixed_cell_hotspots(conn, city_id, q)
+        if res is None:
+            return _empty(q, srid, _no_appeals(q), nothing)
     else:  # everything chosen from the points, as ArcGIS's Optimized Hot Spot Analysis
         x, y, _ = load_points(conn, city_id, q)
+        if x.size == 0:
+            return _empty(q, srid, _no_appeals(q), nothing)
         if x.size < gistar.MIN_POINTS:
             raise InvalidInput(
                 f"only {x.size} appeals match: hot spot analysis needs at least {gistar.MIN_POINTS}"
             )
+
+        def within_budget(cell_size: float) -> None:
+            # the band is chosen from the data here (a given band needs a given cell size)
+            budget.check_grid(extent, cell_size, None, max_work, cell_given=False)
+
         try:
             r = gistar.hotspots(
                 x,
@@ -300,6 +356,7 @@ def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
                 mask_distance=0.0 if q.study_area == "incidents" else "auto",
                 p_method=q.p_method,
                 permutations=q.permutations,
+                check_cell=within_budget,
             )
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
@@ -319,7 +376,6 @@ def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
             "n_neighbors": r.n_neighbors,
             "params": r.params,
         }
-    srid = metric_srid(conn, city_id, q.srid)
     cells = _cells(
         res["grid"],
         srid,
@@ -338,6 +394,67 @@ def run_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict:
     }
 
 
+def time_steps(
+    conn: Connection, city_id: int, q: HotspotQuery, step: str
+) -> tuple[float, int] | None:
+    """The start (epoch seconds) and number of the time steps of an emerging run: calendar
+    weeks (from Monday) or months, from ``since`` or the first appeal to ``until`` or the
+    last; ``None`` when there is no appeal to analyse (none in the city, or none after
+    ``since``). Two index
+    look-ups (min and max of ``created_at``)."""
+    t_min, t_max = conn.execute(
+        text(
+            "SELECT extract(epoch FROM date_trunc(:unit, coalesce(CAST(:since AS timestamptz), "
+            "  min(created_at)))), extract(epoch FROM coalesce(CAST(:until AS timestamptz), "
+            "  max(created_at))) FROM appeals WHERE city_id = :c"
+        ),
+        {"unit": step, "since": q.since, "until": q.until, "c": city_id},
+    ).one()
+    if t_min is None or t_max is None:
+        return None
+    if float(t_max) < float(t_min):
+        if q.until is not None:
+            raise InvalidInput("until is before since: the window holds no time step")
+        return None  # no appeal since ``since``
+    span = 7 * 86400 if step == "week" else 30.4375 * 86400
+    n_steps = int((float(t_max) - float(t_min)) // span) + 1
+    if n_steps < 10:
+        raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
+    if n_steps > MAX_STEPS:
+        raise InvalidInput(
+            f"{n_steps} time steps ({step}s): at most {MAX_STEPS}; "
+            "choose months or a shorter window (since, until)"
+        )
+    return float(t_min), n_steps
+
+
+def precheck_hotspots(conn: Connection, city_id: int, q: HotspotQuery, max_work: float) -> None:
+    """:func:`run_hotspots`'s refusals that need no appeal read: an unknown or non-metric
+    SRID, and with a given cell size the work (:func:`geo.hotspots.budget.check_grid`)."""
+    srid = metric_srid(conn, city_id, q.srid)
+    if q.cell_size:  # (without a cell size the band is chosen, a given one is not used)
+        extent = city_extent(conn, city_id, srid)
+        budget.check_band(extent, q.band)
+        budget.check_grid(extent, q.cell_size, q.band, max_work)
+
+
+def precheck_emerging(
+    conn: Connection, city_id: int, q: HotspotQuery, step: str, max_work: float
+) -> None:
+    """:func:`run_emerging`'s refusals that need no appeal read: the step, the SRID, the
+    number of time steps, and with a given cell size the work."""
+    if step not in ("week", "month"):
+        raise InvalidInput("step must be 'week' or 'month'")
+    srid = metric_srid(conn, city_id, q.srid)
+    extent = city_extent(conn, city_id, srid)
+    budget.check_band(extent, q.band)  # whatever the cell size: needs only the extent
+    window = time_steps(conn, city_id, q, step)
+    if window is not None and q.cell_size:
+        budget.check_grid(
+            extent, q.cell_size, q.band, max_work, steps=window[1], weekly=step == "week"
+        )
+
+
 STEPS_SQL = """
 SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy,
        floor((extract(epoch FROM a.created_at) - :t0) / :span)::int AS step, count(*)
@@ -347,32 +464,42 @@ WHERE {where} GROUP BY 1, 2, 3
 
 
 def run_emerging(
-    conn: Connection, city_id: int, q: HotspotQuery, step: str = "week", steps: int | None = None
+    conn: Connection,
+    city_id: int,
+    q: HotspotQuery,
+    step: str = "week",
+    steps: int | None = None,
+    max_work: float = MAX_WORK,
 ) -> dict:
     """Emerging hot spots: space-time Gi* per week or month and Mann–Kendall per cell.
 
     The cube (time step × cell) is counted by PostGIS over the study-area grid of
-    :func:`study_area_grid`; without a cell size, it is chosen from the points first.
+    :func:`study_area_grid`; without a cell size, it is chosen from the points first. The
+    work (cells × steps × (neighbours + steps), :mod:`geo.hotspots.budget`) is estimated
+    from the city's extent and the time span before the appeals are read (with an automatic
+    cell size, as soon as it is chosen) and refused above ``max_work``. No matching
+    appeals: no cells, and a ``note`` saying so.
     """
     if step not in ("week", "month"):
         raise InvalidInput("step must be 'week' or 'month'")
     srid = metric_srid(conn, city_id, q.srid)
     where, params = _filters(city_id, q, srid)
-    # steps are calendar weeks (from Monday) or months, from the first appeal's
-    t_min, t_max = conn.execute(
-        text(
-            "SELECT extract(epoch FROM date_trunc(:unit, coalesce(CAST(:since AS timestamptz), "
-            "  min(created_at)))), extract(epoch FROM coalesce(CAST(:until AS timestamptz), "
-            "  max(created_at))) FROM appeals WHERE city_id = :c"
-        ),
-        {"unit": step, "since": q.since, "until": q.until, "c": city_id},
-    ).one()
-    if t_min is None:
-        raise InvalidInput("no appeals match")
+    nothing = {c: 0 for c in emerging.CATEGORIES}
+    span = 7 * 86400 if step == "week" else 30.4375 * 86400
+    window = time_steps(conn, city_id, q, step)
+    if window is None:
+        return _empty(q, srid, _no_appeals(q), nothing)
+    t_min, n_steps = window
+    n_steps = steps or n_steps
+    extent = city_extent(conn, city_id, srid)
     cell_size = q.cell_size
     chosen = "given"
-    if not cell_size:
+    if cell_size:
+        budget.check_grid(extent, cell_size, q.band, max_work, steps=n_steps, weekly=step == "week")
+    else:
         x, y, _ = load_points(conn, city_id, q)
+        if x.size == 0:
+            return _empty(q, srid, _no_appeals(q), nothing)
         if x.size < gistar.MIN_POINTS:
             raise InvalidInput(
                 f"only {x.size} appeals match: emerging hot spots need at least {gistar.MIN_POINTS}"
@@ -381,14 +508,14 @@ def run_emerging(
             cell_size, chosen = ohsa.default_cell_size(x, y)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-    span = 7 * 86400 if step == "week" else 30.4375 * 86400
-    n_steps = steps or int((float(t_max) - float(t_min)) // span) + 1
-    if n_steps < 10:
-        raise InvalidInput(f"{n_steps} time steps: emerging hot spots need at least 10")
-    if n_steps > MAX_STEPS:
-        raise InvalidInput(
-            f"{n_steps} time steps ({step}s): at most {MAX_STEPS}; "
-            "choose months or a shorter window (since, until)"
+        budget.check_grid(
+            extent,
+            cell_size,
+            q.band,
+            max_work,
+            steps=n_steps,
+            cell_given=False,
+            weekly=step == "week",
         )
     _check_cell_count(conn, city_id, srid, cell_size)
     if q.study_area == "city":
@@ -396,6 +523,8 @@ def run_emerging(
     params.update({"s": cell_size, "t0": float(t_min), "span": span})
     sql = STEPS_SQL.format(where=where, **_xy(conn, city_id, srid))
     rows = np.asarray(conn.execute(text(sql), params).fetchall(), dtype=np.int64).reshape(-1, 4)
+    if not len(rows):
+        return _empty(q, srid, _no_appeals(q), nothing)
     if q.study_area != "city":
         cells = np.unique(rows[:, :2], axis=0)
         grid = _grid(np.c_[cells, np.zeros(len(cells), dtype=np.int64)], cell_size)
@@ -503,7 +632,8 @@ def _cells(grid: gistar.Grid, srid: int, **columns) -> list[dict]:
 
 
 def to_geojson(result: dict, only_significant: bool = False) -> dict:
-    """The cells as a GeoJSON FeatureCollection (lon/lat polygons)."""
+    """The cells as a GeoJSON FeatureCollection (lon/lat polygons); a run with nothing to
+    analyse keeps its ``note``."""
     feats = []
     for c in result["cells"]:
         if only_significant and c.get("class", c.get("category")) in (
@@ -520,7 +650,10 @@ def to_geojson(result: dict, only_significant: bool = False) -> dict:
                 "geometry": {"type": "Polygon", "coordinates": [c["ring"]]},
             }
         )
-    return {"type": "FeatureCollection", "features": feats, "parameters": result["params"]}
+    collection = {"type": "FeatureCollection", "features": feats, "parameters": result["params"]}
+    if "note" in result:  # nothing was analysed, and why
+        collection["note"] = result["note"]
+    return collection
 
 
 def cell_rows(result: dict) -> list[dict]:

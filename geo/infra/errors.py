@@ -30,6 +30,14 @@ class TooManyAttempts(QalaError):
         self.retry_after = retry_after
 
 
+class TooLarge(InvalidInput):
+    """An upload larger than the service accepts (HTTP 413)."""
+
+
+class UnsupportedMedia(InvalidInput):
+    """An upload that is not of a kind the service reads (HTTP 415): not a photo."""
+
+
 class KeyReused(InvalidInput):
     """An idempotency key came back from its caller with another request."""
 
@@ -59,6 +67,15 @@ class Unavailable(QalaError):
 
 class Conflict(QalaError):
     """The request conflicts with the state (a transition not allowed from this status)."""
+
+
+class StaleVersion(Conflict):
+    """A change sent with a version of the appeal that is no longer current: someone else
+    changed it meanwhile (HTTP 409, with the appeal as it is now in ``current``)."""
+
+    def __init__(self, message: str, current: dict):
+        super().__init__(message)
+        self.current = current
 
 
 class ImportRejected(QalaError):

@@ -65,6 +65,45 @@ class Settings(BaseSettings):
     docs: bool | None = None
     behind_tls: bool = False
     trusted_proxies: str = "127.0.0.1,::1"
+    # analyses (hot spots, emerging hot spots, clusters): the work one may do, estimated
+    # before it starts (cells x steps x (neighbours + steps); pairs of appeals for a
+    # clustering), beyond which it is refused with a 422 naming what to change; the worker
+    # processes that run them outside the serving process, how many more may wait (503
+    # beyond), their processor priority below the server's, and how long and how much of
+    # their answers are kept
+    analysis_max_work: float = 1e9
+    analysis_workers: int = 1
+    analysis_nice: int = 10
+    analysis_queue: int = 4
+    analysis_cache_s: float = 300.0
+    analysis_cache_mb: int = 64
+    # where people reach the service: the tracker and unsubscribe links in messages
+    public_url: str = "http://127.0.0.1:8000"
+    # photos: the largest file and picture accepted, where the files are kept (folder:
+    # data_dir/photos; s3: the bucket, endpoint_url for MinIO), links fetched (Open311's
+    # media_url): their time limit and the non-public networks trusted (CIDR, comma separated)
+    photo_max_bytes: int = 10 * 1024 * 1024
+    photo_max_pixels: int = 50_000_000
+    photo_store: Literal["folder", "s3"] = "folder"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    media_fetch_timeout_s: float = 10.0
+    media_fetch_allow: str = ""
+    # word back to applicants: the SMTP server, the sender, the worker's retries
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "Qala Map <noreply@qala.local>"
+    # an SMS sender: "module:factory" called with the settings, returning an object with
+    # send(phone, text); empty: SMS messages are not sent (they fail with that reason)
+    sms_sender: str = ""
+    outbox_max_attempts: int = 8
+    outbox_backoff_s: float = 30.0  # the first retry; each next one waits twice as long
+    outbox_batch: int = 50
+    outbox_poll_s: float = 5.0
     # operations: log lines as text or one JSON object each (for a log shipper), their
     # level; worker processes of `qala serve` (1: one process, the event loop does it all)
     log_format: Literal["text", "json"] = "text"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from geo.hotspots import budget
 from geo.infra.errors import InvalidInput
 from geo.infra.timespan import year_window
 
@@ -79,18 +80,56 @@ class ClusterQuery:
     limit: int = 50
 
 
-def density_clusters(conn: Connection, city_id: int, q: ClusterQuery | None = None) -> list[dict]:
+COUNT_SQL = text("""
+SELECT (SELECT count(*) FROM appeals a
+        WHERE a.city_id = :c AND NOT a.placeholder_geocode
+          AND a.created_at >= :since AND a.created_at < :until
+          AND (CAST(:cat AS text) IS NULL OR a.category_code = :cat)),
+       ST_XMax(g) - ST_XMin(g), ST_YMax(g) - ST_YMin(g)
+FROM (SELECT ST_Transform(bounds, metric_srid) AS g FROM cities WHERE id = :c) b
+""")
+
+#: pairs of appeals a clustering may compare (:func:`geo.hotspots.budget.check_clusters`)
+MAX_WORK = 1e9
+
+
+def precheck_clusters(
+    conn: Connection, city_id: int, q: ClusterQuery, max_work: float = MAX_WORK
+) -> int:
+    """The appeals a clustering would compare (counted in the window), refused with
+    :class:`geo.hotspots.budget.TooMuchWork` when the pairs within ``eps_m`` would exceed
+    ``max_work``."""
+    since, until = year_window(q.since, q.until)
+    n, width, height = conn.execute(
+        COUNT_SQL, {"c": city_id, "since": since, "until": until, "cat": q.category}
+    ).one()
+    if n:
+        extent = budget.Extent(float(width or 0), float(height or 0))
+        budget.check_clusters(int(n), q.eps_m, extent, max_work)
+    return int(n)
+
+
+def density_clusters(
+    conn: Connection, city_id: int, q: ClusterQuery | None = None, max_work: float = MAX_WORK
+) -> list[dict]:
     """ST_ClusterDBSCAN in the city's metric CRS: "places where accidents happen most often".
+
+    The appeals of the window are counted first and the pairs within ``eps_m`` estimated
+    (:func:`geo.hotspots.budget.check_clusters`): above ``max_work`` it is refused before
+    the clustering starts.
 
     Raises
     ------
     InvalidInput
-        ``eps_m`` or ``min_points`` out of range.
+        ``eps_m`` or ``min_points`` out of range, or too much work
+        (:class:`geo.hotspots.budget.TooMuchWork`).
     """
     q = q or ClusterQuery()
     if not (1 <= q.eps_m <= 5000) or not (2 <= q.min_points <= 100000):
         raise InvalidInput("eps_m must be 1..5000 m and min_points 2..100000")
     since, until = year_window(q.since, q.until)
+    if not precheck_clusters(conn, city_id, q, max_work):
+        return []
     rows = conn.execute(
         CLUSTERS_SQL,
         {

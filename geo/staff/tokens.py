@@ -104,3 +104,67 @@ def read_token(token: str, secret: str) -> TokenClaims:
         version=c["ver"],
         name=name if isinstance(name, str) else "",
     )
+
+
+#: the audience of a stream ticket: never accepted as a bearer token, nor a token as a ticket
+TICKET_AUDIENCE = "qala-stream"
+TICKET_SECONDS = 60
+
+
+def issue_ticket(claims: TokenClaims, secret: str, seconds: int = TICKET_SECONDS) -> str:
+    """A short-lived ticket to open the staff event stream (``EventSource`` cannot send an
+    ``Authorization`` header, and a long-lived token must not travel in a URL, where logs
+    and histories keep it). It says what the token said, for ``seconds``, and only to the
+    stream (its audience).
+
+    >>> c = TokenClaims(user_id=7, city_id=1, role="inspector", version=0, name="a")
+    >>> read_ticket(issue_ticket(c, "s" * 40), "s" * 40) == c
+    True
+    """
+    now = dt.datetime.now(dt.UTC)
+    return jwt.encode(
+        {
+            "aud": TICKET_AUDIENCE,
+            "sub": str(claims.user_id),
+            "city": claims.city_id,
+            "role": claims.role,
+            "ver": claims.version,
+            "name": claims.name,
+            "iat": now,
+            "exp": now + dt.timedelta(seconds=seconds),
+        },
+        secret,
+        algorithm=ALGORITHM,
+    )
+
+
+def read_ticket(ticket: str, secret: str) -> TokenClaims:
+    """The claims of a stream ticket; :class:`TokenRefused` for anything else (an expired
+    ticket, a staff token, a forged one)."""
+    try:
+        c = jwt.decode(
+            ticket,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=TICKET_AUDIENCE,
+            options={"require": [*REQUIRED, "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenRefused("the stream ticket has expired: ask for a new one") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenRefused(
+            "not a stream ticket: POST /api/v1/staff/stream/ticket with your token"
+        ) from exc
+    sub = c["sub"]
+    if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) < 19):
+        raise TokenRefused("the ticket's 'sub' claim is not an account id")
+    if not (_whole(c["city"]) and _whole(c["ver"]) and c["role"] in ROLES):
+        raise TokenRefused("the ticket's claims are not valid")
+    name = c.get("name")
+    return TokenClaims(
+        user_id=int(sub),
+        city_id=c["city"],
+        role=c["role"],
+        version=c["ver"],
+        name=name if isinstance(name, str) else "",
+    )

@@ -5,6 +5,8 @@ month and season, the top of the queue around the budget line (on-time ratings l
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable
 
 import folium
 from pydantic import BaseModel
@@ -12,6 +14,7 @@ from sqlalchemy import Connection
 
 from geo.city.catalog import category_names
 from geo.hotspots.run import HotspotQuery, run_hotspots, to_geojson
+from geo.hotspots.workers import Analysis, Answer, Busy
 from geo.infra.errors import InvalidInput
 from geo.planning.ratings import statistics
 from geo.planning.repair_queue import public_queue
@@ -31,10 +34,12 @@ HOTSPOT_COLORS = {
 
 def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
     t = ctx.t
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
+    # the year up to this hour: the hot spots' answer is shared by an hour's page views
+    since = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    since -= dt.timedelta(days=365)
     stats = statistics(conn, ctx.city.id, since)
     categories = category_names(conn, ctx.lang)
-    spots = hotspots(conn, ctx.city.id, since)
+    spots = hotspots(conn, ctx.city.id, since, ctx.analyse)
     queue = public_queue(conn, ctx.city.id)
 
     m = render.city_map(ctx, layers=("districts", "yards", "streets", "buildings"), zoom=13)
@@ -60,15 +65,28 @@ def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
     )
 
 
-def hotspots(conn: Connection, city_id: int, since: dt.datetime) -> dict:
-    """Significant Gi* cells of the last year's appeals (none when there are too few), on
-    250 m cells (counted by PostGIS in one scan, fast with millions of appeals); the API
-    offers the data-driven defaults."""
+def hotspots(
+    conn: Connection,
+    city_id: int,
+    since: dt.datetime,
+    analyse: Callable[[Analysis], Answer] | None = None,
+) -> dict:
+    """Significant Gi* cells of the last year's appeals (none when there are too few, or
+    when the service's analyses are all busy), on 250 m cells (counted by PostGIS in one
+    scan, fast with millions of appeals); the API offers the data-driven defaults. With
+    ``analyse`` the run takes the API's path (a worker process, the cache)."""
+    q = HotspotQuery(since=since, cell_size=250)
     try:
-        result = run_hotspots(conn, city_id, HotspotQuery(since=since, cell_size=250))
-    except InvalidInput:
+        if analyse is None:
+            collection = to_geojson(run_hotspots(conn, city_id, q))
+        else:
+            collection = json.loads(analyse(Analysis("hotspots", q, None, "geojson")).body)
+    except (InvalidInput, Busy):
         return {"type": "FeatureCollection", "features": [], "parameters": {}}
-    return to_geojson(result, only_significant=True)
+    collection["features"] = [
+        f for f in collection["features"] if f["properties"]["class"] != "not_significant"
+    ]
+    return collection
 
 
 def _hotspot_layer(spots: dict, t: dict[str, str]) -> folium.GeoJson:

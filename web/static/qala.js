@@ -111,7 +111,7 @@
       box.hidden = !w;
       if (w) {
         document.getElementById('whoami-name').textContent = w.name;
-        document.getElementById('whoami-role').textContent = w.role;
+        document.getElementById('whoami-role').textContent = word('roles', w.role);
       }
     });
   }
@@ -125,10 +125,51 @@
     return 'qala-marks';
   }
 
+  /* Live changes of appeals (Server-Sent Events from the database's NOTIFY). EventSource
+     cannot send the token, and a long-lived token must not sit in a URL: each connection
+     trades it for a ticket valid for a minute. When the stream is lost (the server ended
+     it, the network, a restart) it reconnects with a new ticket; onChange({kind: 'ready'})
+     after every (re)connection lets the page refetch what it may have missed. */
+  function live(onChange, onState) {
+    var source = null, timer = null, delay = 1000, stopped = false;
+    function state(up) { if (onState) { onState(up); } }
+    function open() {
+      timer = null;
+      if (stopped || !token()) { return; }
+      api('/api/v1/staff/stream/ticket', {method: 'POST'}).then(function (res) {
+        if (stopped) { return; }
+        source = new EventSource('/api/v1/staff/stream?ticket=' + encodeURIComponent(res.ticket));
+        source.addEventListener('ready', function () {
+          delay = 1000;
+          state(true);
+          onChange({kind: 'ready'});
+        });
+        source.addEventListener('appeal', function (ev) {
+          var data = null;
+          try { data = JSON.parse(ev.data); } catch (e) { return; }
+          onChange(data);
+        });
+        source.onerror = function () { close(); state(false); retry(); };
+      }).catch(function () { state(false); retry(); });
+    }
+    function close() { if (source) { source.close(); source = null; } }
+    function retry() {
+      if (stopped || timer) { return; }
+      timer = setTimeout(open, delay);
+      delay = Math.min(delay * 2, 30000);
+    }
+    onAuth(function (w) {
+      close();
+      if (timer) { clearTimeout(timer); timer = null; }
+      if (w) { open(); } else { state(null); }
+    });
+    window.addEventListener('pagehide', function () { stopped = true; close(); });
+  }
+
   document.addEventListener('DOMContentLoaded', bindLogin);
 
   window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api,
     token: token, who: who, onAuth: onAuth, signIn: signIn, signOut: signOut, map: map,
-    marks: marks,
+    marks: marks, live: live,
     ApiError: ApiError};
 })();

@@ -33,9 +33,11 @@ Decisions, in the order the importer applies them:
   closed rows whose deadline was *derived* and whose on-time status the source states, the
   derived deadline is moved so that the two agree (Boston counts a case that had no target
   as on time: its deadline becomes its closing time); both counts are reported. A source
-  deadline is never changed: rows where it disagrees with the source's status are reported
-  as disagreements (none in the Boston 2015 file; its 82 closed rows without a status are
-  late by their target and left out of the rate). Open rows are not compared: the source's
+  deadline is never changed. Agreement with the source's status is reported only over the
+  closed rows whose source gives both the deadline and the status (a derived deadline agrees
+  by construction, so those rows are counted apart); rows that disagree are reported (none
+  in the Boston 2015 file; its 82 closed rows without a status are late by their target and
+  left out of the rate). Open rows are not compared: the source's
   status was taken on the day of the export, ours is ``deadline_at < now()``.
 * **Categories** map the source's type to our codes; unknown types go to ``other`` and are
   counted apart from the types the mapping itself sends to ``other``. The source's type is

@@ -26,9 +26,14 @@ class HistoryReport:
     deadline_from_source, deadline_from_category, deadline_raised, deadline_lowered : int
         Where the deadlines came from, and how many derived ones were moved to keep the
         source's on-time status.
-    on_time_checked, on_time_agree : int
-        Closed rows with a source on-time status, and how many of them ``closed_at <=
-        deadline_at`` agrees with.
+    on_time_checked, on_time_agree, on_time_disagree_source_deadline : int
+        Closed rows whose source gives both a deadline and an on-time status, and how many of
+        them ``closed_at <= deadline_at`` agrees (disagrees) with.
+    on_time_derived : int
+        Closed rows with a source status but no source deadline: their derived deadline was
+        set from the status, so they are not counted in the agreement.
+    on_time_unknown : int
+        Closed rows without a source status.
     seconds, timings : float, dict
         Wall time in all and per step.
     """
@@ -63,6 +68,7 @@ class HistoryReport:
     on_time_checked: int = 0
     on_time_agree: int = 0
     on_time_disagree_source_deadline: int = 0
+    on_time_derived: int = 0
     on_time_unknown: int = 0
     closed_before_opened: int = 0
     years: list[int] = field(default_factory=list)
@@ -169,11 +175,18 @@ class HistoryReport:
         )
         if self.on_time_checked:
             lines.append(
-                f"on time (closed rows, closed_at <= deadline_at vs the source's status): "
-                f"{n(self.on_time_agree)} of {n(self.on_time_checked)} agree "
-                f"({100 * self.on_time_rate:.2f}%); "
-                f"{n(self.on_time_disagree_source_deadline)} disagree on a source deadline; "
-                f"{n(self.on_time_unknown)} closed rows without a source status"
+                f"on time (closed rows with the source's deadline and status, closed_at <= "
+                f"deadline_at vs the status): {n(self.on_time_agree)} of "
+                f"{n(self.on_time_checked)} agree ({100 * self.on_time_rate:.2f}%), "
+                f"{n(self.on_time_disagree_source_deadline)} disagree; not compared: "
+                f"{n(self.on_time_derived)} with a derived deadline, "
+                f"{n(self.on_time_unknown)} without a source status"
+            )
+        elif self.on_time_derived or self.on_time_unknown:
+            lines.append(
+                "on time: no closed row with both the source's deadline and status to compare "
+                f"({n(self.on_time_derived)} with a derived deadline, "
+                f"{n(self.on_time_unknown)} without a source status)"
             )
         if self.closed_before_opened:
             lines.append(f"closed before opened (kept as they are): {n(self.closed_before_opened)}")

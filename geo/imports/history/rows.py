@@ -358,8 +358,9 @@ def _keep_on_time(
     src: pa.Table, idx: np.ndarray, mapping: Mapping, times: Times, report: HistoryReport
 ) -> None:
     """Keep what the source says of being on time derivable as ``closed_at <= deadline_at``:
-    a derived deadline moves to agree (a source deadline never does; disagreements are
-    counted)."""
+    a derived deadline moves to agree (a source deadline never does). Agreement is counted
+    over the closed rows whose source gives both a deadline and a status; rows whose deadline
+    was derived are counted apart (``on_time_derived``)."""
     closed_k, closed_at, dl, no_dl = (
         times.closed,
         times.closed_at,
@@ -376,11 +377,15 @@ def _keep_on_time(
     dl[lower_dl] = closed_at[lower_dl] - np.timedelta64(1, "s")
     report.deadline_raised = int(raise_dl.sum())
     report.deadline_lowered = int(lower_dl.sum())
-    known = closed_k & (yes | no)
+    stated = closed_k & (yes | no)
+    # agreement is measured only where the source gives both the deadline and the status: a
+    # derived deadline was just set to agree, and counting it would report what we built
+    known = stated & ~no_dl
     agree = known & ((closed_at <= dl) == yes)
     report.on_time_checked = int(known.sum())
     report.on_time_agree = int(agree.sum())
-    report.on_time_disagree_source_deadline = int((known & ~agree & ~no_dl).sum())
+    report.on_time_disagree_source_deadline = int((known & ~agree).sum())
+    report.on_time_derived = int((stated & no_dl).sum())
     report.on_time_unknown = int((closed_k & ~(yes | no)).sum())
 
 

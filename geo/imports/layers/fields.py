@@ -15,9 +15,9 @@ import pandas as pd
 import yaml
 
 from geo.infra.errors import InvalidInput
-from geo.models import REPAIR_STATES, WELL_KINDS
+from geo.models import ORG_KINDS, REPAIR_STATES, WELL_KINDS
 
-KINDS = ("buildings", "yards", "wells", "districts")
+KINDS = ("buildings", "yards", "wells", "districts", "organisations")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,14 @@ FIELDS: dict[str, dict[str, Field]] = {
     "districts": {
         "name_ru": Field(required=True),
         "name_kk": Field(),
+    },
+    # the bodies that execute appeals, each with its service area (the file's polygons)
+    "organisations": {
+        "name_ru": Field(required=True),
+        "name_kk": Field(),
+        "kind": Field(required=True, choices=ORG_KINDS),
+        "phone": Field(max_len=64),
+        "manager": Field(),
     },
 }
 

@@ -87,7 +87,7 @@ def import_layer(
     ----------
     conn : Connection
         A connection in the caller's transaction; nothing is committed here.
-    kind : {"buildings", "yards", "wells", "districts"}
+    kind : {"buildings", "yards", "wells", "districts", "organisations"}
         The layer.
     path : str or Path
         A GeoJSON, GeoPackage or Shapefile (or another file GDAL reads).
@@ -331,9 +331,30 @@ def write_districts(
     return {"districts": len(write_rows(conn, District, out, "districts"))}
 
 
+def write_organisations(
+    conn: Connection, cid: int, rows: CheckedRows, notes: list[str]
+) -> dict[str, int]:
+    """Organisations with their service areas (what routing matches an appeal's point
+    against); the Kazakh name defaults to the Russian one."""
+    out = [
+        {
+            "city_id": cid,
+            "kind": rows.get("kind", i),
+            "name_ru": rows.get("name_ru", i),
+            "name_kk": rows.get("name_kk", i, rows.get("name_ru", i)),
+            "phone": rows.get("phone", i),
+            "manager": rows.get("manager", i),
+            "service_area": rows.geom(i),
+        }
+        for i in range(len(rows))
+    ]
+    return {"organisations": len(write_rows(conn, Organisation, out, "organisations"))}
+
+
 WRITERS: dict[str, Callable[[Connection, int, CheckedRows, list[str]], dict[str, int]]] = {
     "buildings": write_buildings,
     "yards": write_yards,
     "wells": write_wells,
     "districts": write_districts,
+    "organisations": write_organisations,
 }

@@ -9,7 +9,7 @@
   compares the geometries' binary forms (the cast to ``bytea`` is found by type, whatever
   the ``search_path``): a changed point, SRID or vertex fires it, as before.
 
-Revision ID: 0017
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

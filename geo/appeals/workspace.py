@@ -1,0 +1,178 @@
+"""What the staff workspace reads: a page of the work list with its counts, the same list
+for a CSV export or the map, and one appeal's whole file (its dossier).
+
+Everything is read in the caller's scope: the filters of :class:`~geo.appeals.reads.AppealFilter`
+on top of what row-level security already limits (the city; an executor's organisation).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, text
+
+from geo.appeals import lifecycle, notes, reads
+from geo.appeals.actors import Actor
+from geo.appeals.reads import SORTS, AppealFilter, filter_sql
+from geo.appeals.states import STATES
+from geo.infra.errors import Forbidden, NotFound
+
+#: the most rows one CSV export or one map of the list holds
+EXPORT_MAX = 20_000
+MAP_MAX = 2_000
+
+#: the columns of the work list (and of its CSV export), no personal data of applicants
+LIST_COLUMNS = (
+    "reg_number",
+    "status",
+    "overdue",
+    "category_code",
+    "category_ru",
+    "category_kk",
+    "category_en",
+    "channel",
+    "created_at",
+    "deadline_at",
+    "organisation_id",
+    "organisation_ru",
+    "organisation_kk",
+    "district_id",
+    "address_text",
+    "repeat_of",
+    "lon",
+    "lat",
+)
+
+
+def work_page(conn: Connection, city_id: int, actor: Actor, which: AppealFilter) -> dict:
+    """One page of the work list: ``items`` in the filter's order, ``total`` matching, and
+    ``counts`` per status of everything the other filters match (the status tabs).
+
+    Raises
+    ------
+    Forbidden, InvalidInput
+        As :func:`geo.appeals.reads.filter_sql`.
+    """
+    items = reads.list_appeals(conn, city_id, actor, which)
+    body, params = filter_sql(actor, which, skip_status=True)
+    params["c"] = city_id
+    counts = dict.fromkeys(STATES, 0)
+    for status, n in conn.execute(text(f"SELECT a.status, count(*) {body} GROUP BY 1"), params):
+        counts[status] = n
+    total = counts[which.status] if which.status else sum(counts.values())
+    return {
+        "total": total,
+        "counts": counts,
+        "limit": which.limit,
+        "offset": which.offset,
+        "items": items,
+    }
+
+
+def _rows(conn: Connection, city_id: int, actor: Actor, which: AppealFilter, most: int):
+    body, params = filter_sql(actor, which)
+    params.update(c=city_id, lim=most)
+    cols = ", ".join(f"a.{c}" for c in LIST_COLUMNS)
+    sql = f"SELECT {cols} {body} ORDER BY {SORTS[which.sort]} LIMIT :lim"
+    return conn.execute(text(sql), params).mappings()
+
+
+def export_csv(conn: Connection, city_id: int, actor: Actor, which: AppealFilter) -> Iterator[str]:
+    """The whole filtered list (at most :data:`EXPORT_MAX` rows, paging ignored) as CSV
+    text, header first, in chunks."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(LIST_COLUMNS)
+    for i, row in enumerate(_rows(conn, city_id, actor, which, EXPORT_MAX)):
+        writer.writerow(["" if row[c] is None else row[c] for c in LIST_COLUMNS])
+        if i % 500 == 499:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def map_points(conn: Connection, city_id: int, actor: Actor, which: AppealFilter) -> dict:
+    """The filtered list (at most :data:`MAP_MAX`, paging ignored) as a GeoJSON
+    FeatureCollection of points: number, status, overdue, category."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(r["lon"], 6), round(r["lat"], 6)]},
+            "properties": {
+                "reg_number": r["reg_number"],
+                "status": r["status"],
+                "overdue": r["overdue"],
+                "category_code": r["category_code"],
+            },
+        }
+        for r in _rows(conn, city_id, actor, which, MAP_MAX)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def dossier(conn: Connection, city_id: int, reg_number: str, actor: Actor) -> dict:
+    """One appeal's whole file for a staff page: the appeal (with the applicant's contacts
+    where the role may see them and its version), its event log, notes of both kinds,
+    photos, its original and its repeats, and the actions offered to ``actor`` now.
+
+    Raises
+    ------
+    NotFound
+        No appeal of that number in the city.
+    Forbidden
+        It exists but ``actor`` may not see it (another organisation's, for an executor).
+    """
+    number = reg_number.strip().upper()
+    try:
+        appeal = reads.get_appeal(conn, city_id, reg_number=number, actor=actor)
+    except NotFound:
+        # row-level security hides another organisation's appeal from an executor: say so
+        # rather than "no such appeal" (the public tracker tells anyone that it exists)
+        if conn.execute(
+            text("SELECT qala_appeal_exists(:c, :r)"), {"c": city_id, "r": number}
+        ).scalar():
+            raise Forbidden(
+                f"the appeal {number} is assigned to another organisation: you cannot open it"
+            ) from None
+        raise
+    events = reads.history(conn, city_id, appeal["id"], staff=True)
+    repeats = conn.execute(
+        text(
+            "SELECT reg_number, status, created_at FROM appeal_cards a WHERE a.city_id = :c "
+            "AND a.repeat_of = :r ORDER BY created_at"
+        ),
+        {"c": city_id, "r": appeal["reg_number"]},
+    ).mappings()
+    return {
+        "appeal": appeal,
+        "events": events,
+        "notes": notes.notes(conn, city_id, appeal["id"], staff=True),
+        "media": reads.media(conn, city_id, appeal["id"]),
+        "repeats": [dict(r) for r in repeats],
+        "actions": lifecycle.offered_actions(appeal, actor, events),
+        "calls_back": actor.role in lifecycle.CALLS_BACK,
+    }
+
+
+def organisations(conn: Connection, city_id: int) -> list[dict]:
+    """The city's organisations (an appeal is assigned to one), by kind and name."""
+    rows = conn.execute(
+        text(
+            "SELECT id, kind, name_ru, name_kk FROM organisations WHERE city_id = :c "
+            "ORDER BY kind, name_ru, id"
+        ),
+        {"c": city_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def districts(conn: Connection, city_id: int) -> list[dict]:
+    """The city's districts, by name."""
+    rows = conn.execute(
+        text("SELECT id, name_ru, name_kk FROM districts WHERE city_id = :c ORDER BY name_ru"),
+        {"c": city_id},
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,285 @@
+/* The work list: filters (kept in the address bar), counts per status, one page of the
+   table, the same query on the map, CSV export; new and changed appeals arrive by the live
+   stream and the list and the map refetch themselves. */
+(function () {
+  'use strict';
+  var Q = window.Qala, t = Q.t, esc = Q.esc, lang = Q.config.lang;
+  var $ = function (id) { return document.getElementById(id); };
+  var map = Q.map(), pane = Q.marks();
+  var points = L.layerGroup().addTo(map);
+  var form = $('filters');
+  var LIMIT = 50;
+  var state = {offset: 0, seen: null, seq: 0, timer: null, fitted: false};
+  var STATUS_COLORS = {registered: '#1f6f8b', assigned: '#7a5fb0', in_progress: '#b35c00',
+    resolved: '#2f7d46', closed: '#5d6b75', rejected: '#5d6b75', deferred: '#a08a2a',
+    duplicate: '#5d6b75', reopened: '#b3261e'};
+  var FIELDS = ['q', 'status', 'sort', 'group', 'category', 'district_id', 'organisation_id',
+    'channel', 'since', 'until'];
+
+  function pageHref(reg) {
+    return '/staff/' + encodeURIComponent(reg) + (lang !== 'ru' ? '?lang=' + lang : '');
+  }
+
+  /* --- the filters, as a query string (the address bar keeps them) ------------------- */
+  function filters() {
+    var p = new URLSearchParams();
+    FIELDS.forEach(function (name) {
+      var v = form.elements[name].value.trim();
+      if (!v) { return; }
+      if (name === 'since' || name === 'until') {
+        /* a day of the city: from its first moment; "until" includes the day named */
+        var d = new Date(v + 'T00:00:00');
+        if (name === 'until') { d.setDate(d.getDate() + 1); }
+        v = d.toISOString();
+      }
+      p.set(name, v);
+    });
+    if ($('f-overdue').checked) { p.set('overdue', 'true'); }
+    if ($('f-due-today').checked) { p.set('due_today', 'true'); }
+    return p;
+  }
+
+  function remember() {
+    var p = new URLSearchParams();
+    if (lang !== 'ru') { p.set('lang', lang); }
+    FIELDS.forEach(function (name) {
+      var v = form.elements[name].value.trim();
+      if (v) { p.set(name, v); }
+    });
+    if ($('f-overdue').checked) { p.set('overdue', 'true'); }
+    if ($('f-due-today').checked) { p.set('due_today', 'true'); }
+    if (state.offset) { p.set('offset', state.offset); }
+    var q = p.toString();
+    history.replaceState(null, '', location.pathname + (q ? '?' + q : ''));
+  }
+
+  function restore() {
+    var p = new URLSearchParams(location.search);
+    FIELDS.forEach(function (name) {
+      if (p.has(name)) { form.elements[name].value = p.get(name); }
+    });
+    $('f-overdue').checked = p.get('overdue') === 'true';
+    $('f-due-today').checked = p.get('due_today') === 'true';
+    state.offset = Math.max(0, parseInt(p.get('offset') || '0', 10) || 0);
+  }
+
+  /* --- the lists the filters offer ----------------------------------------------------- */
+  function fillSelect(select, items) {
+    var keep = select.value || new URLSearchParams(location.search).get(select.name) || '';
+    items.forEach(function (o) {
+      var opt = document.createElement('option');
+      opt.value = o.id;
+      opt.textContent = (lang === 'kk' && o.name_kk) || o.name_ru;
+      select.appendChild(opt);
+    });
+    select.value = keep;
+  }
+
+  function loadChoices() {
+    if (loadChoices.done) { return; }
+    loadChoices.done = true;
+    Q.api('/api/v1/staff/districts').then(function (d) { fillSelect($('f-district'), d); });
+    Q.api('/api/v1/staff/organisations').then(function (o) {
+      fillSelect($('f-organisation'), o);
+    });
+  }
+
+  /* the categories of the group chosen only */
+  $('f-group').addEventListener('change', function () {
+    var g = this.value, cat = $('f-category');
+    Array.prototype.forEach.call(cat.options, function (o) {
+      o.hidden = !!(g && o.value && o.getAttribute('data-group') !== g);
+    });
+    if (cat.selectedOptions[0] && cat.selectedOptions[0].hidden) { cat.value = ''; }
+  });
+
+  /* --- the list, its counts and the map ------------------------------------------------ */
+  function load() {
+    var rows = $('rows'), err = $('list-error');
+    if (!Q.token()) {
+      rows.innerHTML = '<tr><td colspan="5" class="hint">' + esc(t('login_needed')) + '</td></tr>';
+      $('status-tabs').innerHTML = '';
+      $('shown').textContent = '';
+      points.clearLayers();
+      return;
+    }
+    var p = filters(), mine = ++state.seq;
+    p.set('limit', LIMIT);
+    p.set('offset', state.offset);
+    Q.api('/api/v1/staff/appeals?' + p.toString()).then(function (page) {
+      if (mine !== state.seq) { return; }
+      err.hidden = true;
+      if (page.offset > 0 && page.offset >= page.total) {  /* the page emptied: go back */
+        state.offset = Math.max(0, Math.floor((page.total - 1) / LIMIT) * LIMIT);
+        load();
+        return;
+      }
+      renderTabs(page.counts);
+      renderRows(page.items);
+      renderPager(page);
+      remember();
+    }).catch(function (e) {
+      err.textContent = t('error') + ': ' + e.message;
+      err.hidden = false;
+    });
+    var m = filters();
+    Q.api('/api/v1/staff/appeals?format=geojson&' + m.toString()).then(function (fc) {
+      if (mine !== state.seq) { return; }
+      drawPoints(fc);
+    }).catch(function () { /* the list says what went wrong */ });
+  }
+
+  function csvQuery() {
+    var p = filters();
+    p.set('format', 'csv');
+    return p.toString();
+  }
+
+  function renderTabs(counts) {
+    var current = form.elements.status.value, total = 0, html = [];
+    Object.keys(counts).forEach(function (s) { total += counts[s]; });
+    html.push(tab('', t('all'), total, current === ''));
+    Object.keys(counts).forEach(function (s) {
+      if (counts[s] || s === current) {
+        html.push(tab(s, Q.word('states', s), counts[s], s === current));
+      }
+    });
+    $('status-tabs').innerHTML = html.join('');
+  }
+
+  function tab(status, label, n, on) {
+    return '<button type="button" class="tab' + (on ? ' current' : '') + '" data-status="' +
+      esc(status) + '" aria-pressed="' + (on ? 'true' : 'false') + '">' + esc(label) +
+      ' <b>' + esc(n) + '</b></button>';
+  }
+
+  $('status-tabs').addEventListener('click', function (ev) {
+    var b = ev.target.closest('button[data-status]');
+    if (!b) { return; }
+    form.elements.status.value = b.getAttribute('data-status');
+    state.offset = 0;
+    load();
+  });
+
+  function catName(a) { return a['category_' + lang] || a.category_ru; }
+  function orgName(a) { return (lang === 'kk' && a.organisation_kk) || a.organisation_ru || '—'; }
+
+  /* one cell; on a phone it is a card's line, its label from data-label */
+  function cell(label, html) {
+    return '<td data-label="' + esc(t(label)) + '"><div>' + html + '</div></td>';
+  }
+
+  function renderRows(items) {
+    var rows = $('rows'), before = state.seen;
+    state.seen = {};
+    if (!items.length) {
+      rows.innerHTML = '<tr><td colspan="5" class="hint">' + esc(t('nothing_found')) + '</td></tr>';
+      return;
+    }
+    rows.innerHTML = items.map(function (a) {
+      state.seen[a.reg_number] = a.status;
+      var fresh = before && before[a.reg_number] !== a.status;
+      return '<tr data-reg="' + esc(a.reg_number) + '" data-status="' + esc(a.status) + '"' +
+        (fresh ? ' class="fresh"' : '') + '>' +
+        cell('reg_number', '<a href="' + esc(pageHref(a.reg_number)) + '">' +
+          esc(a.reg_number) + '</a>') +
+        cell('category', esc(catName(a)) +
+          (a.address_text ? '<br><small>' + esc(a.address_text) + '</small>' : '')) +
+        cell('status', '<span class="badge s-' + esc(a.status) + '">' +
+          esc(Q.word('states', a.status)) + '</span>' + (a.overdue ?
+          ' <span class="badge overdue">' + esc(t('overdue')) + '</span>' : '')) +
+        cell('deadline', esc(Q.when(a.deadline_at))) +
+        cell('organisation', esc(orgName(a))) + '</tr>';
+    }).join('');
+  }
+
+  function renderPager(page) {
+    var a = page.total ? page.offset + 1 : 0, b = Math.min(page.offset + page.limit, page.total);
+    $('shown').textContent = t('shown_of').replace('{a}', a).replace('{b}', b)
+      .replace('{n}', page.total);
+    $('prev').disabled = page.offset <= 0;
+    $('next').disabled = page.offset + page.limit >= page.total;
+  }
+
+  $('prev').addEventListener('click', function () {
+    state.offset = Math.max(0, state.offset - LIMIT);
+    load();
+  });
+  $('next').addEventListener('click', function () {
+    state.offset += LIMIT;
+    load();
+  });
+
+  function drawPoints(fc) {
+    points.clearLayers();
+    var bounds = [];
+    fc.features.forEach(function (f) {
+      var c = f.geometry.coordinates, pr = f.properties;
+      bounds.push([c[1], c[0]]);
+      L.circleMarker([c[1], c[0]], {radius: 6, pane: pane, weight: pr.overdue ? 3 : 1,
+        color: pr.overdue ? '#b3261e' : '#ffffff', fillOpacity: 0.9,
+        fillColor: STATUS_COLORS[pr.status] || '#1f6f8b'})
+        .bindPopup('<a href="' + esc(pageHref(pr.reg_number)) + '">' + esc(pr.reg_number) +
+          '</a><br>' + esc(Q.word('states', pr.status)))
+        .addTo(points);
+    });
+    if (bounds.length && !state.fitted) {
+      state.fitted = true;
+      map.fitBounds(bounds, {maxZoom: 15, padding: [20, 20]});
+    }
+  }
+
+  /* --- the form ------------------------------------------------------------------------ */
+  form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    state.offset = 0;
+    state.fitted = false;
+    load();
+  });
+  form.addEventListener('reset', function () {
+    setTimeout(function () { state.offset = 0; load(); }, 0);
+  });
+
+  /* the export needs the token, which a plain link cannot send: fetched, then saved */
+  $('export').addEventListener('click', function (ev) {
+    ev.preventDefault();
+    if (!Q.token()) { return; }
+    fetch('/api/v1/staff/appeals?' + csvQuery(), {headers: {Authorization: 'Bearer ' + Q.token()}})
+      .then(function (r) {
+        if (!r.ok) { throw new Error(r.statusText); }
+        return r.blob();
+      }).then(function (blob) {
+        var a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = 'appeals.csv';
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      }).catch(function (e) {
+        $('list-error').textContent = t('error') + ': ' + e.message;
+        $('list-error').hidden = false;
+      });
+  });
+
+  /* --- live ---------------------------------------------------------------------------- */
+  function soon() {  /* many changes at once (a bulk load) refetch once */
+    if (state.timer) { return; }
+    state.timer = setTimeout(function () { state.timer = null; load(); }, 250);
+  }
+
+  Q.live(function () { soon(); }, function (up) {
+    var el = $('live');
+    el.hidden = up === null;
+    el.className = 'live' + (up ? ' on' : ' off');
+    el.textContent = up ? t('live_on') : t('live_off');
+    document.body.setAttribute('data-live', up ? 'on' : 'off');
+  });
+
+  if (window.matchMedia('(max-width: 600px)').matches) { $('filters-details').open = false; }
+  restore();
+  Q.onAuth(function (w) {
+    if (w) { loadChoices(); }
+    state.seen = null;
+    load();
+  });
+})();
