@@ -233,7 +233,7 @@ def test_p_methods_of_gi_star_and_hotspots() -> None:
     np.testing.assert_array_equal(res.z, z)
     np.testing.assert_array_equal(res.p, p)
     assert res.params["p_method"] == "normal"
-    nb = hotspots(x, y, cell_size=300.0, band=700.0)
+    nb = hotspots(x, y, cell_size=300.0, band=700.0, p_method="negbin")
     assert nb.params["p_method"] == "negbin"
     np.testing.assert_array_equal(nb.z, z)
     _, p_nb = gi_star(res.grid.counts, W, p_method="negbin")
@@ -247,6 +247,9 @@ def test_p_methods_of_gi_star_and_hotspots() -> None:
         gi_star(res.grid.counts, 2 * W, p_method="negbin")
     with pytest.raises(ValueError):
         gi_star(res.grid.counts, W, p_method="exact")
+    default = hotspots(x, y, cell_size=300.0, band=700.0)
+    assert default.params["p_method"] == "permutation" and default.params["permutations"] == 999
+    np.testing.assert_array_equal(default.z, z)  # the z-scores do not depend on the method
 
 
 def test_uniform_points_rarely_survive_fdr() -> None:

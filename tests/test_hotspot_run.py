@@ -7,7 +7,7 @@ import pytest
 from pyproj import Transformer
 from sqlalchemy import text
 
-from geo.demo.appeals import Hotspot, load_demo_appeals
+from geo.demo.appeals import Hotspot, default_hotspots, load_demo_appeals, read_city
 from geo.hotspots.run import HotspotQuery, run_emerging, run_hotspots
 from tests.factories import make_city
 
@@ -29,12 +29,30 @@ def _cell_of(lon, lat, size, srid=32642):
 
 
 def test_planted_hotspots_are_found_at_99_percent(conn, planted):
-    res = run_hotspots(conn, planted, HotspotQuery(cell_size=250, band=500))
+    res = run_hotspots(conn, planted, HotspotQuery(cell_size=100))
     hot = {(c["ix"], c["iy"]) for c in res["cells"] if c["class"] == "hot_99"}
     for h in PLANTED:
-        assert _cell_of(h.lon, h.lat, 250) in hot
-    assert res["params"]["cell_size"] == 250 and res["params"]["band"] == 500
-    assert res["params"]["fdr"] is True
+        assert _cell_of(h.lon, h.lat, 100) in hot
+    p = res["params"]
+    assert p["cell_size"] == 100 and p["fdr"] is True
+    assert p["p_method"] == "permutation" and p["study_area"] == "incidents"
+    assert p["n_cells_empty"] == 0 and p["n_points_used"] == 12600  # every appeal in a cell
+
+
+def test_the_three_planted_demo_hotspots_are_found_at_99_percent(conn, city_id):
+    """The demo's own planted hot spots (three yards chosen by the seed), at 100 m cells with
+    the default band, p-values and study area."""
+    spots = default_hotspots(read_city(conn, city_id))
+    assert len(spots) == 3
+    load_demo_appeals(conn, city_id, n=12000, seed=41, hotspots=spots, events=False)
+    res = run_hotspots(conn, city_id, HotspotQuery(cell_size=100))
+    hot = {(c["ix"], c["iy"]) for c in res["cells"] if c["class"] == "hot_99"}
+    for h in spots:
+        assert _cell_of(h.lon, h.lat, 100) in hot
+    p = res["params"]
+    assert p["p_method"] == "permutation" and p["permutations_max"] > p["permutations"]
+    for key in ("p_rule", "study_area_rule", "band_rule", "band", "n_cells", "seed"):
+        assert key in p
 
 
 def test_default_parameters_are_chosen_from_the_data_and_reported(conn, planted):
@@ -96,7 +114,12 @@ def test_emerging_refuses_more_trend_pairs_than_it_can_compare(client, planted):
     starts with what to change: larger cells or fewer steps."""
     r = client.get(
         "/api/v1/hotspots/emerging",
-        params={"cell_size": 50, "since": "2010-01-01T00:00:00Z", "step": "month"},
+        params={
+            "cell_size": 35,
+            "since": "2010-01-01T00:00:00Z",
+            "step": "month",
+            "study_area": "city",
+        },
     )
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]

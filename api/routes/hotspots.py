@@ -50,12 +50,30 @@ def hotspot_query(
     band: Annotated[float | None, Query(ge=5, le=50000, description="metres")] = None,
     fdr: bool = True,
     study_area: Annotated[
-        Literal["city", "incidents"],
+        Literal["incidents", "city"],
         Query(
-            description="with cell_size: 'city' = every cell wholly inside the city's bounds "
-            "(empty ones too); 'incidents' = only cells holding appeals"
+            description="which cells are analysed. 'incidents' (default) = only cells holding "
+            "at least one appeal (ArcGIS's rule without bounding polygons: an empty cell may "
+            "be empty because nobody lives there); 'city' = those and the empty cells where "
+            "appeals could come from (with cell_size: cells touching the city's buildings "
+            "or yards; without: cells within 2 cell sizes of an appeal). Never the bare "
+            "bounding box; every appeal is counted in some cell."
         ),
-    ] = "city",
+    ] = "incidents",
+    p_method: Annotated[
+        Literal["permutation", "normal", "negbin"],
+        Query(
+            description="p-values of Gi*. 'permutation' (default) = conditional "
+            "randomisation, as esda's p_sim and GeoDa: the cell keeps its count, its "
+            "neighbours are drawn from the other cells (seeded; cells no permutation matched "
+            "get enough permutations for 99 % after FDR); 'normal' = normal approximation "
+            "(ArcGIS); 'negbin' = negative binomial with Gi*'s mean and variance."
+        ),
+    ] = "permutation",
+    permutations: Annotated[
+        int,
+        Query(ge=99, le=99_999, description="first-run permutations of p_method=permutation"),
+    ] = 999,
 ) -> HotspotQuery:
     """The filters and parameters of a hot spot run, travelling together."""
     return HotspotQuery(
@@ -70,6 +88,8 @@ def hotspot_query(
         band=band,
         fdr=fdr,
         study_area=study_area,
+        p_method=p_method,
+        permutations=permutations,
     )
 
 

@@ -221,7 +221,7 @@ def space_time_gi_star(
     X = np.asarray(cube, dtype=float)
     if X.ndim != 2:
         raise ValueError("cube must have shape (T, N)")
-    _check_p_method(p_method)
+    _check_p_method(p_method, ("normal", "negbin"))
     W = sp.csr_matrix(W, dtype=float)
     lag, wsum, w2sum = _space_time_sums(X, W, time_window)
     z = _gi_z(lag, wsum, w2sum, float(X.mean()), float(X.std()), X.size)

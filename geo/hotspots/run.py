@@ -14,7 +14,7 @@ import numpy as np
 from pyproj import Transformer
 from sqlalchemy import Connection, text
 
-from geo.hotspots import budget, emerging, gistar, ohsa
+from geo.hotspots import budget, emerging, gistar, ohsa, permutation
 from geo.infra.errors import InvalidInput
 
 MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
@@ -25,6 +25,18 @@ MAX_BINS = 15_000_000  # time steps x cells of an emerging hot spot cube
 MAX_STEPS = 260
 # ... and so are the pairs of steps it compares over all cells (a few seconds of numpy)
 MAX_TREND_PAIRS = 300_000_000
+#: Which cells each study area takes, and why, as the result states it.
+STUDY_AREA_RULES = {
+    "incidents": (
+        "cells holding at least one appeal (ArcGIS's rule without bounding polygons): an "
+        "empty cell may be empty because nobody lives there, and zeros from such cells "
+        "would make every populated cell look hot and themselves cold"
+    ),
+    "city": (
+        "cells holding appeals and every cell touching one of the city's buildings or yards "
+        "(empty cells where appeals could have come from), never the bare bounding box"
+    ),
+}
 #: cells x steps x (neighbours + steps) an analysis may do (:mod:`geo.hotspots.budget`);
 #: the service's is ``QALA_ANALYSIS_MAX_WORK``
 MAX_WORK = 1e9
@@ -54,9 +66,13 @@ class HotspotQuery:
     band: float | None = None
     fdr: bool = True
     include_placeholders: bool = False
-    # with fixed cells: "city" = every cell wholly inside the city's bounds (zeros count);
-    # "incidents" = only cells with at least one appeal (ArcGIS's rule without bounds)
-    study_area: str = "city"
+    # "incidents" = only cells with at least one appeal (ArcGIS's rule without bounding
+    # polygons); "city" = those and every cell touching one of the city's buildings or yards
+    # (empty cells where appeals could have come from). Never the bare bounding box.
+    study_area: str = "incidents"
+    # p-values of Gi*: "permutation" (conditional randomisation), "normal" or "negbin"
+    p_method: str = "permutation"
+    permutations: int = permutation.PERMUTATIONS
 
 
 def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
@@ -143,14 +159,15 @@ def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.nda
 
 
 CELLS_SQL = """
-WITH b AS (SELECT ST_Transform(bounds, :srid) AS g FROM cities WHERE id = :c),
-ext AS (SELECT g, floor(ST_XMin(g) / :s)::bigint AS x0, floor(ST_YMin(g) / :s)::bigint AS y0,
-               ceil(ST_XMax(g) / :s)::bigint AS x1, ceil(ST_YMax(g) / :s)::bigint AS y1
-        FROM b),
+WITH places AS (
+  SELECT ST_Transform(geom, :srid) AS g FROM buildings WHERE city_id = :c
+  UNION ALL SELECT ST_Transform(geom, :srid) FROM yards WHERE city_id = :c),
 cells AS (
-  SELECT ix, iy FROM ext, generate_series(x0, x1 - 1) ix, generate_series(y0, y1 - 1) iy
-  WHERE ST_Within(ST_MakeEnvelope(ix * :s, iy * :s, (ix + 1) * :s, (iy + 1) * :s, :srid),
-                  ext.g)),
+  SELECT DISTINCT ix, iy FROM places,
+    generate_series(floor(ST_XMin(g) / :s)::bigint, floor(ST_XMax(g) / :s)::bigint) ix,
+    generate_series(floor(ST_YMin(g) / :s)::bigint, floor(ST_YMax(g) / :s)::bigint) iy
+  WHERE ST_Intersects(g, ST_MakeEnvelope(ix * :s, iy * :s, (ix + 1) * :s, (iy + 1) * :s,
+                                         :srid))),
 counts AS (
   SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy, count(*) AS n
   FROM appeals a JOIN categories c ON c.code = a.category_code
@@ -159,18 +176,8 @@ SELECT ix, iy, {count} FROM {source}
 """
 
 
-def study_area_grid(
-    conn: Connection, city_id: int, q: HotspotQuery, cell_size: float, with_counts: bool = True
-) -> gistar.Grid:
-    """Cells of ``cell_size`` (lines at multiples of it in the metric CRS) with their counts,
-    aggregated by PostGIS. ``q.study_area == "city"``: every cell wholly inside the city's
-    bounds, empty ones included (a cell cut by the boundary would look cold for lack of
-    area, not of appeals, so it is left out); ``"incidents"``: the cells holding appeals."""
-    if q.study_area not in ("city", "incidents"):
-        raise InvalidInput("study_area must be 'city' or 'incidents'")
-    srid = metric_srid(conn, city_id, q.srid)
-    where, params = _filters(city_id, q, srid)
-    params["s"] = cell_size
+def _check_cell_count(conn: Connection, city_id: int, srid: int, cell_size: float) -> None:
+    """Refuse cells so small that the city's bounding box holds more than MAX_CELLS."""
     n_cells = conn.execute(
         text(
             "SELECT ceil((ST_XMax(g) - ST_XMin(g)) / :s) * ceil((ST_YMax(g) - ST_YMin(g)) / :s) "
@@ -183,10 +190,29 @@ def study_area_grid(
             f"{cell_size:g} m cells would make {int(n_cells):,} cells over this "
             f"city (at most {MAX_CELLS:,}): choose larger cells"
         )
-    if not with_counts:  # the cells only: the appeals are not read at all
-        source, count = "cells", "0"
-    elif q.study_area == "city":
-        source, count = "cells LEFT JOIN counts USING (ix, iy)", "coalesce(n, 0)"
+
+
+def study_area_grid(
+    conn: Connection, city_id: int, q: HotspotQuery, cell_size: float, with_counts: bool = True
+) -> gistar.Grid:
+    """Cells of ``cell_size`` (lines at multiples of it in the metric CRS) with their counts,
+    aggregated by PostGIS. ``q.study_area == "incidents"``: the cells holding appeals;
+    ``"city"``: those and every cell touching one of the city's buildings or yards, empty ones
+    included (places appeals could come from; a bounding box's empty steppe, river or
+    park would make the whole city "hot" and its own cells "cold"). Every selected appeal
+    is counted in some cell either way."""
+    if q.study_area not in STUDY_AREA_RULES:
+        raise InvalidInput("study_area must be 'incidents' or 'city'")
+    srid = metric_srid(conn, city_id, q.srid)
+    where, params = _filters(city_id, q, srid)
+    params["s"] = cell_size
+    _check_cell_count(conn, city_id, srid, cell_size)
+    if q.study_area == "city":
+        source = (
+            "(SELECT ix, iy FROM cells UNION SELECT ix, iy FROM counts) u "
+            "LEFT JOIN counts USING (ix, iy)"
+        )
+        count = "coalesce(n, 0)" if with_counts else "0"
     else:
         source, count = "counts", "n"
     sql = CELLS_SQL.format(where=where, source=source, count=count, **_xy(conn, city_id, srid))
@@ -232,12 +258,13 @@ def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict
         "cell_size": q.cell_size,
         "cell_size_rule": "given",
         "study_area": q.study_area,
+        "study_area_rule": STUDY_AREA_RULES[q.study_area],
         "n_cells": grid.n_cells,
+        "n_cells_empty": int((grid.counts == 0).sum()),
         "n_points": int(grid.counts.sum()),
         "n_points_used": int(grid.counts.sum()),
         "n_outliers_removed": 0,
         "n_invalid": 0,
-        "p_method": "negbin",
         "fdr": q.fdr,
         "outlier_rule": "not applied to aggregated cells",
     }
@@ -250,7 +277,8 @@ def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict
         band, params["band_rule"] = choice.band, choice.rule
     params["band"] = band
     W = gistar.grid_weights(grid, band)
-    z, p = gistar.gi_star(grid.counts.astype(float), W, p_method="negbin")
+    z, p, stated = _gi_star_p(grid.counts.astype(float), W, q)
+    params.update(stated)
     classes = gistar.classify(z, p, fdr=q.fdr)
     return {
         "grid": grid,
@@ -260,6 +288,14 @@ def fixed_cell_hotspots(conn: Connection, city_id: int, q: HotspotQuery) -> dict
         "n_neighbors": np.asarray(W.sum(axis=1)).ravel().astype(int),
         "params": params,
     }
+
+
+def _gi_star_p(values: np.ndarray, W, q: HotspotQuery) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Gi* z and the query's p-values, with what the result states about them."""
+    try:
+        return gistar.gi_star_p(values, W, q.p_method, q.permutations)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def _empty(q: HotspotQuery, srid: int, note: str, summary: dict[str, int]) -> dict:
@@ -310,9 +346,28 @@ def run_hotspots(
             budget.check_grid(extent, cell_size, None, max_work, cell_given=False)
 
         try:
-            r = gistar.hotspots(x, y, fdr=q.fdr, origin=(0.0, 0.0), check_cell=within_budget)
+            r = gistar.hotspots(
+                x,
+                y,
+                fdr=q.fdr,
+                origin=(0.0, 0.0),
+                # "incidents": the cells holding appeals; "city": also the empty cells near
+                # appeals (the points' own rule, as ArcGIS's Optimized Hot Spot Analysis)
+                mask_distance=0.0 if q.study_area == "incidents" else "auto",
+                p_method=q.p_method,
+                permutations=q.permutations,
+                check_cell=within_budget,
+            )
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
+        r.params["study_area"] = q.study_area
+        r.params["study_area_rule"] = (
+            STUDY_AREA_RULES["incidents"]
+            if q.study_area == "incidents"
+            else "cells holding appeals and the empty cells whose centre is within 2 cell "
+            "sizes of one (cell size chosen from the points), never the bare bounding box"
+        )
+        r.params["n_cells_empty"] = int((r.grid.counts == 0).sum())
         res = {
             "grid": r.grid,
             "z": r.z,
@@ -462,6 +517,7 @@ def run_emerging(
             cell_given=False,
             weekly=step == "week",
         )
+    _check_cell_count(conn, city_id, srid, cell_size)
     if q.study_area == "city":
         grid = study_area_grid(conn, city_id, q, cell_size, with_counts=False)
     params.update({"s": cell_size, "t0": float(t_min), "span": span})
