@@ -92,8 +92,66 @@ def test_ratings_figures_on_hand_made_appeals(conn, hand_made):
     assert ra["median_hours"] == 5.0
     assert ra["reopened_after_closure"] == 1 and ra["overdue"] == 0
     assert (rb["appeals"], rb["resolved"], rb["overdue"], rb["repeats"]) == (2, 0, 1, 1)
-    assert rb["on_time_rate"] is None
+    assert rb["on_time_rate"] == 0.0  # its one overdue appeal fell due and is not resolved
     assert ra["rank"] < rb["rank"]
+
+
+def test_open_overdue_appeals_count_against_the_body(conn):
+    """A body that resolves the few it does on time but lets many run past their deadline
+    ranks below one that resolves most on time (counted on resolved appeals only, it was
+    first: the finding's body with 442 overdue ranked 3rd)."""
+    cid = make_city(conn, "RAO")
+    hoarder = make_org(conn, cid, "utility", "Копит просрочки")
+    steady = make_org(conn, cid, "utility", "Работает ровно")
+    for h in (2, 3, 4):  # three resolved on time
+        insert_appeal(
+            conn,
+            cid,
+            X,
+            Y,
+            "water_leak",
+            organisation_id=hoarder,
+            status="closed",
+            created_at=_at(0),
+            deadline_at=_at(24),
+            resolved_at=_at(h),
+            closed_at=_at(h),
+        )
+    for _ in range(5):  # five open, long past their deadline
+        insert_appeal(
+            conn,
+            cid,
+            X,
+            Y,
+            "water_leak",
+            organisation_id=hoarder,
+            status="assigned",
+            created_at=_at(0),
+            deadline_at=_at(24),
+        )
+    for h in (2, 3, 30):  # two on time, one late, nothing open
+        insert_appeal(
+            conn,
+            cid,
+            X,
+            Y,
+            "water_leak",
+            organisation_id=steady,
+            status="closed",
+            created_at=_at(0),
+            deadline_at=_at(24),
+            resolved_at=_at(h),
+            closed_at=_at(h),
+        )
+    window = {"since": T0 - dt.timedelta(days=1), "until": dt.datetime.now(dt.UTC)}
+    best = rate_organisations(conn, cid, **window)
+    assert [r["organisation_id"] for r in best] == [steady, hoarder]
+    by_id = {r["organisation_id"]: r for r in best}
+    assert by_id[hoarder]["on_time_rate"] == round(3 / 8, 4)
+    assert by_id[steady]["on_time_rate"] == round(2 / 3, 4)
+    worst = rate_organisations(conn, cid, worst_first=True, **window)
+    assert [r["organisation_id"] for r in worst] == [hoarder, steady]
+    assert [r["rank"] for r in worst] == [2, 1]  # ranks stay the best-first ones
 
 
 def test_statistics_the_city_quotes(conn, hand_made):

@@ -131,10 +131,16 @@ def ratings(
     since: Since = None,
     until: Since = None,
     format: Literal["json", "csv"] = "json",
+    order: Annotated[
+        Literal["best", "worst"],
+        Query(description="best first (rank 1 first) or worst first; every body is listed"),
+    ] = "best",
 ):
     if scope.role not in RATERS:
         raise Forbidden(f"role {scope.role!r} cannot see ratings")
-    rows = rate_organisations(session.connection(), scope.city_id, since, until)
+    rows = rate_organisations(
+        session.connection(), scope.city_id, since, until, worst_first=order == "worst"
+    )
     if format == "csv":
         return csv_response(rows, "ratings")
     return {"organisations": rows, "managers": rate_managers(rows)}

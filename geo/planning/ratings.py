@@ -9,6 +9,8 @@ from sqlalchemy import Connection, text
 from geo.appeals.states import overdue_sql
 from geo.infra.timespan import year_window
 
+#: an appeal past its deadline and not resolved: it counts against its body as a late one
+OPEN_OVERDUE = f"a.resolved_at IS NULL AND {overdue_sql('a.status', 'a.deadline_at', ':now')}"
 RATINGS_SQL = text(f"""
 WITH a AS (
   SELECT a.* FROM appeals a
@@ -23,11 +25,11 @@ SELECT o.id AS organisation_id, o.name_ru, o.name_kk, o.kind, o.manager,
        count(a.resolved_at) AS resolved,
        count(*) FILTER (WHERE a.resolved_at <= a.deadline_at) AS resolved_on_time,
        round((count(*) FILTER (WHERE a.resolved_at <= a.deadline_at))::numeric
-             / nullif(count(a.resolved_at), 0), 4)::float AS on_time_rate,
+             / nullif(count(a.resolved_at) + count(*) FILTER (WHERE {OPEN_OVERDUE}), 0),
+             4)::float AS on_time_rate,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
              a.resolved_at - a.created_at) / 3600.0))::numeric, 2)::float AS median_hours,
-       count(*) FILTER (WHERE a.resolved_at IS NULL
-                        AND {overdue_sql("a.status", "a.deadline_at", ":now")}) AS overdue,
+       count(*) FILTER (WHERE {OPEN_OVERDUE}) AS overdue,
        count(a.repeat_of_id) AS repeats,
        coalesce(sum(r.n), 0)::int AS reopened_after_closure
 FROM organisations o
@@ -44,16 +46,24 @@ def rate_organisations(
     city_id: int,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    worst_first: bool = False,
 ) -> list[dict]:
-    """Each executing body: on-time rate of resolved appeals, median hours to resolve,
-    overdue now, repeats, reopenings after closure; best first, with its rank."""
+    """Each executing body of the window, with its rank (1 = best).
+
+    The on-time rate is the appeals resolved by their deadline over the appeals that fell
+    due: those resolved, and those still open past their deadline (an overdue appeal counts
+    against its body now, not only once it is resolved late). Also: median hours to
+    resolve, overdue now, repeats, reopenings after closure. Best first, or with
+    ``worst_first`` the worst first (bodies with nothing due yet stay at the end).
+    """
     since, until = year_window(since, until)
     rows = conn.execute(
         RATINGS_SQL, {"c": city_id, "since": since, "until": until, "now": dt.datetime.now(dt.UTC)}
     ).mappings()
-    out = []
-    for i, r in enumerate(rows, 1):
-        out.append({"rank": i, **dict(r)})
+    out = [{"rank": i, **dict(r)} for i, r in enumerate(rows, 1)]
+    if worst_first:
+        rated = [r for r in out if r["on_time_rate"] is not None]
+        out = rated[::-1] + [r for r in out if r["on_time_rate"] is None]
     return out
 
 
@@ -78,10 +88,9 @@ def rate_managers(ratings: list[dict]) -> list[dict]:
         m["organisations"] += 1
         for k in ("appeals", "resolved", "resolved_on_time", "overdue", "repeats"):
             m[k] += r[k]
-    for m in by.values():
-        m["on_time_rate"] = (
-            round(m["resolved_on_time"] / m["resolved"], 4) if m["resolved"] else None
-        )
+    for m in by.values():  # the same rule as the bodies': open overdue appeals count as late
+        due = m["resolved"] + m["overdue"]
+        m["on_time_rate"] = round(m["resolved_on_time"] / due, 4) if due else None
     return sorted(by.values(), key=lambda m: (-(m["on_time_rate"] or 0), m["manager"]))
 
 
