@@ -30,6 +30,7 @@ from geo.appeals.actors import Actor
 from geo.city.catalog import city_id
 from geo.infra.errors import (
     MAYBE_SAVED,
+    READ_ONLY,
     Forbidden,
     InvalidInput,
     NotAuthenticated,
@@ -132,6 +133,8 @@ class Db:
             )
         except ASYNCPG_OUTAGE as exc:
             raise Unavailable(MAYBE_SAVED) from exc
+        except asyncpg.exceptions.ReadOnlySQLTransactionError as exc:  # a standby: not written
+            raise Unavailable(READ_ONLY) from exc
         finally:
             try:
                 await self._pool.release(conn)

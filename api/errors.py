@@ -20,6 +20,7 @@ from geo.hotspots.budget import TooMuchWork
 from geo.hotspots.workers import Busy
 from geo.infra.errors import (
     MAYBE_CHANGED,
+    READ_ONLY,
     UNAVAILABLE,
     Conflict,
     Forbidden,
@@ -109,6 +110,15 @@ def caused_by_outage(exc: BaseException) -> bool:
     return False
 
 
+def is_read_only(exc: BaseException) -> bool:
+    """Whether the database refused a write because it is read-only (SQLSTATE 25006): a
+    hot standby, or ``default_transaction_read_only``. Nothing was written."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "pgcode", None) == "25006" or isinstance(
+        orig, asyncpg.exceptions.ReadOnlySQLTransactionError
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QalaError)
     async def qala_error(request: Request, exc: QalaError):
@@ -144,6 +154,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError):
+        if is_read_only(exc):
+            log.warning("database read-only: a write was refused")
+            return _unavailable(READ_ONLY)
         if is_outage(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return _unavailable(outage_message(request))

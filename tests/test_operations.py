@@ -27,6 +27,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from api.observe import RequestIdFilter, log_config, request_id
@@ -348,3 +349,65 @@ def test_qala_run_serves_with_its_worker(api_database, tmp_path):
             assert "demo" not in said  # the database was not empty: nothing loaded again
         finally:
             process.stop(proc)
+
+
+# --- a read-only database --------------------------------------------------------------
+
+
+def test_a_read_only_database_answers_503_never_500(api_database):
+    """A hot standby (or a primary in read-only mode) refuses writes with SQLSTATE 25006:
+    every write path answers 503 with a message saying nothing was saved (it was a 500, a
+    plain-text one on the appeal path); reads go on."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.factories import staff
+
+    admin = create_engine(api_database.admin, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        cid = conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+        b = an_apartment_building(conn, cid, offset=44)
+        key = {"X-API-Key": channel_key(conn, "website")}
+        form_key = channel_key(conn, "website")
+        inspector = staff(conn, "inspector")
+    settings = Settings(
+        database_url=api_database.service,
+        admin_database_url=api_database.admin,
+        environment="test",
+        secret_key=SECRET,
+    )
+    body = {"category": "roof_leak", "lon": b["lon"], "lat": b["lat"]}
+    with TestClient(create_app(settings)) as c:  # one appeal while it still takes writes
+        made = c.post("/api/v1/appeals", json=body, headers=key)
+        assert made.status_code == 201, made.text
+        reg = made.json()["appeal"]["reg_number"]
+    name = make_url(api_database.admin).database
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    try:
+        with TestClient(create_app(settings)) as c:  # new connections: read-only
+            appeal = c.post("/api/v1/appeals", json=body, headers=key)
+            moved = c.post(
+                f"/api/v1/appeals/{reg}/transition", json={"to": "rejected"}, headers=inspector
+            )
+            o311 = c.post(
+                "/open311/v2/requests.json",
+                data={
+                    "service_code": "roof_leak",
+                    "lat": b["lat"],
+                    "long": b["lon"],
+                    "api_key": form_key,
+                },
+            )
+            for r in (appeal, moved):
+                assert r.status_code == 503, r.text
+                assert "read-only" in r.json()["detail"], r.text
+                assert "nothing was saved" in r.json()["detail"]
+            assert o311.status_code == 503, o311.text
+            assert "read-only" in o311.json()[0]["description"]
+            assert c.get(f"/public/track/{reg}").status_code == 200  # reads go on
+    finally:
+        with admin.connect() as conn:  # (a new session: read-only itself until told)
+            conn.execute(text("SET default_transaction_read_only = off"))
+            conn.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+        admin.dispose()

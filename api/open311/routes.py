@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep, SettingsDep, rescope
 from api.edges import too_large_for
-from api.errors import caused_by_outage, is_outage, outage_message
+from api.errors import caused_by_outage, is_outage, is_read_only, outage_message
 from api.observe import appeal_registered
 from api.open311 import models, params
 from api.open311.models import (
@@ -47,6 +47,7 @@ from geo.city import lookup
 from geo.city.catalog import city_id as city_id_of
 from geo.infra.errors import (
     MAYBE_SAVED,
+    READ_ONLY,
     Forbidden,
     KeyReused,
     NotFound,
@@ -127,6 +128,8 @@ class Open311Route(APIRoute):
             except QalaError as exc:
                 return error_response(fmt, 400, str(exc))
             except DBAPIError as exc:
+                if is_read_only(exc):
+                    return error_response(fmt, 503, READ_ONLY, {"Retry-After": "2"})
                 if not is_outage(exc):
                     raise
                 return _outage(request, fmt, exc)

@@ -44,6 +44,11 @@ class KeyReused(InvalidInput):
 
 #: an outage before anything was sent to the database (no connection could be had)
 UNAVAILABLE = "the database is unavailable right now; nothing was saved, please retry shortly"
+#: the database takes no writes (a hot standby, or a primary put in read-only mode)
+READ_ONLY = (
+    "the database is read-only right now (a standby, or maintenance): nothing was saved, "
+    "please retry shortly"
+)
 #: an outage after the write was sent: its commit may have happened, the answer was lost
 MAYBE_SAVED = (
     "the connection to the database was lost after the request was sent: the appeal may "
