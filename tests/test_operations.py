@@ -163,11 +163,9 @@ def test_metrics_count_appeals_and_label_routes_by_template(client, conn, city_i
     assert any(name == "qala_db_pool_connections_open" for name, _ in after)
 
 
-@pytest.fixture
-def two_workers(api_database, tmp_path):
-    """``qala serve --workers 2`` in a process of its own, on the test's database."""
-    port = free_port()
-    env = {
+def qala_env(api_database, tmp_path, port: int, **more: str) -> dict[str, str]:
+    """The environment of a ``qala`` command run on the test's database."""
+    return {
         **os.environ,
         "QALA_DATABASE_URL": api_database.service,
         "QALA_ADMIN_DATABASE_URL": api_database.admin,
@@ -175,8 +173,15 @@ def two_workers(api_database, tmp_path):
         "QALA_ENVIRONMENT": "test",
         "QALA_DATA_DIR": str(tmp_path / "data"),
         "QALA_PORT": str(port),
-        "QALA_LOG_FORMAT": "json",
+        **more,
     }
+
+
+@pytest.fixture
+def two_workers(api_database, tmp_path):
+    """``qala serve --workers 2`` in a process of its own, on the test's database."""
+    port = free_port()
+    env = qala_env(api_database, tmp_path, port, QALA_LOG_FORMAT="json")
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (open for the server's lifetime)
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--workers", "2"],
@@ -324,15 +329,7 @@ def test_qala_run_serves_with_its_worker(api_database, tmp_path):
     from api import process
 
     port = free_port()
-    env = {
-        **os.environ,
-        "QALA_DATABASE_URL": api_database.service,
-        "QALA_ADMIN_DATABASE_URL": api_database.admin,
-        "QALA_SECRET_KEY": SECRET,
-        "QALA_ENVIRONMENT": "test",
-        "QALA_DATA_DIR": str(tmp_path / "data"),
-        "QALA_PORT": str(port),
-    }
+    env = qala_env(api_database, tmp_path, port)
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
