@@ -198,3 +198,44 @@ def test_a_standby_trailing_past_the_limit_is_skipped(paused, key, tmp_path):
     time.sleep(2.5)  # the standby now trails by more than the limit below
     with make_client(pair, tmp_path, read_max_lag_s=1.0) as strict:
         assert strict.get(f"/public/track/{reg}").status_code == 200  # the primary answered
+
+
+def test_qala_db_up_standby_synchronous_and_down(tmp_path):
+    """The commands: ``qala db up --standby --synchronous remote_apply`` makes the primary wait
+    for the standby; ``qala db down --standby`` stops only the standby (the primary stops
+    waiting first); ``qala db down`` the rest."""
+    import shutil
+
+    from geo.infra.localdb import LocalCluster
+    from geo.infra.standby import synchronous_state
+    from tests.conftest import cluster_root
+    from tests.test_cli import qala
+
+    root = cluster_root("cli-standby")
+    env = {
+        "QALA_DATA_DIR": str(root),
+        "QALA_DB_PORT": str(free_port()),
+        "QALA_DB_STANDBY_PORT": str(free_port()),
+    }
+    primary = LocalCluster(root=root, port=int(env["QALA_DB_PORT"]))
+    standby = LocalCluster(root=root, port=int(env["QALA_DB_STANDBY_PORT"]), name="pg-standby")
+    try:
+        refused = qala("db", "up", "--synchronous", "on", env=env)
+        assert refused.exit_code == 1 and "--standby" in refused.stderr
+        made = qala("db", "up", "--standby", "--synchronous", "remote_apply", env=env)
+        assert made.exit_code == 0, made.output
+        assert "standby created" in made.output
+        assert read_password(root, "qala_service") not in made.output  # no password shown
+        assert in_recovery(standby) and not in_recovery(primary)
+        assert synchronous_state(primary) == (STANDBY_NAME, "remote_apply")
+        primary.psql("CREATE TABLE acked (x int); INSERT INTO acked VALUES (7)", db="qala")
+        assert standby.psql("SELECT x FROM acked", db="qala") == "7"  # applied when acknowledged
+        assert qala("db", "down", "--standby", env=env).exit_code == 0
+        assert not standby.running() and primary.running()
+        assert synchronous_state(primary)[0] == ""
+        assert qala("db", "down", env=env).exit_code == 0
+        assert not primary.running()
+    finally:
+        standby.stop("immediate")
+        primary.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
