@@ -3,7 +3,8 @@
 The one rule, applied by :func:`read_engine` (called by ``api.deps.get_session``, the one
 place sessions are made): a ``GET`` or ``HEAD`` is a read and may be answered by a hot
 standby of ``QALA_READ_DATABASE_URLS`` that is fresh enough; every other method writes and
-goes to the primary, as do the lookups and the appeal write of ``api.deps.Db``.
+goes to the primary, as do the lookups and the appeal write of ``api.deps.Db`` and the rare
+``GET`` that writes (marked :func:`writes_on_get`: the unsubscribe link of messages).
 
 Read-your-writes: after a write (a ``POST``/``PUT``/``PATCH``/``DELETE`` answered below
 400) :class:`ReadYourWrites` asks the primary for its WAL position (after the commit, so at
@@ -113,10 +114,19 @@ class ReadYourWrites:
             return None
 
 
+def writes_on_get(endpoint):
+    """Mark a route that writes although it is a ``GET`` (a link in an e-mail, such as
+    unsubscribe): its session is always the primary's."""
+    endpoint.qala_writes = True
+    return endpoint
+
+
 def read_engine(request: Request) -> Engine | None:
     """The standby that answers this request's reads, or None (the primary)."""
     replicas: ReadReplicas | None = getattr(request.app.state, "replicas", None)
     if replicas is None or request.method not in READS:
+        return None
+    if getattr(request.scope.get("endpoint"), "qala_writes", False):
         return None
     return replicas.pick(getattr(request.state, "after_lsn", None))
 

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from geo.infra.localdb import free_port, read_password
 from geo.infra.standby import STANDBY_NAME, up_standby
+from tests.conftest import SECRET
 from tests.factories import channel_key
 from tests.replication import (
     Pair,
@@ -239,3 +240,40 @@ def test_qala_db_up_standby_synchronous_and_down(tmp_path):
         standby.stop("immediate")
         primary.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_get_that_writes_goes_to_the_primary(paused, key, tmp_path):
+    """The unsubscribe link of a message is a GET that writes: answered by the primary (on
+    the paused standby the message would not even exist yet, and a write would be refused)."""
+    from geo.notify.unsubscribe import make_token
+
+    pair = paused
+    engine = admin_engine(pair.primary)
+    with engine.connect() as conn:
+        open311 = channel_key(conn, "open311")
+    engine.dispose()
+    spot = building(pair)
+    with make_client(pair, tmp_path, read_max_lag_s=600) as client:
+        made = client.post(
+            "/open311/v2/requests.json",
+            data={
+                "api_key": open311,
+                "service_code": "roof_leak",
+                "lat": spot["lat"],
+                "long": spot["lon"],
+                "email": "reader@example.kz",
+            },
+        )
+        assert made.status_code == 201, made.text
+        reg = made.json()[0]["service_request_id"]
+        city, message = pair.primary.psql(
+            "SELECT m.city_id || ' ' || m.id FROM outbox_messages m JOIN appeal_events e "
+            "ON e.city_id = m.city_id AND e.id = m.event_id JOIN appeals a ON a.city_id = "
+            f"e.city_id AND a.id = e.appeal_id WHERE a.reg_number = '{reg}'",
+            db="qala",
+        ).split()
+    with make_client(pair, tmp_path, read_max_lag_s=600) as stranger:  # no cookie, no key
+        token = make_token(SECRET, int(city), int(message))
+        done = stranger.get("/api/v1/unsubscribe", params={"token": token})
+        assert done.status_code == 200, done.text
+        assert done.json()["reg_number"] == reg
