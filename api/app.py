@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # read replicas (QALA_READ_DATABASE_URLS): reads that a fresh standby may answer
         # (api.reads); the same scoped sessions on each
         standbys = make_read_engines(settings)
+        for standby in standbys:  # the same role rules on every standby
+            guard_service_role(standby, settings)
         app.state.replicas = ReadReplicas(standbys, settings.read_max_lag_s) if standbys else None
         app.state.read_sessionmakers = {e: scope_sessions(make_sessionmaker(e)) for e in standbys}
         app.state.writers = Writers(settings.read_own_writes_s)

@@ -34,6 +34,7 @@ log = logging.getLogger("qala.reads")
 COOKIE = "qala_lsn"
 HEADER = "x-qala-lsn"
 READS = {"GET", "HEAD"}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def _credential(headers: dict[bytes, bytes]) -> str | None:
@@ -103,7 +104,10 @@ class ReadYourWrites:
                         writers.put(who, lsn)
             await send(message)
 
-        await self.app(scope, receive, send_with_position)
+        if scope["method"] in WRITES:
+            await self.app(scope, receive, send_with_position)
+        else:  # OPTIONS and the like write nothing
+            await self.app(scope, receive, send)
 
     async def _primary_lsn(self) -> int | None:
         pool = self.fastapi.state.db.pool
