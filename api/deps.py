@@ -25,9 +25,11 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.reads import read_engine
 from geo.appeals import intake
 from geo.appeals.actors import Actor
 from geo.city.catalog import city_id
+from geo.infra.db import asyncpg_dsn
 from geo.infra.errors import (
     MAYBE_SAVED,
     READ_ONLY,
@@ -93,9 +95,8 @@ class Db:
     async def open(self) -> None:
         """Make the asyncpg pool; it connects on first use, so a database that is down
         when the API starts does not stop it from starting."""
-        url = self.engine.url.set(drivername="postgresql")
         self._pool = await asyncpg.create_pool(
-            url.render_as_string(hide_password=False),
+            asyncpg_dsn(self.engine.url),  # several hosts: the one that takes writes
             min_size=0,
             max_size=self.engine.pool.size(),  # as many as the lookups' engine
             timeout=3,
@@ -305,8 +306,13 @@ TokenScopeDep = Annotated[Scope, Depends(get_token_scope)]
 
 def get_session(request: Request, scope: ScopeDep) -> Iterator[Session]:
     """A session whose every transaction begins with the request's scope
-    (:func:`geo.staff.scope.scope_sessions`)."""
-    with request.app.state.sessionmaker(info={"scope": scope}) as session:
+    (:func:`geo.staff.scope.scope_sessions`): on a read replica for a read that one may
+    answer (:func:`api.reads.read_engine`), else on the primary."""
+    maker = request.app.state.sessionmaker
+    standby = read_engine(request)
+    if standby is not None:
+        maker = request.app.state.read_sessionmakers[standby]
+    with maker(info={"scope": scope}) as session:
         # an outage from here on may have lost a commit's acknowledgement: the 503 then
         # says the change may have been saved (api.errors.outage_message)
         event.listen(session, "before_commit", lambda _: setattr(request.state, "commit_sent", 1))
