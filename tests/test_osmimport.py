@@ -192,10 +192,67 @@ def test_cli_imports_the_extract_and_commits(make_database):
 
     assert result.exit_code == 0, result.stderr
     assert "Helsinki.osm.pbf -> HEL:" in result.stderr and "apartments estimated" in result.stderr
+    env = {"QALA_DATABASE_URL": url}
+    added = CliRunner().invoke(
+        app,
+        ["org", "add", "Helsingin kaupunki", "--kind", "district_akimat", "--city", "hel"],
+        env=env,
+    )
+    assert added.exit_code == 0, added.stderr
+    made = CliRunner().invoke(app, ["demo", "appeals", "40", "--city", "HEL"], env=env)
+    assert made.exit_code == 0, made.stderr
+    assert "appeals: 40 synthetic in HEL" in made.stderr
     engine = create_engine(url)
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM buildings")).scalar_one() > 400
+        n, events = c.execute(
+            text(
+                "SELECT count(*), (SELECT count(DISTINCT appeal_id) FROM appeal_events) "
+                "FROM appeals a JOIN cities ci ON ci.id = a.city_id "
+                "WHERE ci.code = 'HEL' AND a.reg_number LIKE 'HEL-%' "
+                "AND ST_Covers(ci.bounds, a.geom)"
+            )
+        ).one()
+        assert n == events == 40
     engine.dispose()
+
+
+def test_demo_appeals_for_an_imported_city_are_placed_and_routed_as_live_intake(helsinki):
+    """`qala demo appeals --city HEL N`: every appeal gets the object, body and yard that
+    registering it at its point through the API would give (qala_locate and the place
+    trigger), so yard appeals count in the queue."""
+    from geo.city.catalog import add_organisation
+    from geo.demo.appeals import load_city_appeals
+
+    conn, cid, _ = helsinki
+    with conn.begin_nested() as sp:
+        akimat = add_organisation(conn, "HEL", "district_akimat", "Helsingin kaupunki")
+        out = load_city_appeals(conn, cid, 300, seed=5)
+        assert out["appeals"] == 300
+        rows = conn.execute(
+            text(
+                "SELECT a.object_kind, a.object_id, a.organisation_id, a.yard_id, a.x_m, "
+                "l.object_kind AS lk, l.object_id AS lid, l.organisation_id AS lorg, "
+                "(SELECT y.id FROM yards y WHERE y.city_id = a.city_id AND ST_Intersects("
+                "y.geom, a.geom) ORDER BY y.id LIMIT 1) AS under, c.counts_for_yard_queue AS q "
+                "FROM appeals a JOIN categories c ON c.code = a.category_code "
+                "CROSS JOIN LATERAL qala_locate(a.city_id, a.category_code, ST_X(a.geom), "
+                "ST_Y(a.geom)) l WHERE a.city_id = :c"
+            ),
+            {"c": cid},
+        ).all()
+        assert len(rows) == 300
+        for r in rows:
+            assert (r.object_kind, r.object_id, r.organisation_id) == (r.lk, r.lid, r.lorg)
+            assert r.x_m is not None
+            if r.object_kind == "yard":
+                assert r.yard_id == r.object_id
+            elif r.object_kind == "none":
+                assert r.yard_id == r.under
+        assert {r.object_kind for r in rows} >= {"building", "yard", "none"}
+        assert sum(r.organisation_id == akimat for r in rows) > 10
+        assert sum(bool(r.q) and r.yard_id is not None for r in rows) > 0
+        sp.rollback()
 
 
 def test_an_imported_city_gets_a_responsible_body_once_an_organisation_is_added(helsinki):
