@@ -15,6 +15,7 @@ from api.routes.planner_map import GPKG, PlanDep, parse_budgets
 from geo.infra.errors import Forbidden
 from geo.planning.map_layers import geopackage
 from geo.planning.ratings import rate_managers, rate_organisations, statistics
+from geo.planning.repair_plan import PlanRules, compare_plans, repair_plan
 from geo.planning.repair_queue import (
     PUBLIC_FIELDS,
     QueueRules,
@@ -23,7 +24,6 @@ from geo.planning.repair_queue import (
     explain_rank,
     set_repair,
 )
-from geo.planning.repair_plan import PlanRules, compare_plans, repair_plan
 
 router = APIRouter(prefix="/api/v1", tags=["planning"])
 PLANNERS = {"planner", "admin"}
