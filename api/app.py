@@ -23,6 +23,7 @@ from api.routes import (
     pages,
     photos,
     planner,
+    planner_map,
     public,
     staff,
     tiles,
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(photos.residents)
     app.include_router(open311.router)
     app.include_router(planner.router)
+    app.include_router(planner_map.router)
     app.include_router(hotspots.router)
     app.include_router(tiles.router)  # vector tiles, TileJSON, OGC API - Features
     pages.install(app)  # the pages, /static
