@@ -25,6 +25,7 @@ from api.routes import (
     planner,
     planner_map,
     public,
+    report,
     staff,
     tiles,
 )
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(photos.router)
     app.include_router(photos.residents)
+    app.include_router(report.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(planner_map.router)
