@@ -23,6 +23,7 @@ from api.routes import (
     photos,
     planner,
     public,
+    residents,
     staff,
     tiles,
 )
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(photos.router)
     app.include_router(photos.residents)
+    app.include_router(residents.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)
