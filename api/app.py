@@ -26,6 +26,7 @@ from api.routes import (
     planner_map,
     public,
     report,
+    residents,
     staff,
     tiles,
 )
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(photos.router)
     app.include_router(photos.residents)
     app.include_router(report.router)
+    app.include_router(residents.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(planner_map.router)

@@ -7,6 +7,7 @@ both in the template (``t.key``) and, for the scripts, as JSON (``window.QALA.t`
 from __future__ import annotations
 
 from geo.appeals import states
+from web import i18n_resident
 
 LANGS = states.LANGS  # ("ru", "kk", "en"): the order of every table's words
 DEFAULT_LANG = "ru"
@@ -583,6 +584,11 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "channel": ("канал", "арна", "channel"),
     "system": ("система", "жүйе", "system"),
 }
+
+
+# the residents' account page keeps its words in a module of its own
+LABELS.update(i18n_resident.LABELS)
+ROLES.update(i18n_resident.ROLES)
 
 
 def pick_lang(value: str | None) -> str:

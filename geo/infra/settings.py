@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = 30.0  # the first retry; each next one waits twice as long
     outbox_batch: int = 50
     outbox_poll_s: float = 5.0
+    # residents' sign-in (/me): a code's life, requests and wrong codes per window, the
+    # session's length
+    resident_code_ttl_s: int = 10 * 60
+    resident_codes_per_contact: int = 3
+    resident_codes_per_client: int = 10
+    resident_code_failures: int = 5
+    resident_session_minutes: int = 60
     # operations: log lines as text or one JSON object each (for a log shipper), their
     # level; worker processes of `qala serve` (1: one process, the event loop does it all)
     log_format: Literal["text", "json"] = "text"
