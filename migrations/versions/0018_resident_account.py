@@ -34,7 +34,7 @@ the database holds it to that contact:
 ``outbox_messages.event_id`` becomes nullable (a sign-in message tells no event).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 """
 
 from __future__ import annotations
