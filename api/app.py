@@ -23,7 +23,10 @@ from api.routes import (
     pages,
     photos,
     planner,
+    planner_map,
     public,
+    report,
+    residents,
     staff,
     tiles,
 )
@@ -178,8 +181,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(photos.router)
     app.include_router(photos.residents)
+    app.include_router(report.router)
+    app.include_router(residents.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
+    app.include_router(planner_map.router)
     app.include_router(hotspots.router)
     app.include_router(tiles.router)  # vector tiles, TileJSON, OGC API - Features
     pages.install(app)  # the pages, /static

@@ -278,6 +278,25 @@ def demo_load(
         say(f"demo staff users {', '.join(users)}; password {DEMO_PASSWORD!r} (demo only)")
 
 
+@demo_app.command("appeals")
+@fail_in_one_line
+def demo_appeals(
+    n: int = typer.Argument(..., help="how many synthetic appeals to add"),
+    city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
+    seed: int = typer.Option(2026, help="the generator's seed"),
+) -> None:
+    """Add N synthetic appeals over the last year to any city (an imported one too), placed
+    on its buildings, yards, wells and streets and routed as live intake does."""
+    from geo.city.catalog import city_id
+    from geo.demo.appeals import load_city_appeals
+
+    if n < 1:
+        raise QalaError("N: give at least 1 appeal")
+    settings, engine = _engine()
+    with engine.begin() as conn:
+        load_city_appeals(conn, city_id(conn, city or settings.default_city), n, seed, echo=say)
+
+
 def say_secret(settings: Settings) -> None:
     """Where the token-signing secret comes from (never the secret itself); made now when
     it is the generated one, so a bad data folder is an error before serving."""

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     analysis_queue: int = 4
     analysis_cache_s: float = 300.0
     analysis_cache_mb: int = 64
+    # residents' reports (/report): how many a client address and a contact (phone or
+    # e-mail) may file within the window (429 with Retry-After beyond, counted in the
+    # database: the same for every process), and the photos one report may carry
+    report_window_s: int = 60 * 60
+    report_per_client: int = 10
+    report_per_contact: int = 5
+    report_max_photos: int = 5
     # where people reach the service: the tracker and unsubscribe links in messages
     public_url: str = "http://127.0.0.1:8000"
     # photos: the largest file and picture accepted, where the files are kept (folder:
@@ -115,6 +122,13 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = 30.0  # the first retry; each next one waits twice as long
     outbox_batch: int = 50
     outbox_poll_s: float = 5.0
+    # residents' sign-in (/me): a code's life, requests and wrong codes per window, the
+    # session's length
+    resident_code_ttl_s: int = 10 * 60
+    resident_codes_per_contact: int = 3
+    resident_codes_per_client: int = 10
+    resident_code_failures: int = 5
+    resident_session_minutes: int = 60
     # operations: log lines as text or one JSON object each (for a log shipper), their
     # level; worker processes of `qala serve` (1: one process, the event loop does it all)
     log_format: Literal["text", "json"] = "text"
