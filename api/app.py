@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # access lines and /metrics around everything (api.observe)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     edges.install(app, settings)
-    observe.install(app, lambda: pool_use(app))
+    observe.install(app, lambda: pool_use(app), enabled=settings.metrics)
     docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}
