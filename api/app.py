@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     reads.install(app)  # read-your-writes: the caller's last write position (replicas only)
     edges.install(app, settings)
-    observe.install(app, lambda: pool_use(app))
+    observe.install(app, lambda: pool_use(app), enabled=settings.metrics)
     docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}

@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     # operations: log lines as text or one JSON object each (for a log shipper), their
     # level; worker processes of `qala serve` (1: one process, the event loop does it all)
     log_format: Literal["text", "json"] = "text"
+    metrics: bool = True  # /metrics (Prometheus); false: 404, for a service without a scraper
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     workers: int = Field(default=1, ge=1, le=64)
 

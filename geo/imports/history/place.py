@@ -176,7 +176,7 @@ def snap_rows(
             hit = yards.nearest(pts, SNAP_M["yard"])
             _take(hit, yards, "yard", rows, kind, oid, yard)
             rest = hit < 0
-            if rest.any():  # the yard of the building the point is at
+            if rest.any() and len(objects["building"].ids):  # the yard of its building
                 buildings = objects["building"]
                 b = buildings.nearest(pts[rest], SNAP_M["building"])
                 by = np.where(b >= 0, buildings.yard[np.maximum(b, 0)], -1)
