@@ -20,6 +20,7 @@ from api.routes import (
     docs,
     health,
     hotspots,
+    kb,
     pages,
     photos,
     planner,
@@ -178,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(appeals.router)
     app.include_router(staff.router)
+    app.include_router(kb.router)
+    app.include_router(kb.public)
     app.include_router(public.router)
     app.include_router(photos.router)
     app.include_router(photos.residents)

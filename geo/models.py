@@ -574,6 +574,36 @@ class AppealNote(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
+class KbArticle(Base):
+    """The operators' knowledge base (migration 0016): for one category of one city, in one
+    language, what to ask the caller and what to tell them. A draft (not ``published``) is
+    seen by the city's admins only; ``version`` is raised by every edit."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = (
+        UniqueConstraint("city_id", "category_code", "lang"),
+        CheckConstraint("lang IN ('ru', 'kk', 'en')", name="lang"),
+        CheckConstraint(
+            "char_length(ask) BETWEEN 1 AND 8000 AND char_length(tell) BETWEEN 1 AND 8000",
+            name="text",
+        ),
+        CheckConstraint("version >= 1", name="version"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    category_code: Mapped[str] = mapped_column(String(32), ForeignKey("categories.code"))
+    lang: Mapped[str] = mapped_column(String(2))
+    ask: Mapped[str] = mapped_column(Text)
+    tell: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    updated_by: Mapped[str] = mapped_column(Text)
+
+
 class ObjectRepeats(Base):
     """Appeals and repeats counted per map object (kept current with each appeal)."""
 
