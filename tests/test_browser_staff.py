@@ -364,8 +364,8 @@ def test_the_operator_map_draws_appeals_live_and_links_them(browser, server, bui
     operator = open_as(browser, server, "/operator?lang=kk", "ws-operator")
     name = operator.evaluate("() => window.Qala.config.map")
     operator.evaluate(
-        f"() => window['{name}'].setView([{building['lat']}, {building['lon']}], 17, "
-        "{animate: false})"
+        f"() => {{ window['{name}'].setView([{building['lat']}, {building['lon']}], 17, "
+        "{animate: false}); }"
     )
     operator.wait_for_function("() => window.QalaAppeals.drawn().length > 0")
     # registered elsewhere: on this map within 2 s, without reloading

@@ -254,15 +254,14 @@
   }
 
   /* The appeals the signed-in staff member may see, from /tiles/appeals_staff (its token
-     in the request's header), coloured by state, overdue ringed; a click on one opens a
-     popup linking its page. live() refreshes the tiles within moments of a change. */
+     in the request's header), coloured by state, overdue ringed. A click on the map lists
+     the appeals under it (OGC API items of the same layer, in a box of a few pixels) in a
+     popup linking each one's page; the map's own click goes on (the operator's click still
+     picks the place). live() refreshes the tiles within moments of a change. */
   function appealTiles(m) {
     if (!window.L || !L.vectorGrid) { return null; }
-    /* Leaflet 1.9 no longer has fakeStop, which VectorGrid's canvas tiles call on a click
-       on a feature. The click goes on to the map (the operator's click still picks the
-       place); it is only marked, so that the map's click keeps the appeal's popup open. */
-    if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._qalaFeature = true; }; }
-    var version = 0, layer = null, timer = null, popup = null, drawn = {};
+    var version = 0, layer = null, timer = null, popup = null, drawn = {}, seq = 0;
+    var TOUCH = 10;  /* px around the click */
     function url() {
       return '/tiles/appeals_staff/{z}/{x}/{y}.pbf?city=' + encodeURIComponent(config.city) +
         '&v=' + version;
@@ -270,34 +269,40 @@
     function make() {
       drawn = {};
       layer = L.vectorGrid.protobuf(url(), {
-        rendererFactory: L.canvas.tile, interactive: true, maxNativeZoom: 18, minZoom: 6,
-        getFeatureId: function (f) {  /* also which appeals are drawn (appealsDrawn) */
+        rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 18, minZoom: 6,
+        pane: pane(m, 'qala-appeals', 620),
+        getFeatureId: function (f) {  /* also which appeals are drawn (drawn()) */
           var reg = f.properties.reg_number;
           if (reg) { drawn[reg] = version; }
           return reg || 'cell-' + f.properties.id;
         },
-        pane: pane(m, 'qala-appeals', 620),
         fetchOptions: {headers: {Authorization: 'Bearer ' + token()}},
         vectorTileLayerStyles: {appeals_staff: appealStyle}
       });
-      layer.on('click', function (e) {
-        var p = e.layer && e.layer.properties;
-        if (!p) { return; }
-        if (!p.reg_number) {  /* a cell: zoom in to its appeals */
-          m.setView(e.latlng, Math.max(m.getZoom() + 2, 14));
-          return;
-        }
-        popup = L.popup({className: 'qala-appeal-popup', closeOnClick: false})
-          .setLatLng(e.latlng).setContent(
-          '<a class="appeal-link" href="' + esc(href('/staff/' + encodeURIComponent(p.reg_number))) +
-          '">' + esc(p.reg_number) + '</a><br>' + esc(word('states', p.status)) +
-          (p.overdue === true || p.overdue === 'true' ? ' · <b>' + esc(t('overdue')) + '</b>' : '')
-        ).openOn(m);
-      });
       layer.addTo(m);
     }
-    m.on('click', function (e) {  /* a click beside the appeals closes their popup */
-      if (popup && !(e.originalEvent && e.originalEvent._qalaFeature)) { m.closePopup(popup); }
+    function overdue(p) { return p.overdue === true || p.overdue === 'true'; }
+    m.on('click', function (e) {
+      var mine = ++seq;
+      if (popup) { m.closePopup(popup); popup = null; }
+      if (!layer || m.getZoom() < 14) { return; }  /* below 14 the tiles are counts */
+      var c = m.latLngToContainerPoint(e.latlng);
+      var sw = m.containerPointToLatLng([c.x - TOUCH, c.y + TOUCH]);
+      var ne = m.containerPointToLatLng([c.x + TOUCH, c.y - TOUCH]);
+      var bbox = [sw.lng, sw.lat, ne.lng, ne.lat].map(function (v) { return v.toFixed(6); });
+      api('/ogc/collections/appeals_staff/items?limit=20&bbox=' + bbox.join(','))
+        .then(function (fc) {
+          if (mine !== seq || !fc.features.length) { return; }
+          var items = fc.features.slice(0, 8).map(function (f) {
+            var p = f.properties;
+            return '<li><a class="appeal-link" href="' +
+              esc(href('/staff/' + encodeURIComponent(p.reg_number))) + '">' +
+              esc(p.reg_number) + '</a> · ' + esc(word('states', p.status)) +
+              (overdue(p) ? ' · <b>' + esc(t('overdue')) + '</b>' : '') + '</li>';
+          });
+          popup = L.popup({className: 'qala-appeal-popup', closeOnClick: false})
+            .setLatLng(e.latlng).setContent('<ul>' + items.join('') + '</ul>').openOn(m);
+        }).catch(function () { /* the map still works */ });
     });
     function refresh() {
       if (timer) { return; }
@@ -308,7 +313,6 @@
         if (!layer) { return; }
         layer.options.fetchOptions = {headers: {Authorization: 'Bearer ' + token()}};
         layer.setUrl(url());
-        m.fire('qala:appeals');
       }, 150);
     }
     onAuth(function (w) {
@@ -354,18 +358,26 @@
         api('/ogc/collections/buildings' + q, {auth: false})]).then(function (got) {
         if (mine !== seq) { return; }
         group.clearLayers();
-        var placed = [];
+        var placed = [], size = L.bounds([0, 0], m.getSize()), middle = m.getSize().divideBy(2);
         got[0].features.forEach(function (f) {  /* a street's name where it is in view */
           var text = local(f.properties, 'name_ru', 'name_kk');
+          if (!text) { return; }
           lines(f.geometry).forEach(function (line) {
-            var inside = line.filter(function (c) { return b.contains([c[1], c[0]]); });
-            if (!text || !inside.length) { return; }
-            var c = inside[Math.floor(inside.length / 2)], pt = m.latLngToContainerPoint([c[1], c[0]]);
-            if (placed.some(function (o) { return o.t === text && o.p.distanceTo(pt) < 220; })) {
+            /* the line's point nearest the middle of the view (a long straight street may
+               have no vertex in view at all) */
+            var best = null;
+            for (var i = 1; i < line.length; i++) {
+              var p = L.LineUtil.closestPointOnSegment(middle,
+                m.latLngToContainerPoint([line[i - 1][1], line[i - 1][0]]),
+                m.latLngToContainerPoint([line[i][1], line[i][0]]));
+              if (!best || p.distanceTo(middle) < best.distanceTo(middle)) { best = p; }
+            }
+            if (!best || !size.contains(best)) { return; }
+            if (placed.some(function (o) { return o.t === text && o.p.distanceTo(best) < 220; })) {
               return;
             }
-            placed.push({t: text, p: pt});
-            label([c[1], c[0]], text, 'street').addTo(group);
+            placed.push({t: text, p: best});
+            label(m.containerPointToLatLng(best), text, 'street').addTo(group);
           });
         });
         got[1].features.forEach(function (f) {  /* a house number in the middle of its house */
