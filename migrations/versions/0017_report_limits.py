@@ -17,7 +17,7 @@ through ``qala_report_admit`` (SECURITY DEFINER, fixed ``search_path``), which:
   (only a report that is registered is counted; a refused one rolls its rows back).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
