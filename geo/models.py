@@ -498,8 +498,9 @@ class ResidentCode(Base):
         Index("ix_resident_codes_client", "client", "created_at"),
     )
 
+    # keyed by city first, like every table distributed by city (migration 0022)
+    city_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("cities.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    city_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("cities.id"))
     contact_key: Mapped[str] = mapped_column(Text)
     code_hash: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[str] = mapped_column(String(64))

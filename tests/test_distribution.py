@@ -129,3 +129,33 @@ def test_foreign_keys_keep_a_city_on_one_node(schema):
             elif cols.index("city_id") != refcols.index("city_id"):
                 wrong.append((name, "city_id matched to another column"))
     assert not wrong, wrong
+
+
+def _primary_key(url: str, table: str) -> list[str]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        cols = conn.execute(
+            text(
+                "SELECT array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o) "
+                "FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) AND i.indisprimary"
+            ),
+            {"t": table},
+        ).scalar_one()
+    engine.dispose()
+    return list(cols)
+
+
+def test_migration_0022_keys_resident_codes_by_city_and_goes_back(make_database, template_url):
+    from geo.infra.migrate import downgrade, upgrade
+
+    url = make_database(template=template_url)
+    assert _primary_key(url, "resident_codes") == ["city_id", "id"]
+    downgrade(url, "0018")
+    assert _primary_key(url, "resident_codes") == ["id"]
+    upgrade(url)
+    assert _primary_key(url, "resident_codes") == ["city_id", "id"]
+    make_database.drop(url)

@@ -43,7 +43,7 @@ SELECT m.city_id, m.id, m.appeal_id, m.channel, m.address, m.lang, m.status, m.a
 FROM outbox_messages m
 JOIN appeals a ON a.city_id = m.city_id AND a.id = m.appeal_id
 JOIN cities c ON c.id = m.city_id
-LEFT JOIN resident_codes k ON k.id = m.code_id
+LEFT JOIN resident_codes k ON k.city_id = m.city_id AND k.id = m.code_id
 WHERE m.state = 'pending' AND m.next_attempt_at <= coalesce(CAST(:due AS timestamptz), now())
   AND m.channel = ANY(:channels) AND NOT (m.id = ANY(CAST(:tried AS bigint[])))
 ORDER BY m.next_attempt_at, m.id
