@@ -7,7 +7,7 @@ it becomes ``(city_id, id)``. ``id`` is an identity column, so its values stay u
 outbox worker joins a sign-in message to its code through both columns.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
