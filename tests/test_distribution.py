@@ -154,7 +154,7 @@ def test_migration_0022_keys_resident_codes_by_city_and_goes_back(make_database,
 
     url = make_database(template=template_url)
     assert _primary_key(url, "resident_codes") == ["city_id", "id"]
-    downgrade(url, "0018")
+    downgrade(url, "0021")
     assert _primary_key(url, "resident_codes") == ["id"]
     upgrade(url)
     assert _primary_key(url, "resident_codes") == ["city_id", "id"]
