@@ -46,16 +46,17 @@ def start(
 
 
 def start_qala(
-    database_url: str, secret: str, log: Path, workers: int = 1, **env: str
+    database_url: str, secret: str, log: Path, workers: int = 1, timeout: float = 120, **env: str
 ) -> tuple[subprocess.Popen, str]:
-    """The Qala Map API (``api.app:create_app``) against ``database_url``."""
+    """The Qala Map API (``api.app:create_app``) against ``database_url`` (``timeout``: a
+    loaded machine takes long to import the app)."""
     env = {
         "QALA_DATABASE_URL": database_url,
         "QALA_ENVIRONMENT": "test",
         "QALA_SECRET_KEY": secret,
         **env,
     }
-    return start("api.app:create_app", env, log, workers=workers, factory=True)
+    return start("api.app:create_app", env, log, workers=workers, factory=True, timeout=timeout)
 
 
 def wait_healthy(
