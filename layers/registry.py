@@ -393,9 +393,10 @@ LAYERS: dict[str, Layer] = {
             },
             APPEALS_STAFF_SQL,
             "Point",
-            (*APPEAL_PROPERTIES, "organisation_id"),
+            # the number too: a click on the staff map links the appeal's page
+            (*APPEAL_PROPERTIES, "organisation_id", "reg_number"),
             item_properties=(
-                *APPEAL_ITEM_PROPERTIES,
+                *(p for p in APPEAL_ITEM_PROPERTIES if p != "reg_number"),
                 "channel",
                 "address_text",
                 "description",

@@ -8,7 +8,7 @@ one, as the owner (SECURITY DEFINER, a fixed ``search_path``), and only it is gr
 service's group.
 
 Revision ID: 0021
-Revises: 0015
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0021"
-down_revision = "0015"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
