@@ -31,6 +31,7 @@ def start(
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    cmd += ["--timeout-worker-healthcheck", "30"]  # uvicorn's 5 s restarts slow starters
     cmd += ["--factory", app] if factory else [app]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
