@@ -22,6 +22,7 @@ from geo.infra.settings import Settings
 #: seconds a stopping server waits for open requests: the staff pages' event streams never
 #: end by themselves (their pages reconnect to the next server)
 GRACE_S = 5
+WORKER_PING_S = 30  # seconds a worker of `qala serve --workers` has to answer a ping
 
 app = typer.Typer(
     help="Qala Map: the city issue map of a 109 contact centre.",
@@ -357,6 +358,9 @@ def serve(
         workers=workers,
         log_config=log_config(settings),
         timeout_graceful_shutdown=GRACE_S,
+        # a worker must answer the supervisor's ping within this; uvicorn's 5 s kills and
+        # restarts, forever, workers that start slowly on a busy machine
+        timeout_worker_healthcheck=WORKER_PING_S,
     )
 
 

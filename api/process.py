@@ -31,6 +31,7 @@ def start(
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    cmd += ["--timeout-worker-healthcheck", "30"]  # uvicorn's 5 s restarts slow starters
     cmd += ["--factory", app] if factory else [app]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -46,16 +47,17 @@ def start(
 
 
 def start_qala(
-    database_url: str, secret: str, log: Path, workers: int = 1, **env: str
+    database_url: str, secret: str, log: Path, workers: int = 1, timeout: float = 120, **env: str
 ) -> tuple[subprocess.Popen, str]:
-    """The Qala Map API (``api.app:create_app``) against ``database_url``."""
+    """The Qala Map API (``api.app:create_app``) against ``database_url`` (``timeout``: a
+    loaded machine takes long to import the app)."""
     env = {
         "QALA_DATABASE_URL": database_url,
         "QALA_ENVIRONMENT": "test",
         "QALA_SECRET_KEY": secret,
         **env,
     }
-    return start("api.app:create_app", env, log, workers=workers, factory=True)
+    return start("api.app:create_app", env, log, workers=workers, factory=True, timeout=timeout)
 
 
 def wait_healthy(

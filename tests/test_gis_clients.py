@@ -209,3 +209,23 @@ def test_ogr2ogr_sends_a_status_filter_to_the_server(served, tmp_path):
     fetched = [line for line in done.stderr.splitlines() if "/collections/appeals/items?" in line]
     assert fetched and all("filter=" in line for line in fetched[1:]), fetched[:3]
     assert 0 < ogr_count(out, "appeals") == matched
+
+
+def test_gdal_opens_a_layers_tiles_through_its_tilejson(served):
+    """GDAL's MVT driver opens a zoom level of a layer (`MVT:…/tiles/buildings/14`): it finds
+    the layer's TileJSON beside it (`/tiles/buildings.json`, tileserver-gl's convention),
+    reads the fields and bounds there and fetches the tiles over the bounds."""
+    matched = httpx.get(f"{served}/ogc/collections/buildings/items?limit=1", timeout=30).json()[
+        "numberMatched"
+    ]
+    done = subprocess.run(
+        ["ogrinfo", "-ro", "-so", "-al", "--debug", "on", f"MVT:{served}/tiles/buildings/14"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Layer name: buildings" in done.stdout
+    assert "/tiles/buildings.json" in done.stderr
+    count = int(next(x for x in done.stdout.splitlines() if x.startswith("Feature Count:"))[14:])
+    assert count >= matched  # a building across a tile edge is in each of its tiles
