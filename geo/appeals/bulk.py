@@ -26,7 +26,7 @@ BUCKET_MARGIN = 1.02
 #: appeal's candidates are in the 3 x 3 squares around it and in its time bucket or the one
 #: before).
 POINTS_SQL = f"""
-CREATE TEMP TABLE repeat_points ON COMMIT DROP AS
+CREATE TEMP TABLE repeat_points AS
 SELECT a.id, a.category_code AS cat, a.created_at AS t, a.object_kind AS kind,
        a.object_id AS oid, a.repeat_of_id AS link, a.placeholder_geocode AS ph,
        a.status NOT IN ('rejected', 'duplicate') AS counts,
@@ -49,7 +49,7 @@ _D = (
     "ST_SetSRID(ST_MakePoint(a.lon, a.lat), 4326)::geography)::numeric, 1)"
 )
 CANDIDATES_SQL = f"""
-CREATE TEMP TABLE repeat_links ON COMMIT DROP AS
+CREATE TEMP TABLE repeat_links AS
 WITH probe AS MATERIALIZED (
   SELECT a.*, a.gx + dx.v AS kx, a.gy + dy.v AS ky, a.tb + dt.v AS kt
   FROM repeat_points a
@@ -107,6 +107,8 @@ def link_repeats(conn: Connection, city_id: int, within_radius: bool = True) -> 
         text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id}
     ).scalar_one()
     params = {"c": city_id, "srid": srid, "radius": within_radius}
+    # temporary tables dropped at the end, not ON COMMIT: a caller in autocommit mode (an
+    # API test's connection) would lose them after each statement
     conn.execute(text("DROP TABLE IF EXISTS repeat_points, repeat_links"))
     # the pairs are one hash join (a merge join would sort the 18 probes of every appeal) in
     # memory; the caller's settings come back at the end
