@@ -4,9 +4,12 @@ uniformly random appeals."""
 
 from __future__ import annotations
 
+import functools
+
 import esda
 import libpysal
 import numpy as np
+import pytest
 
 from geo.hotspots.gistar import distance_band_weights, gi_star, gi_star_p, hotspots
 from geo.hotspots.permutation import permutation_counts
@@ -59,19 +62,41 @@ def test_permutations_are_seeded_and_refined_where_99_percent_needs_them():
     assert not np.array_equal(p, p_other)
 
 
-def test_uniformly_random_appeals_give_no_hot_spots_after_fdr():
-    """20 seeded cities of 4 000 uniformly random appeals (6.4 x 11.1 km) at 50, 100 and 250 m
-    cells, cells holding appeals, band from incremental spatial autocorrelation. FDR at 10 %
-    allows a run with a false discovery now and then; we see at most one run in 20 per size
-    (seed 1 at 50 m: 8 cells, seed 3 at 250 m: 1 cell; none at 100 m)."""
-    runs_with_cells = {}
+@functools.cache
+def _random_city_runs() -> dict[float, list[int]]:
+    """Significant cells of 20 seeded cities of 4 000 uniformly random appeals (6.4 x 11.1 km)
+    at 50, 100 and 250 m cells: cells holding appeals, band from incremental spatial
+    autocorrelation, the default p-values and FDR."""
+    runs: dict[float, list[int]] = {}
     for cell in (50.0, 100.0, 250.0):
-        runs = []
+        runs[cell] = []
         for seed in range(20):
             rng = np.random.default_rng(seed)
             x, y = rng.uniform(0, 6400, 4000), rng.uniform(0, 11100, 4000)
             res = hotspots(x, y, cell_size=cell, mask_distance=0.0, remove_outliers=False)
             assert res.params["p_method"] == "permutation"
-            runs.append(int((res.classes != 0).sum()))
-        runs_with_cells[cell] = sum(n > 0 for n in runs)
-    assert all(v <= 1 for v in runs_with_cells.values()), runs_with_cells
+            runs[cell].append(int((res.classes != 0).sum()))
+    return runs
+
+
+def test_uniformly_random_appeals_give_no_hot_spots_after_fdr():
+    """At most one run in 20 per cell size shows a significant cell (seed 1 at 50 m: 15 cells
+    at 90-95 %, one chance cluster of two-appeal cells; seed 3 at 250 m: one 90 % cold cell,
+    exact p 6e-5 among 1 124 cells; none at 100 m)."""
+    runs = _random_city_runs()
+    assert all(sum(n > 0 for n in v) <= 1 for v in runs.values()), runs
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "not reachable honestly with Benjamini-Hochberg at 10 % (the 90 % class): on a city "
+        "with no pattern every discovery is false, so FDR is the chance of any discovery, "
+        "which BH keeps at or below 10 % per run (2 of 60 runs here, 3 %); 0 of 60 would need "
+        "a per-run rate near 0.1 %, e.g. Benjamini-Yekutieli, which drops 16 of Boston's 31 "
+        "normal 99 % hot cells to not significant"
+    ),
+)
+def test_uniformly_random_appeals_give_no_significant_cell_in_20_runs_per_size():
+    runs = _random_city_runs()
+    assert all(n == 0 for v in runs.values() for n in v), runs

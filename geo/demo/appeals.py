@@ -429,10 +429,15 @@ def _frame(
     out["repeat_of_id"] = None
     out["source_type"] = "synthetic"
     out["lon"], out["lat"] = places.lon, places.lat
-    out["x_m"], out["y_m"] = Transformer.from_crs(4326, objs.metric_srid, always_xy=True).transform(
+    x, y = Transformer.from_crs(4326, objs.metric_srid, always_xy=True).transform(
         places.lon, places.lat
     )
-    out["yard_id"] = np.where(places.yard >= 0, places.yard, None)
+    # the place columns are given only where the object gives the yard (the first rule of the
+    # place trigger, migration 0006); elsewhere they stay empty and the trigger sets them as
+    # for a live appeal: the yard holding the point (the planted hot spots sit on yards)
+    known = places.yard >= 0
+    out["x_m"], out["y_m"] = np.where(known, x, np.nan), np.where(known, y, np.nan)
+    out["yard_id"] = np.where(known, places.yard, None)
     return out
 
 
@@ -568,7 +573,9 @@ def load_demo_appeals(
     spots = hotspots if hotspots is not None else default_hotspots(objs)
     df = generate_appeals(objs, n, seed=seed, hotspots=spots, taken=numbers_taken(conn, city_id))
     copy_appeals(conn, df)
-    repeats = link_repeats(conn, city_id)
+    # by the object alone: the radius rule does not scale to millions of generated appeals
+    # yet (geo.appeals.bulk.link_repeats)
+    repeats = link_repeats(conn, city_id, within_radius=False)
     refresh_object_repeats(conn, city_id)
     advance_sequences(conn, city_id)
     if events:

@@ -18,8 +18,9 @@ Conventions
   the one-sided ``1 - Phi(|z|)`` (half of ours).
 * ``p_method="permutation"`` (:mod:`geo.hotspots.permutation`, the default of
   :func:`hotspots`) reads the p-value from conditional randomisation, as esda's ``p_sim``
-  and GeoDa: 999 seeded permutations, and more for the cells no permutation matched, so
-  that Benjamini-Hochberg can reach 99 %.  It makes no assumption on the law of the counts:
+  and GeoDa: 999 seeded permutations, and more for the cells near a Benjamini-Hochberg
+  line until their class is decided (so that 99 % is reachable, and the classes do not
+  depend on the seed).  It makes no assumption on the law of the counts:
   on real data the count models below made empty cells "99 % cold spots" (an empty
   neighbourhood is the most likely draw, not a rare one), and the normal law flags hot
   spots in sparse random data.
@@ -59,8 +60,8 @@ P_RULES = {
         "conditional randomisation (esda's p_sim, GeoDa's default): the cell keeps its count, "
         "its neighbours are drawn at random from the other cells; no assumption on the law of "
         "the counts, so empty cells are not made significant cold spots and sparse random "
-        "data give no hot spots; cells no permutation matched get more permutations so that "
-        "99 % is reachable after FDR"
+        "data give no hot spots; the cells near a Benjamini-Hochberg line get more "
+        "permutations until their class is decided, so that 99 % is reachable after FDR"
     ),
     "normal": "normal approximation of Gi* (ArcGIS, esda's p_norm two-sided)",
     "negbin": "negative binomial with the mean and variance of Gi* (skew of counts allowed for)",
@@ -395,7 +396,8 @@ def gi_star_p(
         As :func:`gi_star`.
     stated : dict
         ``p_method``, ``p_rule`` and, for permutations, ``permutations`` (first run),
-        ``permutations_max`` (after the second run), ``n_cells_refined`` and ``seed``.
+        ``permutations_max`` (after the refining rounds), ``n_cells_refined``,
+        ``n_cells_undecided``, ``seed``, ``p_floor`` and ``refine_rule``.
     """
     _check_p_method(p_method)
     stated: dict[str, Any] = {"p_method": p_method, "p_rule": P_RULES[p_method]}
@@ -408,8 +410,17 @@ def gi_star_p(
         permutations=int(permutations),
         permutations_max=int(counts.permutations.max()),
         n_cells_refined=int((counts.permutations > permutations).sum()),
+        # cells whose class the permutations at the cap still could not tell (their p-value
+        # is within Monte-Carlo error of a Benjamini-Hochberg line)
+        n_cells_undecided=int(permutation.undecided(counts, permutation.bh_lines(counts.p)).sum()),
         seed=seed,
         p_floor=float(2.0 / (counts.permutations.max() + 1.0)),
+        refine_rule=(
+            f"{permutations} permutations for every cell, then ten times as many, round "
+            "after round, for the cells whose 99.9 % Monte-Carlo interval of the p-value "
+            "holds a Benjamini-Hochberg line (at most "
+            f"{permutation.MAX_PERMUTATIONS:,}): the classes are those of the exact p-values"
+        ),
     )
     return z, counts.p, stated
 

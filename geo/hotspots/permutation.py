@@ -18,37 +18,46 @@ random draws are empty too).  esda's ``p_sim`` folds the same counts into one si
 ``(min(n_ge, P - n_ge) + 1) / (P + 1)``: its lower tail counts only *strictly* smaller
 sums.
 
-The floor: with ``P`` permutations no p-value is below ``2 / (P + 1)``, and Benjamini-Hochberg
-over ``m`` cells needs ``p <= alpha * k / m`` for ``k`` discoveries: with 999 permutations
-and thousands of cells a handful of real hot spots could never reach 99 %.  So cells that no
-permutation matched get a second, independent run with enough permutations for the 99 %
-level (``2 / (P2 + 1) <= 0.01 * c / (4 m)`` for ``c`` such cells; :func:`permutation_p`,
-``refine=True``).
+The floor and the Monte-Carlo error: with ``P`` permutations no p-value is below
+``2 / (P + 1)``, and Benjamini-Hochberg over ``m`` cells needs ``p <= alpha * k / m`` for
+``k`` discoveries: with 999 permutations and thousands of cells real hot spots could never
+reach 99 %.  And a p-value from 999 permutations near a cut-off is a coin toss: on the Boston
+file one seed in five moved 3-6 % of the cells to another class.  So after the first run, the
+cells whose class the counts cannot yet tell (:func:`undecided`: the 99.9 % Monte-Carlo
+interval of the p-value holds a Benjamini-Hochberg line ``alpha * k / m``; a p-value resting
+on its floor holds the 99 % line until there are permutations enough) get ten times as many
+permutations, round after round, their counts accumulating, until every class is decided
+or a cap is reached
+(:func:`permutation_counts`, ``refine=True``).  The classes are then those of the exact
+p-values but for a 0.1 % chance per cell.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import beta
 
 #: Permutations of the first run (GeoDa's and esda's default).
 PERMUTATIONS = 999
 #: Default seed: the same data give the same classes.
 SEED = 12345
-#: The strictest level the second run must be able to reach (alpha of the 99 % class).
-REFINE_ALPHA = 0.01
-#: The second run's floor is this many times below the level's cut-off, so that cells with
-#: a true p a little above zero (one or two matches) reach it too.
-REFINE_MARGIN = 4.0
-#: At most this many permutations in the second run (memory and time guard).
-MAX_PERMUTATIONS = 4_000_000
-#: Random numbers the second run may draw at most (a dense neighbourhood, more than a quarter
-#: of all cells, costs a whole shuffle per permutation).
-REFINE_WORK = 300_000_000
+#: Benjamini-Hochberg levels of the classes (99, 95 and 90 %), as geo.hotspots.gistar.LEVELS.
+LEVELS = (0.01, 0.05, 0.10)
+#: Monte-Carlo confidence of "the class is decided" (:func:`undecided`).
+CONFIDENCE = 0.999
+#: At most this many permutations for one cell, all rounds together (memory and time guard).
+MAX_PERMUTATIONS = 200_000
+#: Work one refining round may do at most (cells x permutations, or a whole shuffle per
+#: permutation when a neighbourhood holds more than a quarter of all cells).
+REFINE_WORK = 30_000_000
 _CHUNK = 65_536  # permutation rows per block
+#: Rows of ``r`` draws from ``pool`` are drawn as integers and redrawn where one repeats
+#: while ``r * r <= DENSE * pool`` (a row is free of repeats with probability above
+#: ``exp(-DENSE / 2)``); beyond, by partial shuffle (``pool`` random keys a row).
+DENSE = 2
 
 
 @dataclass
@@ -85,7 +94,7 @@ def draw_rows(rng: np.random.Generator, rows: int, r: int, pool: int) -> np.ndar
         raise ValueError(f"cannot draw {r} of {pool} without replacement")
     if r == 0:
         return np.zeros((rows, 0), dtype=np.int64)
-    if r * r > pool:  # repeats would be common: the r smallest of random keys, shuffled
+    if r * r > DENSE * pool:  # repeats common: the r smallest of random keys, shuffled
         keys = rng.random((rows, pool))
         pick = np.argpartition(keys, r - 1, axis=1)[:, :r] if r < pool else np.argsort(keys, 1)
         return rng.permuted(pick, axis=1)
@@ -130,7 +139,7 @@ def count_extremes(
     done = 0
     while done < permutations:
         # the hit table is (positions x rows): keep it to a few million entries
-        per_row = n if rmax * rmax > n - 1 else 1
+        per_row = n if rmax * rmax > DENSE * (n - 1) else 1
         rows = min(_CHUNK, max(64, 4_000_000 // max(upos.size, per_row, 1)), permutations - done)
         R = draw_rows(rng, rows, rmax, n - 1)
         prefix = np.zeros((rows, rmax + 1))
@@ -152,27 +161,47 @@ def count_extremes(
     return n_ge, n_le
 
 
-def refined_permutations(m: int, c: int, permutations: int) -> int:
-    """Permutations that let ``c`` of ``m`` cells reach Benjamini-Hochberg at 99 %.
+def bh_lines(p: np.ndarray) -> np.ndarray:
+    """The Benjamini-Hochberg lines ``alpha * k / m`` of the three class levels.
 
-    The smallest two-sided p is ``2 / (P + 1)``; ``c`` discoveries at ``alpha`` need it at most
-    ``alpha * c / m``, and it is put :data:`REFINE_MARGIN` times lower than that.  Rounded up
-    to two significant digits, minus one (539 999), at least ``permutations``, at most
-    :data:`MAX_PERMUTATIONS`.
+    ``k`` is the number of discoveries at that level (a cell is in it when ``p <= alpha * k /
+    m``), or 1 when there is none: the line a first discovery would have to cross.  The same
+    rule as :func:`geo.hotspots.gistar.classify`.
 
     Examples
     --------
-    >>> refined_permutations(2000, 3, 999)
-    539999
-    >>> refined_permutations(500, 800, 999)
-    999
+    >>> bh_lines(np.array([0.0001, 0.004, 0.5, 0.9])).tolist()
+    [0.005, 0.025, 0.05]
     """
-    need = REFINE_MARGIN * 2.0 * m / (REFINE_ALPHA * max(c, 1)) - 1.0
-    if need <= permutations:
-        return int(permutations)
-    step = 10 ** max(3, math.floor(math.log10(need + 1.0)) - 1)  # two significant digits
-    nice = math.ceil((need + 1.0) / step) * step - 1
-    return int(min(max(nice, permutations), MAX_PERMUTATIONS))
+    flat = np.sort(np.asarray(p, dtype=float))
+    m = flat.size
+    lines = []
+    for alpha in LEVELS:
+        below = np.flatnonzero(flat <= alpha * np.arange(1, m + 1) / m)
+        lines.append(alpha * (below[-1] + 1 if below.size else 1) / m)
+    return np.asarray(lines)
+
+
+def undecided(counts: PermutationCounts, lines: np.ndarray) -> np.ndarray:
+    """Cells whose class the permutations so far cannot tell: the Monte-Carlo interval of their
+    p-value (:data:`CONFIDENCE`, Clopper-Pearson on the tail count) holds one of the
+    Benjamini-Hochberg lines of :func:`bh_lines`.  A cell no permutation matched has the
+    interval ``[0, ~15 / P]``: it goes on while that holds the 99 % line.
+
+    Examples
+    --------
+    >>> c = PermutationCounts(np.array([0, 500, 3]), np.array([999, 500, 996]),
+    ...                       np.array([999, 999, 999]))
+    >>> undecided(c, np.array([0.001, 0.004, 0.004])).tolist()
+    [True, False, True]
+    """
+    tail = np.minimum(counts.n_ge, counts.n_le).astype(float)
+    perms = counts.permutations.astype(float)
+    q = (1.0 - CONFIDENCE) / 2.0
+    lo = np.where(tail > 0, beta.ppf(q, tail, perms - tail + 1.0), 0.0)
+    hi = np.where(tail < perms, beta.ppf(1.0 - q, tail + 1.0, perms - tail), 1.0)
+    lo, hi = np.minimum(1.0, 2.0 * lo), np.minimum(1.0, 2.0 * hi)
+    return ((lo[:, None] <= lines[None, :]) & (lines[None, :] < hi[:, None])).any(axis=1)
 
 
 def permutation_counts(
@@ -191,12 +220,13 @@ def permutation_counts(
     W : scipy.sparse matrix
         Binary weights *including the diagonal*, as for :func:`geo.hotspots.gistar.gi_star`.
     permutations : int, default 999
-        Permutations of the first run.
+        Permutations of the first run (every feature).
     seed : int or None, default :data:`SEED`
         Seed of :func:`numpy.random.default_rng`; ``None`` draws a fresh one.
     refine : bool, default True
-        Give the features that no permutation matched a second, independent run with
-        :func:`refined_permutations` permutations (their counts are replaced).
+        Run more permutations, in rounds of ten times as many, for the features whose class
+        the counts so far cannot tell (:func:`undecided`): their counts accumulate, until none
+        is undecided, :data:`MAX_PERMUTATIONS` or the round's work cap :data:`REFINE_WORK`.
 
     Returns
     -------
@@ -216,17 +246,24 @@ def permutation_counts(
     observed = W @ x
     cells = np.arange(n)
     n_ge, n_le = count_extremes(x, k, observed, cells, permutations, rng)
-    perms = np.full(n, permutations, dtype=np.int64)
-    if refine:
-        at_floor = np.flatnonzero(np.minimum(n_ge, n_le) == 0)
-        more = refined_permutations(n, at_floor.size, permutations)
-        rmax = int(k[at_floor].max()) - 1 if at_floor.size else 0
-        cost = (n - 1) if rmax * rmax > n - 1 else max(rmax, 1)
-        more = min(more, max(permutations, REFINE_WORK // cost))
-        if at_floor.size and more > permutations:
-            ge2, le2 = count_extremes(x, k[at_floor], observed[at_floor], at_floor, more, rng)
-            n_ge[at_floor], n_le[at_floor], perms[at_floor] = ge2, le2, more
-    return PermutationCounts(n_ge, n_le, perms)
+    counts = PermutationCounts(n_ge, n_le, np.full(n, permutations, dtype=np.int64))
+    if not refine:
+        return counts
+    done = permutations
+    while True:
+        todo = np.flatnonzero(undecided(counts, bh_lines(counts.p)))
+        if not todo.size or done >= MAX_PERMUTATIONS:
+            return counts
+        rmax = int(k[todo].max()) - 1
+        cost = todo.size + ((n - 1) if rmax * rmax > DENSE * (n - 1) else max(rmax, 1))
+        more = min(9 * (done + 1), MAX_PERMUTATIONS - done, REFINE_WORK // cost)
+        if more < 1:
+            return counts
+        ge2, le2 = count_extremes(x, k[todo], observed[todo], todo, more, rng)
+        counts.n_ge[todo] += ge2
+        counts.n_le[todo] += le2
+        counts.permutations[todo] += more
+        done += more
 
 
 def permutation_p(
@@ -244,7 +281,7 @@ def permutation_p(
     >>> x = np.r_[np.ones(60), 9.0, 9.0, 9.0]
     >>> W = distance_band_weights(np.arange(63.0), np.zeros(63), 1.0)
     >>> p = permutation_p(x, W, seed=1)
-    >>> bool(p[61] < 0.001), bool(p[0] > 0.5)
+    >>> bool(p[61] < 0.002), bool(p[0] > 0.5)
     (True, True)
     """
     return permutation_counts(values, W, permutations, seed, refine).p
