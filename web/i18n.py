@@ -7,6 +7,7 @@ both in the template (``t.key``) and, for the scripts, as JSON (``window.QALA.t`
 from __future__ import annotations
 
 from geo.appeals import states
+from web import i18n_resident
 
 LANGS = states.LANGS  # ("ru", "kk", "en"): the order of every table's words
 DEFAULT_LANG = "ru"
@@ -389,6 +390,25 @@ LABELS: dict[str, tuple[str, str, str]] = {
     ),
     "back_to_list": ("К списку обращений", "Өтініштер тізіміне", "Back to the work list"),
     "repeats_list": ("Повторные", "Қайталанған", "Repeats"),
+    # the staff maps, the city picker, dates, photos of the work
+    "legend": ("Условные знаки", "Шартты белгілер", "Legend"),
+    "open_appeal": ("Открыть обращение", "Өтінішті ашу", "Open the appeal"),
+    "work_city": ("Город работы", "Жұмыс қаласы", "City"),
+    "date_placeholder": ("дд.мм.гггг", "кк.аа.жжжж", "dd/mm/yyyy"),
+    "bad_date": (
+        "Дата должна быть в виде дд.мм.гггг",
+        "Күн кк.аа.жжжж түрінде болуы керек",
+        "A date is written dd/mm/yyyy",
+    ),
+    "photos_after": (
+        "Фото результата (можно несколько)",
+        "Нәтиженің фотосы (бірнешеу болады)",
+        "Photos of the result (one or more)",
+    ),
+    "photo_before": ("до работ", "жұмысқа дейін", "before"),
+    "photo_after": ("результат", "нәтиже", "result"),
+    "uploading": ("Загрузка фото…", "Фото жүктелуде…", "Uploading photos…"),
+    "track_notes": ("Ответы по обращению", "Өтініш бойынша жауаптар", "Replies on the appeal"),
 }
 
 #: The resident's report (``/report``): the page and the refusals its API words in the
@@ -583,6 +603,11 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "channel": ("канал", "арна", "channel"),
     "system": ("система", "жүйе", "system"),
 }
+
+
+# the residents' account page keeps its words in a module of its own
+LABELS.update(i18n_resident.LABELS)
+ROLES.update(i18n_resident.ROLES)
 
 
 def pick_lang(value: str | None) -> str:

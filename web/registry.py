@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from web.pages import appeal, home, operator, planner, queue, report, staff, track
+from web.pages import appeal, home, me, operator, planner, queue, report, staff, track
 from web.render import PageContext
 
 Audience = Literal["public", "staff"]
@@ -145,6 +145,17 @@ PAGES: tuple[Page, ...] = (
         nav=True,
         view=report.view,
         params=report.Params,
+    ),
+    Page(
+        "me",
+        "/me",
+        "me/page.html",
+        "me.js",
+        "public",
+        label="me",
+        about="me_about",
+        nav=False,
+        view=me.view,
     ),
     Page(
         "planner",

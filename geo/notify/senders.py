@@ -85,8 +85,9 @@ class SmtpSender:
                 self._smtp.quit()
             self._smtp = None
 
-    def send(self, to: str, message: Message, message_id: str, unsubscribe: str) -> None:
-        """Send ``message`` to ``to`` with the ``Message-ID`` of its outbox row."""
+    def send(self, to: str, message: Message, message_id: str, unsubscribe: str | None) -> None:
+        """Send ``message`` to ``to`` with the ``Message-ID`` of its outbox row (and the
+        unsubscribe link, unless it is a message the applicant asked for: a sign-in code)."""
         # the classic (compat32) message classes: the same MIME text/plain in UTF-8 with an
         # RFC 2047 subject, built several times faster than EmailMessage's header refolding
         # (half of the worker's time when it was used)
@@ -96,7 +97,8 @@ class SmtpSender:
         mail["Subject"] = _EncodedWords(message.subject)
         mail["Message-ID"] = message_id
         mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
+        if unsubscribe:
+            mail["List-Unsubscribe"] = f"<{unsubscribe}>"
         mail["Auto-Submitted"] = "auto-generated"
         sender = parseaddr(self.settings.mail_from)[1] or self.settings.mail_from
         smtp = self._connection()

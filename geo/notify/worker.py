@@ -46,6 +46,7 @@ from sqlalchemy.exc import OperationalError
 from geo.notify import messages
 from geo.notify.senders import Permanent, ServerDown, SmtpSender, Temporary, sms_sender
 from geo.notify.unsubscribe import make_token
+from geo.residents.codes import derive_code
 
 log = logging.getLogger("qala.outbox")
 
@@ -67,11 +68,12 @@ claimed AS (
   UPDATE outbox_messages m SET next_attempt_at = clock_timestamp() + make_interval(secs => :lease)
   FROM picked p WHERE m.city_id = p.city_id AND m.id = p.id
   RETURNING m.city_id, m.id, m.appeal_id, m.channel, m.address, m.lang, m.status, m.attempts,
-            m.next_attempt_at AS claim, p.was)
-SELECT c.*, a.reg_number, ci.code AS city_code
+            m.kind, m.code_id, m.next_attempt_at AS claim, p.was)
+SELECT c.*, k.nonce, a.reg_number, ci.code AS city_code
 FROM claimed c
 JOIN appeals a ON a.city_id = c.city_id AND a.id = c.appeal_id
 JOIN cities ci ON ci.id = c.city_id
+LEFT JOIN resident_codes k ON k.id = c.code_id
 ORDER BY c.was, c.id""")
 # each mark holds only while the claim is this worker's (next_attempt_at is still its claim)
 MINE = "WHERE city_id = :c AND id = :i AND state = 'pending' AND next_attempt_at = :claim"
@@ -142,11 +144,31 @@ class Worker:
         self.email.close()
 
     def _send(self, row) -> None:
+        if row["kind"] == "sign_in":
+            self._send_code(row)
+            return
         track, unsubscribe = links(self.settings, row)
         message = messages.render(row["lang"], row["reg_number"], row["status"], track, unsubscribe)
         if row["channel"] == "email":
             mid = message_id(self.settings, row["city_id"], row["id"])
             self.email.send(row["address"], message, mid, unsubscribe)
+        else:
+            self.sms.send(row["address"], message.sms)
+
+    def _send_code(self, row) -> None:
+        """A resident's sign-in code: derived from its nonce and the secret now (the
+        database keeps no code), with the link to the account page; no unsubscribe link
+        (it was asked for)."""
+        if row["nonce"] is None:
+            raise Permanent("the sign-in code is no longer known")
+        code = derive_code(self.settings.signing_key, row["nonce"])
+        base = self.settings.public_url.rstrip("/")
+        page = f"{base}/me?city={quote(row['city_code'])}&lang={row['lang']}"
+        minutes = max(1, self.settings.resident_code_ttl_s // 60)
+        message = messages.render_code(row["lang"], code, page, minutes)
+        if row["channel"] == "email":
+            mid = message_id(self.settings, row["city_id"], row["id"])
+            self.email.send(row["address"], message, mid, None)
         else:
             self.sms.send(row["address"], message.sms)
 

@@ -16,8 +16,8 @@ through ``qala_report_admit`` (SECURITY DEFINER, fixed ``search_path``), which:
   refused before any work) and once recording in the transaction that registers the appeal
   (only a report that is registered is counted; a refused one rolls its rows back).
 
-Revision ID: 0017_report_limits
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_report_limits"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
