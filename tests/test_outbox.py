@@ -375,3 +375,50 @@ def test_the_worker_beside_the_service_sends_what_is_queued(client, conn, city_i
         thread.join(30)
     assert not thread.is_alive()
     assert [m["To"] for m in smtp.inbox.messages] == ["t@example.kz"]
+
+
+def test_workers_at_once_claim_batches_and_send_each_message_once(
+    conn, city_id, settings, smtp, client, monkeypatch
+):
+    """Three workers drain the same outbox at the same time, in batches of 4 (so that they
+    meet): every message arrives once; a batch cut short goes back as it was."""
+    from geo.notify import worker as outbox_worker
+
+    monkeypatch.setattr(outbox_worker, "CLAIM_BATCH", 4)
+    smtp.start()
+    b = an_apartment_building(conn, city_id)
+    for i in range(30):
+        make_appeal(
+            conn, city_id, "roof_leak", b["lon"], b["lat"], applicant_email=f"w{i}@example.kz"
+        )
+    workers = [worker_for(settings, smtp) for _ in range(3)]
+    passes = []
+    threads = [threading.Thread(target=lambda w=w: passes.append(w.work_once())) for w in workers]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for w in workers:
+        w.close()
+    assert sum(p.sent for p in passes) == 30 and all(not p.errors for p in passes)
+    assert len(smtp.inbox.ids()) == 30 and len(set(smtp.inbox.ids())) == 30
+    left = conn.execute(text("SELECT count(*) FROM outbox_messages WHERE state <> 'sent'"))
+    assert left.scalar_one() == 0
+    # a pass with a limit claims no more than it may send: the others keep their due time
+    for i in range(3):
+        make_appeal(
+            conn, city_id, "roof_leak", b["lon"], b["lat"], applicant_email=f"x{i}@example.kz"
+        )
+    due = conn.execute(
+        text("SELECT id, next_attempt_at FROM outbox_messages WHERE state = 'pending' ORDER BY id")
+    ).all()
+    one = worker_for(settings, smtp)
+    assert one.work_once(limit=1).sent == 1
+    after = dict(
+        conn.execute(
+            text("SELECT id, next_attempt_at FROM outbox_messages WHERE state = 'pending'")
+        ).all()
+    )
+    assert len(after) == 2 and all(after[i] == at for i, at in due if i in after)
+    assert one.work_once().sent == 2
+    one.close()

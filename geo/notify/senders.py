@@ -13,11 +13,28 @@ import contextlib
 import importlib
 import smtplib
 import ssl
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formatdate, parseaddr
 from typing import Protocol
 
 from geo.notify.messages import Message
+
+#: bytes are sent as they are: lines end in CRLF on the wire; plain headers are not folded
+#: (a long unsubscribe link stays on its header's line, under SMTP's 998)
+SMTP_LINES = compat32.clone(linesep="\r\n", max_line_length=998)
+
+
+class _EncodedWords:
+    """A header in UTF-8 as RFC 2047 encoded words of at most 76 characters a line,
+    whatever line length the policy allows the others."""
+
+    def __init__(self, value: str):
+        self.header = Header(value, "utf-8")
+
+    def encode(self, linesep: str = "\n", maxlinelen: int | None = None) -> str:
+        return self.header.encode(linesep=linesep, maxlinelen=76)
 
 
 class Temporary(Exception):
@@ -71,19 +88,22 @@ class SmtpSender:
     def send(self, to: str, message: Message, message_id: str, unsubscribe: str | None) -> None:
         """Send ``message`` to ``to`` with the ``Message-ID`` of its outbox row (and the
         unsubscribe link, unless it is a message the applicant asked for: a sign-in code)."""
-        mail = EmailMessage()
+        # the classic (compat32) message classes: the same MIME text/plain in UTF-8 with an
+        # RFC 2047 subject, built several times faster than EmailMessage's header refolding
+        # (half of the worker's time when it was used)
+        mail = MIMEText(message.body, "plain", "utf-8")
         mail["From"] = self.settings.mail_from
         mail["To"] = to
-        mail["Subject"] = message.subject
+        mail["Subject"] = _EncodedWords(message.subject)
         mail["Message-ID"] = message_id
         mail["Date"] = formatdate(localtime=False, usegmt=True)
         if unsubscribe:
             mail["List-Unsubscribe"] = f"<{unsubscribe}>"
         mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(message.body)
+        sender = parseaddr(self.settings.mail_from)[1] or self.settings.mail_from
         smtp = self._connection()
         try:
-            refused = smtp.send_message(mail)
+            refused = smtp.sendmail(sender, [to], mail.as_bytes(policy=SMTP_LINES))
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if all(500 <= c < 600 for c in codes):
