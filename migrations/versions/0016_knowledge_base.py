@@ -68,12 +68,14 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("city_id", "id", name=op.f("pk_kb_articles")),
         sa.UniqueConstraint(
-            "city_id", "category_code", "lang", name=op.f("uq_kb_articles_city_id_category_code_lang")
+            "city_id",
+            "category_code",
+            "lang",
+            name=op.f("uq_kb_articles_city_id_category_code_lang"),
         ),
     )
     op.execute(
-        f"CREATE INDEX ix_kb_articles_search ON kb_articles USING gin ({SEARCH_TEXT} "
-        "gin_trgm_ops)"
+        f"CREATE INDEX ix_kb_articles_search ON kb_articles USING gin ({SEARCH_TEXT} gin_trgm_ops)"
     )
     op.execute("ALTER TABLE kb_articles ENABLE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY kb_articles_read ON kb_articles FOR SELECT USING ({READS})")
