@@ -1,13 +1,17 @@
-"""The staff workspace in headless Chromium against a real server: an inspector's list
-shows an appeal registered through the API without reloading (the database's NOTIFY,
-Server-Sent Events), the inspector assigns it, the executor (another browser) accepts,
-starts and completes it, the controller closes it; an executor of another organisation
-gets the 403 page; every page fits a 390×844 phone without horizontal scrolling.
+"""The staff workspace in headless Chromium against a real server: a whole day — the
+operator registers on /operator (a double click is one appeal), the inspector's list shows
+it without reloading (the database's NOTIFY, Server-Sent Events), the inspector assigns it,
+the executor (another browser) accepts, starts and completes it with a photo, the
+controller closes it, the resident's tracker shows the public history and no personal
+data; the operator map draws appeals from the vector tiles, live; a page asked for another
+city keeps it in every request and link, and an account of two cities picks one; an
+executor of another organisation gets the 403 page; every page fits a 390×844 phone.
 
 The server, the browser and the recorder are ``tests/test_browser.py``'s."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -19,13 +23,17 @@ from tests.test_browser import Recorder, browser, server, shot  # noqa: F401
 pytestmark = pytest.mark.browser
 
 PASSWORD = "workspace-password"
-USERS = ("ws-inspector", "ws-executor", "ws-outsider", "ws-controller")
+USERS = ("ws-operator", "ws-inspector", "ws-executor", "ws-outsider", "ws-controller", "ws-both")
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1400, "height": 900}
+HEL_ADDRESS = "Mannerheimintie, 5"
 
 
 @pytest.fixture(scope="module")
 def live_db(make_database, template_url) -> str:
     """A committed copy of the template with an inspector, a controller, an executor of the
     housing organisation of the building the test appeal is on, and one of another."""
+    from geo.staff.accounts import grant_role
     from geo.staff.auth import add_user
 
     url = make_database(template=template_url)
@@ -43,16 +51,49 @@ def live_db(make_database, template_url) -> str:
         add_user(conn, "PET", "ws-controller", PASSWORD, "controller")
         add_user(conn, "PET", "ws-executor", PASSWORD, "executor", organisation_id=b["org"])
         add_user(conn, "PET", "ws-outsider", PASSWORD, "executor", organisation_id=other)
+        add_user(conn, "PET", "ws-operator", PASSWORD, "operator")
+        # a second city with one building, and an inspector who works in both
+        add_hel(conn)
+        add_user(conn, "PET", "ws-both", PASSWORD, "inspector")
+        grant_role(conn, "ws-both", "HEL", "inspector")
     engine.dispose()
     return url
+
+
+def add_hel(conn) -> None:
+    from geo.city.address import search_text
+    from tests.factories import square
+
+    lon, lat = 24.9410, 60.1690
+    hel = conn.execute(
+        text("""
+        INSERT INTO cities (code, name_ru, name_kk, name_en, metric_srid, bounds)
+        VALUES ('HEL', 'Хельсинки', 'Хельсинки', 'Helsinki', 32635,
+                ST_Multi(ST_MakeEnvelope(:x - 0.05, :y - 0.05, :x + 0.05, :y + 0.05, 4326)))
+        RETURNING id"""),
+        {"x": lon, "y": lat},
+    ).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO buildings (city_id, house_number, address_ru, address_kk, search_text, "
+            "apartments, floors, geom) VALUES (:c, '5', :a, :a, :s, 40, 6, "
+            "ST_GeomFromText(:w, 4326))"
+        ),
+        {
+            "c": hel,
+            "a": HEL_ADDRESS,
+            "s": search_text(HEL_ADDRESS, HEL_ADDRESS, "5"),
+            "w": square(lon, lat, 12),
+        },
+    )
 
 
 def a_building(conn) -> dict:
     return dict(
         conn.execute(
             text("""
-        SELECT b.city_id, b.housing_org_id AS org, ST_X(ST_PointOnSurface(b.geom)) AS lon,
-               ST_Y(ST_PointOnSurface(b.geom)) AS lat
+        SELECT b.city_id, b.housing_org_id AS org, b.address_ru,
+               ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat
         FROM buildings b JOIN cities ci ON ci.id = b.city_id AND ci.code = 'PET'
         WHERE b.kind = 'apartment' AND b.housing_org_id IS NOT NULL
         ORDER BY b.id LIMIT 1 OFFSET 33""")
@@ -73,8 +114,9 @@ def building(live_db) -> dict:
 
 def open_as(browser, server, path: str, user: str | None, phone: bool = False):  # noqa: F811
     """A new browser (context) on ``path``, signed in as ``user``."""
-    size = {"width": 390, "height": 844} if phone else {"width": 1400, "height": 900}
-    context = browser.new_context(viewport=size, locale="ru-RU")
+    size = PHONE if phone else DESKTOP
+    # an English browser: the page's own language decides how dates are written
+    context = browser.new_context(viewport=size, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.recorder = Recorder(page, server)
@@ -90,7 +132,53 @@ def open_as(browser, server, path: str, user: str | None, phone: bool = False): 
 def no_horizontal_scroll(page) -> bool:
     return page.evaluate(
         "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        " && document.scrollingElement.scrollWidth <= window.innerWidth"
     )
+
+
+def map_height(page) -> float:
+    return page.evaluate(
+        "() => { const m = document.querySelector('.folium-map');"
+        " return m ? m.getBoundingClientRect().height : 0; }"
+    )
+
+
+def words_unbroken(page) -> list[str]:
+    """The labels (field names, card labels) that a line break cuts inside a word: none."""
+    return page.evaluate("""() => {
+        const out = [];
+        for (const el of document.querySelectorAll('label, dt, th, summary, h2, h3, button')) {
+            if (!el.offsetParent) continue;
+            const text = (el.childNodes[0] && el.childNodes[0].nodeType === 3 ?
+                          el.childNodes[0].textContent : '').trim();
+            for (const word of text.split(/\\s+/)) {
+                if (word.length < 4) continue;
+                const span = document.createElement('span');
+                span.textContent = word;
+                span.style.whiteSpace = 'nowrap';
+                el.appendChild(span);
+                const fits = span.getBoundingClientRect().width <= el.clientWidth + 1;
+                span.remove();
+                if (!fits) out.push(word);
+            }
+        }
+        return out;
+    }""")
+
+
+def at_both_sizes(page, name: str, ready=None) -> None:
+    """Screenshots at the desktop size and at 390×844, where the page must not scroll
+    sideways, its map must be seen, and no label is cut inside a word."""
+    shot(page, f"day-{name}")
+    page.set_viewport_size(PHONE)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    if ready:
+        ready()
+    assert no_horizontal_scroll(page), name
+    assert map_height(page) > 0, name
+    assert words_unbroken(page) == [], name
+    shot(page, f"day-{name}-phone", full=True)
+    page.set_viewport_size(DESKTOP)
 
 
 def register(server: str, building: dict) -> str:  # noqa: F811
@@ -128,17 +216,62 @@ def act(page, action: str, comment: str | None = None, public: str | None = None
     page.click("#act-submit")
 
 
-def test_a_day_in_the_workspace(browser, server, building):  # noqa: F811
+def a_photo(folder: Path) -> Path:
+    from PIL import Image
+
+    path = folder / "roof-done.jpg"
+    Image.new("RGB", (640, 480), (180, 90, 40)).save(path, "JPEG", quality=80)
+    return path
+
+
+def operator_registers(page, building: dict, description: str) -> str:
+    """On /operator: the address found by search, a category, the caller's words and
+    contacts, and a double click on "register"; the number it shows."""
+    page.fill("#search-input", building["address_ru"])
+    page.wait_for_selector("#search-results li[data-i]")
+    page.click(f"#search-results li[data-i]:has-text('{building['address_ru']}')")
+    page.wait_for_selector("#card .card-section")
+    page.select_option("#reg-category", "roof_leak")
+    page.wait_for_function("() => document.getElementById('reg-org').textContent !== '—'")
+    page.fill("#reg-description", description)
+    page.fill("#reg-name", "Айгерим Тестова")
+    page.fill("#reg-phone", "+7 701 000 00 01")
+    page.dblclick("#reg-submit")
+    page.wait_for_selector("#reg-done:not([hidden])")
+    page.wait_for_load_state("networkidle")
+    return page.inner_text("#reg-number").strip()
+
+
+def test_a_day_in_the_workspace(browser, server, building, live_db, tmp_path):  # noqa: F811
     inspector = open_as(browser, server, "/staff", "ws-inspector")
     inspector.wait_for_selector("#rows tr[data-reg]")
     inspector.wait_for_selector('body[data-live="on"]')
-    reg = register(server, building)
+
+    # the operator registers on /operator: a double click is one appeal
+    operator = open_as(browser, server, "/operator", "ws-operator")
+    description = f"Течёт крыша над подъездом 2 ({time.monotonic_ns()})"
+    reg = operator_registers(operator, building, description)
+    engine = create_engine(live_db)
+    with engine.connect() as c:
+        made = c.execute(
+            text("SELECT reg_number FROM appeals WHERE description = :d"), {"d": description}
+        ).scalars()
+        assert list(made) == [reg]
+    engine.dispose()
     # on the list without reloading: pushed from the commit through NOTIFY and the stream
     inspector.wait_for_selector(f'#rows tr[data-reg="{reg}"]', timeout=2_000)
     assert inspector.locator(f'#rows tr[data-reg="{reg}"] .badge').first.inner_text() == (
         "зарегистрировано"
     )
-    shot(inspector, "staff-list")
+    # and on the operator's map, from the vector tiles
+    operator.wait_for_function(f"() => window.QalaAppeals.drawn().includes('{reg}')", timeout=2_000)
+    at_both_sizes(operator, "operator")
+    operator.recorder.check()
+    operator.context.close()
+    at_both_sizes(
+        inspector, "staff-list", lambda: inspector.wait_for_selector("#rows tr[data-reg]")
+    )
+
     # the export holds the filtered list (it needs the token: fetched, then saved)
     inspector.fill("#f-q", reg)
     inspector.click("#filters button[type=submit]")
@@ -157,6 +290,8 @@ def test_a_day_in_the_workspace(browser, server, building):  # noqa: F811
     inspector.wait_for_selector('#action-buttons button[data-action="assign"]')
     facts = inspector.inner_text("#appeal-facts")
     assert "+7 701 000 00 01" in facts and "Течёт крыша" in facts
+    # the object by its address, never its internal id
+    assert f"здание: {building['address_ru']}" in facts and "#" not in facts
     assert inspector.locator("#log tr").count() == 2  # the header and "registered"
     inspector.click('#action-buttons button[data-action="assign"]')
     inspector.wait_for_selector(
@@ -165,9 +300,9 @@ def test_a_day_in_the_workspace(browser, server, building):  # noqa: F811
     inspector.select_option("#act-organisation", str(building["org"]))
     inspector.click("#act-submit")
     wait_status(inspector, "assigned")
-    shot(inspector, "staff-appeal-assigned")
+    at_both_sizes(inspector, "staff-appeal-assigned")
 
-    # the executor, in another browser, accepts, starts and completes with a note
+    # the executor, in another browser, accepts, starts and completes with a photo
     executor = open_as(browser, server, f"/staff/{reg}", "ws-executor")
     executor.wait_for_selector('#action-buttons button[data-action="accept"]')
     assert executor.locator('#action-buttons button[data-action="assign"]').count() == 0
@@ -178,26 +313,125 @@ def test_a_day_in_the_workspace(browser, server, building):  # noqa: F811
     )
     act(executor, "start")
     wait_status(executor, "in_progress")
-    act(executor, "complete", comment="заменили кровлю", public="Крыша отремонтирована")
+    executor.click('#action-buttons button[data-action="complete"]')
+    executor.wait_for_selector("#act-photos-box:not([hidden])")
+    executor.set_input_files("#act-photos", str(a_photo(tmp_path)))
+    executor.fill("#act-comment", "заменили кровлю")
+    executor.fill("#act-public", "Крыша отремонтирована")
+    executor.click("#act-submit")
     wait_status(executor, "resolved")
-    shot(executor, "staff-appeal-executor")
+    # its thumbnail on the page (fetched with the token, shown as data)
+    executor.wait_for_function(
+        "() => { const i = document.querySelector('#thumbs img');"
+        " return i && i.src.startsWith('data:image/jpeg') && i.naturalWidth > 0; }"
+    )
+    at_both_sizes(executor, "staff-appeal-executor")
     # the inspector's open page followed, without reloading
     wait_status(inspector, "resolved")
     assert not inspector.locator("#appeal-notice").is_hidden()
 
-    # the controller verifies and closes
+    # the controller verifies (the executor's photo is on the page) and closes
     controller = open_as(browser, server, f"/staff/{reg}", "ws-controller")
     controller.wait_for_selector('#action-buttons button[data-action="close"]')
+    controller.wait_for_selector("#thumbs img")
     assert controller.locator('#action-buttons button[data-action="send_back"]').count() == 1
     act(controller, "close")
     wait_status(controller, "closed")
     log = controller.inner_text("#log")
     assert "заменили кровлю" in log and "приняли" in log
     assert "Крыша отремонтирована" in controller.inner_text("#notes")
-    shot(controller, "staff-appeal-closed")
+    at_both_sizes(controller, "staff-appeal-closed")
     for page in (inspector, executor, controller):
         page.recorder.check()
         page.context.close()
+
+    # the resident's tracker: the public history, the executor's photo, no personal data
+    resident = open_as(browser, server, f"/track?reg={reg}", None)
+    resident.wait_for_selector("#track-history")
+    history = resident.inner_text("#track-history")
+    assert "зарегистрировано" in history and "исполнено → закрыто" in history
+    assert "Крыша отремонтирована" in resident.inner_text("#track-notes")
+    assert resident.locator("#track-media a").count() == 1  # the executor's photo
+    content = resident.content()
+    for private in ("Айгерим", "701 000", "заменили кровлю", "ws-executor", "ws-controller"):
+        assert private not in content, private
+    at_both_sizes(resident, "track")
+    resident.recorder.check()
+    resident.context.close()
+
+
+def test_the_operator_map_draws_appeals_live_and_links_them(browser, server, building):  # noqa: F811
+    operator = open_as(browser, server, "/operator?lang=kk", "ws-operator")
+    name = operator.evaluate("() => window.Qala.config.map")
+    operator.evaluate(
+        f"() => {{ window['{name}'].setView([{building['lat']}, {building['lon']}], 17, "
+        "{animate: false}); }"
+    )
+    operator.wait_for_function("() => window.QalaAppeals.drawn().length > 0")
+    # registered elsewhere: on this map within 2 s, without reloading
+    reg = register(server, building)
+    operator.wait_for_function(f"() => window.QalaAppeals.drawn().includes('{reg}')", timeout=2_000)
+    # close up, the streets' Kazakh names and the house numbers from the city's layers
+    operator.wait_for_selector(".qala-label.house")
+    operator.wait_for_selector(".qala-label.street")
+    streets = operator.locator(".qala-label.street").all_inner_texts()
+    assert any(w in " ".join(streets) for w in ("көшесі", "даңғылы", "көше")), streets
+    # a click on the appeal's dot: a popup linking its page
+    x, y = operator.evaluate(f"""() => {{
+        const m = window['{name}'], p = m.latLngToContainerPoint([{building["lat"]},
+                                                                   {building["lon"]}]);
+        const r = m.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y];
+    }}""")
+    operator.mouse.click(x, y)
+    operator.wait_for_selector(".qala-appeal-popup a.appeal-link")
+    link = operator.locator(".qala-appeal-popup a.appeal-link").first.get_attribute("href")
+    assert link.startswith("/staff/PET-") and "lang=kk" in link
+    # the category groups are named, never their codes
+    groups = operator.evaluate(
+        "() => [...document.querySelectorAll('#reg-category optgroup')].map(g => g.label)"
+    )
+    assert groups and "housing" not in groups and all(not g.isascii() for g in groups), groups
+    shot(operator, "operator-map-kk")
+    operator.recorder.check()
+    operator.context.close()
+
+
+def test_a_page_of_another_city_keeps_it_in_every_request_and_link(browser, server):  # noqa: F811
+    page = open_as(browser, server, "/operator?city=HEL", None)
+    page.fill("#search-input", "Mannerheimintie 5")
+    page.wait_for_selector("#search-results li[data-i]")
+    assert HEL_ADDRESS in page.inner_text("#search-results")
+    page.wait_for_load_state("networkidle")
+    ours = [
+        u
+        for u in page.recorder.requests
+        if u.startswith(server) and "/static/" not in u and "/favicon" not in u
+    ]
+    assert ours and all("city=HEL" in u for u in ours), [u for u in ours if "city=HEL" not in u]
+    links = page.evaluate(
+        "() => [...document.querySelectorAll('a[href^=\"/\"]')].map(a => a.getAttribute('href'))"
+    )
+    assert links and all("city=HEL" in h for h in links), links
+    page.recorder.check()
+    page.context.close()
+
+
+def test_an_account_of_two_cities_picks_the_city(browser, server):  # noqa: F811
+    page = open_as(browser, server, "/staff", "ws-both")
+    page.wait_for_selector("#city-pick-box:not([hidden])")
+    options = page.locator("#city-pick option").all_inner_texts()
+    assert len(options) == 2 and any("Хельсинки" in o for o in options), options
+    assert all("инспектор" in o for o in options), options
+    with page.expect_navigation():
+        page.select_option("#city-pick", "HEL")
+    assert "city=HEL" in page.url
+    page.wait_for_selector("#whoami:not([hidden])")  # the new token is for HEL
+    page.wait_for_selector("#rows td.hint")
+    assert page.inner_text("#rows") == "Ничего не найдено"  # HEL has no appeals
+    assert "Хельсинки" in page.inner_text(".topbar .city")
+    page.recorder.check()
+    page.context.close()
 
 
 def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, building):  # noqa: F811
@@ -229,6 +463,8 @@ def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, 
 @pytest.mark.parametrize(
     ("name", "path", "user"),
     [
+        ("operator", "/operator", "ws-operator"),
+        ("operator_kk", "/operator?lang=kk", "ws-operator"),
         ("list", "/staff", "ws-inspector"),
         ("list_kk", "/staff?lang=kk", "ws-inspector"),
         ("appeal", "/staff/{reg}", "ws-inspector"),
@@ -243,9 +479,11 @@ def test_each_page_fits_a_phone(browser, server, building, name, path, user):  #
         page.wait_for_selector('body[data-status="403"]')
     elif path.startswith("/staff/{reg}"):
         page.wait_for_selector("#log tr")
-    else:
+    elif path.startswith("/staff"):
         page.wait_for_selector("#rows tr[data-reg]")
     assert no_horizontal_scroll(page), name
+    assert map_height(page) > 0, name
+    assert words_unbroken(page) == [], name
     shot(page, f"staff-phone-{name}", full=True)
     page.context.close()
 

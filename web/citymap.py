@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import quote
 
 import folium
 from folium.map import Layer
@@ -23,8 +24,9 @@ from web import assets
 
 Source = Literal["tiles", "geojson"]
 
-TILE_URL = "/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf"
-GEOJSON_URL = "/web/api/layers/{layer}.geojson"
+# every request names the city (a public request's scope is the city it names)
+TILE_URL = "/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?city={city}"
+GEOJSON_URL = "/web/api/layers/{layer}.geojson?city={city}"
 BACKGROUND = "#ece8df"  # the land between the layers: the map has no raster basemap
 
 
@@ -115,7 +117,7 @@ class BboxGeoJson(Layer):
                 var b = map.getBounds().pad(0.25), mine = ++seq;
                 var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
                     .map(function (v) { return v.toFixed(5); }).join(',');
-                fetch({{ this.url|tojson }} + '?bbox=' + bbox)
+                fetch({{ this.url|tojson }} + '&bbox=' + bbox)
                     .then(function (r) { return r.ok ? r.json() : null; })
                     .then(function (fc) {
                         if (fc && mine === seq) { layer.clearLayers(); layer.addData(fc); }
@@ -144,7 +146,7 @@ class VectorTiles(VectorGridProtobuf):
 
     default_js = [("vectorGrid", assets.VECTORGRID_JS)]
 
-    def __init__(self, layer: BaseLayer, label: str, show: bool = True):
+    def __init__(self, layer: BaseLayer, label: str, city: str, show: bool = True):
         tile_min, tile_max = tile_zooms(layer.name)
         style = json.dumps(layer.style)
         options = (
@@ -153,7 +155,8 @@ class VectorTiles(VectorGridProtobuf):
             "vectorTileLayerStyles: new Proxy({}, {get: function () { return "
             f"{style}; }}}})}}"
         )
-        super().__init__(TILE_URL.format(layer=layer.name), name=label, options=options, show=show)
+        url = TILE_URL.format(layer=layer.name, city=quote(city))
+        super().__init__(url, name=label, options=options, show=show)
 
 
 def tile_zooms(name: str) -> tuple[int, int]:
@@ -195,6 +198,7 @@ def city_map(
     zoom: int = 14,
     district_labels: list[dict] | None = None,
     min_zoom: int = 11,
+    vector_grid: bool = False,
 ) -> folium.Map:
     """A folium map of the city with its own layers as the basemap.
 
@@ -205,6 +209,7 @@ def city_map(
     source : ``"tiles"`` for the vector tiles of ``layers/``, ``"geojson"`` for the pages'
         own GeoJSON endpoint.
     layers : which base layers, bottom first.
+    vector_grid : load Leaflet.VectorGrid whatever the source (the staff maps' appeals).
     """
     pad_lat = (view.north - view.south) * 0.5
     pad_lon = (view.east - view.west) * 0.5
@@ -225,15 +230,16 @@ def city_map(
     # instance lists: folium's add_js_link would change the class's shared list
     m.default_js = [("leaflet", assets.LEAFLET_JS)]
     m.default_css = [("leaflet_css", assets.LEAFLET_CSS)]
+    if vector_grid:  # the staff maps draw the appeals from the vector tiles (qala.js)
+        m.default_js.append(("vectorGrid", assets.VECTORGRID_JS))
     for name in layers:
         layer = LAYERS_BY_NAME[name]
         label = labels.get(f"layer_{name}", name)
         if source == "tiles":
-            VectorTiles(layer, label).add_to(m)
+            VectorTiles(layer, label, view.code).add_to(m)
         else:
-            BboxGeoJson(GEOJSON_URL.format(layer=name), label, layer.style, layer.min_zoom).add_to(
-                m
-            )
+            url = GEOJSON_URL.format(layer=name, city=quote(view.code))
+            BboxGeoJson(url, label, layer.style, layer.min_zoom).add_to(m)
     if district_labels:
         CityLabels(district_labels, labels.get("layer_districts", "districts")).add_to(m)
     return m

@@ -19,7 +19,8 @@ import folium
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Connection
 
-from geo.city.basemap import CityView, city_view, district_labels
+from geo.city.basemap import CityView, city_names, city_view, district_labels
+from layers.registry import APPEAL_STATUS_COLOURS
 from web import assets, citymap, csp, i18n
 
 if TYPE_CHECKING:
@@ -58,14 +59,23 @@ class PageContext:
     analyse: Callable[[Any], Any] | None = None
     # where this answer is served (a page with path parameters: /staff/PET-2026-000001)
     path: str | None = None
+    # every city's name in the page's language, by code (the staff pages' city picker)
+    cities: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def city_param(self) -> bool:
+        """The page was asked for a city (``?city=HEL``): its links carry it on."""
+        return "city" in self.query
 
     @property
     def t(self) -> dict[str, str]:
         return i18n.labels(self.lang)
 
     def href(self, name: str, **params) -> str:
-        """The link to page ``name`` in this page's language."""
+        """The link to page ``name`` in this page's language (and city, when it was named)."""
         query = {"lang": self.lang, **params} if self.lang != i18n.DEFAULT_LANG else params
+        if self.city_param:
+            query = {**query, "city": self.city.code}
         path = next(p.path for p in self.pages if p.name == name)
         return f"{path}?{urlencode(query)}" if query else path
 
@@ -126,6 +136,7 @@ def page_context(
         query=query,
         district_labels=labels,
         path=path,
+        cities=city_names(conn, language),
     )
 
 
@@ -146,6 +157,10 @@ def page(
         "vocab": i18n.vocabulary(ctx.lang),
         "map": m.name if m else None,
         "city": ctx.city.code,
+        "city_param": ctx.city_param,
+        "cities": ctx.cities,
+        # the map's colours of the appeals' states: the layers' own table (layers.registry)
+        "status_colours": APPEAL_STATUS_COLOURS,
         **(config or {}),
     }
     if m is not None:  # folium's inline blocks, allowed by the page's nonce

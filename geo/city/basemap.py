@@ -66,6 +66,14 @@ def city_view(conn: Connection, city_id: int) -> CityView:
     )
 
 
+def city_names(conn: Connection, lang: str) -> dict[str, str]:
+    """Every city's name in ``lang`` (``ru``, ``kk`` or ``en``; Russian when missing), by
+    code: the staff pages' city picker names the cities an account works in."""
+    column = {"kk": "name_kk", "en": "name_en"}.get(lang, "name_ru")
+    rows = conn.execute(text(f"SELECT code, coalesce({column}, name_ru) FROM cities ORDER BY code"))
+    return {code: name for code, name in rows}
+
+
 # One SELECT per layer: identifiers come only from this table, never from the request.
 LAYER_SQL = {
     "districts": (

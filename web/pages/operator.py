@@ -10,5 +10,5 @@ from web import citymap, render
 
 
 def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
-    m = citymap.map_parts(render.city_map(ctx, zoom=15))
+    m = citymap.map_parts(render.city_map(ctx, zoom=15, vector_grid=True))
     return render.page(ctx, ctx.t["operator"], m)

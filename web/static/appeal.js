@@ -8,13 +8,12 @@
   var $ = function (id) { return document.getElementById(id); };
   var map = Q.map(), pane = Q.marks();
   var marks = L.layerGroup().addTo(map);
+  Q.labels(map);
   var state = {file: null, action: null, orgs: null, seq: 0, busy: false};
   var LIVE = {};  /* load(LIVE): say "changed" only when the version moved */
   var SECTIONS = ['appeal-box', 'actions-box', 'callback-box', 'notes-box', 'log-box'];
 
-  function pageHref(number) {
-    return '/staff/' + encodeURIComponent(number) + (lang !== 'ru' ? '?lang=' + lang : '');
-  }
+  function pageHref(number) { return Q.href('/staff/' + encodeURIComponent(number)); }
   function orgName(o, ru, kk) { return (lang === 'kk' && o[kk]) || o[ru] || '—'; }
 
   function kv(pairs) {
@@ -89,9 +88,11 @@
       [t('created'), esc(Q.when(a.created_at))],
       [t('deadline'), esc(Q.when(a.deadline_at))],
       [t('organisation'), esc(orgName(a, 'organisation_ru', 'organisation_kk'))],
-      [t('object_on_map'), esc(Q.word('objects', a.object_kind)) +
-        (a.object_id ? ' #' + esc(a.object_id) : '')],
-      [t('map_address'), esc(mapAddress || '—')],
+      /* the object by its address on the map, never its internal id */
+      a.object_kind && a.object_kind !== 'none' ?
+        [t('object_on_map'), esc(Q.word('objects', a.object_kind)) +
+          (mapAddress ? ': ' + esc(mapAddress) : '')] :
+        [t('map_address'), esc(mapAddress || '—')],
       [t('address_written'), esc(a.address_text || '')],
       [t('deferred_to'), esc(a.deferred_to_year || '')],
       [t('original'), a.repeat_of ? '<a href="' + esc(pageHref(a.repeat_of)) + '">' +
@@ -117,7 +118,10 @@
           esc(u) + '</a></li>';
       }).join('') + '</ul>';
     }
+    html += '<div id="photos-box" hidden><h3>' + esc(t('photos')) + '</h3>' +
+      '<ul class="thumbs" id="thumbs"></ul></div>';
     $('appeal-facts').innerHTML = html;
+    loadPhotos();
     renderActions(f);
     renderNotes(f.notes);
     renderLog(f.events);
@@ -138,7 +142,8 @@
         var change = (e.from_status && e.from_status !== e.to_status ?
           esc(Q.word('states', e.from_status)) + ' → ' : '') + esc(Q.word('states', e.to_status));
         return '<tr><td>' + esc(Q.when(e.at)) + '</td><td>' + change +
-          (e.organisation_ru ? '<br><small>' + esc(e.organisation_ru) + '</small>' : '') +
+          (e.organisation_ru ? '<br><small>' + esc(orgName(e, 'organisation_ru', 'organisation_kk')) +
+            '</small>' : '') +
           (e.comment ? '<br><i>' + esc(e.comment) + '</i>' : '') + '</td><td>' + esc(e.actor) +
           '<br><small>' + esc(Q.word('roles', e.actor_role)) + '</small></td></tr>';
       }).join('');
@@ -181,6 +186,9 @@
     Array.prototype.forEach.call(document.querySelectorAll('#action-form [data-need]'),
       function (el) { el.hidden = act.needs.indexOf(el.getAttribute('data-need')) < 0; });
     $('act-comment').required = act.needs.indexOf('note') >= 0;
+    /* the executor's photos of the result go with "complete" */
+    $('act-photos-box').hidden = act.to !== 'resolved';
+    $('act-photos').value = '';
     $('act-year').value = new Date().getFullYear() + 1;
     $('act-original-hits').innerHTML = '';
     $('action-form').hidden = false;
@@ -244,8 +252,12 @@
     err.hidden = true;
     state.busy = true;
     $('act-submit').disabled = true;
-    Q.api('/api/v1/appeals/' + encodeURIComponent(reg) + '/transition', {method: 'POST', json: body})
-      .then(function () {
+    var files = act.to === 'resolved' ? Array.prototype.slice.call($('act-photos').files) : [];
+    /* the photos first: a photo refused (too large, not a photo) changes nothing */
+    uploadPhotos(files).then(function () {
+      return Q.api('/api/v1/appeals/' + encodeURIComponent(reg) + '/transition',
+        {method: 'POST', json: body});
+    }).then(function () {
         closeForm();
         return load(t('saved'));
       }).catch(function (e) {
@@ -256,6 +268,68 @@
         err.textContent = t('error') + ': ' + e.message;
         err.hidden = false;
       }).then(function () { state.busy = false; $('act-submit').disabled = false; });
+  });
+
+  /* --- photos: thumbnails of every photo (staff see them all), the executor's upload --- */
+  function uploadPhotos(files) {
+    var note = $('act-uploading');
+    note.hidden = !files.length;
+    return files.reduce(function (done, file) {
+      return done.then(function () {
+        var data = new FormData();
+        data.append('photo', file);
+        data.append('kind', 'after');
+        return Q.api('/api/v1/appeals/' + encodeURIComponent(reg) + '/photos',
+          {method: 'POST', body: data});
+      });
+    }, Promise.resolve()).then(function () { note.hidden = true; },
+      function (e) { note.hidden = true; throw e; });
+  }
+
+  /* an image needs the token, which <img src> cannot send: fetched, then shown as data */
+  function imageData(url) {
+    return fetch(url + '?city=' + encodeURIComponent(Q.config.city),
+      {headers: {Authorization: 'Bearer ' + Q.token()}}).then(function (r) {
+      if (!r.ok) { throw new Error(r.statusText); }
+      return r.blob();
+    }).then(function (blob) {
+      return new Promise(function (resolve) {
+        var reader = new FileReader();
+        reader.onloadend = function () { resolve(reader.result); };
+        reader.readAsDataURL(blob);
+      });
+    });
+  }
+
+  function loadPhotos() {
+    Q.api('/api/v1/appeals/' + encodeURIComponent(reg) + '/photos').then(function (photos) {
+      var list = $('thumbs');
+      if (!list || !photos.length) { return; }
+      $('photos-box').hidden = false;
+      list.innerHTML = photos.map(function (p) {
+        return '<li data-photo="' + esc(p.id) + '"><a href="#" data-page="' + esc(p.page_url) +
+          '"><img alt="' + esc(t('photo_' + p.kind) + ' · ' + Q.when(p.added_at)) + '" width="' +
+          esc(p.thumb_width) + '" height="' + esc(p.thumb_height) + '"></a>' +
+          esc(t('photo_' + p.kind)) + '</li>';
+      }).join('');
+      photos.forEach(function (p) {
+        imageData(p.thumb_url).then(function (src) {
+          var img = list.querySelector('li[data-photo="' + p.id + '"] img');
+          if (img) { img.src = src; }
+        }).catch(function () { /* the list still names it */ });
+      });
+    }).catch(function () { /* no photos shown; the rest of the file is */ });
+  }
+
+  /* a thumbnail opens its page copy in a new tab */
+  document.addEventListener('click', function (ev) {
+    var a = ev.target.closest && ev.target.closest('#thumbs a[data-page]');
+    if (!a) { return; }
+    ev.preventDefault();
+    var tab = window.open('', '_blank');
+    fetch(a.getAttribute('data-page') + '?city=' + encodeURIComponent(Q.config.city),
+      {headers: {Authorization: 'Bearer ' + Q.token()}}).then(function (r) { return r.blob(); })
+      .then(function (blob) { if (tab) { tab.location = URL.createObjectURL(blob); } });
   });
 
   /* --- notes and the call-back --------------------------------------------------------- */

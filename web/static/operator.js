@@ -10,6 +10,11 @@
   var pin = null;
   var pane = Q.marks();
   var wellsLayer = L.layerGroup().addTo(map);
+  /* the appeals staff may see, live; street names and house numbers close up; the legend */
+  var appeals = Q.appealTiles(map);
+  window.QalaAppeals = appeals;
+  Q.labels(map);
+  Q.legend(map);
 
   function newKey() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
@@ -41,7 +46,7 @@
       state.categories[c.code] = name;
       if (!groups[c.group_code]) {
         groups[c.group_code] = document.createElement('optgroup');
-        groups[c.group_code].label = c.group_code;
+        groups[c.group_code].label = Q.word('groups', c.group_code);
         select.appendChild(groups[c.group_code]);
       }
       var opt = document.createElement('option');
@@ -167,7 +172,8 @@
     if (c.yard) {
       var y = c.yard;
       out.push(section(t('yard'), kv([
-        [t('yard'), esc(y.name || '#' + y.id)], [t('area'), esc(num(y.area_m2))],
+        [t('yard'), esc(y.name || (c.building ? address(c.building) : '—'))],
+        [t('area'), esc(num(y.area_m2))],
         [t('surface'), esc(y.surface ? Q.word('surfaces', y.surface) : '—')], [t('last_repair'), esc(y.last_repair_year || '—')],
         [t('repair_status'), esc(Q.word('states', y.repair_status))],
         [t('buildings_n'), esc(y.buildings)], [t('apartments'), esc(y.apartments)]])));
@@ -176,7 +182,7 @@
     out.push(section(t('wells') + ' (' + wells.length + ')', wells.length ?
       '<table class="mini"><tr><th>№</th><th>' + esc(t('owner')) + '</th><th>' +
       esc(t('distance_m')) + '</th></tr>' + wells.slice(0, 12).map(function (w) {
-        return '<tr><td>' + esc(w.code || w.id) + '<br><small>' + esc(Q.word('wells', w.kind)) +
+        return '<tr><td>' + esc(w.code || '—') + '<br><small>' + esc(Q.word('wells', w.kind)) +
           '</small></td><td>' + esc(orgName(w, 'owner_ru', 'owner_kk')) +
           (w.owner_phone ? '<br><small>' + esc(w.owner_phone) + '</small>' : '') +
           (w.in_this_yard ? ' <span class="badge ok">' + esc(t('in_this_yard')) + '</span>' : '') +
@@ -185,7 +191,7 @@
     var open = c.open_nearby || [];
     out.push(section(t('open_nearby') + ' (' + open.length + ')', open.length ?
       '<table class="mini">' + open.slice(0, 10).map(function (a) {
-        return '<tr><td><a href="/track?reg=' + encodeURIComponent(a.reg_number) + '">' +
+        return '<tr><td><a href="' + esc(Q.href('/staff/' + encodeURIComponent(a.reg_number))) + '">' +
           esc(a.reg_number) + '</a></td><td>' + esc(catName(a.category_code)) + '</td><td>' +
           esc(Q.word('states', a.status)) + (a.overdue ? ' <span class="badge overdue">' +
           esc(t('overdue')) + '</span>' : '') + '</td></tr>';
@@ -205,7 +211,7 @@
     wells.forEach(function (w) {
       L.circleMarker([w.lat, w.lon], {radius: 6, color: '#0b3d63', weight: 2, pane: pane,
         fillColor: w.in_this_yard ? '#2f8fd8' : '#9cc3e0', fillOpacity: 1})
-        .bindTooltip(esc((w.code || w.id) + ' · ' + Q.word('wells', w.kind) + ' · ' +
+        .bindTooltip(esc((w.code ? w.code + ' · ' : '') + Q.word('wells', w.kind) + ' · ' +
           orgName(w, 'owner_ru', 'owner_kk')))
         .addTo(wellsLayer);
     });
@@ -286,7 +292,10 @@
       headers: {'Idempotency-Key': keyFor(b)}}).then(function (res) {
       var reg = res.appeal.reg_number, link = $('reg-number');
       link.textContent = reg;
-      link.href = '/track?reg=' + encodeURIComponent(reg) + (lang !== 'ru' ? '&lang=' + lang : '');
+      link.href = Q.href('/track', {reg: reg});
+      $('reg-staff-link').href = Q.href('/staff/' + encodeURIComponent(reg));
+      $('reg-staff-link').hidden = false;
+      if (appeals) { appeals.refresh(); }  /* on the map now, without waiting for the stream */
       $('reg-done').hidden = false;
       state.keyFor = null;  // the next appeal is another request, even if it looks the same
       ['reg-description', 'reg-name', 'reg-phone'].forEach(function (id) { $(id).value = ''; });

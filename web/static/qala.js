@@ -15,6 +15,23 @@
 
   function t(key) { return config.t[key] || key; }
 
+  /* every request carries the page's city (a public request's scope is the city it names;
+     a staff token's city is the page's, see who()) */
+  function withCity(path) {
+    if (path.charAt(0) !== '/' || /[?&]city=/.test(path)) { return path; }
+    return path + (path.indexOf('?') < 0 ? '?' : '&') + 'city=' + encodeURIComponent(config.city);
+  }
+
+  /* a link to one of our pages in this page's language, and its city when the page was
+     asked for one (/operator?city=HEL keeps HEL in every link) */
+  function href(path, params) {
+    var p = new URLSearchParams(params || {});
+    if (config.lang !== 'ru') { p.set('lang', config.lang); }
+    if (config.city_param) { p.set('city', config.city); }
+    var q = p.toString();
+    return path + (q ? '?' + q : '');
+  }
+
   function word(table, key) {
     return (config.vocab[table] && config.vocab[table][key]) || key;
   }
@@ -52,8 +69,10 @@
       init.body = JSON.stringify(options.json);
     } else if (options.form) {
       init.body = new URLSearchParams(options.form);
+    } else if (options.body) {  /* FormData: the browser writes its Content-Type */
+      init.body = options.body;
     }
-    return fetch(path, init).then(function (r) {
+    return fetch(withCity(path), init).then(function (r) {
       return r.text().then(function (body) {
         var parsed = null;
         try { parsed = body ? JSON.parse(body) : null; } catch (e) { parsed = null; }
@@ -113,8 +132,50 @@
         document.getElementById('whoami-name').textContent = w.name;
         document.getElementById('whoami-role').textContent = word('roles', w.role);
       }
+      cityPicker(w);
     });
   }
+
+  /* an account that works in more than one city picks the city here: the token is traded
+     for one of the other city (POST /auth/switch) and the page opens for that city */
+  function cityPicker(w) {
+    var box = document.getElementById('city-pick-box');
+    if (!box) { return; }
+    box.hidden = true;
+    if (!w) { return; }
+    api('/api/v1/me').then(function (me) {
+      if (!me || !me.cities || me.cities.length < 2) { return; }
+      var select = document.getElementById('city-pick');
+      select.innerHTML = me.cities.map(function (c) {
+        return '<option value="' + esc(c.city) + '"' + (c.city === config.city ? ' selected' : '') +
+          '>' + esc((config.cities || {})[c.city] || c.city) + ' · ' + esc(word('roles', c.role)) +
+          '</option>';
+      }).join('');
+      box.hidden = false;
+    }).catch(function () { /* the picker is a convenience: the page works without it */ });
+  }
+
+  function switchCity(code) {
+    var err = document.getElementById('city-error');
+    err.hidden = true;
+    return api('/api/v1/auth/switch?city=' + encodeURIComponent(code), {method: 'POST'})
+      .then(function (tok) {
+        var w = who();
+        sessionStorage.setItem(TOKEN, tok.access_token);
+        sessionStorage.setItem(WHO, JSON.stringify({name: w ? w.name : '', role: tok.role,
+          city: tok.city}));
+        var p = new URLSearchParams(location.search);
+        p.set('city', tok.city);
+        p.delete('offset');
+        location.assign(location.pathname + '?' + p.toString());
+      }).catch(function (e) { err.textContent = t('error') + ': ' + e.message; err.hidden = false; });
+  }
+
+  document.addEventListener('change', function (ev) {
+    if (ev.target && ev.target.id === 'city-pick' && ev.target.value !== config.city) {
+      switchCity(ev.target.value);
+    }
+  });
 
   function map() { return config.map ? window[config.map] : null; }
 
@@ -138,7 +199,8 @@
       if (stopped || !token()) { return; }
       api('/api/v1/staff/stream/ticket', {method: 'POST'}).then(function (res) {
         if (stopped) { return; }
-        source = new EventSource('/api/v1/staff/stream?ticket=' + encodeURIComponent(res.ticket));
+        source = new EventSource(withCity('/api/v1/staff/stream?ticket=' +
+          encodeURIComponent(res.ticket)));
         source.addEventListener('ready', function () {
           delay = 1000;
           state(true);
@@ -166,10 +228,197 @@
     window.addEventListener('pagehide', function () { stopped = true; close(); });
   }
 
+  /* --- the staff maps: appeals from the vector tiles, street names and house numbers ---- */
+
+  function pane(m, name, z) {
+    if (!m.getPane(name)) { m.createPane(name).style.zIndex = z; }
+    return name;
+  }
+
+  /* A colour per state: the layers' own table (layers.registry), as the legend shows it. */
+  function statusColour(status) {
+    return (config.status_colours || {})[status] || '#5d6b75';
+  }
+
+  /* An appeal on the map: a dot of its state's colour; overdue, a red ring around it. */
+  function appealStyle(p) {
+    if (p.status === undefined) {  /* a cell of counts at low zoom */
+      var n = +p.count || 0;
+      return {radius: Math.min(16, 3 + Math.sqrt(n)), fill: true, fillColor: '#1f6f8b',
+        fillOpacity: 0.55, color: '#ffffff', weight: 1};
+    }
+    var dot = {radius: 6, fill: true, fillColor: statusColour(p.status), fillOpacity: 0.95,
+      color: '#ffffff', weight: 1.5};
+    return p.overdue === true || p.overdue === 'true' ?
+      [{radius: 10, fill: false, color: '#b3261e', weight: 3}, dot] : [dot];
+  }
+
+  /* The appeals the signed-in staff member may see, from /tiles/appeals_staff (its token
+     in the request's header), coloured by state, overdue ringed. A click on the map lists
+     the appeals under it (OGC API items of the same layer, in a box of a few pixels) in a
+     popup linking each one's page; the map's own click goes on (the operator's click still
+     picks the place). live() refreshes the tiles within moments of a change. */
+  function appealTiles(m) {
+    if (!window.L || !L.vectorGrid) { return null; }
+    var version = 0, layer = null, timer = null, popup = null, drawn = {}, seq = 0;
+    var TOUCH = 10;  /* px around the click */
+    function url() {
+      return '/tiles/appeals_staff/{z}/{x}/{y}.pbf?city=' + encodeURIComponent(config.city) +
+        '&v=' + version;
+    }
+    function make() {
+      drawn = {};
+      layer = L.vectorGrid.protobuf(url(), {
+        rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 18, minZoom: 6,
+        pane: pane(m, 'qala-appeals', 620),
+        getFeatureId: function (f) {  /* also which appeals are drawn (drawn()) */
+          var reg = f.properties.reg_number;
+          if (reg) { drawn[reg] = version; }
+          return reg || 'cell-' + f.properties.id;
+        },
+        fetchOptions: {headers: {Authorization: 'Bearer ' + token()}},
+        vectorTileLayerStyles: {appeals_staff: appealStyle}
+      });
+      layer.addTo(m);
+    }
+    function overdue(p) { return p.overdue === true || p.overdue === 'true'; }
+    m.on('click', function (e) {
+      var mine = ++seq;
+      if (popup) { m.closePopup(popup); popup = null; }
+      if (!layer || m.getZoom() < 14) { return; }  /* below 14 the tiles are counts */
+      var c = m.latLngToContainerPoint(e.latlng);
+      var sw = m.containerPointToLatLng([c.x - TOUCH, c.y + TOUCH]);
+      var ne = m.containerPointToLatLng([c.x + TOUCH, c.y - TOUCH]);
+      var bbox = [sw.lng, sw.lat, ne.lng, ne.lat].map(function (v) { return v.toFixed(6); });
+      api('/ogc/collections/appeals_staff/items?limit=20&bbox=' + bbox.join(','))
+        .then(function (fc) {
+          if (mine !== seq || !fc.features.length) { return; }
+          var items = fc.features.slice(0, 8).map(function (f) {
+            var p = f.properties;
+            return '<li><a class="appeal-link" href="' +
+              esc(href('/staff/' + encodeURIComponent(p.reg_number))) + '">' +
+              esc(p.reg_number) + '</a> · ' + esc(word('states', p.status)) +
+              (overdue(p) ? ' · <b>' + esc(t('overdue')) + '</b>' : '') + '</li>';
+          });
+          popup = L.popup({className: 'qala-appeal-popup', closeOnClick: false})
+            .setLatLng(e.latlng).setContent('<ul>' + items.join('') + '</ul>').openOn(m);
+        }).catch(function () { /* the map still works */ });
+    });
+    function refresh() {
+      if (timer) { return; }
+      timer = setTimeout(function () {  /* many changes at once (a bulk load): one refetch */
+        timer = null;
+        version += 1;
+        drawn = {};
+        if (!layer) { return; }
+        layer.options.fetchOptions = {headers: {Authorization: 'Bearer ' + token()}};
+        layer.setUrl(url());
+      }, 150);
+    }
+    onAuth(function (w) {
+      if (layer) { m.removeLayer(layer); layer = null; }
+      if (w) { make(); }
+    });
+    live(function () { refresh(); });
+    return {
+      refresh: refresh,
+      layer: function () { return layer; },
+      /* the numbers of the appeals drawn now (the browser tests read it) */
+      drawn: function () { return Object.keys(drawn); }
+    };
+  }
+
+  /* Street names and house numbers from the city's own layers (OGC API – Features of
+     streets and buildings) from zoom 17 on, in Kazakh on the kk page where the data has it. */
+  function labels(m, minZoom) {
+    if (!window.L) { return; }
+    minZoom = minZoom || 17;
+    var group = L.layerGroup().addTo(m), seq = 0, name = pane(m, 'qala-labels', 660);
+    m.getPane(name).style.pointerEvents = 'none';
+    function local(p, ru, kk) { return (config.lang === 'kk' && p[kk]) || p[ru] || ''; }
+    function label(latlng, text, cls) {
+      return L.marker(latlng, {pane: name, interactive: false, keyboard: false,
+        icon: L.divIcon({className: 'qala-label ' + cls, html: esc(text), iconSize: null})});
+    }
+    function lines(g) {
+      return g.type === 'LineString' ? [g.coordinates] :
+        g.type === 'MultiLineString' ? g.coordinates : [];
+    }
+    function ring(g) {
+      return g.type === 'Polygon' ? g.coordinates[0] :
+        g.type === 'MultiPolygon' ? g.coordinates[0][0] : [];
+    }
+    function load() {
+      var mine = ++seq;
+      if (m.getZoom() < minZoom) { group.clearLayers(); return; }
+      var b = m.getBounds(), box = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+        .map(function (v) { return v.toFixed(5); }).join(',');
+      var q = '/items?limit=1000&bbox=' + box;
+      Promise.all([api('/ogc/collections/streets' + q, {auth: false}),
+        api('/ogc/collections/buildings' + q, {auth: false})]).then(function (got) {
+        if (mine !== seq) { return; }
+        group.clearLayers();
+        var placed = [], size = L.bounds([0, 0], m.getSize()), middle = m.getSize().divideBy(2);
+        got[0].features.forEach(function (f) {  /* a street's name where it is in view */
+          var text = local(f.properties, 'name_ru', 'name_kk');
+          if (!text) { return; }
+          lines(f.geometry).forEach(function (line) {
+            /* the line's point nearest the middle of the view (a long straight street may
+               have no vertex in view at all) */
+            var best = null;
+            for (var i = 1; i < line.length; i++) {
+              var p = L.LineUtil.closestPointOnSegment(middle,
+                m.latLngToContainerPoint([line[i - 1][1], line[i - 1][0]]),
+                m.latLngToContainerPoint([line[i][1], line[i][0]]));
+              if (!best || p.distanceTo(middle) < best.distanceTo(middle)) { best = p; }
+            }
+            if (!best || !size.contains(best)) { return; }
+            if (placed.some(function (o) { return o.t === text && o.p.distanceTo(best) < 220; })) {
+              return;
+            }
+            placed.push({t: text, p: best});
+            label(m.containerPointToLatLng(best), text, 'street').addTo(group);
+          });
+        });
+        got[1].features.forEach(function (f) {  /* a house number in the middle of its house */
+          var r = ring(f.geometry), n = f.properties.house_number;
+          if (!n || !r.length) { return; }
+          var x = 0, y = 0;
+          r.forEach(function (c) { x += c[0]; y += c[1]; });
+          label([y / r.length, x / r.length], n, 'house').addTo(group);
+        });
+      }).catch(function () { /* the map still works without its labels */ });
+    }
+    m.on('moveend', load);
+    load();
+  }
+
+  /* The legend of the appeals' colours, from the same table as the layer. */
+  function legend(m) {
+    if (!window.L) { return; }
+    var control = L.control({position: 'bottomleft'});
+    control.onAdd = function () {
+      var div = L.DomUtil.create('div', 'qala-legend');
+      var states = Object.keys(config.status_colours || {});
+      div.innerHTML = '<details><summary>' + esc(t('legend')) + '</summary><ul>' +
+        states.map(function (s) {
+          return '<li><i data-colour="' + esc(statusColour(s)) + '"></i>' +
+            esc(word('states', s)) + '</li>';
+        }).join('') + '<li><i class="ring"></i>' + esc(t('overdue')) + '</li></ul></details>';
+      Array.prototype.forEach.call(div.querySelectorAll('i[data-colour]'), function (i) {
+        i.style.background = i.getAttribute('data-colour');  /* the CSSOM: allowed by the CSP */
+      });
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    };
+    control.addTo(m);
+  }
+
   document.addEventListener('DOMContentLoaded', bindLogin);
 
-  window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api,
+  window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api, href: href,
     token: token, who: who, onAuth: onAuth, signIn: signIn, signOut: signOut, map: map,
-    marks: marks, live: live,
+    marks: marks, live: live, appealTiles: appealTiles, labels: labels, legend: legend,
+    statusColour: statusColour,
     ApiError: ApiError};
 })();

@@ -10,21 +10,39 @@
   var form = $('filters');
   var LIMIT = 50;
   var state = {offset: 0, seen: null, seq: 0, timer: null, fitted: false};
-  var STATUS_COLORS = {registered: '#1f6f8b', assigned: '#7a5fb0', in_progress: '#b35c00',
-    resolved: '#2f7d46', closed: '#5d6b75', rejected: '#5d6b75', deferred: '#a08a2a',
-    duplicate: '#5d6b75', reopened: '#b3261e'};
+  Q.labels(map);
+  Q.legend(map);
   var FIELDS = ['q', 'status', 'sort', 'group', 'category', 'district_id', 'organisation_id',
     'channel', 'since', 'until'];
 
-  function pageHref(reg) {
-    return '/staff/' + encodeURIComponent(reg) + (lang !== 'ru' ? '?lang=' + lang : '');
+  function pageHref(reg) { return Q.href('/staff/' + encodeURIComponent(reg)); }
+
+  /* --- dates in the page's language: dd.mm.yyyy (ru, kk) or dd/mm/yyyy (en), never the
+     browser's own mm/dd/yyyy; the address bar and the API keep yyyy-mm-dd -------------- */
+  var SEP = lang === 'en' ? '/' : '.';
+  function isoDate(text) {  /* '' for none, null for a date that cannot be */
+    text = text.trim();
+    if (!text) { return ''; }
+    var m = /^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$/.exec(text);
+    if (!m) { return null; }
+    var d = new Date(+m[3], +m[2] - 1, +m[1]);
+    if (d.getMonth() !== +m[2] - 1 || d.getDate() !== +m[1]) { return null; }
+    return m[3] + '-' + ('0' + m[2]).slice(-2) + '-' + ('0' + m[1]).slice(-2);
+  }
+  function shownDate(iso) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || '');
+    return m ? m[3] + SEP + m[2] + SEP + m[1] : '';
+  }
+  function value(name) {
+    var v = form.elements[name].value.trim();
+    return name === 'since' || name === 'until' ? isoDate(v) || '' : v;
   }
 
   /* --- the filters, as a query string (the address bar keeps them) ------------------- */
   function filters() {
     var p = new URLSearchParams();
     FIELDS.forEach(function (name) {
-      var v = form.elements[name].value.trim();
+      var v = value(name);
       if (!v) { return; }
       if (name === 'since' || name === 'until') {
         /* a day of the city: from its first moment; "until" includes the day named */
@@ -42,8 +60,9 @@
   function remember() {
     var p = new URLSearchParams();
     if (lang !== 'ru') { p.set('lang', lang); }
+    if (Q.config.city_param) { p.set('city', Q.config.city); }
     FIELDS.forEach(function (name) {
-      var v = form.elements[name].value.trim();
+      var v = value(name);
       if (v) { p.set(name, v); }
     });
     if ($('f-overdue').checked) { p.set('overdue', 'true'); }
@@ -56,7 +75,9 @@
   function restore() {
     var p = new URLSearchParams(location.search);
     FIELDS.forEach(function (name) {
-      if (p.has(name)) { form.elements[name].value = p.get(name); }
+      if (!p.has(name)) { return; }
+      form.elements[name].value = name === 'since' || name === 'until' ?
+        shownDate(p.get(name)) : p.get(name);
     });
     $('f-overdue').checked = p.get('overdue') === 'true';
     $('f-due-today').checked = p.get('due_today') === 'true';
@@ -218,7 +239,7 @@
       bounds.push([c[1], c[0]]);
       L.circleMarker([c[1], c[0]], {radius: 6, pane: pane, weight: pr.overdue ? 3 : 1,
         color: pr.overdue ? '#b3261e' : '#ffffff', fillOpacity: 0.9,
-        fillColor: STATUS_COLORS[pr.status] || '#1f6f8b'})
+        fillColor: Q.statusColour(pr.status)})
         .bindPopup('<a href="' + esc(pageHref(pr.reg_number)) + '">' + esc(pr.reg_number) +
           '</a><br>' + esc(Q.word('states', pr.status)))
         .addTo(points);
@@ -232,6 +253,16 @@
   /* --- the form ------------------------------------------------------------------------ */
   form.addEventListener('submit', function (ev) {
     ev.preventDefault();
+    var bad = ['since', 'until'].filter(function (n) { return isoDate(form.elements[n].value) === null; });
+    ['since', 'until'].forEach(function (n) {
+      form.elements[n].setAttribute('aria-invalid', bad.indexOf(n) >= 0 ? 'true' : 'false');
+    });
+    if (bad.length) {
+      $('list-error').textContent = t('bad_date');
+      $('list-error').hidden = false;
+      form.elements[bad[0]].focus();
+      return;
+    }
     state.offset = 0;
     state.fitted = false;
     load();
@@ -244,7 +275,7 @@
   $('export').addEventListener('click', function (ev) {
     ev.preventDefault();
     if (!Q.token()) { return; }
-    fetch('/api/v1/staff/appeals?' + csvQuery(), {headers: {Authorization: 'Bearer ' + Q.token()}})
+    fetch('/api/v1/staff/appeals?' + csvQuery() + '&city=' + encodeURIComponent(Q.config.city), {headers: {Authorization: 'Bearer ' + Q.token()}})
       .then(function (r) {
         if (!r.ok) { throw new Error(r.statusText); }
         return r.blob();

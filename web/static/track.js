@@ -43,7 +43,13 @@
           (e.from_status ? esc(Q.word('states', e.from_status)) + ' → ' : '') +
           esc(Q.word('states', e.to_status)) + '</td><td>' + esc(e.actor_role ? Q.word('roles', e.actor_role) : '') +
           (e.organisation_ru ? ' · ' + esc(e.organisation_ru) : '') + '</td></tr>';
-      }).join('') + '</table>';
+      }).join('') + '</table>' +
+      /* what the staff wrote to the resident (public notes; never who wrote them) */
+      ((data.notes || []).length ? '<h3>' + esc(t('track_notes')) +
+        '</h3><ul class="notes" id="track-notes">' +
+        data.notes.map(function (n) {
+          return '<li><small>' + esc(Q.when(n.at)) + '</small><br>' + esc(n.body) + '</li>';
+        }).join('') + '</ul>' : '');
     out.innerHTML = html;
     var ll = [a.lat, a.lon];
     if (pin) { pin.setLatLng(ll); } else {
