@@ -66,7 +66,8 @@ def signed_in_tab(browser, server, size: str, user: str = STAFF_USER):  # noqa: 
     every staff page opened in it after is signed in)."""
     context = browser.new_context(viewport=SIZES[size], locale="ru-RU")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    # the planner computes its hot spots on first load: on a busy machine that takes a while
+    page.set_default_timeout(60_000)
     page.recorder = Recorder(page, server)
     page.goto(server + "/staff")
     page.fill("#login-user", user)

@@ -274,6 +274,43 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "autumn": ("осень", "күз", "autumn"),
     "queue_top": ("Очередь и бюджет", "Кезек және бюджет", "The queue and the budget"),
     "show_all": ("Вся очередь", "Толық кезек", "The whole queue"),
+    # the operators' knowledge base (/staff/kb, the panel beside the operator's form)
+    "kb": ("База знаний", "Білім қоры", "Knowledge base"),
+    "kb_about": (
+        "Что спросить у заявителя и что ему сказать по каждой категории",
+        "Әр санат бойынша өтініш берушіден не сұрау және оған не айту керек",
+        "What to ask the caller and what to tell them, per category",
+    ),
+    "kb_search": ("Поиск по базе знаний", "Білім қорынан іздеу", "Search the knowledge base"),
+    "kb_search_placeholder": ("лифт, люк, отопление…", "лифт, құдық, жылу…", "lift, manhole…"),
+    "kb_ask": ("Что спросить", "Не сұрау керек", "What to ask"),
+    "kb_tell": ("Что сказать", "Не айту керек", "What to tell"),
+    "kb_pick": (
+        "Выберите категорию: здесь появится подсказка для разговора",
+        "Санатты таңдаңыз: мұнда әңгімеге арналған кеңес шығады",
+        "Choose a category: the script for the call appears here",
+    ),
+    "kb_none": ("Статьи нет", "Мақала жоқ", "No article"),
+    "kb_found": ("Найдено", "Табылды", "Found"),
+    "kb_published": ("Опубликована", "Жарияланған", "Published"),
+    "kb_draft": ("Черновик", "Жоба", "Draft"),
+    "kb_version": ("версия", "нұсқа", "version"),
+    "kb_save": ("Сохранить", "Сақтау", "Save"),
+    "kb_saved": ("Сохранено", "Сақталды", "Saved"),
+    "kb_stale": (
+        "Пока вы редактировали, статью изменил другой администратор: показана новая версия,"
+        " ваши правки не сохранены",
+        "Сіз өңдеп жатқанда мақаланы басқа әкімші өзгертті: жаңа нұсқа көрсетілді, "
+        "сіздің түзетулеріңіз сақталмады",
+        "Another admin changed the article while you edited: the new version is shown, "
+        "your changes were not saved",
+    ),
+    "kb_admin_only": (
+        "Изменять статьи могут только администраторы",
+        "Мақалаларды тек әкімшілер өзгерте алады",
+        "Only admins edit articles",
+    ),
+    "kb_language": ("Язык статьи", "Мақала тілі", "Article language"),
     # the staff workspace (/staff, /staff/{reg})
     "staff": ("Рабочее место", "Жұмыс орны", "Workspace"),
     "staff_about": (

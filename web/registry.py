@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from web.pages import appeal, home, me, operator, planner, queue, report, staff, track
+from web.pages import appeal, home, kb, me, operator, planner, queue, report, staff, track
 from web.render import PageContext
 
 Audience = Literal["public", "staff"]
@@ -97,6 +97,18 @@ PAGES: tuple[Page, ...] = (
         about="staff_about",
         nav=True,
         view=staff.view,
+    ),
+    # before /staff/{reg}: the routes are matched in this order
+    Page(
+        "kb",
+        "/staff/kb",
+        "kb/page.html",
+        "kb.js",
+        "staff",
+        label="kb",
+        about="kb_about",
+        nav=False,
+        view=kb.view,
     ),
     Page(
         "appeal",
