@@ -14,8 +14,8 @@ from tests.factories import an_apartment_building, make_appeal
 from web import assets, i18n
 from web.registry import PAGES as REGISTERED
 
-PAGES = ["/", "/operator", "/queue", "/track", "/planner"]
-MAP_PAGES = ["/operator", "/queue", "/track", "/planner"]
+PAGES = ["/", "/operator", "/queue", "/track", "/planner", "/me", "/map"]
+MAP_PAGES = ["/operator", "/queue", "/track", "/planner", "/map"]
 URL = re.compile(r"""(?:https?:)?//[^\s"'<>`)\\]+""", re.IGNORECASE)
 
 
@@ -110,7 +110,7 @@ def test_a_page_forbids_other_hosts_by_content_security_policy(client, path):
 
 
 def test_our_scripts_and_styles_name_no_other_host(client):
-    for name in ("qala.js", "operator.js", "track.js", "planner.js", "qala.css"):
+    for name in ("qala.js", "operator.js", "track.js", "planner.js", "me.js", "map.js", "qala.css"):
         body = client.get(f"/static/{name}").text
         assert not URL.findall(body), name
 

@@ -98,6 +98,36 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "me_resident": ("заявитель", "өтініш беруші", "applicant"),
     "me_staff_note": ("сообщение исполнителей", "орындаушылардың хабары", "note from staff"),
 }
+LABELS.update(
+    {
+        "map_page": ("Карта обращений", "Өтініштер картасы", "Appeals map"),
+        "map_about": (
+            "Открытые и недавние обращения на карте города, без личных данных",
+            "Қала картасындағы ашық және соңғы өтініштер, жеке деректерсіз",
+            "Open and recent appeals on the city map, without personal data",
+        ),
+        "map_all": ("все", "барлығы", "all"),
+        "map_open": ("открытые", "ашық", "open"),
+        "map_closed": ("завершённые", "аяқталған", "finished"),
+        "map_period": ("Период", "Кезең", "Period"),
+        "map_days": ("за {n} дн.", "{n} күнде", "last {n} days"),
+        "map_hint": (
+            "Обращение показано у дома, двора, колодца или улицы, к которым оно относится.",
+            "Өтініш ол қатысты үйдің, ауланың, құдықтың немесе көшенің жанында көрсетілген.",
+            "Each appeal is shown at the building, yard, well or street it is about.",
+        ),
+        "map_zoom_in": (
+            "Приблизьте карту, чтобы увидеть обращения.",
+            "Өтініштерді көру үшін картаны жақындатыңыз.",
+            "Zoom in to see the appeals.",
+        ),
+        "map_pick": (
+            "Нажмите на точку, чтобы увидеть обращение.",
+            "Өтінішті көру үшін нүктені басыңыз.",
+            "Tap a point to see the appeal.",
+        ),
+    }
+)
 ROLES: dict[str, tuple[str, str, str]] = {
     "resident": ("заявитель", "өтініш беруші", "applicant"),
 }

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from web.pages import appeal, home, me, operator, planner, queue, staff, track
+from web.pages import appeal, home, me, operator, planner, publicmap, queue, staff, track
 from web.render import PageContext
 
 Audience = Literal["public", "staff"]
@@ -144,6 +144,17 @@ PAGES: tuple[Page, ...] = (
         about="me_about",
         nav=False,
         view=me.view,
+    ),
+    Page(
+        "map",
+        "/map",
+        "map/page.html",
+        "map.js",
+        "public",
+        label="map_page",
+        about="map_about",
+        nav=False,
+        view=publicmap.view,
     ),
     Page(
         "planner",
