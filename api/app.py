@@ -24,6 +24,7 @@ from api.routes import (
     planner,
     public,
     residents,
+    report,
     staff,
     tiles,
 )
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(photos.router)
     app.include_router(photos.residents)
     app.include_router(residents.router)
+    app.include_router(report.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
     app.include_router(hotspots.router)

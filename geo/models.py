@@ -638,6 +638,24 @@ class LoginFailure(Base):
     client: Mapped[str] = mapped_column(String(64))
 
 
+class ReportAttempt(Base):
+    """A resident's report counted for the rate limit (``/report``), kept for the window
+    (then pruned): one row per client address and one per contact, both as SHA-256 digests
+    (never the address or the contact itself), with the form's Idempotency-Key, so a re-sent
+    form is not counted twice. Shared by every process of the service."""
+
+    __tablename__ = "report_attempts"
+    __table_args__ = (
+        Index("ix_report_attempts_key", "key", "at"),
+        Index("ix_report_attempts_at", "at"),  # pruning
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    key: Mapped[str] = mapped_column(String(64))  # sha256 of "client:<addr>" or "contact:<c>"
+    form: Mapped[str | None] = mapped_column(String(128))  # the form's Idempotency-Key
+
+
 class ApiKey(Base):
     """A key for a channel integration (Telegram bot, website, Open311 client)."""
 

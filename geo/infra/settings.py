@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     analysis_queue: int = 4
     analysis_cache_s: float = 300.0
     analysis_cache_mb: int = 64
+    # residents' reports (/report): how many a client address and a contact (phone or
+    # e-mail) may file within the window (429 with Retry-After beyond, counted in the
+    # database: the same for every process), and the photos one report may carry
+    report_window_s: int = 60 * 60
+    report_per_client: int = 10
+    report_per_contact: int = 5
+    report_max_photos: int = 5
     # where people reach the service: the tracker and unsubscribe links in messages
     public_url: str = "http://127.0.0.1:8000"
     # photos: the largest file and picture accepted, where the files are kept (folder:

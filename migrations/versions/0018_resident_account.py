@@ -33,8 +33,8 @@ the database holds it to that contact:
 
 ``outbox_messages.event_id`` becomes nullable (a sign-in message tells no event).
 
-Revision ID: 0018
-Revises: 0015
+Revision ID: 0018_resident_account
+Revises: 0017_report_limits
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0015"
+revision = "0018_resident_account"
+down_revision = "0017_report_limits"
 branch_labels = None
 depends_on = None
 
