@@ -23,8 +23,8 @@ from api.routes import (
     photos,
     planner,
     public,
-    residents,
     report,
+    residents,
     staff,
     tiles,
 )

@@ -128,6 +128,44 @@ LABELS.update(
         ),
     }
 )
+LABELS.update(
+    {
+        "queue_search": (
+            "Найти двор по адресу",
+            "Ауланы мекенжай бойынша табу",
+            "Find a yard by address",
+        ),
+        "queue_search_none": (
+            "Такого двора в очереди нет.",
+            "Мұндай аула кезекте жоқ.",
+            "No such yard in the queue.",
+        ),
+        "queue_why": ("Почему это место", "Неліктен бұл орын", "Why this rank"),
+        "queue_why_text": (
+            "Двор на {rank}-м месте. Впереди {more_apts} дворов с большим числом квартир "
+            "(здесь {apts}), {more_appeals} — с тем же числом квартир, но большим числом "
+            "обращений (здесь {appeals}), {larger} — с теми же квартирами и обращениями, "
+            "но большей площадью (здесь {area} м²), {tie} — при полном равенстве по порядку "
+            "регистрации двора.",
+            "Аула {rank}-орында. Алдында пәтерлері көп {more_apts} аула (мұнда {apts}), "
+            "пәтерлер саны бірдей, бірақ өтініштері көп {more_appeals} аула (мұнда "
+            "{appeals}), пәтерлері мен өтініштері бірдей, бірақ ауданы үлкен {larger} аула "
+            "(мұнда {area} м²), толық теңдікте тіркелу реті бойынша {tie} аула.",
+            "This yard is number {rank}. Ahead of it: {more_apts} yards with more apartments "
+            "(here {apts}), {more_appeals} with as many apartments but more appeals (here "
+            "{appeals}), {larger} with the same apartments and appeals but a larger area "
+            "(here {area} m²), {tie} on a full tie by the order the yards were registered.",
+        ),
+        "queue_legend_funded": ("в бюджете года", "жыл бюджетінде", "within the year's budget"),
+        "queue_legend_unfunded": (
+            "за чертой бюджета",
+            "бюджет сызығынан тыс",
+            "below the budget line",
+        ),
+        "queue_legend_yard": ("двор (площадь)", "аула (аумағы)", "yard (its area)"),
+        "queue_your_yard": ("Ваш двор", "Сіздің аулаңыз", "Your yard"),
+    }
+)
 ROLES: dict[str, tuple[str, str, str]] = {
     "resident": ("заявитель", "өтініш беруші", "applicant"),
 }

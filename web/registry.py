@@ -125,7 +125,7 @@ PAGES: tuple[Page, ...] = (
         "queue",
         "/queue",
         "queue/page.html",
-        None,
+        "queue.js",
         "public",
         label="queue",
         about="queue_about",
