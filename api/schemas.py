@@ -89,6 +89,9 @@ class AppealTracked(AppealPublic):
 
     address_ru: str | None = Field(description="the map's address, in Russian")
     address_kk: str | None = Field(description="the map's address, in Kazakh")
+    queue_yard: int | None = Field(
+        None, description="an appeal about a yard's surface: the yard, to find in /queue"
+    )
 
 
 class Applicant(BaseModel):

@@ -14,8 +14,8 @@ from tests.factories import an_apartment_building, make_appeal
 from web import assets, i18n
 from web.registry import PAGES as REGISTERED
 
-PAGES = ["/", "/operator", "/queue", "/track", "/planner"]
-MAP_PAGES = ["/operator", "/queue", "/track", "/planner"]
+PAGES = ["/", "/operator", "/queue", "/track", "/planner", "/me", "/map"]
+MAP_PAGES = ["/operator", "/queue", "/track", "/planner", "/map"]
 URL = re.compile(r"""(?:https?:)?//[^\s"'<>`)\\]+""", re.IGNORECASE)
 
 
@@ -110,7 +110,16 @@ def test_a_page_forbids_other_hosts_by_content_security_policy(client, path):
 
 
 def test_our_scripts_and_styles_name_no_other_host(client):
-    for name in ("qala.js", "operator.js", "track.js", "planner.js", "qala.css"):
+    for name in (
+        "qala.js",
+        "operator.js",
+        "track.js",
+        "planner.js",
+        "me.js",
+        "map.js",
+        "queue.js",
+        "qala.css",
+    ):
         body = client.get(f"/static/{name}").text
         assert not URL.findall(body), name
 
@@ -229,8 +238,8 @@ def test_the_queue_page_lists_the_queue_in_rank_order_with_the_rule(page, conn, 
     ranks = [
         int(r)
         for r in re.findall(
-            r'<tr class="(?:un)?funded" data-yard="\d+">\s*'
-            r'<td class="num">(\d+)</td>',
+            r'<tr class="(?:un)?funded" data-yard="\d+"[^>]*>\s*'
+            r'<td class="num"[^>]*>(\d+)</td>',
             html,
         )
     ]
@@ -241,6 +250,21 @@ def test_the_queue_page_lists_the_queue_in_rank_order_with_the_rule(page, conn, 
         assert words in html
     assert html.count('class="budget-line"') == 1
     assert html.count('<tr class="funded"') == min(70, len(queue))
+
+
+def test_the_queue_speaks_the_pages_language_says_why_and_anchors_every_yard(page, conn, city_id):
+    queue = compute_queue(conn, city_id, QueueRules())
+    first = queue[0]
+    # a yard is named by its largest building, in Kazakh on the Kazakh page
+    assert first["address_kk"].startswith("Аула: ") and first["address_kk"] != first["address"]
+    kk = page("/queue?lang=kk")
+    assert first["address_kk"].split(",")[0] in kk and "Неліктен бұл орын" in kk
+    assert f'id="yard-{first["yard_id"]}"' in kk
+    en = page("/queue?lang=en")
+    assert "Why this rank" in en and "This yard is number 1." in en
+    assert 'id="queue-search"' in en and 'id="queue-legend"' in en
+    ru = page("/queue")
+    assert "Двор на 1-м месте" in ru and first["address"] in ru
 
 
 def test_a_budget_moves_the_budget_line(page, conn, city_id):

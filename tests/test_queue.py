@@ -153,3 +153,15 @@ def test_only_planners_change_the_plan_and_bad_dates_are_refused(client, conn, y
 def test_the_public_queue_has_no_personal_data(client, conn, yards):
     text_ = client.get("/api/v1/queue?city=QUE").text
     assert "applicant" not in text_ and "phone" not in text_
+
+
+def test_every_yards_why_at_once_says_what_each_explanation_says(conn, city_id):
+    from geo.planning.repair_queue import explain_ranks
+
+    queue = compute_queue(conn, city_id, QueueRules())
+    assert len(queue) > 100
+    at_once = explain_ranks(queue)
+    for q in queue:
+        one = explain_rank(queue, q["yard_id"])
+        one.pop("explanation_ru")
+        assert at_once[q["yard_id"]] == one

@@ -278,3 +278,31 @@ def test_comment_photo_and_rating_of_the_resident(client, conn, city_id):
     assert all(o["resident_rating"] is None and o["resident_ratings"] == 0 for o in others)
     confirm = client.post(f"/api/v1/resident/appeals/{reg}/confirm", json={}, headers=me)
     assert confirm.status_code == 200 and confirm.json()["status"] == "resolved"
+    assert a["queue_yard"] is None  # a roof is no yard's business
+
+
+def test_an_appeal_about_a_yard_links_to_its_place_in_the_queue(client, conn, city_id):
+    from geo.planning.repair_queue import QueueRules, compute_queue
+
+    queued = compute_queue(conn, city_id, QueueRules())[3]
+    r = client.post(
+        "/api/v1/appeals",
+        json={
+            "category": "yard_asphalt",
+            "lon": queued["lon"],
+            "lat": queued["lat"],
+            "applicant_email": MINE,
+        },
+        headers=staff(conn, "operator"),
+    )
+    assert r.status_code == 201, r.text
+    reg = r.json()["appeal"]["reg_number"]
+    yard = conn.execute(
+        text("SELECT yard_id FROM appeals WHERE reg_number = :r"), {"r": reg}
+    ).scalar_one()
+    assert yard == queued["yard_id"]
+    me = sign_in(client, conn, MINE)
+    (a,) = client.get("/api/v1/resident/appeals", headers=me).json()
+    assert yard is not None and a["queue_yard"] == yard
+    assert f'id="yard-{yard}"' in client.get("/queue").text
+    assert client.get(f"/public/track/{reg}").json()["appeal"]["queue_yard"] == yard

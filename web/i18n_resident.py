@@ -98,6 +98,74 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "me_resident": ("заявитель", "өтініш беруші", "applicant"),
     "me_staff_note": ("сообщение исполнителей", "орындаушылардың хабары", "note from staff"),
 }
+LABELS.update(
+    {
+        "map_page": ("Карта обращений", "Өтініштер картасы", "Appeals map"),
+        "map_about": (
+            "Открытые и недавние обращения на карте города, без личных данных",
+            "Қала картасындағы ашық және соңғы өтініштер, жеке деректерсіз",
+            "Open and recent appeals on the city map, without personal data",
+        ),
+        "map_all": ("все", "барлығы", "all"),
+        "map_open": ("открытые", "ашық", "open"),
+        "map_closed": ("завершённые", "аяқталған", "finished"),
+        "map_period": ("Период", "Кезең", "Period"),
+        "map_days": ("за {n} дн.", "{n} күнде", "last {n} days"),
+        "map_hint": (
+            "Обращение показано у дома, двора, колодца или улицы, к которым оно относится.",
+            "Өтініш ол қатысты үйдің, ауланың, құдықтың немесе көшенің жанында көрсетілген.",
+            "Each appeal is shown at the building, yard, well or street it is about.",
+        ),
+        "map_zoom_in": (
+            "Приблизьте карту, чтобы увидеть обращения.",
+            "Өтініштерді көру үшін картаны жақындатыңыз.",
+            "Zoom in to see the appeals.",
+        ),
+        "map_pick": (
+            "Нажмите на точку, чтобы увидеть обращение.",
+            "Өтінішті көру үшін нүктені басыңыз.",
+            "Tap a point to see the appeal.",
+        ),
+    }
+)
+LABELS.update(
+    {
+        "queue_search": (
+            "Найти двор по адресу",
+            "Ауланы мекенжай бойынша табу",
+            "Find a yard by address",
+        ),
+        "queue_search_none": (
+            "Такого двора в очереди нет.",
+            "Мұндай аула кезекте жоқ.",
+            "No such yard in the queue.",
+        ),
+        "queue_why": ("Почему это место", "Неліктен бұл орын", "Why this rank"),
+        "queue_why_text": (
+            "Двор на {rank}-м месте. Впереди {more_apts} дворов с большим числом квартир "
+            "(здесь {apts}), {more_appeals} — с тем же числом квартир, но большим числом "
+            "обращений (здесь {appeals}), {larger} — с теми же квартирами и обращениями, "
+            "но большей площадью (здесь {area} м²), {tie} — при полном равенстве по порядку "
+            "регистрации двора.",
+            "Аула {rank}-орында. Алдында пәтерлері көп {more_apts} аула (мұнда {apts}), "
+            "пәтерлер саны бірдей, бірақ өтініштері көп {more_appeals} аула (мұнда "
+            "{appeals}), пәтерлері мен өтініштері бірдей, бірақ ауданы үлкен {larger} аула "
+            "(мұнда {area} м²), толық теңдікте тіркелу реті бойынша {tie} аула.",
+            "This yard is number {rank}. Ahead of it: {more_apts} yards with more apartments "
+            "(here {apts}), {more_appeals} with as many apartments but more appeals (here "
+            "{appeals}), {larger} with the same apartments and appeals but a larger area "
+            "(here {area} m²), {tie} on a full tie by the order the yards were registered.",
+        ),
+        "queue_legend_funded": ("в бюджете года", "жыл бюджетінде", "within the year's budget"),
+        "queue_legend_unfunded": (
+            "за чертой бюджета",
+            "бюджет сызығынан тыс",
+            "below the budget line",
+        ),
+        "queue_legend_yard": ("двор (площадь)", "аула (аумағы)", "yard (its area)"),
+        "queue_your_yard": ("Ваш двор", "Сіздің аулаңыз", "Your yard"),
+    }
+)
 ROLES: dict[str, tuple[str, str, str]] = {
     "resident": ("заявитель", "өтініш беруші", "applicant"),
 }

@@ -22,7 +22,19 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from web.pages import appeal, home, kb, me, operator, planner, queue, report, staff, track
+from web.pages import (
+    appeal,
+    home,
+    kb,
+    me,
+    operator,
+    planner,
+    publicmap,
+    queue,
+    report,
+    staff,
+    track,
+)
 from web.render import PageContext
 
 Audience = Literal["public", "staff"]
@@ -126,7 +138,7 @@ PAGES: tuple[Page, ...] = (
         "queue",
         "/queue",
         "queue/page.html",
-        None,
+        "queue.js",
         "public",
         label="queue",
         about="queue_about",
@@ -147,6 +159,28 @@ PAGES: tuple[Page, ...] = (
         params=track.Params,
     ),
     Page(
+        "me",
+        "/me",
+        "me/page.html",
+        "me.js",
+        "public",
+        label="me",
+        about="me_about",
+        nav=False,
+        view=me.view,
+    ),
+    Page(
+        "map",
+        "/map",
+        "map/page.html",
+        "map.js",
+        "public",
+        label="map_page",
+        about="map_about",
+        nav=False,
+        view=publicmap.view,
+    ),
+    Page(
         "report",
         "/report",
         "report/page.html",
@@ -157,17 +191,6 @@ PAGES: tuple[Page, ...] = (
         nav=True,
         view=report.view,
         params=report.Params,
-    ),
-    Page(
-        "me",
-        "/me",
-        "me/page.html",
-        "me.js",
-        "public",
-        label="me",
-        about="me_about",
-        nav=False,
-        view=me.view,
     ),
     Page(
         "planner",

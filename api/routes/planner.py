@@ -37,6 +37,7 @@ class QueueItem(BaseModel):
     apartments: int
     appeals: int
     area_m2: float
+    address_kk: str | None = None
     planned_start: dt.date | None
     planned_end: dt.date | None
     contractor: str | None

@@ -25,6 +25,7 @@ def track(
     conn, city = session.connection(), scope.city_id
     appeal = reads.get_appeal(conn, city, reg_number=reg_number.strip().upper())
     appeal.update(public.map_address(conn, appeal))  # never the caller's own words
+    appeal["queue_yard"] = public.queue_yard(conn, appeal)
     return {
         "appeal": appeal,
         "history": reads.history(conn, city, appeal["id"], staff=False),

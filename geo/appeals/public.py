@@ -85,6 +85,17 @@ def map_address(conn: Connection, appeal: dict) -> dict:
     return _split(place)
 
 
+def queue_yard(conn: Connection, appeal: dict) -> int | None:
+    """The yard whose place in the public repair queue an appeal concerns: its yard, when
+    its category counts for the queue; else ``None``."""
+    return conn.execute(
+        text("""
+        SELECT a.yard_id FROM appeals a JOIN categories c ON c.code = a.category_code
+        WHERE a.city_id = :c AND a.id = :i AND c.counts_for_yard_queue"""),
+        {"c": appeal["city_id"], "i": appeal["id"]},
+    ).scalar()
+
+
 @dataclass
 class RequestQuery:
     """Which appeals a public list asks for: registration numbers (which override the rest),

@@ -27,6 +27,7 @@ PUBLIC_FIELDS = (
     "rank",
     "yard_id",
     "address",
+    "address_kk",
     "apartments",
     "appeals",
     "area_m2",
@@ -71,8 +72,17 @@ apartments AS (
   SELECT yb.yard_id, sum(b.apartments) AS n FROM yard_buildings yb
   JOIN buildings b ON b.city_id = yb.city_id AND b.id = yb.building_id
   WHERE yb.city_id = :c GROUP BY yb.yard_id),
+main AS (  -- the yard's largest building names it where the yard has no name of its own
+  SELECT DISTINCT ON (yb.yard_id) yb.yard_id, b.address_ru, b.address_kk
+  FROM yard_buildings yb
+  JOIN buildings b ON b.city_id = yb.city_id AND b.id = yb.building_id
+  WHERE yb.city_id = :c AND b.address_ru IS NOT NULL
+  ORDER BY yb.yard_id, b.apartments DESC, b.id),
 q AS (
-  SELECT y.id AS yard_id, coalesce(y.name, 'Двор #' || y.id) AS address,
+  SELECT y.id AS yard_id,
+         coalesce(y.name, 'Двор: ' || mb.address_ru, 'Двор #' || y.id) AS address,
+         coalesce('Аула: ' || mb.address_kk, y.name, 'Аула: ' || mb.address_ru,
+                  'Аула #' || y.id) AS address_kk,
          coalesce(ap.n, 0)::int AS apartments, coalesce(ac.n, 0)::int AS appeals,
          round(y.area_m2::numeric, 1)::float AS area_m2, y.planned_start, y.planned_end,
          o.name_ru AS contractor, y.repair_status AS status,
@@ -80,6 +90,7 @@ q AS (
          ST_X(ST_PointOnSurface(y.geom)) AS lon, ST_Y(ST_PointOnSurface(y.geom)) AS lat
   FROM yards y
   LEFT JOIN apartments ap ON ap.yard_id = y.id
+  LEFT JOIN main mb ON mb.yard_id = y.id
   LEFT JOIN appeal_counts ac ON ac.yard_id = y.id
   LEFT JOIN organisations o ON o.city_id = y.city_id AND o.id = y.contractor_id
   WHERE y.city_id = :c AND y.repair_status IN ('queued', 'planned')
@@ -200,6 +211,43 @@ def explain_rank(queue: list[dict], yard_id: int) -> dict:
         "ahead_by_tie_break": tie,
         "explanation_ru": text_ru,
     }
+
+
+def explain_ranks(queue: list[dict]) -> dict[int, dict]:
+    """:func:`explain_rank`'s counts for every yard of ``queue`` (in rank order) at once, in
+    one pass: the yards ahead with more apartments are those before the first yard with as
+    many, and so on down the rule.
+
+    >>> q = [{"yard_id": 1, "rank": 1, "apartments": 90, "appeals": 1, "area_m2": 10.0},
+    ...      {"yard_id": 2, "rank": 2, "apartments": 60, "appeals": 3, "area_m2": 10.0},
+    ...      {"yard_id": 3, "rank": 3, "apartments": 60, "appeals": 2, "area_m2": 10.0}]
+    >>> e = explain_ranks(q)[3]
+    >>> e["ahead_by_apartments"], e["ahead_by_appeals"], e["ahead_by_area"]
+    (1, 1, 0)
+    """
+    first: dict[tuple, int] = {}  # the index of the first yard with each key prefix
+    out = {}
+    for i, q in enumerate(queue):
+        keys = (
+            (q["apartments"],),
+            (q["apartments"], q["appeals"]),
+            (q["apartments"], q["appeals"], q["area_m2"]),
+        )
+        for k in keys:
+            first.setdefault(k, i)
+        a, b, c = (first[k] for k in keys)
+        out[q["yard_id"]] = {
+            "yard_id": q["yard_id"],
+            "rank": q["rank"],
+            "apartments": q["apartments"],
+            "appeals": q["appeals"],
+            "area_m2": q["area_m2"],
+            "ahead_by_apartments": a,
+            "ahead_by_appeals": b - a,
+            "ahead_by_area": c - b,
+            "ahead_by_tie_break": i - c,
+        }
+    return out
 
 
 def set_repair(conn: Connection, city_id: int, yard_id: int, **fields) -> None:

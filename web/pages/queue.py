@@ -9,7 +9,7 @@ import folium
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from geo.planning.repair_queue import public_queue
+from geo.planning.repair_queue import explain_ranks, public_queue
 from web import citymap, i18n, render
 
 
@@ -20,7 +20,13 @@ class Params(BaseModel):
 def view(ctx: render.PageContext, conn: Connection, params: Params) -> str:
     queue = public_queue(conn, ctx.city.id, params.budget)
     t = ctx.t
+    why = explain_ranks(queue.items)
+    for q in queue.items:  # the page's language where the data has it, else the original
+        q["shown_address"] = q["address_kk"] if ctx.lang == "kk" else q["address"]
+        q["why"] = _why(why[q["yard_id"]], t)
     m = render.city_map(ctx, layers=("districts", "yards", "streets", "buildings"), zoom=13)
+    # the yards' markers in a pane of their own, above the yards' fill and the buildings
+    folium.map.CustomPane(MARKS_PANE, z_index=650).add_to(m)
     _yards_layer(queue.items, t).add_to(m)
     line = queue.line
     note = (
@@ -32,6 +38,7 @@ def view(ctx: render.PageContext, conn: Connection, params: Params) -> str:
         ctx,
         t["queue"],
         citymap.map_parts(m),
+        {"legend": {"funded": FUNDED[1], "unfunded": UNFUNDED[1], "yard_fill": YARD_FILL}},
         queue=queue.items,
         line=line,
         budget_note=note,
@@ -42,6 +49,26 @@ def view(ctx: render.PageContext, conn: Connection, params: Params) -> str:
     )
 
 
+MARKS_PANE = "queue-marks"
+FUNDED = ("#1d4d2b", "#3f9a5a")  # stroke, fill: the legend takes the same
+UNFUNDED = ("#7a4a12", "#e0a040")
+YARD_FILL = citymap.LAYERS_BY_NAME["yards"].style["fillColor"]
+
+
+def _why(e: dict, t: dict[str, str]) -> str:
+    """Why a yard has its rank, in the page's language, by the API's rule (explain_rank)."""
+    return t["queue_why_text"].format(
+        rank=e["rank"],
+        apts=e["apartments"],
+        appeals=e["appeals"],
+        area=f"{e['area_m2']:.0f}",
+        more_apts=e["ahead_by_apartments"],
+        more_appeals=e["ahead_by_appeals"],
+        larger=e["ahead_by_area"],
+        tie=e["ahead_by_tie_break"],
+    )
+
+
 def _yards_layer(items: list[dict], t: dict[str, str]) -> folium.GeoJson:
     """The queue's yards as points, funded ones green, with rank, address and counts."""
     features = [
@@ -49,7 +76,8 @@ def _yards_layer(items: list[dict], t: dict[str, str]) -> folium.GeoJson:
             "type": "Feature",
             "properties": {
                 "rank": q["rank"],
-                "address": escape(q["address"]),  # the tooltip is HTML
+                "yard": q["yard_id"],
+                "address": escape(q["shown_address"]),  # the tooltip is HTML
                 "apartments": q["apartments"],
                 "appeals": q["appeals"],
                 "funded": q["funded"],
@@ -61,10 +89,12 @@ def _yards_layer(items: list[dict], t: dict[str, str]) -> folium.GeoJson:
     return folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=t["layer_queue"],
-        marker=folium.CircleMarker(radius=6, weight=1, fill=True, fill_opacity=0.9),
+        marker=folium.CircleMarker(
+            radius=7, weight=2, fill=True, fill_opacity=0.95, pane=MARKS_PANE
+        ),
         style_function=lambda f: {
-            "color": "#1d4d2b" if f["properties"]["funded"] else "#7a4a12",
-            "fillColor": "#3f9a5a" if f["properties"]["funded"] else "#e0a040",
+            "color": (FUNDED if f["properties"]["funded"] else UNFUNDED)[0],
+            "fillColor": (FUNDED if f["properties"]["funded"] else UNFUNDED)[1],
         },
         tooltip=folium.GeoJsonTooltip(
             ["rank", "address", "apartments", "appeals"],

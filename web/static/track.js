@@ -31,6 +31,9 @@
       (a.resolved_at ? row(t('resolved'), esc(Q.when(a.resolved_at))) : '') +
       (a.deferred_to_year ? row(t('deferred_to'), esc(a.deferred_to_year)) : '') +
       (a.repeat_of ? row(t('repeat_of'), esc(a.repeat_of)) : '') +
+      (a.queue_yard ? row(t('queue'), '<a id="track-queue" href="/queue?city=' +
+        encodeURIComponent(Q.config.city) + (lang !== 'ru' ? '&lang=' + lang : '') +
+        '#yard-' + a.queue_yard + '">' + esc(t('me_queue_place')) + '</a>') : '') +
       ((data.media || []).length ? row(t('media'), '<span id="track-media">' +
         data.media.map(function (u, i) {
           return '<a href="' + esc(u) + '" target="_blank" rel="noopener noreferrer nofollow">' +
