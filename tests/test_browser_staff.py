@@ -143,6 +143,14 @@ def map_height(page) -> float:
     )
 
 
+def panel_unsqueezed(page) -> bool:
+    """The side panel shows all it holds (on a phone the page scrolls, not a small box)."""
+    return page.evaluate(
+        "() => { const p = document.getElementById('panel');"
+        " return !p || p.scrollHeight <= p.clientHeight + 1; }"
+    )
+
+
 def words_unbroken(page) -> list[str]:
     """The labels (field names, card labels) that a line break cuts inside a word: none."""
     return page.evaluate("""() => {
@@ -176,6 +184,7 @@ def at_both_sizes(page, name: str, ready=None) -> None:
         ready()
     assert no_horizontal_scroll(page), name
     assert map_height(page) > 0, name
+    assert panel_unsqueezed(page), name
     assert words_unbroken(page) == [], name
     shot(page, f"day-{name}-phone", full=True)
     page.set_viewport_size(DESKTOP)
@@ -483,6 +492,7 @@ def test_each_page_fits_a_phone(browser, server, building, name, path, user):  #
         page.wait_for_selector("#rows tr[data-reg]")
     assert no_horizontal_scroll(page), name
     assert map_height(page) > 0, name
+    assert panel_unsqueezed(page), name
     assert words_unbroken(page) == [], name
     shot(page, f"staff-phone-{name}", full=True)
     page.context.close()
