@@ -10,8 +10,9 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 
-from api import edges, errors, observe, open311, openapi
+from api import edges, errors, observe, open311, openapi, reads
 from api.deps import ApiKeys, Db
+from api.reads import Writers
 from api.routes import (
     admin,
     appeals,
@@ -19,16 +20,27 @@ from api.routes import (
     docs,
     health,
     hotspots,
+    kb,
     pages,
     photos,
     planner,
+    planner_map,
     public,
+    report,
+    residents,
     staff,
     tiles,
 )
 from api.stream import AppealHub
 from geo.hotspots.workers import AnalysisPool
-from geo.infra.db import make_engine, make_sessionmaker, service_role_problems
+from geo.infra.db import (
+    asyncpg_dsn,
+    make_engine,
+    make_read_engines,
+    make_sessionmaker,
+    service_role_problems,
+)
+from geo.infra.replicas import ReadReplicas
 from geo.infra.settings import Settings
 from geo.media.store import open_store
 from geo.staff.scope import scope_sessions
@@ -100,6 +112,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         guard_service_role(engine, settings)
         app.state.engine = engine
         app.state.sessionmaker = scope_sessions(make_sessionmaker(engine))
+        # read replicas (QALA_READ_DATABASE_URLS): reads that a fresh standby may answer
+        # (api.reads); the same scoped sessions on each
+        standbys = make_read_engines(settings)
+        for standby in standbys:  # the same role rules on every standby
+            guard_service_role(standby, settings)
+        app.state.replicas = ReadReplicas(standbys, settings.read_max_lag_s) if standbys else None
+        app.state.read_sessionmakers = {e: scope_sessions(make_sessionmaker(e)) for e in standbys}
+        app.state.writers = Writers(settings.read_own_writes_s)
         # statements that are transactions of their own (the appeal write, lookups): an
         # engine whose connections are in autocommit from the start, never switched
         app.state.db = Db(
@@ -121,17 +141,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             nice=settings.analysis_nice,
         )
         # the staff pages' live updates: one LISTEN connection per process, on first use
-        app.state.appeal_hub = AppealHub(
-            app.state.db.engine.url.set(drivername="postgresql").render_as_string(
-                hide_password=False
-            )
-        )
+        app.state.appeal_hub = AppealHub(asyncpg_dsn(app.state.db.engine.url))
         try:
             yield
         finally:
             app.state.analyses.close()
             await app.state.appeal_hub.close()
             engine.dispose()
+            if app.state.replicas is not None:
+                app.state.replicas.dispose()
             await app.state.db.close()
 
     # docs from our own assets, closable (api.routes.docs); body limit and
@@ -147,8 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # compressed answers (JSON, GeoJSON, tiles, pages; never an event stream), request ids,
     # access lines and /metrics around everything (api.observe)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    reads.install(app)  # read-your-writes: the caller's last write position (replicas only)
     edges.install(app, settings)
-    observe.install(app, lambda: pool_use(app))
+    observe.install(app, lambda: pool_use(app), enabled=settings.metrics)
     docs.install(app, settings)
     app.state.settings = settings
     app.state.city_ids = {}
@@ -160,11 +179,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(appeals.router)
     app.include_router(staff.router)
+    app.include_router(kb.router)
+    app.include_router(kb.public)
     app.include_router(public.router)
     app.include_router(photos.router)
     app.include_router(photos.residents)
+    app.include_router(report.router)
+    app.include_router(residents.router)
     app.include_router(open311.router)
     app.include_router(planner.router)
+    app.include_router(planner_map.router)
     app.include_router(hotspots.router)
     app.include_router(tiles.router)  # vector tiles, TileJSON, OGC API - Features
     pages.install(app)  # the pages, /static

@@ -124,25 +124,62 @@ def db_url(settings: Settings, start: bool = False) -> str:
 
 @db_app.command("up")
 @fail_in_one_line
-def db_up() -> None:
+def db_up(
+    standby: bool = typer.Option(
+        False,
+        "--standby",
+        help="also start a streaming hot standby (pg_basebackup -R) in data_dir/pg-standby "
+        "on QALA_DB_STANDBY_PORT (54330): a read replica, and what a failover promotes",
+    ),
+    synchronous: str = typer.Option(
+        None,
+        help="with --standby: off (default, QALA_DB_SYNCHRONOUS), on (a commit is "
+        "acknowledged once on the standby's disk) or remote_apply (once applied there): "
+        "an acknowledged appeal then survives losing the primary",
+    ),
+) -> None:
     """Install (as root), create and start the local PostGIS; idempotent."""
+    from geo.infra.standby import SYNC_MODES, up_standby
+
     settings = Settings()
     if settings.database_url:
         say("QALA_DATABASE_URL is set: using that server, no local cluster")
         return
+    mode = synchronous or settings.db_synchronous
+    if mode not in SYNC_MODES:
+        raise LocalDbError(f"--synchronous must be one of {', '.join(SYNC_MODES)}, not {mode}")
+    if synchronous and not standby:
+        raise LocalDbError("--synchronous needs --standby (a standby to wait for)")
     cluster = cluster_from_settings(settings)
     cluster.up(echo=say)
     say(
         f"roles: {cluster.superuser} (admin: migrations, imports) and {cluster.service_role} "
         f"(the API); passwords in {cluster.root}/*.password (mode 0600)"
     )
+    if standby:
+        replica = up_standby(cluster, settings.db_standby_port, mode, echo=say)
+        say(
+            "read replica URL: the service role on port "
+            f"{replica.port} (set QALA_READ_DATABASE_URLS to use it)"
+        )
 
 
 @db_app.command("down")
 @fail_in_one_line
-def db_down() -> None:
-    """Stop the local PostGIS."""
-    cluster = cluster_from_settings(Settings())
+def db_down(
+    standby: bool = typer.Option(
+        False, "--standby", help="stop only the standby (the primary stops waiting for it)"
+    ),
+) -> None:
+    """Stop the local PostGIS (and its standby, if there is one)."""
+    from geo.infra.standby import down_standby
+
+    settings = Settings()
+    cluster = cluster_from_settings(settings)
+    if down_standby(cluster, settings.db_standby_port):
+        say(f"standby on port {settings.db_standby_port} stopped")
+    if standby:
+        return
     cluster.stop()
     say(f"PostGIS on port {cluster.port} stopped")
 
@@ -239,6 +276,25 @@ def demo_load(
             load_demo_appeals(conn, counts["city_id"], n=appeals, seed=seed, echo=say)
         users = add_demo_users(conn, CITY_CODE)
         say(f"demo staff users {', '.join(users)}; password {DEMO_PASSWORD!r} (demo only)")
+
+
+@demo_app.command("appeals")
+@fail_in_one_line
+def demo_appeals(
+    n: int = typer.Argument(..., help="how many synthetic appeals to add"),
+    city: str = typer.Option(None, help="the city's code (default QALA_DEFAULT_CITY)"),
+    seed: int = typer.Option(2026, help="the generator's seed"),
+) -> None:
+    """Add N synthetic appeals over the last year to any city (an imported one too), placed
+    on its buildings, yards, wells and streets and routed as live intake does."""
+    from geo.city.catalog import city_id
+    from geo.demo.appeals import load_city_appeals
+
+    if n < 1:
+        raise QalaError("N: give at least 1 appeal")
+    settings, engine = _engine()
+    with engine.begin() as conn:
+        load_city_appeals(conn, city_id(conn, city or settings.default_city), n, seed, echo=say)
 
 
 def say_secret(settings: Settings) -> None:

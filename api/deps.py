@@ -25,9 +25,11 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.reads import read_engine
 from geo.appeals import intake
 from geo.appeals.actors import Actor
 from geo.city.catalog import city_id
+from geo.infra.db import asyncpg_dsn
 from geo.infra.errors import (
     MAYBE_SAVED,
     READ_ONLY,
@@ -37,6 +39,7 @@ from geo.infra.errors import (
     Unavailable,
 )
 from geo.infra.settings import Settings
+from geo.residents import codes as resident_codes
 from geo.staff.accounts import current_actor
 from geo.staff.auth import actor_from_api_key
 from geo.staff.scope import Scope, apply_scope
@@ -93,9 +96,8 @@ class Db:
     async def open(self) -> None:
         """Make the asyncpg pool; it connects on first use, so a database that is down
         when the API starts does not stop it from starting."""
-        url = self.engine.url.set(drivername="postgresql")
         self._pool = await asyncpg.create_pool(
-            url.render_as_string(hide_password=False),
+            asyncpg_dsn(self.engine.url),  # several hosts: the one that takes writes
             min_size=0,
             max_size=self.engine.pool.size(),  # as many as the lookups' engine
             timeout=3,
@@ -227,6 +229,10 @@ async def _credentials(
     request: Request, db: Db, settings: Settings, token: str | None, x_api_key: str | None
 ) -> tuple[Scope, str] | None:
     """The scope the credentials give (with their city's code), ``None`` without any."""
+    if token and resident_codes.is_resident_token(token):
+        # a resident's session: the public of its city, narrowed to its contact's appeals
+        cid, contact = resident_codes.read_token(token, settings.signing_key)
+        return Scope(cid, Actor(name="resident", role="resident"), contact=contact), ""
     if token:
         claims = read_token(token, settings.signing_key)
         # the account as it is now: active, token not revoked, its role in the city
@@ -264,6 +270,8 @@ async def get_scope(
     if city and await _city_id(request, db, city) != scope.city_id:
         asked = city.strip().upper()
         code = code or await run_in_threadpool(db.read, _city_code, scope.city_id)
+        if scope.is_resident:
+            raise Forbidden(f"you are signed in for {code}, not {asked}: sign in there again")
         if scope.is_staff:
             raise Forbidden(
                 f"your token is for {code}, not {asked}: to work in {asked}, get a token for "
@@ -297,16 +305,36 @@ async def get_token_scope(
     if not token:
         raise NotAuthenticated(LOG_IN)
     given = await _credentials(request, db, settings, token, None)
+    if not given[0].is_staff:
+        raise NotAuthenticated(LOG_IN)
     return given[0]
 
 
 TokenScopeDep = Annotated[Scope, Depends(get_token_scope)]
 
 
+async def get_resident_scope(scope: ScopeDep) -> Scope:
+    """The scope of a signed-in resident's request (``/me``); 401 for anybody else."""
+    if not scope.is_resident:
+        raise NotAuthenticated(
+            "sign in as a resident: POST /api/v1/resident/code, then /api/v1/resident/token "
+            "with the code sent to you, and send 'Authorization: Bearer <token>'"
+        )
+    return scope
+
+
+ResidentScopeDep = Annotated[Scope, Depends(get_resident_scope)]
+
+
 def get_session(request: Request, scope: ScopeDep) -> Iterator[Session]:
     """A session whose every transaction begins with the request's scope
-    (:func:`geo.staff.scope.scope_sessions`)."""
-    with request.app.state.sessionmaker(info={"scope": scope}) as session:
+    (:func:`geo.staff.scope.scope_sessions`): on a read replica for a read that one may
+    answer (:func:`api.reads.read_engine`), else on the primary."""
+    maker = request.app.state.sessionmaker
+    standby = read_engine(request)
+    if standby is not None:
+        maker = request.app.state.read_sessionmakers[standby]
+    with maker(info={"scope": scope}) as session:
         # an outage from here on may have lost a commit's acknowledgement: the 503 then
         # says the change may have been saved (api.errors.outage_message)
         event.listen(session, "before_commit", lambda _: setattr(request.state, "commit_sent", 1))

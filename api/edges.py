@@ -50,6 +50,7 @@ def too_large(limit: int) -> str:
 PHOTO_ROUTES = re.compile(
     r"^(/api/v1/appeals/[^/]+/photos|/api/v1/photos/gps|/open311/v2/requests\.(json|xml))$"
 )
+REPORT_ROUTE = "/api/v1/report"
 FORM_ROOM = 64 * 1024  # the form's other fields and the multipart framing around a photo
 
 
@@ -62,6 +63,10 @@ def body_limit(settings: Settings, method: str, path: str, content_type: str = "
         and PHOTO_ROUTES.match(path)
     ):
         return max(settings.max_body_bytes, settings.photo_max_bytes + FORM_ROOM)
+    if method == "POST" and path == REPORT_ROUTE and content_type.lower().startswith("multipart/"):
+        # a resident's report carries up to report_max_photos photos in one request
+        room = settings.photo_max_bytes * settings.report_max_photos + FORM_ROOM
+        return max(settings.max_body_bytes, room)
     return settings.max_body_bytes
 
 

@@ -10,6 +10,7 @@ import logging
 
 import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -35,6 +36,7 @@ from geo.infra.errors import (
     Unavailable,
     UnsupportedMedia,
 )
+from geo.kb.articles import StaleArticle
 from geo.staff.tokens import TokenRefused
 
 log = logging.getLogger("qala.api")
@@ -144,6 +146,9 @@ def install(app: FastAPI) -> None:
             )
         if isinstance(exc, TooMuchWork):
             return JSONResponse({"detail": str(exc), "change": exc.change}, status_code=422)
+        if isinstance(exc, StaleArticle):  # told, and shown the article as it is now
+            current = jsonable_encoder(exc.current)
+            return JSONResponse({"detail": str(exc), "article": current}, status_code=409)
         if isinstance(exc, StaleVersion):  # told, and shown the appeal as it is now
             current = AppealStaff(**exc.current).model_dump(mode="json")
             return JSONResponse({"detail": str(exc), "appeal": current}, status_code=409)

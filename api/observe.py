@@ -26,7 +26,7 @@ import re
 import time
 import uuid
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -36,6 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,6 +46,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("qala.access")
+log = logging.getLogger("qala.observe")
 
 REQUESTS = Counter(
     "qala_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -147,19 +149,62 @@ def metrics_text() -> bytes:
     return generate_latest()
 
 
-def install(app: FastAPI, pools) -> None:
-    """``/metrics`` and the :class:`Observe` middleware around the app (inside the security
-    headers, outside everything else, so a 500 is counted too)."""
-
-    @app.get(
-        "/metrics",
-        tags=["service"],
-        summary="Prometheus metrics (text exposition format)",
-        response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+def outbox_text(engine) -> bytes:
+    """The outbox depth read now (``qala_outbox_depth()``, migration 0021): messages pending
+    and failed per channel and the age of the oldest; nothing when the database cannot be
+    read (the request metrics are still answered)."""
+    if engine is None:
+        return b""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT state, channel, messages, oldest_s FROM qala_outbox_depth()")
+            ).all()
+    except Exception:  # an outage or an older schema: /ready says which
+        log.warning("metrics: the outbox depth could not be read", exc_info=True)
+        return b""
+    registry = CollectorRegistry()
+    depth = Gauge(
+        "qala_outbox_messages",
+        "Messages to applicants waiting (pending) or given up (failed), all cities",
+        ["state", "channel"],
+        registry=registry,
     )
-    def metrics() -> Response:
-        return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+    oldest = Gauge(
+        "qala_outbox_oldest_pending_seconds",
+        "Age of the oldest pending message to an applicant",
+        ["channel"],
+        registry=registry,
+    )
+    for state in ("pending", "failed"):
+        for channel in ("email", "sms"):
+            depth.labels(state=state, channel=channel).set(0)
+    for channel in ("email", "sms"):
+        oldest.labels(channel=channel).set(0)
+    for r in rows:
+        depth.labels(state=r.state, channel=r.channel).set(r.messages)
+        if r.state == "pending":
+            oldest.labels(channel=r.channel).set(r.oldest_s)
+    return generate_latest(registry)
+
+
+def install(app: FastAPI, pools, enabled: bool = True) -> None:
+    """``/metrics`` (unless ``enabled`` is false: ``QALA_METRICS=false`` answers 404) and the
+    :class:`Observe` middleware around the app (inside the security headers, outside
+    everything else, so a 500 is counted too)."""
+
+    if enabled:
+
+        @app.get(
+            "/metrics",
+            tags=["service"],
+            summary="Prometheus metrics (text exposition format)",
+            response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        )
+        def metrics(request: Request) -> Response:
+            engine = getattr(request.app.state, "engine", None)
+            return Response(metrics_text() + outbox_text(engine), media_type=CONTENT_TYPE_LATEST)
 
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: Observe(build(), pools)  # type: ignore[method-assign]

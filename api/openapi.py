@@ -92,6 +92,7 @@ DEPENDENCY_ANSWERS: dict[str, set[int]] = {
     "get_staff_scope": {401, 403},
     "get_token_scope": {401, 403, 503},
     "get_admin_scope": {401, 403},
+    "get_resident_scope": {401, 403},
 }
 #: what the routes of a tag answer besides
 TAG_ANSWERS: dict[str, set[int]] = {"tiles": {304, 400}, "ogc": {400}}

@@ -71,7 +71,9 @@ CHANNELS = (
     "import",
 )
 LOCATED_BY = ("click", "address", "gps", "object", "import")
-NOTE_KINDS = ("internal", "public")  # who reads a note: staff only, or the resident too
+# who reads a note: staff only, the resident too (both written by staff), or a resident's own
+# comment (staff and that resident; migration 0018)
+NOTE_KINDS = ("internal", "public", "resident")
 ROLES = ("operator", "inspector", "executor", "controller", "planner", "admin")
 REPAIR_STATES = ("queued", "planned", "in_progress", "done")
 
@@ -114,6 +116,7 @@ class Category(Base):
         CheckConstraint(_in("object_kind", OBJECT_KINDS), name="object_kind"),
         CheckConstraint("deadline_hours BETWEEN 1 AND 240", name="deadline_hours"),
         CheckConstraint(f"well_kind IS NULL OR {_in('well_kind', WELL_KINDS)}", name="well_kind"),
+        CheckConstraint("dispute_days BETWEEN 1 AND 365", name="dispute_days"),
     )
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -130,6 +133,8 @@ class Category(Base):
     repeat_window_days: Mapped[int] = mapped_column(SmallInteger, server_default="30")
     needs_budget: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     counts_for_yard_queue: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # how long after "resolved" the applicant may dispute the fix (reopening it)
+    dispute_days: Mapped[int] = mapped_column(SmallInteger, server_default="14")
 
 
 class Organisation(Base):
@@ -269,6 +274,7 @@ CONTACT_LANG_DEFAULT = (
 PHOTO_KINDS = ("before", "after")
 OUTBOX_CHANNELS = ("email", "sms")
 OUTBOX_STATES = ("pending", "sent", "failed", "cancelled")
+OUTBOX_KINDS = ("word_back", "sign_in")  # a change of an appeal, or a resident's sign-in code
 
 
 class Appeal(Base):
@@ -368,6 +374,9 @@ class AppealContact(Base):
     __table_args__ = (
         city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
         CheckConstraint("lang IN ('ru', 'kk', 'en')", name="lang"),
+        # a resident signs in with either (migration 0018: qala_contact_key)
+        Index("ix_appeal_contacts_email_key", "city_id", text("qala_contact_key(email)")),
+        Index("ix_appeal_contacts_phone_key", "city_id", text("qala_contact_key(phone)")),
     )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
@@ -448,6 +457,7 @@ class OutboxMessage(Base):
         city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
         CheckConstraint(_in("channel", OUTBOX_CHANNELS), name="channel"),
         CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
+        CheckConstraint(_in("kind", OUTBOX_KINDS), name="kind"),
         UniqueConstraint("city_id", "event_id", "channel"),
         Index(
             "ix_outbox_messages_due", "next_attempt_at", postgresql_where=text("state = 'pending'")
@@ -458,7 +468,7 @@ class OutboxMessage(Base):
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     appeal_id: Mapped[int] = mapped_column(BigInteger)
-    event_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # none: a sign-in code
     channel: Mapped[str] = mapped_column(String(5))
     address: Mapped[str] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(2))
@@ -473,6 +483,52 @@ class OutboxMessage(Base):
         DateTime(timezone=True), server_default=text("now()")
     )
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(9), server_default="word_back")
+    code_id: Mapped[int | None] = mapped_column(BigInteger)  # ResidentCode.id of a sign-in
+
+
+class ResidentCode(Base):
+    """A one-time sign-in code asked for a resident's contact (migration 0018): only its
+    HMAC (keyed with the service's secret) and the nonce it is derived from are kept;
+    short-lived, used once. Read and written only by SECURITY DEFINER functions."""
+
+    __tablename__ = "resident_codes"
+    __table_args__ = (
+        Index("ix_resident_codes_contact", "city_id", "contact_key", "created_at"),
+        Index("ix_resident_codes_client", "client", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    city_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("cities.id"))
+    contact_key: Mapped[str] = mapped_column(Text)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AppealRating(Base):
+    """A resident's rating of the result, 1–5, one per appeal (the last given counts), with
+    the body that did the work then (migration 0018)."""
+
+    __tablename__ = "appeal_ratings"
+    __table_args__ = (
+        city_fk(["appeal_id"], "appeals", ondelete="CASCADE"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        Index("ix_appeal_ratings_org", "city_id", "organisation_id"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    organisation_id: Mapped[int | None] = mapped_column(BigInteger)
+    rated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
 
 
 class AppealEvent(Base):
@@ -516,6 +572,36 @@ class AppealNote(Base):
     author_role: Mapped[str] = mapped_column(String(12))
     kind: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(Text)
+
+
+class KbArticle(Base):
+    """The operators' knowledge base (migration 0016): for one category of one city, in one
+    language, what to ask the caller and what to tell them. A draft (not ``published``) is
+    seen by the city's admins only; ``version`` is raised by every edit."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = (
+        UniqueConstraint("city_id", "category_code", "lang"),
+        CheckConstraint("lang IN ('ru', 'kk', 'en')", name="lang"),
+        CheckConstraint(
+            "char_length(ask) BETWEEN 1 AND 8000 AND char_length(tell) BETWEEN 1 AND 8000",
+            name="text",
+        ),
+        CheckConstraint("version >= 1", name="version"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    category_code: Mapped[str] = mapped_column(String(32), ForeignKey("categories.code"))
+    lang: Mapped[str] = mapped_column(String(2))
+    ask: Mapped[str] = mapped_column(Text)
+    tell: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    updated_by: Mapped[str] = mapped_column(Text)
 
 
 class ObjectRepeats(Base):
@@ -580,6 +666,24 @@ class LoginFailure(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     account: Mapped[str] = mapped_column(String(64))  # the user name as typed, lower case
     client: Mapped[str] = mapped_column(String(64))
+
+
+class ReportAttempt(Base):
+    """A resident's report counted for the rate limit (``/report``), kept for the window
+    (then pruned): one row per client address and one per contact, both as SHA-256 digests
+    (never the address or the contact itself), with the form's Idempotency-Key, so a re-sent
+    form is not counted twice. Shared by every process of the service."""
+
+    __tablename__ = "report_attempts"
+    __table_args__ = (
+        Index("ix_report_attempts_key", "key", "at"),
+        Index("ix_report_attempts_at", "at"),  # pruning
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    key: Mapped[str] = mapped_column(String(64))  # sha256 of "client:<addr>" or "contact:<c>"
+    form: Mapped[str | None] = mapped_column(String(128))  # the form's Idempotency-Key
 
 
 class ApiKey(Base):

@@ -97,8 +97,13 @@ class Page:
         return cls(parse_bbox(bbox) if bbox is not None else None, lim, off)
 
 
-def _where(layer: Layer, sel: Selection, page: Page | None) -> tuple[str, dict]:
+def _where(
+    layer: Layer, sel: Selection, page: Page | None, extra: tuple[str, dict] | None = None
+) -> tuple[str, dict]:
     conds, params = sel.conditions()
+    if extra is not None:  # a CQL2 filter (layers.cql), its values bound
+        conds.append(extra[0])
+        params.update(extra[1])
     if page and page.bbox:
         # the explicit && lets the GiST index serve under row-level security, where only a
         # LEAKPROOF operator may run ahead of the policy (migration 0011)
@@ -125,6 +130,7 @@ def feature_page(
     sel: Selection,
     city: int,
     page: Page,
+    extra: tuple[str, dict] | None = None,
 ) -> tuple[int, int, str]:
     """One page of features: ``(numberMatched, numberReturned, JSON array of features)``.
 
@@ -135,8 +141,9 @@ def feature_page(
     sel : the checked filters (time window included).
     city : the city.
     page : bounding box, limit and offset.
+    extra : one more condition and its parameters (a CQL2 filter, :func:`layers.cql.cql_where`).
     """
-    where, params = _where(layer, sel, page)
+    where, params = _where(layer, sel, page, extra)
     params = {**params, "city": city, "limit": page.limit, "offset": page.offset}
     source = f"({layer.source_sql}) AS src"
     matched = conn.execute(

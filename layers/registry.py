@@ -245,14 +245,16 @@ APPEAL_ITEM_PROPERTIES = (
     "district_id",
 )
 
+# one geometry type per collection (GIS clients make one layer type of it): each object as a
+# point on it (on the polygon or the line; a well is one)
 REPEATS_SQL = """
 SELECT r.object_kind || '-' || r.object_id AS id, r.object_kind, r.object_id, r.appeals,
-       r.repeats, b.address_ru AS label, b.geom
+       r.repeats, b.address_ru AS label, ST_PointOnSurface(b.geom) AS geom
 FROM object_repeats r JOIN buildings b ON b.city_id = r.city_id AND b.id = r.object_id
 WHERE r.city_id = :city AND r.object_kind = 'building'
 UNION ALL
 SELECT r.object_kind || '-' || r.object_id, r.object_kind, r.object_id, r.appeals, r.repeats,
-       y.name, y.geom
+       y.name, ST_PointOnSurface(y.geom)
 FROM object_repeats r JOIN yards y ON y.city_id = r.city_id AND y.id = r.object_id
 WHERE r.city_id = :city AND r.object_kind = 'yard'
 UNION ALL
@@ -262,7 +264,7 @@ FROM object_repeats r JOIN wells w ON w.city_id = r.city_id AND w.id = r.object_
 WHERE r.city_id = :city AND r.object_kind = 'well'
 UNION ALL
 SELECT r.object_kind || '-' || r.object_id, r.object_kind, r.object_id, r.appeals, r.repeats,
-       s.name_ru, s.geom
+       s.name_ru, ST_PointOnSurface(s.geom)
 FROM object_repeats r JOIN streets s ON s.city_id = r.city_id AND s.id = r.object_id
 WHERE r.city_id = :city AND r.object_kind = 'street'"""
 
@@ -419,7 +421,7 @@ LAYERS: dict[str, Layer] = {
             "repeats",
             {"ru": "Повторные обращения", "kk": "Қайталанған өтініштер", "en": "Repeated appeals"},
             REPEATS_SQL,
-            "Geometry",
+            "Point",
             ("id", "object_kind", "object_id", "appeals", "repeats", "label"),
             id_type="text",
             minzoom=12,

@@ -97,3 +97,115 @@ def test_ogr2ogr_copies_every_public_collection(served, tmp_path):
         ["ogrinfo", "-ro", "-so", str(out), "buildings"], capture_output=True, text=True
     ).stdout
     assert "floors: Integer" in fields and "apartments: Integer" in fields
+
+
+def test_a_cql2_filter_runs_on_the_server(client):
+    everything = client.get("/ogc/collections/appeals/items?limit=1").json()["numberMatched"]
+    by_param = client.get("/ogc/collections/appeals/items?limit=1&status=assigned").json()
+    got = client.get(
+        "/ogc/collections/appeals/items",
+        params={"filter": "status = 'assigned'", "filter-lang": "cql2-text", "limit": 10000},
+    ).json()
+    assert 0 < got["numberMatched"] == by_param["numberMatched"] < everything
+    assert {f["properties"]["status"] for f in got["features"]} == {"assigned"}
+    both = client.get(
+        "/ogc/collections/appeals/items",
+        params={"filter": "status IN ('assigned', 'registered') AND NOT category = 'ice'"},
+    ).json()
+    one = client.get(
+        "/ogc/collections/appeals/items",
+        params={"filter": "(status = 'assigned' OR status = 'registered') AND category <> 'ice'"},
+    ).json()
+    assert both["numberMatched"] == one["numberMatched"] > 0
+    # GDAL 3.6 says cql-text: the same grammar
+    old = client.get(
+        "/ogc/collections/appeals/items",
+        params={"filter": "(status = 'assigned')", "filter-lang": "cql-text"},
+    ).json()
+    assert old["numberMatched"] == got["numberMatched"]
+
+
+@pytest.mark.parametrize(
+    ("cql", "says"),
+    [
+        ("status = ", "not CQL2 text"),
+        ("colour = 'red'", "'colour' is not a queryable of 'appeals'"),
+        ("status = 'lost'", "status = 'lost' is unknown"),
+        ("status = 5", "takes text"),
+        ("status = 'x'; DROP TABLE appeals", "not CQL2 text"),
+        ("S_INTERSECTS(geom, POINT(1 1))", "not supported"),
+    ],
+)
+def test_a_bad_filter_is_a_400_that_says_what_is_wrong(client, cql, says):
+    r = client.get("/ogc/collections/appeals/items", params={"filter": cql})
+    assert r.status_code == 400, r.text
+    assert says in r.json()["detail"]
+
+
+def test_an_unknown_filter_language_is_refused(client):
+    r = client.get(
+        "/ogc/collections/appeals/items",
+        params={"filter": "status = 'assigned'", "filter-lang": "cql2-json"},
+    )
+    assert r.status_code == 400 and "cql2-text" in r.json()["detail"]
+
+
+def test_the_ogc_api_description_declares_limit_filters_and_one_geometry_per_collection(client):
+    landing = client.get("/ogc").json()
+    desc = next(link for link in landing["links"] if link["rel"] == "service-desc")
+    assert desc["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    doc = client.get(urlsplit(desc["href"]).path)
+    assert doc.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    api = doc.json()
+    assert api["components"]["parameters"]["limit"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10000,
+        "default": 100,
+    }
+    items = api["paths"]["/collections/appeals/items"]["get"]["parameters"]
+    names = {p.get("name") or p["$ref"].rsplit("/", 1)[1] for p in items}
+    assert {"limit", "filter", "filter-lang", "status", "category"} <= names
+    assert "cql-text" in api["components"]["parameters"]["filter-lang"]["schema"]["enum"]
+    kinds = {
+        c["id"]: client.get(f"/ogc/collections/{c['id']}/items?limit=10000").json()["features"]
+        for c in client.get("/ogc/collections").json()["collections"]
+    }
+    for name, features in kinds.items():
+        types = {f["geometry"]["type"].removeprefix("Multi") for f in features if f["geometry"]}
+        assert len(types) <= 1, (name, types)
+
+
+def test_ogr2ogr_sends_a_status_filter_to_the_server(served, tmp_path):
+    """GDAL reads /ogc/api, finds `status` a query parameter and `cql-text` a filter language
+    of the appeals' items, and sends `-where` as `filter=`: the server answers only the
+    matching appeals (GDAL's log shows the URLs; nothing is filtered on the client)."""
+    matched = httpx.get(
+        f"{served}/ogc/collections/appeals/items",
+        params={"limit": 1, "status": "assigned"},
+        timeout=30,
+    ).json()["numberMatched"]
+    out = tmp_path / "assigned.gpkg"
+    done = subprocess.run(
+        [
+            OGR2OGR,
+            "--debug",
+            "on",
+            "-f",
+            "GPKG",
+            str(out),
+            f"OAPIF:{served}/ogc",
+            "appeals",
+            "-where",
+            "status = 'assigned'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "CQL text detected" in done.stderr
+    assert "evaluated on client side" not in done.stderr
+    fetched = [line for line in done.stderr.splitlines() if "/collections/appeals/items?" in line]
+    assert fetched and all("filter=" in line for line in fetched[1:]), fetched[:3]
+    assert 0 < ogr_count(out, "appeals") == matched

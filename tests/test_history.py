@@ -637,3 +637,107 @@ def test_distinct_texts_are_cleaned_once_each_with_the_same_result(dictionary):
     as_text = [values[c] if c >= 0 else None for c in codes]
     assert as_text == [expect_values[c] if c >= 0 else None for c in expect_codes]
     assert as_text == ["Open", "Open", None, None, "Closed", "Open", None]
+
+
+def test_imported_appeals_are_placed_as_live_intake_places_them(hist_engine, tmp_path):
+    """Each imported row gets the object qala_locate would snap it to for its category and
+    that object's yard (a building's linked yard though the point is outside it), so a yard
+    appeal counts in the yard queue; a point near nothing stays on no object."""
+    import yaml
+
+    from geo.imports.history import ensure_city, import_history, load_mapping
+    from geo.planning.repair_queue import QueueRules, compute_queue
+
+    lon0, lat0 = -71.0800, 42.3400
+
+    def at(dx: float, dy: float) -> tuple[float, float]:
+        return lon0 + dx / 82_270.0, lat0 + dy / 110_540.0
+
+    def box(x0, y0, x1, y1) -> str:
+        (a, b), (c, d) = at(x0, y0), at(x1, y1)
+        return f"MULTIPOLYGON((({a} {b},{c} {b},{c} {d},{a} {d},{a} {b})))"
+
+    with hist_engine.begin() as conn:
+        city, _ = ensure_city(conn, load_mapping(MAPPING), "TPL")
+        c = {"c": city.id}
+        bid = conn.execute(
+            text(
+                "INSERT INTO buildings (city_id, address_ru, address_kk, house_number, "
+                "search_text, kind, apartments, floors, geom) VALUES (:c, 'B', 'B', '1', 'b 1', "
+                "'apartment', 40, 5, ST_GeomFromText(:g, 4326)) RETURNING id"
+            ),
+            {**c, "g": box(0, 0, 20, 20)},
+        ).scalar_one()
+        yid = conn.execute(
+            text(
+                "INSERT INTO yards (city_id, name, geom) VALUES (:c, 'Y', "
+                "ST_GeomFromText(:g, 4326)) RETURNING id"
+            ),
+            {**c, "g": box(30, 0, 80, 50)},
+        ).scalar_one()
+        conn.execute(
+            text("INSERT INTO yard_buildings (city_id, yard_id, building_id) VALUES (:c, :y, :b)"),
+            {**c, "y": yid, "b": bid},
+        )
+        wid = conn.execute(
+            text(
+                "INSERT INTO wells (city_id, kind, yard_id, geom) VALUES (:c, 'water', :y, "
+                "ST_SetSRID(ST_MakePoint(:x, :yy), 4326)) RETURNING id"
+            ),
+            {**c, "y": yid, "x": at(200, 0)[0], "yy": at(200, 0)[1]},
+        ).scalar_one()
+        (sx0, sy0), (sx1, sy1) = at(0, -300), at(400, -300)
+        sid = conn.execute(
+            text(
+                "INSERT INTO streets (city_id, name_ru, name_kk, geom) VALUES (:c, 'S', 'S', "
+                "ST_Multi(ST_MakeLine(ST_SetSRID(ST_MakePoint(:a, :b), 4326), "
+                "ST_SetSRID(ST_MakePoint(:d, :e), 4326)))) RETURNING id"
+            ),
+            {**c, "a": sx0, "b": sy0, "d": sx1, "e": sy1},
+        ).scalar_one()
+    spec = yaml.safe_load(MAPPING.read_text())
+    spec["categories"]["map"]["Yard Paving"] = "yard_asphalt"
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(yaml.safe_dump(spec))
+    cases = {  # id: (type, metres east, north of the corner, expected object, expected yard)
+        "Q1": ("Heat - Excessive  Insufficient", 25, 10, ("building", bid), yid),
+        "Q2": ("Watermain Break", 200, 30, ("well", wid), yid),
+        "Q3": ("Yard Paving", -25, 10, ("yard", yid), yid),
+        "Q4": ("Street Light Outages", 100, -250, ("street", sid), None),
+        "Q5": ("Street Light Outages", 400, 400, ("none", None), None),
+    }
+    path = tmp_path / "placed.csv"
+    lines = [HEADER]
+    for i, (key, (kind, dx, dy, _, _)) in enumerate(cases.items(), start=1):
+        lon, lat = at(dx, dy)
+        lines.append(
+            f"{key},2015-03-0{i} 10:00:00,,,ONTIME,Open,x,{kind},PWDx,,{lat},{lon},Twitter"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    r = import_history(hist_engine, path, mapping, city="TPL", echo=lambda *_: None, progress=False)
+    assert r.imported == 5
+    with hist_engine.connect() as conn:
+        got = {
+            row.external_id: row
+            for row in conn.execute(
+                text("""
+            SELECT a.external_id, a.object_kind, a.object_id, a.yard_id,
+                   l.object_kind AS live_kind, l.object_id AS live_id
+            FROM appeals a
+            CROSS JOIN LATERAL qala_locate(a.city_id, a.category_code, ST_X(a.geom), ST_Y(a.geom)) l
+            WHERE a.city_id = :c"""),
+                {"c": city.id},
+            )
+        }
+        queue = compute_queue(
+            conn,
+            city.id,
+            QueueRules(
+                since=dt.datetime(2015, 1, 1, tzinfo=UTC), until=dt.datetime(2016, 1, 1, tzinfo=UTC)
+            ),
+        )
+    for key, (_, _, _, obj, yard) in cases.items():
+        row = got[key]
+        assert (row.object_kind, row.object_id) == obj == (row.live_kind, row.live_id), key
+        assert row.yard_id == yard, key
+    assert {q["yard_id"]: q["appeals"] for q in queue}[yid] == 1

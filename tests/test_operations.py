@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -161,6 +162,43 @@ def test_metrics_count_appeals_and_label_routes_by_template(client, conn, city_i
     assert requests_to(after, "/public/track/{reg_number}") >= 1
     assert reg not in r.text  # raw paths never become labels
     assert any(name == "qala_db_pool_connections_open" for name, _ in after)
+
+
+def depth(found: dict, state: str, channel: str) -> float:
+    return found[("qala_outbox_messages", (("channel", channel), ("state", state)))]
+
+
+def test_metrics_show_the_outbox_depth_and_the_pools(client, conn, city_id):
+    """Messages waiting for applicants are counted across cities, though the service role
+    cannot read one of them (row-level security; qala_outbox_depth, migration 0021)."""
+    b = an_apartment_building(conn, city_id, offset=34)
+    key = {"X-API-Key": channel_key(conn, "telegram")}
+    before = samples(client.get("/metrics").text)
+    made = client.post(
+        "/api/v1/appeals",
+        json={
+            "category": "roof_leak",
+            "lon": b["lon"],
+            "lat": b["lat"],
+            "applicant_email": "resident@example.kz",
+        },
+        headers={**key, "Idempotency-Key": "metrics-outbox-1"},
+    )
+    assert made.status_code == 201, made.text
+    after = samples(client.get("/metrics").text)
+    assert depth(after, "pending", "email") == depth(before, "pending", "email") + 1
+    assert depth(after, "failed", "sms") >= 0
+    assert after[("qala_outbox_oldest_pending_seconds", (("channel", "email"),))] >= 0
+    pools = {dict(labels)["pool"] for name, labels in after if name.startswith("qala_db_pool")}
+    assert pools == {"sessions", "appeal_writes"}
+
+
+def test_metrics_can_be_closed(settings):
+    from api.app import create_app
+
+    with TestClient(create_app(settings.model_copy(update={"metrics": False}))) as c:
+        assert c.get("/metrics").status_code == 404
+        assert c.get("/health").status_code == 200
 
 
 def qala_env(api_database, tmp_path, port: int, **more: str) -> dict[str, str]:

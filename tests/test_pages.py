@@ -253,7 +253,7 @@ def test_a_budget_moves_the_budget_line(page, conn, city_id):
 
 def test_the_planner_dashboard_has_charts_hotspots_and_the_queue(page):
     html = page("/planner")
-    assert html.count('<svg class="chart"') == 3
+    assert html.count('<svg class="chart" role="img" aria-label=') == 3
     for season in ("зима", "весна", "лето", "осень"):
         assert season in html
     assert "Нет отопления" in html  # a category by its name, not its code

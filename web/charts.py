@@ -1,7 +1,8 @@
 """Small charts as inline SVG, drawn on the server: no chart library, nothing to download.
 
 Every chart has a ``<title>`` per bar (a tooltip in the browser) and the numbers written out,
-so it reads without a mouse and prints well.
+so it reads without a mouse and prints well; the ``<svg>`` is an image whose text alternative
+(``aria-label``) names the chart and reads out every bar, for a screen reader.
 """
 
 from __future__ import annotations
@@ -9,6 +10,23 @@ from __future__ import annotations
 from html import escape
 
 PALETTE = ("#2f6f9f", "#d9822b", "#3f9a5a", "#b84a62", "#7a5fb0", "#8a8f3a")
+
+
+def _alt(title: str, rows: list[tuple[str, float]], percent: bool = False) -> str:
+    """The chart's text alternative: its title, then every bar as ``label: value``.
+
+    >>> _alt("By month", [("Jan", 12), ("Feb", 3)])
+    'By month: Jan: 12; Feb: 3'
+    """
+    bars = "; ".join(f"{label}: {_fmt(value, percent)}" for label, value in rows)
+    return f"{title}: {bars}" if title else bars
+
+
+def _svg(width: int, height: int, alt: str) -> str:
+    return (
+        f'<svg class="chart" role="img" aria-label="{escape(alt)}" '
+        f'viewBox="0 0 {width} {height}" width="100%">'
+    )
 
 
 def _fmt(value: float, percent: bool = False) -> str:
@@ -26,6 +44,7 @@ def hbars(
     color: str = PALETTE[0],
     percent: bool = False,
     max_value: float | None = None,
+    title: str = "",
 ) -> str:
     """Horizontal bars, one row per (label, value), longest first as given."""
     if not rows:
@@ -33,7 +52,7 @@ def hbars(
     top = max_value or max(v for _, v in rows) or 1
     span = width - label_width - 60
     height = len(rows) * (bar + gap) + gap
-    out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%">']
+    out = [_svg(width, height, _alt(title, rows, percent))]
     for i, (label, value) in enumerate(rows):
         y = gap + i * (bar + gap)
         w = max(1.0, span * value / top)
@@ -57,6 +76,7 @@ def vbars(
     width: int = 520,
     height: int = 200,
     colors: list[str] | None = None,
+    title: str = "",
 ) -> str:
     """Vertical bars (months, seasons), labels under the bars, values above them."""
     if not rows:
@@ -66,7 +86,7 @@ def vbars(
     step = width / len(rows)
     bw = step * 0.7
     out = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%">',
+        _svg(width, height, _alt(title, rows)),
         f'<line x1="0" y1="{base}" x2="{width}" y2="{base}" class="chart-axis"/>',
     ]
     for i, (label, value) in enumerate(rows):

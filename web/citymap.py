@@ -9,6 +9,7 @@ then, as GeoJSON for the visible bounding box from the pages' own endpoint.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -254,12 +255,17 @@ class MapParts:
     script: str
 
 
+#: the pages' viewport: folium's own says ``maximum-scale=1.0, user-scalable=no``, which
+#: stops people who need to from zooming the page with two fingers (WCAG 1.4.4)
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+_FOLIUM_VIEWPORT = re.compile(r'<meta\s+name="viewport"[^>]*>')
+
+
 def map_parts(m: folium.Map, layer_control: bool = True) -> MapParts:
     """Render ``m``; the layer switcher is added last so that it lists every layer."""
     if layer_control:
         folium.LayerControl(collapsed=True, position="topright").add_to(m)
     figure = m.get_root()
     figure.render()
-    return MapParts(
-        m.get_name(), figure.header.render(), figure.html.render(), figure.script.render()
-    )
+    header = _FOLIUM_VIEWPORT.sub(VIEWPORT, figure.header.render())
+    return MapParts(m.get_name(), header, figure.html.render(), figure.script.render())

@@ -7,6 +7,7 @@ both in the template (``t.key``) and, for the scripts, as JSON (``window.QALA.t`
 from __future__ import annotations
 
 from geo.appeals import states
+from web import i18n_resident
 
 LANGS = states.LANGS  # ("ru", "kk", "en"): the order of every table's words
 DEFAULT_LANG = "ru"
@@ -410,6 +411,137 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "track_notes": ("Ответы по обращению", "Өтініш бойынша жауаптар", "Replies on the appeal"),
 }
 
+#: The resident's report (``/report``): the page and the refusals its API words in the
+#: page's language (``api/routes/report.py``).
+REPORT_LABELS: dict[str, tuple[str, str, str]] = {
+    "report": ("Сообщить о проблеме", "Мәселе туралы хабарлау", "Report a problem"),
+    "report_about": (
+        "Отметьте место, выберите категорию, приложите фото — и получите номер и срок",
+        "Орынды белгілеп, санатты таңдап, фото қосыңыз — нөмір мен мерзімді алыңыз",
+        "Mark the place, pick a category, add photos — get a number and a deadline",
+    ),
+    "report_where": ("Где проблема?", "Мәселе қай жерде?", "Where is the problem?"),
+    "report_address": ("Адрес", "Мекенжай", "Address"),
+    "report_address_hint": ("Например: Абая 12", "Мысалы: Абай 12", "For example: Абая 12"),
+    "report_my_location": ("Моё местоположение", "Менің орналасқан жерім", "My location"),
+    "report_tap_map": (
+        "…или нажмите на карту в нужном месте.",
+        "…немесе картадағы керекті жерді басыңыз.",
+        "…or tap the map at the place.",
+    ),
+    "report_place": ("Место", "Орын", "Place"),
+    "report_place_none": ("Место ещё не выбрано", "Орын әлі таңдалмаған", "No place chosen yet"),
+    "report_place_point": ("точка на карте", "картадағы нүкте", "a point on the map"),
+    "report_locating": ("Определяем местоположение…", "Орналасуды анықтаудамыз…", "Locating…"),
+    "report_no_location": (
+        "Не удалось определить местоположение: найдите адрес или нажмите на карту.",
+        "Орналасуды анықтау мүмкін болмады: мекенжайды іздеңіз немесе картаны басыңыз.",
+        "Your location is not available: search for the address or tap the map.",
+    ),
+    "report_no_hits": ("Адрес не найден", "Мекенжай табылмады", "No such address found"),
+    "report_what": ("Что случилось?", "Не болды?", "What is wrong?"),
+    "report_choose": ("— выберите —", "— таңдаңыз —", "— choose —"),
+    "report_description": ("Описание", "Сипаттама", "Description"),
+    "report_photos": ("Фотографии (до 5)", "Фотосуреттер (5-ке дейін)", "Photos (up to 5)"),
+    "report_photo_gps": (
+        "В фотографии «{name}» записано место съёмки. Отметить его?",
+        "«{name}» фотосуретінде түсірілген жер жазылған. Соны белгілейміз бе?",
+        "The photo “{name}” says where it was taken. Use that place?",
+    ),
+    "report_use_photo_place": (
+        "Да, отметить место из фото",
+        "Иә, фотодағы орынды белгілеу",
+        "Yes, use the photo's place",
+    ),
+    "report_contact": (
+        "Как с вами связаться",
+        "Сізбен қалай байланысуға болады",
+        "How to reach you",
+    ),
+    "report_contact_hint": (
+        "Телефон или эл. почта. Их видят только сотрудники, они не публикуются.",
+        "Телефон немесе эл. пошта. Оларды тек қызметкерлер көреді, жарияланбайды.",
+        "A phone or an e-mail. Only staff see them; they are never published.",
+    ),
+    "report_phone": ("Телефон", "Телефон", "Phone"),
+    "report_email": ("Эл. почта", "Эл. пошта", "E-mail"),
+    "report_similar": (
+        "Может быть, это одно из этих обращений?",
+        "Мүмкін, бұл осы өтініштердің бірі шығар?",
+        "Is it one of these?",
+    ),
+    "report_similar_none": (
+        "Рядом нет открытых обращений этой категории.",
+        "Жақын жерде осы санаттағы ашық өтініштер жоқ.",
+        "No open appeals of this category nearby.",
+    ),
+    "report_follow": ("Следить за ним", "Соны бақылау", "Follow this one"),
+    "report_metres": ("{m} м", "{m} м", "{m} m"),
+    "report_would_get": (
+        "Исполнитель: {org}. Срок: {hours} ч.",
+        "Орындаушы: {org}. Мерзімі: {hours} сағ.",
+        "Responsible: {org}. Deadline: {hours} h.",
+    ),
+    "report_send": ("Отправить обращение", "Өтінішті жіберу", "Send the report"),
+    "report_sending": ("Отправляем…", "Жіберілуде…", "Sending…"),
+    "report_done": (
+        "Обращение зарегистрировано",
+        "Өтініш тіркелді",
+        "Your report is registered",
+    ),
+    "report_done_hint": (
+        "Сохраните номер: по нему можно узнать статус. Мы напишем вам, когда статус изменится.",
+        "Нөмірді сақтаңыз: ол арқылы мәртебені білуге болады. Мәртебе өзгергенде хабарлаймыз.",
+        "Keep the number to follow it. We will write to you when its status changes.",
+    ),
+    "report_another": (
+        "Сообщить о другой проблеме",
+        "Басқа мәселе туралы хабарлау",
+        "Report another",
+    ),
+    "report_errors": ("Проверьте форму", "Форманы тексеріңіз", "Please check the form"),
+    "report_need_place": (
+        "Выберите место: адрес, карта или местоположение",
+        "Орынды таңдаңыз: мекенжай, карта немесе орналасу",
+        "Choose the place: an address, the map or your location",
+    ),
+    "report_need_category": ("Выберите категорию", "Санатты таңдаңыз", "Choose a category"),
+    "report_need_contact": (
+        "Укажите телефон или эл. почту",
+        "Телефон немесе эл. поштаны көрсетіңіз",
+        "Give a phone or an e-mail",
+    ),
+    "report_too_many": (
+        "Слишком много обращений с этого адреса или контакта. "
+        "Попробуйте снова через {minutes} мин.",
+        "Бұл мекенжайдан немесе байланыстан өтініш тым көп. {minutes} минуттан кейін қайталаңыз.",
+        "Too many reports from this address or contact. Try again in {minutes} min.",
+    ),
+    "report_photo_too_big": (
+        "Файл «{name}» больше {mb} МБ.",
+        "«{name}» файлы {mb} МБ-тан үлкен.",
+        "The file “{name}” is larger than {mb} MB.",
+    ),
+    "report_not_image": (
+        "Файл «{name}» — не фотография (нужен JPEG, PNG, WebP или HEIC).",
+        "«{name}» файлы фотосурет емес (JPEG, PNG, WebP немесе HEIC керек).",
+        "The file “{name}” is not a photo (JPEG, PNG, WebP or HEIC).",
+    ),
+    "report_photo_unusable": (
+        "Фото «{name}» нельзя использовать: оно пустое или слишком большое "
+        "(больше {mp} млн точек).",
+        "«{name}» фотосуретін пайдалану мүмкін емес: ол бос немесе тым үлкен "
+        "({mp} млн нүктеден көп).",
+        "The photo “{name}” cannot be used: it is empty or too large (over {mp} million pixels).",
+    ),
+    "report_too_many_photos": (
+        "Не больше {n} фотографий.",
+        "{n} фотосуреттен артық емес.",
+        "At most {n} photos.",
+    ),
+}
+LABELS |= REPORT_LABELS
+
 #: Appeal states (their words live with the states: ``geo.appeals.states``) and the yard
 #: repair states, as residents read them; ``in_progress`` is shared by both.
 REPAIR_STATES: dict[str, tuple[str, str, str]] = {
@@ -471,6 +603,11 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "channel": ("канал", "арна", "channel"),
     "system": ("система", "жүйе", "system"),
 }
+
+
+# the residents' account page keeps its words in a module of its own
+LABELS.update(i18n_resident.LABELS)
+ROLES.update(i18n_resident.ROLES)
 
 
 def pick_lang(value: str | None) -> str:

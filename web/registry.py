@@ -8,7 +8,7 @@ its template in ``web/templates/<name>/page.html``, its script (if any) in
 ``web/static/<name>.js``, and its words in ``web/i18n.py``.
 
 >>> [p.path for p in PAGES if p.nav]
-['/operator', '/staff', '/queue', '/track', '/planner']
+['/operator', '/staff', '/queue', '/track', '/report', '/planner']
 >>> get_page("queue").template
 'queue/page.html'
 """
@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from web.pages import appeal, home, operator, planner, queue, staff, track
+from web.pages import appeal, home, me, operator, planner, queue, report, staff, track
 from web.render import PageContext
 
 Audience = Literal["public", "staff"]
@@ -133,6 +133,29 @@ PAGES: tuple[Page, ...] = (
         nav=True,
         view=track.view,
         params=track.Params,
+    ),
+    Page(
+        "report",
+        "/report",
+        "report/page.html",
+        "report.js",
+        "public",
+        label="report",
+        about="report_about",
+        nav=True,
+        view=report.view,
+        params=report.Params,
+    ),
+    Page(
+        "me",
+        "/me",
+        "me/page.html",
+        "me.js",
+        "public",
+        label="me",
+        about="me_about",
+        nav=False,
+        view=me.view,
     ),
     Page(
         "planner",

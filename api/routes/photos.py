@@ -16,6 +16,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, ScopeDep, SessionDep, SettingsDep, StaffScopeDep
+from api.reads import writes_on_get
 from api.schemas import PhotoAdded, PhotoApproval, PhotoOut, PhotoPlace, Unsubscribed
 from geo.infra.errors import NotFound, TooLarge
 from geo.media import gallery
@@ -164,6 +165,7 @@ def approve_photo(
     responses={404: {"description": "the message is no longer known"}},
     summary="Stop the messages about one appeal (the link in every message)",
 )
+@writes_on_get  # a link in an e-mail: a GET, on the primary
 def unsubscribe(
     session: SessionDep,
     settings: SettingsDep,

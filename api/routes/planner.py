@@ -6,12 +6,16 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ScopeDep, SessionDep, StaffScopeDep
 from api.responses import csv_response
+from api.routes.planner_map import GPKG, PlanDep, parse_budgets
 from geo.infra.errors import Forbidden
+from geo.planning.map_layers import geopackage
 from geo.planning.ratings import rate_managers, rate_organisations, statistics
+from geo.planning.repair_plan import PlanRules, compare_plans, repair_plan
 from geo.planning.repair_queue import (
     PUBLIC_FIELDS,
     QueueRules,
@@ -160,3 +164,66 @@ def stats(
         rows = [{"section": k, **r} for k, v in out.items() if isinstance(v, list) for r in v]
         return csv_response(rows, "statistics")
     return out
+
+
+# -- repair planning over several years ----------------------------------------------------
+
+
+@router.get("/repair-plan", summary="Yard repairs over several years, a budget per year")
+def plan(
+    session: SessionDep,
+    scope: ScopeDep,
+    rules: PlanDep,
+    format: Literal["json", "csv", "gpkg"] = "json",
+):
+    """The queue cut year by year (geo.planning.repair_plan): public, no personal data."""
+    out = repair_plan(session.connection(), scope.city_id, rules)
+    if format == "json":
+        return out
+    return _published(out["yards"], format, f"repair-plan-{out['first_year']}")
+
+
+@router.get(
+    "/repair-plan/compare",
+    summary="What moves between two plans: the yards whose year changes",
+)
+def plan_compare(
+    session: SessionDep,
+    scope: ScopeDep,
+    rules: PlanDep,
+    budgets_b: Annotated[
+        str | None, Query(max_length=400, description="plan B's budgets (default plan A's)")
+    ] = None,
+    cost_per_m2_b: Annotated[float | None, Query(gt=0, le=1e7)] = None,
+    format: Literal["json", "csv"] = "json",
+):
+    conn = session.connection()
+    a = repair_plan(conn, scope.city_id, rules)
+    # B keeps A's money unless given its own: a cost change alone moves yards too
+    other = PlanRules(
+        budgets=parse_budgets(budgets_b) if budgets_b else a["budgets"],
+        years=rules.years,
+        cost_per_m2=cost_per_m2_b or rules.cost_per_m2,
+        first_year=rules.first_year,
+    )
+    b = repair_plan(conn, scope.city_id, other)
+    moved = compare_plans(a, b)
+    if format == "csv":
+        return csv_response(moved, "repair-plan-changes")
+    return {
+        "a": {k: a[k] for k in ("budgets", "cost_per_m2", "years", "first_year")},
+        "b": {k: b[k] for k in ("budgets", "cost_per_m2", "years", "first_year")},
+        "moved": moved,
+    }
+
+
+def _published(yards: list[dict], format: str, name: str):
+    if format == "csv":
+        return csv_response(yards, name)
+    rows = [{k: v for k, v in y.items() if k not in ("lon", "lat")} for y in yards]
+    geoms = [{"type": "Point", "coordinates": [y["lon"], y["lat"]]} for y in yards]
+    return Response(
+        geopackage(rows, geoms, "repair_plan"),
+        media_type=GPKG,
+        headers={"Content-Disposition": f'attachment; filename="{name}.gpkg"'},
+    )

@@ -26,10 +26,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 
 from api.deps import ScopeDep, SessionDep
+from api.ogc_openapi import OPENAPI_30, ogc_openapi
 from geo.appeals.states import STATES
 from geo.infra.errors import NotAuthenticated, NotFound
 from geo.staff.scope import Scope
 from layers import features as feats
+from layers.cql import LANGS, cql_where
 from layers.filters import BadQuery, Selection
 from layers.registry import LAYERS, Layer
 from layers.tiles import Tile, check_tile, mvt_field_types, render_tile
@@ -45,12 +47,23 @@ CONFORMANCE = [
 ]  # not oas30: FastAPI describes the API in OpenAPI 3.1
 SCHEMA_JSON = "application/schema+json"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
-ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f"}
+ITEM_PARAMS = {"bbox", "datetime", "limit", "offset", "city", "f", "filter", "filter-lang"}
 RESERVED = ITEM_PARAMS | {"z", "x", "y"}
 CELL_FIELDS = {
     "count": "Number",
     **{s: "Number" for s in STATES},
 }
+
+
+def cql_filter(layer: Layer, request: Request) -> tuple[str, dict] | None:
+    """The request's ``filter`` (CQL2 text) as SQL, or None without one."""
+    text = request.query_params.get("filter")
+    lang = request.query_params.get("filter-lang", "cql2-text")
+    if text is None:
+        return None
+    if lang not in LANGS:
+        raise BadQuery(f"filter-lang: {lang!r} is not supported; use {' or '.join(LANGS)}")
+    return cql_where(layer, text)
 
 
 def bad_request(exc: BadQuery) -> HTTPException:
@@ -161,6 +174,13 @@ class LayerRoutes:
             methods=["GET"],
             tags=["ogc"],
             summary="OGC API – Features landing page",
+        )
+        self.router.add_api_route(
+            f"{self.ogc}/api",
+            self.api_doc,
+            methods=["GET"],
+            tags=["ogc"],
+            summary="The OGC API's own description (OpenAPI 3.0), for GIS clients",
         )
         self.router.add_api_route(
             f"{self.ogc}/conformance",
@@ -353,16 +373,29 @@ class LayerRoutes:
                 ),
             ] = None,
             offset: Annotated[str | None, Query(description="features to skip")] = None,
+            cql: Annotated[
+                str | None,
+                Query(
+                    alias="filter",
+                    description="CQL2 text on the queryables, run on the server, e.g. "
+                    "status = 'assigned' AND category IN ('ice', 'garbage')",
+                ),
+            ] = None,
+            cql_lang: Annotated[
+                str | None,
+                Query(alias="filter-lang", description="cql2-text (the default) or cql-text"),
+            ] = None,
         ) -> Response:
             self.check_params(request, layer)
             city = scope.city_id
             sel = self.selection(layer, scope, raw, datetime)
             try:
                 page = feats.Page.parse(bbox, limit, offset)
+                extra = cql_filter(layer, request)
             except BadQuery as exc:
                 raise bad_request(exc) from None
             matched, returned, features = feats.feature_page(
-                session.connection(), layer, sel, city, page
+                session.connection(), layer, sel, city, page, extra
             )
             head = {
                 "type": "FeatureCollection",
@@ -603,6 +636,11 @@ class LayerRoutes:
                 {"rel": "self", "type": "application/json", "href": self.url(request, self.ogc)},
                 {
                     "rel": "service-desc",
+                    "type": OPENAPI_30,
+                    "href": self.url(request, f"{self.ogc}/api"),
+                },
+                {
+                    "rel": "service-desc",
                     "type": "application/vnd.oai.openapi+json;version=3.1",
                     "href": self.url(request, request.app.openapi_url or "/openapi.json"),
                 },
@@ -623,6 +661,12 @@ class LayerRoutes:
                 },
             ],
         }
+
+    def api_doc(self, request: Request, scope: ScopeDep) -> JSONResponse:
+        doc = ogc_openapi(
+            self.url(request, self.ogc), "Qala Map: OGC API – Features", self.visible(scope)
+        )
+        return JSONResponse(doc, media_type=OPENAPI_30)
 
     def conformance(self) -> dict:
         return {"conformsTo": CONFORMANCE}

@@ -37,6 +37,7 @@ def load_categories(conn: Connection, path: Path | Traversable = CATEGORIES_FILE
             "repeat_window_days": c.get("window", 30),
             "needs_budget": c.get("budget", False),
             "counts_for_yard_queue": c.get("queue", False),
+            "dispute_days": c.get("dispute", 14),
         }
         for c in yaml.safe_load(path.read_text(encoding="utf-8"))
     ]

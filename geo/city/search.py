@@ -2,7 +2,9 @@
 
 The street words of the query are compared with each building's ``search_text`` by pg_trgm's
 word similarity (GIN-indexed ``<%`` operator), the house number must match exactly when one
-is given (or its first part: "12" finds "12/1"), and answers are ranked by similarity.
+is given (or its first part: "12" finds "12/1"; or a number of a range: "22" and "24" find
+"22-24", "23" does not, as a range tagged with two even numbers is one side of the street),
+and answers are ranked by similarity.
 When trigrams find nothing (a short word with two letters swapped, "Абяа"), each typed word
 is replaced by the city's closest street word within Levenshtein distance 2 (fuzzystrmatch)
 and the search runs once more.
@@ -21,9 +23,14 @@ SELECT b.id, b.address_ru, b.address_kk, b.house_number, b.apartments, b.floors,
        round(word_similarity(:street, b.search_text)::numeric, 3) AS score,
        coalesce(b.house_number = :num, false) AS exact_number
 FROM buildings b
+LEFT JOIN LATERAL (
+  SELECT CAST(m[1] AS integer) AS lo, CAST(m[2] AS integer) AS hi
+  FROM regexp_match(b.house_number, '^([0-9]{1,6}) ?[-–] ?([0-9]{1,6})$') AS m) r ON true
 WHERE b.city_id = :c
   AND :street <% b.search_text
-  AND (CAST(:num AS text) IS NULL OR b.house_number = :num OR b.house_number LIKE :num || '/%')
+  AND (CAST(:num AS text) IS NULL OR b.house_number = :num OR b.house_number LIKE :num || '/%'
+       OR (CAST(:n AS integer) BETWEEN r.lo AND r.hi
+           AND (r.lo % 2 <> r.hi % 2 OR (CAST(:n AS integer) - r.lo) % 2 = 0)))
 ORDER BY exact_number DESC, score DESC, length(b.house_number), b.id
 LIMIT :lim
 """)
@@ -51,7 +58,8 @@ def search_address(conn: Connection, city_id: int, query: str, limit: int = 10) 
     if not street:
         raise InvalidInput("type a street name (and a house number), e.g. «Абая 12»")
     conn.execute(text("SET LOCAL pg_trgm.word_similarity_threshold = 0.45"))
-    params = {"c": city_id, "street": street, "num": number, "lim": limit}
+    n = int(number) if number and number.isdigit() and len(number) <= 6 else None
+    params = {"c": city_id, "street": street, "num": number, "n": n, "lim": limit}
     rows = [dict(r) for r in conn.execute(SEARCH_SQL, params).mappings()]
     if not rows:
         fixed = conn.execute(FUZZY_WORDS_SQL, params).scalar()

@@ -216,8 +216,8 @@ class Places:
     @classmethod
     def empty(cls, n: int) -> Places:
         return cls(
-            lon=np.empty(n),
-            lat=np.empty(n),
+            lon=np.full(n, np.nan),
+            lat=np.full(n, np.nan),
             obj_kind=np.array(["none"] * n, dtype=object),
             obj_id=np.full(n, -1, dtype=np.int64),
             org=np.full(n, -1, dtype=np.int64),
@@ -293,16 +293,25 @@ def _place_on_objects(
             )
             idx, rows = places.pick(rng, wells, mask, "well")
             if rows is not None:
-                places.org[idx] = rows.owner_id.to_numpy()
+                places.org[idx] = rows.owner_id.fillna(-1).to_numpy()
         elif c.object_kind == "building":
             buildings = objs.buildings[objs.buildings.housing_org_id.notna()]
+            if buildings.empty:  # a city without housing organisations (OpenStreetMap)
+                buildings = objs.buildings
             idx, rows = places.pick(rng, buildings, mask, "building")
             if rows is not None and c.responsible_kind == "housing_org":
-                places.org[idx] = rows.housing_org_id.to_numpy()
+                places.org[idx] = rows.housing_org_id.fillna(-1).to_numpy()
         elif c.object_kind == "yard":
             places.pick(rng, objs.yards, mask, "yard")
         else:
             places.pick(rng, objs.street_points, mask, "none")
+    # a city without objects of some kind (no wells, no yards): those appeals at a street
+    # point, else at a building (draws nothing when every appeal found its kind of object)
+    left = np.isnan(places.lon)
+    for table in (objs.street_points, objs.buildings):
+        if left.any() and not table.empty:
+            places.pick(rng, table, left, "none")
+            left = np.isnan(places.lon)
     return places
 
 
@@ -461,6 +470,88 @@ def default_hotspots(objs: CityObjects, k: int = 3, seed: int = 7) -> list[Hotsp
     rng = np.random.default_rng(seed)
     rows = objs.yards.iloc[rng.choice(len(objs.yards), k, replace=False)]
     return [Hotspot(float(r.lon), float(r.lat)) for r in rows.itertuples()]
+
+
+LOCATE_ROWS = text("""
+SELECT l.object_kind, l.object_id, l.district_id, l.organisation_id
+FROM unnest(CAST(:cats AS text[]), CAST(:lons AS float8[]), CAST(:lats AS float8[]))
+     WITH ORDINALITY AS u(category, lon, lat, i)
+CROSS JOIN LATERAL qala_locate(:c, u.category, u.lon, u.lat) AS l
+ORDER BY u.i
+""")
+
+
+def locate_rows(conn: Connection, city_id: int, df: pd.DataFrame) -> pd.DataFrame:
+    """The generated appeals placed and routed by the rules of live intake (``qala_locate``:
+    the object the point snaps to for its category, the district, the responsible body);
+    the place columns are left to the ``appeals`` place trigger (the object's yard, else the
+    yard under the point), as for an appeal registered through the API."""
+    got = conn.execute(
+        LOCATE_ROWS,
+        {
+            "c": city_id,
+            "cats": df["category_code"].tolist(),
+            "lons": df["lon"].round(7).tolist(),
+            "lats": df["lat"].round(7).tolist(),
+        },
+    ).all()
+    out = df.drop(columns=[c for c in PLACE_COLUMNS if c in df])
+    kind = np.array([r.object_kind or "none" for r in got], dtype=object)
+    out["object_kind"] = kind
+    for col in ("object_id", "district_id", "organisation_id"):
+        out[col] = pd.array([getattr(r, col) for r in got], dtype="Int64")
+    out["located_by"] = np.where(kind == "none", "click", "object")
+    return out
+
+
+def load_city_appeals(
+    conn: Connection, city_id: int, n: int, seed: int = 2026, echo=lambda *_: None
+) -> dict:
+    """``n`` synthetic appeals over the last year for any city (one imported from
+    OpenStreetMap or GIS files): points drawn on its objects as for the demo city, then
+    placed and routed by :func:`locate_rows`, repeats linked, numbers after the city's own.
+    No hot spots are planted."""
+    if not conn.execute(text("SELECT EXISTS (SELECT 1 FROM categories)")).scalar():
+        from geo.city.catalog import load_categories
+
+        echo(f"categories: {load_categories(conn)} loaded from geo/city/categories.yaml")
+    objs = read_city(conn, city_id)
+    if objs.buildings.empty and objs.street_points.empty:
+        from geo.infra.errors import InvalidInput
+
+        raise InvalidInput(f"city {objs.code} has no buildings and no streets to place appeals on")
+    df = generate_appeals(objs, n, seed=seed, hotspots=[], taken=numbers_taken(conn, city_id))
+    df = locate_rows(conn, city_id, df)
+    copy_appeals(conn, df)
+    repeats = link_repeats(conn, city_id)
+    refresh_object_repeats(conn, city_id)
+    advance_sequences(conn, city_id)
+    _first_events(conn, city_id)
+    routed = int(df["organisation_id"].notna().sum())
+    echo(f"appeals: {n} synthetic in {objs.code} ({repeats} repeats, {routed} with a body)")
+    return {"appeals": n, "repeats": repeats, "routed": routed}
+
+
+def _first_events(conn: Connection, city_id: int) -> None:
+    """The registration (and closing) events of the city's synthetic appeals without any."""
+    conn.execute(
+        text("""
+        INSERT INTO appeal_events (city_id, appeal_id, at, actor, actor_role, from_status,
+                                   to_status, organisation_id, comment)
+        SELECT city_id, id, created_at, 'generator', 'operator', NULL, 'registered',
+               organisation_id, 'synthetic appeal'
+        FROM appeals a WHERE city_id = :c AND source_type = 'synthetic'
+          AND NOT EXISTS (SELECT 1 FROM appeal_events e
+                          WHERE e.city_id = a.city_id AND e.appeal_id = a.id)
+        UNION ALL
+        SELECT city_id, id, closed_at, 'generator', 'executor', 'registered', 'closed',
+               organisation_id, NULL
+        FROM appeals a WHERE city_id = :c AND source_type = 'synthetic' AND closed_at IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM appeal_events e
+                          WHERE e.city_id = a.city_id AND e.appeal_id = a.id)
+        """),
+        {"c": city_id},
+    )
 
 
 def load_demo_appeals(

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, text
 from geo.city.address import search_text
 from geo.city.catalog import _insert, load_categories
 from geo.demo import city as demo
+from geo.kb.seed import seed_city
 from geo.models import (
     Building,
     City,
@@ -172,6 +173,7 @@ def load_demo_city(
         "buildings": len(building_ids),
         "yards": len(yard_ids),
         "wells": len(city.wells),
+        "knowledge base articles": seed_city(conn, cid),
         "city_id": cid,
     }
     echo(", ".join(f"{k}: {v}" for k, v in counts.items() if k != "city_id"))

@@ -8,22 +8,62 @@ row-level security of migration 0011; the API refuses to start on it in producti
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import URL, Engine, create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from geo.infra.settings import Settings
 
 
-def make_engine(settings: Settings, admin: bool = False, **kw) -> Engine:
-    """An engine for the service's role, or with ``admin=True`` for the owner's."""
+def make_engine(
+    settings: Settings, admin: bool = False, url: str | None = None, name: str = "qala", **kw
+) -> Engine:
+    """An engine for the service's role, or with ``admin=True`` for the owner's, or for
+    ``url`` (a read replica's). ``name``: the connections' ``application_name`` (what
+    ``pg_stat_activity`` shows)."""
     options = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
         "pool_pre_ping": True,
         "pool_timeout": 5,
-        "connect_args": {"connect_timeout": 3, "application_name": "qala"},
+        "connect_args": {"connect_timeout": 3, "application_name": name},
     }
-    return create_engine(settings.admin_url if admin else settings.url, **{**options, **kw})
+    url = url or (settings.admin_url if admin else settings.url)
+    return create_engine(url, **{**options, **kw})
+
+
+def make_read_engines(settings: Settings) -> list[Engine]:
+    """One engine per read replica of ``QALA_READ_DATABASE_URLS`` (``qala-read``)."""
+    return [make_engine(settings, url=u, name="qala-read") for u in settings.read_urls]
+
+
+def asyncpg_dsn(url: str | URL) -> str:
+    """The DSN asyncpg takes for a SQLAlchemy URL, several hosts included.
+
+    libpq's way of naming a primary and its standbys, so that the service follows a promoted
+    standby without a restart, is written in a SQLAlchemy URL as repeated ``host``
+    parameters; asyncpg wants them in the address:
+
+    >>> asyncpg_dsn("postgresql+psycopg2://qala:p%40ss@/qala?host=10.0.0.1:5432"
+    ...             "&host=10.0.0.2:5432&target_session_attrs=read-write")
+    'postgresql://qala:p%40ss@10.0.0.1:5432,10.0.0.2:5432/qala?target_session_attrs=read-write'
+    >>> asyncpg_dsn("postgresql+psycopg2://qala:pw@127.0.0.1:54329/qala")
+    'postgresql://qala:pw@127.0.0.1:54329/qala'
+    """
+    url = make_url(url)
+    hosts = url.query.get("host")
+    if hosts:
+        where = ",".join([hosts] if isinstance(hosts, str) else hosts)
+    else:
+        where = f"{url.host or ''}{f':{url.port}' if url.port else ''}"
+    auth = quote(url.username or "", safe="")
+    if url.password is not None:
+        auth += ":" + quote(str(url.password), safe="")
+    query = {k: v for k, v in url.query.items() if k != "host"}
+    tail = f"?{urlencode(query, doseq=True)}" if query else ""
+    return f"postgresql://{auth}{'@' if auth else ''}{where}/{url.database or ''}{tail}"
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

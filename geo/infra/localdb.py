@@ -154,6 +154,8 @@ local   all   all                  peer map=owner
 # TCP (listen_addresses is 127.0.0.1): a password for every role, SCRAM-SHA-256.
 host    all   all   127.0.0.1/32   scram-sha-256
 host    all   all   ::1/128        scram-sha-256
+# Streaming replication (a standby: `qala db up --standby`): the replication role only.
+host    replication   qala_replicator   127.0.0.1/32   scram-sha-256
 """
 
 
@@ -183,18 +185,19 @@ class LocalCluster:
     superuser: str = ADMIN_ROLE
     service_role: str = SERVICE_ROLE
     extra_conf: dict[str, str] = field(default_factory=dict)
+    name: str = "pg"  # the cluster's folder in root; a standby's is "pg-standby"
 
     @property
     def pgdata(self) -> Path:
-        return self.root / "pg"
+        return self.root / self.name
 
     @property
     def sockdir(self) -> Path:
-        return self.root / "run"
+        return self.root / ("run" if self.name == "pg" else f"run-{self.name}")
 
     @property
     def logfile(self) -> Path:
-        return self.root / "pg.log"
+        return self.root / f"{self.name}.log"
 
     def _url(self, role: str, db: str | None) -> str:
         password = read_password(self.root, role)

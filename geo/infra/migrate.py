@@ -44,7 +44,12 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 # kept by SQL in migrations 0003 and 0006 (indexes with INCLUDE and a partial one, a
 # trigger-maintained table), not by the models: autogenerate must not propose dropping them
-MANAGED_BY_SQL = {"appeal_cells", "ix_appeals_cell", "ix_appeals_open_cell"}
+MANAGED_BY_SQL = {
+    "appeal_cells",
+    "ix_appeals_cell",
+    "ix_appeals_open_cell",
+    "ix_kb_articles_search",  # an expression index (migration 0016)
+}
 
 
 def compared(obj, name, type_, reflected, compare_to) -> bool:

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data" / "local"
     db_port: int = 54329
     db_name: str = "qala"
+    # the local streaming standby (`qala db up --standby`): its port, and whether the
+    # primary's commits wait for it (off; on: flushed there; remote_apply: applied there)
+    db_standby_port: int = 54330
+    db_synchronous: Literal["off", "on", "remote_apply"] = "off"
+    # read replicas: hot standbys (SQLAlchemy URLs, comma separated) that serve what only
+    # reads (GET and HEAD); one that trails the primary by more than read_max_lag_s seconds
+    # is skipped, and a caller's reads go to the primary (or a standby that has caught up)
+    # for read_own_writes_s seconds after its own write
+    read_database_urls: str = ""
+    read_max_lag_s: float = 5.0
+    read_own_writes_s: float = 10.0
     # signs staff tokens; unset outside production: a random one in data_dir/secret_key
     secret_key: str | None = None
     token_minutes: int = 8 * 60
@@ -77,6 +88,13 @@ class Settings(BaseSettings):
     analysis_queue: int = 4
     analysis_cache_s: float = 300.0
     analysis_cache_mb: int = 64
+    # residents' reports (/report): how many a client address and a contact (phone or
+    # e-mail) may file within the window (429 with Retry-After beyond, counted in the
+    # database: the same for every process), and the photos one report may carry
+    report_window_s: int = 60 * 60
+    report_per_client: int = 10
+    report_per_contact: int = 5
+    report_max_photos: int = 5
     # where people reach the service: the tracker and unsubscribe links in messages
     public_url: str = "http://127.0.0.1:8000"
     # photos: the largest file and picture accepted, where the files are kept (folder:
@@ -104,9 +122,17 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = 30.0  # the first retry; each next one waits twice as long
     outbox_batch: int = 50
     outbox_poll_s: float = 5.0
+    # residents' sign-in (/me): a code's life, requests and wrong codes per window, the
+    # session's length
+    resident_code_ttl_s: int = 10 * 60
+    resident_codes_per_contact: int = 3
+    resident_codes_per_client: int = 10
+    resident_code_failures: int = 5
+    resident_session_minutes: int = 60
     # operations: log lines as text or one JSON object each (for a log shipper), their
     # level; worker processes of `qala serve` (1: one process, the event loop does it all)
     log_format: Literal["text", "json"] = "text"
+    metrics: bool = True  # /metrics (Prometheus); false: 404, for a service without a scraper
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     workers: int = Field(default=1, ge=1, le=64)
 
@@ -163,6 +189,11 @@ class Settings(BaseSettings):
         """The service's SQLAlchemy URL: the configured server, or the local cluster's
         service role."""
         return self.database_url or self._local_url(SERVICE_ROLE)
+
+    @property
+    def read_urls(self) -> list[str]:
+        """The read replicas' URLs (``QALA_READ_DATABASE_URLS``), in order of preference."""
+        return [u.strip() for u in self.read_database_urls.split(",") if u.strip()]
 
     @property
     def admin_url(self) -> str:

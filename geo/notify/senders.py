@@ -68,15 +68,17 @@ class SmtpSender:
                 self._smtp.quit()
             self._smtp = None
 
-    def send(self, to: str, message: Message, message_id: str, unsubscribe: str) -> None:
-        """Send ``message`` to ``to`` with the ``Message-ID`` of its outbox row."""
+    def send(self, to: str, message: Message, message_id: str, unsubscribe: str | None) -> None:
+        """Send ``message`` to ``to`` with the ``Message-ID`` of its outbox row (and the
+        unsubscribe link, unless it is a message the applicant asked for: a sign-in code)."""
         mail = EmailMessage()
         mail["From"] = self.settings.mail_from
         mail["To"] = to
         mail["Subject"] = message.subject
         mail["Message-ID"] = message_id
         mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
+        if unsubscribe:
+            mail["List-Unsubscribe"] = f"<{unsubscribe}>"
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(message.body)
         smtp = self._connection()

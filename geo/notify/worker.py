@@ -33,15 +33,17 @@ from sqlalchemy.exc import OperationalError
 from geo.notify import messages
 from geo.notify.senders import Permanent, ServerDown, SmtpSender, Temporary, sms_sender
 from geo.notify.unsubscribe import make_token
+from geo.residents.codes import derive_code
 
 log = logging.getLogger("qala.outbox")
 
 TAKE = text("""
 SELECT m.city_id, m.id, m.appeal_id, m.channel, m.address, m.lang, m.status, m.attempts,
-       a.reg_number, c.code AS city_code
+       m.kind, k.nonce, a.reg_number, c.code AS city_code
 FROM outbox_messages m
 JOIN appeals a ON a.city_id = m.city_id AND a.id = m.appeal_id
 JOIN cities c ON c.id = m.city_id
+LEFT JOIN resident_codes k ON k.id = m.code_id
 WHERE m.state = 'pending' AND m.next_attempt_at <= coalesce(CAST(:due AS timestamptz), now())
   AND m.channel = ANY(:channels) AND NOT (m.id = ANY(CAST(:tried AS bigint[])))
 ORDER BY m.next_attempt_at, m.id
@@ -108,11 +110,31 @@ class Worker:
         self.email.close()
 
     def _send(self, row) -> None:
+        if row["kind"] == "sign_in":
+            self._send_code(row)
+            return
         track, unsubscribe = links(self.settings, row)
         message = messages.render(row["lang"], row["reg_number"], row["status"], track, unsubscribe)
         if row["channel"] == "email":
             mid = message_id(self.settings, row["city_id"], row["id"])
             self.email.send(row["address"], message, mid, unsubscribe)
+        else:
+            self.sms.send(row["address"], message.sms)
+
+    def _send_code(self, row) -> None:
+        """A resident's sign-in code: derived from its nonce and the secret now (the
+        database keeps no code), with the link to the account page; no unsubscribe link
+        (it was asked for)."""
+        if row["nonce"] is None:
+            raise Permanent("the sign-in code is no longer known")
+        code = derive_code(self.settings.signing_key, row["nonce"])
+        base = self.settings.public_url.rstrip("/")
+        page = f"{base}/me?city={quote(row['city_code'])}&lang={row['lang']}"
+        minutes = max(1, self.settings.resident_code_ttl_s // 60)
+        message = messages.render_code(row["lang"], code, page, minutes)
+        if row["channel"] == "email":
+            mid = message_id(self.settings, row["city_id"], row["id"])
+            self.email.send(row["address"], message, mid, None)
         else:
             self.sms.send(row["address"], message.sms)
 

@@ -19,7 +19,13 @@ WITH a AS (
 reopen AS (
   SELECT e.appeal_id, count(*) AS n FROM appeal_events e
   WHERE e.city_id = :c AND e.to_status = 'reopened' AND e.from_status = 'closed'
-  GROUP BY e.appeal_id)
+  GROUP BY e.appeal_id),
+rated AS (  -- residents' ratings of the result (1-5; migration 0018)
+  SELECT a.organisation_id, round(avg(r.rating), 2)::float AS resident_rating,
+         count(*) AS resident_ratings
+  FROM appeal_ratings r JOIN a ON a.id = r.appeal_id
+  WHERE r.city_id = :c
+  GROUP BY a.organisation_id)
 SELECT o.id AS organisation_id, o.name_ru, o.name_kk, o.kind, o.manager,
        count(a.id) AS appeals,
        count(a.resolved_at) AS resolved,
@@ -31,12 +37,15 @@ SELECT o.id AS organisation_id, o.name_ru, o.name_kk, o.kind, o.manager,
              a.resolved_at - a.created_at) / 3600.0))::numeric, 2)::float AS median_hours,
        count(*) FILTER (WHERE {OPEN_OVERDUE}) AS overdue,
        count(a.repeat_of_id) AS repeats,
-       coalesce(sum(r.n), 0)::int AS reopened_after_closure
+       coalesce(sum(r.n), 0)::int AS reopened_after_closure,
+       rated.resident_rating, coalesce(rated.resident_ratings, 0) AS resident_ratings
 FROM organisations o
 JOIN a ON a.organisation_id = o.id
 LEFT JOIN reopen r ON r.appeal_id = a.id
+LEFT JOIN rated ON rated.organisation_id = o.id
 WHERE o.city_id = :c
-GROUP BY o.id, o.name_ru, o.name_kk, o.kind, o.manager
+GROUP BY o.id, o.name_ru, o.name_kk, o.kind, o.manager, rated.resident_rating,
+         rated.resident_ratings
 ORDER BY on_time_rate DESC NULLS LAST, median_hours, o.id
 """)
 
@@ -53,7 +62,9 @@ def rate_organisations(
     The on-time rate is the appeals resolved by their deadline over the appeals that fell
     due: those resolved, and those still open past their deadline (an overdue appeal counts
     against its body now, not only once it is resolved late). Also: median hours to
-    resolve, overdue now, repeats, reopenings after closure. Best first, or with
+    resolve, overdue now, repeats, reopenings after closure, and the mean of the residents'
+    ratings of the results (1–5, ``resident_rating``; ``None`` where nobody rated, with
+    ``resident_ratings`` the number of ratings). Best first, or with
     ``worst_first`` the worst first (bodies with nothing due yet stay at the end).
     """
     since, until = year_window(since, until)
@@ -83,14 +94,22 @@ def rate_managers(ratings: list[dict]) -> list[dict]:
                 "resolved_on_time": 0,
                 "overdue": 0,
                 "repeats": 0,
+                "resident_ratings": 0,
+                "_rating_sum": 0.0,
             },
         )
         m["organisations"] += 1
         for k in ("appeals", "resolved", "resolved_on_time", "overdue", "repeats"):
             m[k] += r[k]
+        if r.get("resident_rating") is not None:
+            m["resident_ratings"] += r["resident_ratings"]
+            m["_rating_sum"] += r["resident_rating"] * r["resident_ratings"]
     for m in by.values():  # the same rule as the bodies': open overdue appeals count as late
         due = m["resolved"] + m["overdue"]
         m["on_time_rate"] = round(m["resolved_on_time"] / due, 4) if due else None
+        total = m.pop("_rating_sum")
+        n = m["resident_ratings"]
+        m["resident_rating"] = round(total / n, 2) if n else None
     return sorted(by.values(), key=lambda m: (-(m["on_time_rate"] or 0), m["manager"]))
 
 

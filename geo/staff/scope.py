@@ -22,7 +22,8 @@ from geo.appeals.actors import Actor
 #: the transaction-local settings the row-level security policies read
 SCOPE_SQL = text(
     "SELECT set_config('qala.city_id', :city, true), set_config('qala.role', :role, true), "
-    "set_config('qala.org', :org, true), set_config('qala.user', :user, true)"
+    "set_config('qala.org', :org, true), set_config('qala.user', :user, true), "
+    "set_config('qala.contact', :contact, true)"
 )
 
 
@@ -38,11 +39,17 @@ class Scope:
         The staff user, channel or public caller; ``actor.role`` is the role *in this city*.
     channel
         The channel of an API key (``telegram``, ``website`` …), else ``None``.
+    contact
+        A resident's session (``actor.role == "resident"``): the key of the contact it
+        signed in with (``qala_contact_key``). To the database a resident is the public
+        plus this contact: row-level security shows it only the appeals that contact is
+        on, and it writes only through the resident functions (migration 0018).
     """
 
     city_id: int
     actor: Actor
     channel: str | None = None
+    contact: str | None = None
 
     @property
     def role(self) -> str:
@@ -50,7 +57,11 @@ class Scope:
 
     @property
     def is_staff(self) -> bool:
-        return self.actor.role not in {"public", "channel"}
+        return self.actor.role not in {"public", "channel", "resident"}
+
+    @property
+    def is_resident(self) -> bool:
+        return self.actor.role == "resident" and bool(self.contact)
 
     def settings(self) -> dict[str, str]:
         """The values :data:`SCOPE_SQL` binds (all text; empty means none)."""
@@ -58,9 +69,11 @@ class Scope:
         user = self.actor.user_id
         return {
             "city": str(self.city_id),
-            "role": self.actor.role,
+            # a resident reads as the public does, narrowed to its contact's appeals
+            "role": "public" if self.actor.role == "resident" else self.actor.role,
             "org": "" if org is None else str(org),
             "user": "" if user is None else str(user),
+            "contact": (self.contact or "") if self.actor.role == "resident" else "",
         }
 
 

@@ -41,8 +41,11 @@ Decisions, in the order the importer applies them:
   status was taken on the day of the export, ours is ``deadline_at < now()``.
 * **Categories** map the source's type to our codes; unknown types go to ``other`` and are
   counted apart from the types the mapping itself sends to ``other``. The source's type is
-  kept in ``source_type``. Imported appeals are not attached to map objects
-  (``object_kind = 'none'``, ``located_by = 'import'``).
+  kept in ``source_type``.
+* **Place**: each appeal is attached to the object live intake would snap its point to for
+  its category (a well, a building, a yard, a street; ``located_by = 'import'``) and to that
+  object's yard, else the yard under the point, so imported appeals count in the yard queue
+  and per object (:mod:`~geo.imports.history.place`).
 * **Timestamps** without a zone are local times of the mapping's ``timezone`` (the city's);
   ambiguous times at the autumn clock change are taken as standard time.
 
@@ -69,6 +72,7 @@ The package, in the order of an import: :mod:`~geo.imports.history.mapping` (the
 file), :mod:`~geo.imports.history.parse` (reading the export, vectorised parsing),
 :mod:`~geo.imports.history.rows` (checks, translations, numbers),
 :mod:`~geo.imports.history.database` (the city, departments, sequences, place columns),
+:mod:`~geo.imports.history.place` (the object and yard of each row),
 :mod:`~geo.imports.history.binary` (the binary COPY stream),
 :mod:`~geo.imports.history.deferral` (indexes, foreign keys and cell counts during a bulk
 load), :mod:`~geo.imports.history.importer` (:func:`import_history`);

@@ -28,6 +28,7 @@ BINARY_COLUMNS = [
     "geom",
     "located_by",
     "object_kind",
+    "object_id",
     "organisation_id",
     "resolved_at",
     "closed_at",
@@ -67,8 +68,6 @@ _FIXED_PART = np.dtype(
         ("g_y", "<f8"),
         ("l_located_by", ">i4"),
         ("located_by", "S6"),
-        ("l_object_kind", ">i4"),
-        ("object_kind", "S4"),
     ]
 )
 _INT8_FIELD = np.dtype([("len", ">i4"), ("value", ">i8")])
@@ -132,15 +131,22 @@ def binary_chunk(rows: pa.Table, city_id: int) -> bytes:
     rec["l_geom"], rec["g_order"], rec["g_type"], rec["g_srid"] = 25, 1, 0x20000001, 4326
     rec["g_x"], rec["g_y"] = rows["lon"].to_numpy(), rows["lat"].to_numpy()
     rec["l_located_by"], rec["located_by"] = 6, b"import"
-    rec["l_object_kind"], rec["object_kind"] = 4, b"none"
+    if "object_kind" in rows.column_names:  # snapped to the map (place.snap_rows)
+        kind = rows["object_kind"].combine_chunks()
+        oid = rows["object_id"].combine_chunks()
+    else:
+        kind = pa.array(["none"] * k, pa.string())
+        oid = pa.nulls(k, pa.int64())
     org = rows["organisation_id"].combine_chunks()
     parts = [
         fixed_binary(rec),
+        *_text_field(kind),
+        _int8_field(oid.fill_null(0).to_numpy(), null_mask(oid)),
         _int8_field(org.fill_null(0).to_numpy(), null_mask(org)),
         _int8_field(*_micros(rows["resolved_at"].combine_chunks())),
         _int8_field(*_micros(rows["closed_at"].combine_chunks())),
     ]
-    for name in BINARY_COLUMNS[10:]:
+    for name in BINARY_COLUMNS[BINARY_COLUMNS.index("reg_number") :]:
         parts.extend(_text_field(rows[name].combine_chunks()))
     if "x_m" in rows.column_names:
         metric = np.empty(k, _METRIC_PART)

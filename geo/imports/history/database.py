@@ -201,14 +201,17 @@ def appeal_columns(conn: Connection) -> set[str]:
 
 
 def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
-    """``x_m``, ``y_m``, ``cell`` and ``yard_id`` of each row, as the ``appeals`` place trigger
-    would set them, computed here for all rows at once so that the trigger does not fire.
+    """``object_kind``, ``object_id``, ``x_m``, ``y_m``, ``cell`` and ``yard_id`` of each row,
+    as live intake and the ``appeals`` place trigger would set them, computed here for all rows
+    at once so that the trigger does not fire.
 
-    ``x_m``/``y_m`` are the point in the city's metric CRS (pyproj); ``cell`` the key of its
-    level-20 Web Mercator cell (:func:`geo.infra.cells.cell_keys`); ``yard_id`` is the
-    lowest-numbered yard whose polygon intersects the point (imported appeals are on no map
-    object), and NULL on a placeholder geocode: a default point is not a place, and counting
-    it for the yard under it would skew the yard repair queue.
+    The object is the one ``qala_locate`` would snap the point to for the row's category
+    (:func:`geo.imports.history.place.snap_rows`); ``x_m``/``y_m`` are the point in the
+    city's metric CRS (pyproj); ``cell`` the key of its level-20 Web Mercator cell
+    (:func:`geo.infra.cells.cell_keys`); ``yard_id`` is the object's yard, else the
+    lowest-numbered yard whose polygon intersects the point, and NULL on a placeholder
+    geocode: a default point is not a place, and counting it for the yard under it would skew
+    the yard repair queue.
     """
     from pyproj import Transformer
 
@@ -225,11 +228,26 @@ def add_place(conn: Connection, rows: pa.Table, city: CityTarget) -> pa.Table:
         point, hit = tree.query(shapely.points(lon, lat), predicate="intersects")
         order = np.lexsort((ids[hit], point))  # per point, the lowest yard id first
         point, hit = point[order], hit[order]
-        first = np.r_[True, point[1:] != point[:-1]]
-        yard[point[first]] = ids[hit[first]]
+        if len(point):  # (no point in any yard: nothing to take)
+            first = np.r_[True, point[1:] != point[:-1]]
+            yard[point[first]] = ids[hit[first]]
         yard[rows["placeholder_geocode"].to_numpy()] = -1
+    from geo.imports.history.place import snap_rows
+
+    kind, oid, object_yard = snap_rows(
+        conn,
+        city.id,
+        city.metric_srid,
+        rows["category_code"].combine_chunks(),
+        np.asarray(x, float),
+        np.asarray(y, float),
+        rows["placeholder_geocode"].to_numpy(),
+    )
+    yard = np.where(object_yard >= 0, object_yard, yard)
     return (
-        rows.append_column("x_m", pa.array(np.asarray(x, float)))
+        rows.append_column("object_kind", kind)
+        .append_column("object_id", oid)
+        .append_column("x_m", pa.array(np.asarray(x, float)))
         .append_column("y_m", pa.array(np.asarray(y, float)))
         .append_column("cell", pa.array(cell_keys(lon, lat)))
         .append_column("yard_id", pa.array(yard, mask=yard < 0))

@@ -34,13 +34,19 @@ What becomes what (everything with ``source='osm'`` where the table has a source
   Areas under :data:`MIN_YARD_M2` are left out: they are slivers of blocks cut by the
   extract's edge.
 
+* administrative boundaries become districts, ``man_made=manhole`` nodes wells with their
+  operator as the responsible organisation (:mod:`~geo.imports.osm.derived` says how);
+* an address range (``addr:housenumber=22-24``) is kept as tagged; the address search finds
+  it by each number of the range (:mod:`geo.city.search`).
+
 Invalid OSM polygons are repaired with ``shapely.make_valid`` (the polygonal part kept);
 what cannot be repaired is skipped and counted in the report. pyrosm reads the whole extract
 into memory: use a city-sized extract, not a country.
 
 The package: :mod:`~geo.imports.osm.extract` (reading the extract with pyrosm: tags, repaired
 polygons, named streets), :mod:`~geo.imports.osm.importer` (:func:`import_osm` and its steps:
-the city, its streets, buildings and yards).
+the city, its streets, buildings and yards), :mod:`~geo.imports.osm.derived` (districts and
+wells).
 """
 
 from geo.imports.osm.extract import NOT_STREETS

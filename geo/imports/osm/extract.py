@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,17 @@ def _read(path: Path):
             buildings = osm.get_buildings()
             landuse = osm.get_landuse(custom_filter={"landuse": ["residential"]})
             roads = osm.get_network(network_type="all")
+            boundaries = osm.get_boundaries(boundary_type="administrative")
+            manholes = osm.get_data_by_custom_criteria(
+                custom_filter={"man_made": ["manhole"]},
+                keep_nodes=True,
+                keep_ways=False,
+                keep_relations=False,
+            )
     except Exception as exc:  # pyrosm/protobuf errors: one line for the user
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise InvalidInput(f"cannot read {path.name} as an OSM .pbf extract: {msg}") from exc
-    return buildings, landuse, roads
+    return buildings, landuse, roads, boundaries, manholes
 
 
 def _records(gdf) -> list[dict]:
@@ -136,8 +143,10 @@ def _streets(roads) -> tuple[list[dict], int]:
 class Extract:
     """What an extract holds that can be imported.
 
-    ``buildings`` and ``yards`` are (OSM record, repaired polygon) pairs in the extract's
-    order, the unusable polygons left out and counted in ``skipped``.
+    ``buildings``, ``yards`` and ``boundaries`` (``boundary=administrative``) are (OSM
+    record, repaired polygon) pairs in the extract's order, the unusable polygons left out
+    (and counted in ``skipped`` for buildings and yards); ``manholes`` are the records of
+    ``man_made=manhole`` nodes (a point ``geometry``, its tags).
     """
 
     streets: list[dict]
@@ -145,6 +154,8 @@ class Extract:
     buildings: list[tuple[dict, MultiPolygon]]
     yards: list[tuple[dict, MultiPolygon]]
     skipped: int
+    boundaries: list[tuple[dict, MultiPolygon]] = field(default_factory=list)
+    manholes: list[dict] = field(default_factory=list)
 
 
 def read_extract(path: Path) -> Extract:
@@ -155,7 +166,7 @@ def read_extract(path: Path) -> Extract:
     InvalidInput
         An unreadable file, or an extract without buildings or named roads.
     """
-    b_gdf, l_gdf, r_gdf = _read(path)
+    b_gdf, l_gdf, r_gdf, a_gdf, m_gdf = _read(path)
     streets, unnamed = _streets(r_gdf)
     b_recs = _records(b_gdf)
     b_geoms = [polygonal(r.get("geometry")) for r in b_recs]
@@ -166,4 +177,11 @@ def read_extract(path: Path) -> Extract:
     yards = [(r, g) for r, g in zip(y_recs, y_geoms, strict=True) if g is not None]
     if not buildings and not streets:
         raise InvalidInput(f"{path.name} has no buildings and no named roads to import")
-    return Extract(streets, unnamed, buildings, yards, skipped)
+    a_recs = _records(a_gdf)
+    boundaries = [(r, g) for r in a_recs if (g := polygonal(r.get("geometry"))) is not None]
+    manholes = [
+        r
+        for r in _records(m_gdf)
+        if r.get("geometry") is not None and r["geometry"].geom_type == "Point"
+    ]
+    return Extract(streets, unnamed, buildings, yards, skipped, boundaries, manholes)

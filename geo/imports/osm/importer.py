@@ -20,6 +20,7 @@ from shapely.geometry import MultiLineString, MultiPolygon
 from sqlalchemy import Connection, insert, select
 
 from geo.city.address import search_text
+from geo.imports.osm.derived import write_districts, write_wells
 from geo.imports.osm.extract import Extract, first_number, read_extract, tag, tags_of
 from geo.imports.report import ImportReport
 from geo.imports.write import StreetBook, link_yards, name_yards, write_rows
@@ -192,14 +193,20 @@ def import_osm(
     streets = write_streets(conn, city, extract.streets)
     buildings = write_buildings(conn, city, extract.buildings, streets)
     yards = write_yards(conn, city, extract.yards)
+    districts = write_districts(conn, city.id, extract.boundaries, city.bounds)
+    wells = write_wells(conn, city.id, extract.manholes)
 
     counts = {
         "streets": len(streets.ids) + streets.book.created,
         "buildings": buildings.written,
         "yards": yards.written,
         "yard links": yards.links,
+        "districts": districts,
+        "wells": wells.written,
     }
-    notes = [f"city {code} in EPSG:{city.srid}", *buildings.notes()]
+    notes = [f"city {code} in EPSG:{city.srid}", *buildings.notes(), *wells.notes()]
+    if not districts:
+        notes.append("no districts: the extract has no two administrative boundaries in the city")
     notes.append("yards are landuse=residential blocks, not real yards")
     if extract.unnamed:
         notes.append(f"{extract.unnamed} unnamed road ways left out")
@@ -232,6 +239,7 @@ class NewCity:
     id: int
     srid: int
     tz: str
+    bounds: MultiPolygon
 
 
 def create_city(conn: Connection, extract: Extract, code: str, name: str, source: str) -> NewCity:
@@ -262,7 +270,7 @@ def create_city(conn: Connection, extract: Extract, code: str, name: str, source
         )
         .returning(City.id)
     ).scalar_one()
-    return NewCity(cid, srid, tz)
+    return NewCity(cid, srid, tz, bounds)
 
 
 @dataclass
