@@ -59,6 +59,7 @@ def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
             "planner": {
                 "defaults": defaults,
                 "colours": planner_words.colours(),
+                "orders": planner_words.orders(),
                 "today": today.isoformat(),
             },
         },

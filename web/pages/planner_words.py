@@ -221,6 +221,11 @@ def words(lang: str) -> dict[str, str]:
     return out
 
 
+def orders() -> dict[str, list[str]]:
+    """The legend's order of the classes (JSON objects lose theirs on the way to the page)."""
+    return {"hotspots": list(HOT), "emerging": list(EMERGING), "failing": list(FAILING)}
+
+
 def colours() -> dict[str, dict]:
     """Each layer's colour per class (the map and the legend read the same table)."""
     return {

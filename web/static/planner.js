@@ -57,12 +57,14 @@
   }
 
   function legendOrder(layer, legend) {
-    var keys = Object.keys(COLOURS[layer] || {});
+    var keys = (P.orders[layer] || Object.keys(COLOURS[layer] || {})).slice();
     if (layer === 'hotspots' || layer === 'emerging') {
       return keys;  // every class of the legend, also those with no cell (a zero)
     }
     var present = Object.keys(legend);
-    if (layer === 'queue') {
+    if (layer === 'failing') {
+      present = keys.filter(function (k) { return legend[k] > 0; });
+    } else if (layer === 'queue') {
       present.sort(function (a, b) {
         return (a === 'later') - (b === 'later') || Number(a) - Number(b);
       });
@@ -199,6 +201,7 @@
     });
   }
 
+  state.tooltip = tooltipHtml;
   form.addEventListener('submit', function (e) { e.preventDefault(); load(); });
   form.addEventListener('reset', function () { setTimeout(load, 0); });
   document.querySelectorAll('#layer-switch input').forEach(function (r) {
@@ -295,8 +298,10 @@
     return out.toString();
   }
 
+  var planSeq = 0;
+
   function loadPlan() {
-    var qs = planQuery(false), qb = planQuery(true);
+    var qs = planQuery(false), qb = planQuery(true), mine = ++planSeq;
     document.querySelectorAll('#plan-exports a').forEach(function (a) {
       a.href = a.dataset.format === 'compare'
         ? '/api/v1/repair-plan/compare?format=csv&' + qb
@@ -307,6 +312,7 @@
     Promise.all([Q.api('/api/v1/repair-plan?' + qs),
                  compare ? Q.api('/api/v1/repair-plan/compare?' + qb) : null])
       .then(function (res) {
+        if (mine !== planSeq) { return; }  // a newer plan was asked for
         var plan = res[0], cmp = res[1];
         var html = '<table class="data compact" id="plan-years"><thead><tr><th>' +
           esc(t('plan_year')) + '</th><th class="num">' + esc(t('plan_budget')) +
@@ -339,6 +345,7 @@
         }
         planOut.innerHTML = html;
       }).catch(function (e) {
+        if (mine !== planSeq) { return; }
         planOut.innerHTML = '<p class="error">' + esc(e.message) + '</p>';
       });
   }

@@ -1,0 +1,225 @@
+"""The planner workspace in headless Chromium (Debian's), against a real server and database:
+parameters change what the map draws and what the legend says, every layer switch draws,
+an empty result says why, ratings list every body, the repair plan compares two plans;
+screenshots at desktop size and at 390×844 (no sideways scrolling there)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine
+
+from tests.test_browser import (  # noqa: F401  (fixtures shared with the other page tests)
+    SHOTS,
+    Recorder,
+    browser,
+    db,
+    server,
+    settled,
+)
+from tests.test_planner_layers import plant_new_hot_spot
+
+pytestmark = pytest.mark.browser
+
+PLANNER, PASSWORD = "planner-browser", "planner-password"
+LAYERS = ("hotspots", "emerging", "failing", "clusters", "queue")
+
+
+@pytest.fixture(scope="module")
+def live_db(make_database, template_url) -> str:
+    """A committed copy of the demo city, a planner, and appeals of the last days on one
+    block (a new hot spot and a density cluster: the demo year has neither)."""
+    from geo.staff.auth import add_user
+
+    url = make_database(template=template_url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        add_user(conn, "PET", PLANNER, PASSWORD, "planner")
+        city = conn.exec_driver_sql("SELECT id FROM cities WHERE code = 'PET'").scalar_one()
+        plant_new_hot_spot(conn, city, n=25)
+    engine.dispose()
+    return url
+
+
+def _page(browser, server, width: int = 1400, height: int = 900):  # noqa: F811
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU")
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.recorder = Recorder(pg, server)
+    pg.base = server
+    return context, pg
+
+
+@pytest.fixture
+def page(browser, server):  # noqa: F811
+    context, pg = _page(browser, server)
+    yield pg
+    context.close()
+
+
+def loaded(page, loads: int) -> dict:
+    """Wait until the workspace has finished its ``loads``-th layer (summary, then every
+    tile of the view drawn), and the browser has painted; its state."""
+    page.wait_for_function(
+        f"() => window.QalaPlanner && window.QalaPlanner.loads >= {loads} "
+        "&& !window.QalaPlanner.busy"
+    )
+    settled(page, page.evaluate("() => window.Qala.config.map"))
+    return page.evaluate(
+        "() => ({legend: QalaPlanner.legend, drawn: QalaPlanner.drawn, loads: QalaPlanner.loads,"
+        " layer: QalaPlanner.layer, text: document.getElementById('legend').innerText})"
+    )
+
+
+def painted(page) -> bool:
+    """The analysis pane (above the basemap) has visible pixels."""
+    return page.evaluate("""() => {
+        for (const c of document.querySelectorAll('.leaflet-qala-analysis-pane canvas')) {
+            if (!c.width || !c.height) continue;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < d.length; i += 4 * 31) if (d[i] > 0) return true;
+        }
+        return false;
+    }""")
+
+
+def open_planner(page, cell_size: int | None = 500) -> dict:
+    """The workspace, first with its defaults, then (the test city has some 600 appeals a
+    year: too few for significant 250 m cells) with ``cell_size``."""
+    page.goto(page.base + "/planner", wait_until="domcontentloaded")
+    state = loaded(page, 1)
+    if cell_size is None:
+        return state
+    page.fill("input[name=cell_size]", str(cell_size))
+    page.click("#params button[type=submit]")
+    return loaded(page, 2)
+
+
+def test_a_parameter_change_changes_the_map_and_the_legend(page):
+    first = open_planner(page)
+    assert first["layer"] == "hotspots"
+    # three hot and three cold shades, in the legend as on the map
+    classes = [e["cls"] for e in first["legend"]]
+    assert classes == ["hot_99", "hot_95", "hot_90", "cold_90", "cold_95", "cold_99"]
+    colours = page.evaluate("() => Qala.config.planner.colours.hotspots")
+    assert {e["cls"]: e["colour"] for e in first["legend"]} == colours
+    assert "горячая точка, 99 %" in first["text"] and "холодная точка, 95 %" in first["text"]
+    assert sum(first["drawn"].values()) > 0 and painted(page)
+    assert set(first["drawn"]) <= set(classes)
+    # the analysis pane is above the basemap's yards and streets
+    z = page.evaluate("""() => [getComputedStyle(document.querySelector(
+        '.leaflet-qala-analysis-pane')).zIndex, getComputedStyle(document.querySelector(
+        '.leaflet-overlay-pane')).zIndex].map(Number)""")
+    assert z[0] > z[1]
+    page.fill("input[name=cell_size]", "750")
+    page.select_option("select[name=p_method]", "normal")
+    page.click("#params button[type=submit]")
+    second = loaded(page, 3)
+    assert second["text"] != first["text"]
+    counts = lambda s: {e["cls"]: e["count"] for e in s["legend"]}  # noqa: E731
+    assert counts(second) != counts(first)
+    assert second["drawn"] != first["drawn"] and sum(second["drawn"].values()) > 0
+    note = page.inner_text("#layer-note")
+    assert "750" in note and "нормальное приближение" in note
+    page.recorder.check()
+
+
+def test_each_layer_switch_draws(page):
+    open_planner(page)
+    loads = 2
+    for layer in LAYERS:
+        if layer != "hotspots":
+            page.check(f"#layer-switch input[value={layer}]")
+            loads += 1
+        state = loaded(page, loads)
+        assert state["layer"] == layer
+        assert state["legend"], layer
+        assert sum(state["drawn"].values()) > 0, f"{layer} drew nothing: {state}"
+        # every class drawn is in the legend, with the legend's colour
+        assert set(state["drawn"]) <= {e["cls"] for e in state["legend"]}, layer
+        assert painted(page), layer
+        assert page.is_hidden("#empty")
+        href = page.get_attribute("#layer-exports a[data-format=gpkg]", "href")
+        assert href.startswith(f"/api/v1/planner/layers/{layer}/export?format=gpkg")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"planner_{layer}.png"))
+    page.recorder.check()
+
+
+def test_an_empty_result_says_why_and_what_to_change(page):
+    open_planner(page, 5000)
+    box = page.locator("#empty")
+    assert box.is_visible()
+    assert box.get_attribute("data-reason") == "cells_too_large"
+    assert "Уменьшите ячейку" in box.inner_text()
+    page.screenshot(path=str(SHOTS / "planner_empty.png"))
+    page.recorder.check()
+
+
+def test_tooltips_speak_in_words(page):
+    open_planner(page, None)
+    html = page.evaluate(
+        "() => QalaPlanner.tooltip('hotspots', {class: 'hot_99', z: 3.2029261167475775, count: 41})"
+    )
+    assert "горячая точка, 99 %" in html and "z = 3,20" in html and "обращений: 41" in html
+    assert "hot_99" not in html and "3,2029" not in html
+
+
+def test_ratings_list_every_body_sortable_and_worst_first(page):
+    open_planner(page, None)
+    page.fill("#login-user", PLANNER)
+    page.fill("#login-pass", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#ratings-table tbody tr")
+    total = page.evaluate(
+        "() => fetch('/api/v1/ratings', {headers: {Authorization: 'Bearer ' + Qala.token()}})"
+        ".then(r => r.json()).then(r => r.organisations.length)"
+    )
+    rows = page.locator("#ratings-table tbody tr")
+    assert rows.count() == total > 20
+    best_first = rows.first.inner_text()
+    page.select_option("#ratings-order", "worst")
+    page.wait_for_function(
+        "() => { const r = document.querySelector('#ratings-table tbody tr');"
+        f" return r !== null && r.innerText !== {best_first!r}; }}"
+    )
+    assert rows.count() == total
+    page.click("#ratings-table th button[data-key=overdue]")
+    page.click("#ratings-table th button[data-key=overdue]")  # twice: most overdue first
+    cells = page.locator("#ratings-table tbody tr td:nth-child(4)").all_inner_texts()
+    values = [int(c.replace("\u00a0", "").replace(" ", "").replace("\u202f", "")) for c in cells]
+    assert values == sorted(values, reverse=True)
+    page.recorder.check()
+
+
+def test_the_repair_plan_compares_two_budgets(page):
+    open_planner(page, None)
+    page.locator("#plan").scroll_into_view_if_needed()
+    page.wait_for_selector("#plan-years tbody tr")
+    assert page.locator("#plan-years tbody tr").count() == 3
+    page.fill("input[name=budgets_b]", "1e8,1e8,1e8")
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_selector("#plan-moved tbody tr")
+    assert page.locator("#plan-moved tbody tr").count() > 0
+    href = page.get_attribute("#plan-exports a[data-format=gpkg]", "href")
+    assert href.startswith("/api/v1/repair-plan?format=gpkg")
+    page.recorder.check()
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (390, 844)])
+def test_screenshots_and_no_sideways_scroll_on_a_phone(browser, server, size):  # noqa: F811
+    context, page = _page(browser, server, *size)
+    try:
+        open_planner(page)
+        assert painted(page)
+        wide = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        wider = page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
+                    && !e.closest('.leaflet-container') && !e.closest('.scroll-x'))
+            .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
+        assert wide <= 0, f"{wide}px of sideways scroll at {size}: {wider}"
+        page.screenshot(path=str(SHOTS / f"planner_{size[0]}x{size[1]}.png"), full_page=True)
+        page.recorder.check()
+    finally:
+        context.close()
