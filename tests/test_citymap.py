@@ -167,11 +167,7 @@ def test_migration_0006_keeps_the_cell_of_appeals_already_there(make_database):
     engine = create_engine(url)
     upgrade(url, "0005")
     with engine.begin() as conn:
-        # the categories as the 0005 schema holds them: the current model's later columns
-        # (dispute_days, 0018) are not there yet
-        conn.execute(text("ALTER TABLE categories ADD COLUMN dispute_days integer"))
         load_categories(conn)
-        conn.execute(text("ALTER TABLE categories DROP COLUMN dispute_days"))
         city = make_city(conn, "MIG")
         for i in range(5):
             insert_appeal(conn, city, 69.40 + i * 0.003, 54.95)
