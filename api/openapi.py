@@ -103,6 +103,10 @@ FORMAT_TYPES = {
         "application/geo+json",
         {"type": "object", "description": "a GeoJSON FeatureCollection (RFC 7946)"},
     ),
+    "gpkg": (
+        "application/geopackage+sqlite3",
+        {"type": "string", "format": "binary", "description": "a GeoPackage (OGC 12-128r18)"},
+    ),
 }
 
 

@@ -181,6 +181,7 @@ class LayerRoutes:
             methods=["GET"],
             tags=["ogc"],
             summary="The OGC API's own description (OpenAPI 3.0), for GIS clients",
+            responses={200: {"content": {OPENAPI_30: {"schema": {"type": "object"}}}}},
         )
         self.router.add_api_route(
             f"{self.ogc}/conformance",
