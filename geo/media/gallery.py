@@ -42,6 +42,27 @@ def _appeal(conn: Connection, city_id: int, reg_number: str) -> dict:
     return dict(row)
 
 
+def store_files(store: PhotoStore, photo: Photo) -> dict:
+    """Write the page copy and the thumbnail whole (before any row names them) and return the
+    stored photo's columns as bind parameters: ``h w hh`` (source), ``pk pw ph pb`` (page),
+    ``tk tw th tb`` (thumbnail)."""
+    store.put(photo.page.key, photo.page.data)
+    store.put(photo.thumb.key, photo.thumb.data)
+    return {
+        "h": photo.source_hash,
+        "w": photo.width,
+        "hh": photo.height,
+        "pk": photo.page.key,
+        "pw": photo.page.size[0],
+        "ph": photo.page.size[1],
+        "pb": len(photo.page.data),
+        "tk": photo.thumb.key,
+        "tw": photo.thumb.size[0],
+        "th": photo.thumb.size[1],
+        "tb": len(photo.thumb.data),
+    }
+
+
 def add_photo(
     conn: Connection,
     store: PhotoStore,
@@ -72,8 +93,7 @@ def add_photo(
         raise InvalidInput(f"unknown photo kind {kind!r}: one of {', '.join(PHOTO_KINDS)}")
     if kind == "after" and actor.role not in AFTER_ROLES:
         raise Forbidden(f"a user with role {actor.role!r} cannot add photos of the work done")
-    store.put(photo.page.key, photo.page.data)
-    store.put(photo.thumb.key, photo.thumb.data)
+    stored = store_files(store, photo)
     row = (
         conn.execute(
             text(f"""
@@ -88,17 +108,7 @@ def add_photo(
                 "c": city_id,
                 "a": appeal_id,
                 "kind": kind,
-                "h": photo.source_hash,
-                "w": photo.width,
-                "hh": photo.height,
-                "pk": photo.page.key,
-                "pw": photo.page.size[0],
-                "ph": photo.page.size[1],
-                "pb": len(photo.page.data),
-                "tk": photo.thumb.key,
-                "tw": photo.thumb.size[0],
-                "th": photo.thumb.size[1],
-                "tb": len(photo.thumb.data),
+                **stored,
                 "by": actor.name,
                 "role": actor.role,
                 "approved": actor.role in STAFF_ROLES,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 from geo.appeals import public
 from geo.appeals.states import OPEN
 from geo.infra.errors import Conflict, InvalidInput, NotFound
+from geo.media.gallery import store_files
 from geo.media.photos import Photo
 from geo.media.store import PhotoStore
 
@@ -126,27 +127,12 @@ def add_photo(
         text("SELECT id FROM qala_resident_appeal(:c, :r, false)"), {"c": city_id, "r": reg}
     ).first()
     _known(exists, reg)
-    store.put(photo.page.key, photo.page.data)  # whole files before the row that names them
-    store.put(photo.thumb.key, photo.thumb.data)
+    stored = store_files(store, photo)
     row = conn.execute(
         text("""
         SELECT id, created FROM qala_resident_photo(:c, :r, :h, :w, :hh, :pk, :pw, :ph, :pb,
                                                     :tk, :tw, :th, :tb)"""),
-        {
-            "c": city_id,
-            "r": reg,
-            "h": photo.source_hash,
-            "w": photo.width,
-            "hh": photo.height,
-            "pk": photo.page.key,
-            "pw": photo.page.size[0],
-            "ph": photo.page.size[1],
-            "pb": len(photo.page.data),
-            "tk": photo.thumb.key,
-            "tw": photo.thumb.size[0],
-            "th": photo.thumb.size[1],
-            "tb": len(photo.thumb.data),
-        },
+        {"c": city_id, "r": reg, **stored},
     ).first()
     _known(row, reg)
     return row[0], row[1]
