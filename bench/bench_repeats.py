@@ -47,6 +47,7 @@ def run(ctx) -> list[dict]:
                 ),
             )
         )
+        conn.rollback()  # run_hotspots read in an implicit transaction
         tx = conn.begin()
         conn.execute(text("UPDATE appeals SET repeat_of_id = NULL WHERE city_id = :c"), {"c": cid})
         # the radius rule's work grows with the candidates per appeal (~100 here): bounded,

@@ -33,6 +33,7 @@ class BenchContext:
     made: list[str] = field(default_factory=list)
     shared: dict[int, str] = field(default_factory=dict)
     keep: list[str] = field(default_factory=list)
+    templates: bool = False  # keep each generated city as a template for later runs
 
     def as_service(self, url: str) -> str:
         """The URL of the same database for the service role (what the API connects as:
@@ -74,6 +75,10 @@ class BenchContext:
         from geo.demo.appeals import load_demo_appeals
         from geo.demo.load import load_demo_city
 
+        if self.templates:
+            url = self._from_template(n)
+            if url:
+                return url
         url = self.make_database()
         self.made.remove(url.rsplit("/", 1)[1])  # kept until the end of the run
         engine = create_engine(url)
@@ -87,6 +92,53 @@ class BenchContext:
         print(f"city with {n:,} appeals built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         self.shared[n] = url
         self.keep.append(url.rsplit("/", 1)[1])
+        if self.templates:
+            self._admin(
+                f'CREATE DATABASE "{self._template_name(n)}" TEMPLATE "{url.rsplit("/", 1)[1]}"'
+            )
+        return url
+
+    def _template_name(self, n: int) -> str:
+        """The kept city of ``n`` appeals made by this generator (a change to it builds a new
+        one); a copy is brought to the newest migration as a deployed city would be."""
+        import hashlib
+
+        from geo.demo import appeals, load
+
+        code = Path(appeals.__file__).read_bytes() + Path(load.__file__).read_bytes()
+        return f"qala_t_{n}_{hashlib.sha1(code).hexdigest()[:10]}"
+
+    def _admin(self, sql: str) -> list:
+        admin = create_engine(
+            make_url(self.cluster_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as c:
+            rows = list(c.execute(text(sql)))
+        admin.dispose()
+        return rows
+
+    def _from_template(self, n: int) -> str | None:
+        """A copy of the kept city of ``n`` appeals, or None when there is none yet."""
+        template = self._template_name(n)
+        if not self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{template}'"):
+            return None
+        name = f"qala_b_{uuid.uuid4().hex[:8]}"
+        t0 = time.perf_counter()
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        url = make_url(self.cluster_url).set(database=name).render_as_string(False)
+        from geo.infra.migrate import upgrade
+
+        upgrade(url)
+        e = create_engine(url)
+        with e.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        e.dispose()
+        print(
+            f"city with {n:,} appeals copied and migrated in {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
+        self.shared[n] = url
+        self.keep.append(name)
         return url
 
     def drop_databases(self, everything: bool = False) -> None:
