@@ -113,7 +113,8 @@ class BenchContext:
             make_url(self.cluster_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
         )
         with admin.connect() as c:
-            rows = list(c.execute(text(sql)))
+            result = c.execute(text(sql))
+            rows = list(result) if result.returns_rows else []
         admin.dispose()
         return rows
 
