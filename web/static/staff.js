@@ -346,7 +346,12 @@
     document.body.setAttribute('data-live', up ? 'on' : 'off');
   });
 
-  if (window.matchMedia('(max-width: 600px)').matches) { $('filters-details').open = false; }
+  /* on a phone the filters fold under their summary, so the list comes first */
+  var phone = window.matchMedia('(max-width: 600px)');
+  if (phone.matches) { $('filters-details').open = false; }
+  phone.addEventListener('change', function (ev) {
+    if (ev.matches) { $('filters-details').open = false; }
+  });
   restore();
   countFilters();
   Q.onAuth(function (w) {
