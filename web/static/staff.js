@@ -349,9 +349,7 @@
   /* on a phone the filters fold under their summary, so the list comes first */
   var phone = window.matchMedia('(max-width: 600px)');
   if (phone.matches) { $('filters-details').open = false; }
-  phone.addEventListener('change', function (ev) {
-    if (ev.matches) { $('filters-details').open = false; }
-  });
+  phone.addEventListener('change', function (ev) { $('filters-details').open = !ev.matches; });
   restore();
   countFilters();
   Q.onAuth(function (w) {
