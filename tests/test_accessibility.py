@@ -129,6 +129,24 @@ def test_the_staff_pages_are_checked_signed_in(browser, server, reg):  # noqa: F
     page.context.close()
 
 
+def test_the_photo_button_is_named_and_reached_by_keyboard(browser, server, reg):  # noqa: F811
+    """The executor's photo picker (a hidden file input and its label as the button) has no
+    violation on a phone in Kazakh, and the input still takes the keyboard's focus."""
+    page = signed_in_tab(browser, server, "phone", user="a11y-inspector")
+    page.goto(f"{server}/staff/{reg}?lang=kk")
+    page.wait_for_selector("#log tr")
+    page.evaluate(
+        "() => ['actions-box', 'action-form', 'act-photos-box']"
+        ".forEach(id => { document.getElementById(id).hidden = false; })"
+    )
+    assert page.is_visible("#act-photos-button")
+    assert page.inner_text("#act-photos-button") == "Фото таңдау"
+    assert axe_violations(page) == [], describe(axe_violations(page))
+    page.focus("#act-photos")
+    assert page.evaluate("() => document.activeElement.id") == "act-photos"
+    page.context.close()
+
+
 VIEWPORT_LOCKS = re.compile(r"user-scalable\s*=\s*(no|0)|maximum-scale\s*=\s*1(\.0*)?\b")
 
 

@@ -3,9 +3,11 @@ operator registers on /operator (a double click is one appeal), the inspector's 
 it without reloading (the database's NOTIFY, Server-Sent Events), the inspector assigns it,
 the executor (another browser) accepts, starts and completes it with a photo, the
 controller closes it, the resident's tracker shows the public history and no personal
-data; the operator map draws appeals from the vector tiles, live; a page asked for another
-city keeps it in every request and link, and an account of two cities picks one; an
-executor of another organisation gets the 403 page; every page fits a 390×844 phone.
+data; the operator map draws appeals from the vector tiles, live, and the staff maps their
+basemap; a page asked for another city keeps it in every request and link, and an account
+of two cities picks one; an executor of another organisation gets the 403 page; every page
+fits a 390×844 phone, where the work list comes first and its map behind a switch, the top
+bar is one row and the photo button speaks the page's language.
 
 The server, the browser and the recorder are ``tests/test_browser.py``'s."""
 
@@ -19,6 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.test_browser import Recorder, browser, server, shot  # noqa: F401
+from web.i18n import labels
 
 pytestmark = pytest.mark.browser
 
@@ -174,20 +177,72 @@ def words_unbroken(page) -> list[str]:
     }""")
 
 
-def at_both_sizes(page, name: str, ready=None) -> None:
+def topbar_compact(page) -> bool:
+    """The top bar on a phone is one row: the pages and languages behind its menu button."""
+    return page.evaluate(
+        "() => document.getElementById('topbar').getBoundingClientRect().height <= 56"
+    )
+
+
+def painted(page) -> None:
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def the_list_then_the_map(page, name: str) -> None:
+    """The work list on a phone: the list first, the map hidden behind the "Map" switch;
+    tapped, the map fills the screen under the bar (Leaflet told its new size) and the
+    page does not scroll; "List" brings the list back."""
+    assert page.is_visible("#view-switch"), name
+    assert page.is_visible("#rows tr[data-reg]") and map_height(page) == 0, name
+    assert page.get_attribute("#view-list", "aria-pressed") == "true", name
+    page.click("#view-map")
+    page.wait_for_selector('body[data-view="map"]')
+    painted(page)
+    assert page.is_hidden("#panel") and page.get_attribute("#view-map", "aria-pressed") == "true"
+    top, bottom, width = page.evaluate(
+        "() => { const r = document.querySelector('.folium-map').getBoundingClientRect();"
+        " return [r.top, r.bottom, r.width]; }"
+    )
+    height = page.viewport_size["height"]
+    assert bottom <= height + 1 and bottom - top >= 0.75 * height, (name, top, bottom)
+    assert width >= page.viewport_size["width"] - 1, name
+    assert page.evaluate(
+        "() => document.scrollingElement.scrollHeight <= window.innerHeight + 1"
+    ), name  # the map is the screen: nothing to scroll through
+    assert no_horizontal_scroll(page), name
+    leaflet = page.evaluate(
+        "() => { const s = window[window.Qala.config.map].getSize(); return [s.x, s.y]; }"
+    )
+    assert leaflet == [round(width), round(bottom - top)], (name, leaflet)
+    shot(page, f"staff-phone-{name}-map")
+    page.click("#view-list")
+    page.wait_for_selector('body[data-view="list"]')
+    assert page.is_visible("#rows tr[data-reg]") and map_height(page) == 0, name
+
+
+def at_both_sizes(page, name: str, ready=None, work_list: bool = False) -> None:
     """Screenshots at the desktop size and at 390×844, where the page must not scroll
-    sideways, its map must be seen, and no label is cut inside a word."""
+    sideways, its map must be seen (the work list's after tapping "Map"), and no label is
+    cut inside a word."""
     shot(page, f"day-{name}")
     page.set_viewport_size(PHONE)
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    painted(page)
     if ready:
         ready()
     assert no_horizontal_scroll(page), name
-    assert map_height(page) > 0, name
+    assert topbar_compact(page), name
+    if work_list:
+        the_list_then_the_map(page, name)
+    else:
+        assert map_height(page) > 0, name
     assert panel_unsqueezed(page), name
     assert words_unbroken(page) == [], name
     shot(page, f"day-{name}-phone", full=True)
     page.set_viewport_size(DESKTOP)
+    painted(page)
+    if work_list:  # the desktop again: the table and the map side by side
+        assert page.is_visible("#rows tr[data-reg]") and map_height(page) > 0, name
+        assert page.is_hidden("#view-switch"), name
 
 
 def register(server: str, building: dict) -> str:  # noqa: F811
@@ -278,7 +333,10 @@ def test_a_day_in_the_workspace(browser, server, building, live_db, tmp_path):  
     operator.recorder.check()
     operator.context.close()
     at_both_sizes(
-        inspector, "staff-list", lambda: inspector.wait_for_selector("#rows tr[data-reg]")
+        inspector,
+        "staff-list",
+        lambda: inspector.wait_for_selector("#rows tr[data-reg]"),
+        work_list=True,
     )
 
     # the export holds the filtered list (it needs the token: fetched, then saved)
@@ -324,7 +382,11 @@ def test_a_day_in_the_workspace(browser, server, building, live_db, tmp_path):  
     wait_status(executor, "in_progress")
     executor.click('#action-buttons button[data-action="complete"]')
     executor.wait_for_selector("#act-photos-box:not([hidden])")
+    # the photo button and the files chosen in the page's language, not the browser's
+    assert executor.inner_text("#act-photos-button") == "Выбрать фото"
+    assert executor.inner_text("#act-photos-names") == "Фото не выбраны"
     executor.set_input_files("#act-photos", str(a_photo(tmp_path)))
+    assert executor.inner_text("#act-photos-names") == "Выбрано: roof-done.jpg"
     executor.fill("#act-comment", "заменили кровлю")
     executor.fill("#act-public", "Крыша отремонтирована")
     executor.click("#act-submit")
@@ -435,7 +497,8 @@ def test_an_account_of_two_cities_picks_the_city(browser, server):  # noqa: F811
     page.select_option("#city-pick", "HEL")
     page.wait_for_url("**/staff?*city=HEL*")  # the page of the other city
     page.wait_for_selector("#whoami:not([hidden])")  # the new token is for HEL
-    page.wait_for_selector("#rows td.hint")
+    # the list's answer came (the page's first row, "sign in", is a hint too)
+    page.wait_for_function("() => document.getElementById('shown').textContent !== ''")
     assert page.inner_text("#rows") == "Ничего не найдено"  # HEL has no appeals
     assert "Хельсинки" in page.inner_text(".topbar .city")
     page.recorder.check()
@@ -477,6 +540,7 @@ def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, 
         ("list_kk", "/staff?lang=kk", "ws-inspector"),
         ("appeal", "/staff/{reg}", "ws-inspector"),
         ("appeal_en", "/staff/{reg}?lang=en", "ws-controller"),
+        ("appeal_kk", "/staff/{reg}?lang=kk", "ws-inspector"),
         ("forbidden", "/staff/{reg}", "ws-outsider"),
     ],
 )
@@ -490,10 +554,72 @@ def test_each_page_fits_a_phone(browser, server, building, name, path, user):  #
     elif path.startswith("/staff"):
         page.wait_for_selector("#rows tr[data-reg]")
     assert no_horizontal_scroll(page), name
-    assert map_height(page) > 0, name
+    assert topbar_compact(page), name
+    if name.startswith("list"):
+        # the filters folded under their summary, so the list comes first
+        assert page.evaluate("() => !document.getElementById('filters-details').open"), name
+        the_list_then_the_map(page, name)
+    else:
+        assert map_height(page) > 0, name
+    if name.startswith("appeal"):  # the photo button speaks the page's language
+        lang = name.partition("_")[2] or "ru"
+        button = page.locator("#act-photos-button").text_content().strip()
+        assert button == labels(lang)["choose_photos"], (name, button)
     assert panel_unsqueezed(page), name
     assert words_unbroken(page) == [], name
     shot(page, f"staff-phone-{name}", full=True)
+    page.context.close()
+
+
+def test_the_phone_top_bar_is_one_row_with_the_pages_behind_a_menu(browser, server):  # noqa: F811
+    page = open_as(browser, server, "/staff?lang=kk", "ws-inspector", phone=True)
+    assert topbar_compact(page)
+    assert page.is_hidden(".topbar .nav") and page.is_hidden(".topbar .langs")
+    assert page.inner_text("#menu-button") == "Мәзір"
+    page.click("#menu-button")
+    assert page.get_attribute("#menu-button", "aria-expanded") == "true"
+    assert page.is_visible(".topbar .nav a") and page.is_visible(".topbar .langs a")
+    assert no_horizontal_scroll(page)
+    shot(page, "staff-phone-menu-open")
+    page.keyboard.press("Escape")
+    assert page.is_hidden(".topbar .nav")
+    assert page.get_attribute("#menu-button", "aria-expanded") == "false"
+    page.recorder.check()
+    page.context.close()
+
+
+def test_the_folded_filters_say_how_many_are_on(browser, server):  # noqa: F811
+    page = open_as(
+        browser, server, "/staff?lang=en&overdue=true&channel=phone_109", "ws-inspector", True
+    )
+    page.wait_for_function("() => document.getElementById('shown').textContent !== ''")
+    assert page.inner_text("#filters-summary") == "Filters (2 active)"
+    assert page.evaluate("() => !document.getElementById('filters-details').open")
+    page.click("#filters-summary")
+    page.uncheck("#f-overdue")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function(
+        "() => document.getElementById('filters-summary').textContent === 'Filters (1 active)'"
+    )
+    page.recorder.check()
+    page.context.close()
+
+
+@pytest.mark.parametrize("path", ["/staff", "/staff/{reg}"])
+def test_the_staff_maps_draw_the_basemap_from_vector_tiles(browser, server, building, path):  # noqa: F811
+    reg = register(server, building)
+    page = open_as(browser, server, path.format(reg=reg), "ws-inspector")
+    name = page.evaluate("() => window.Qala.config.map")
+    page.evaluate(
+        f"() => {{ window['{name}'].setView([{building['lat']}, {building['lon']}], 16, "
+        "{animate: false}); }"
+    )
+    page.wait_for_load_state("networkidle")
+    ours = [u.removeprefix(server) for u in page.recorder.requests if u.startswith(server)]
+    tiled = {u.split("/")[2] for u in ours if u.startswith("/tiles/") and ".pbf" in u}
+    assert {"districts", "yards", "streets", "buildings"} <= tiled, tiled
+    assert not [u for u in ours if u.startswith("/web/api/layers/")]  # no GeoJSON basemap
+    page.recorder.check()
     page.context.close()
 
 

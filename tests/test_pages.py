@@ -178,6 +178,27 @@ def test_map_pages_draw_the_city_from_its_own_layers_without_a_tile_server(page,
     assert name and f"var {name} = L.map(" in html
 
 
+@pytest.mark.parametrize("path", [*MAP_PAGES, "/staff", "/staff/PET-2026-000001"])
+def test_the_maps_draw_their_basemap_from_the_vector_tiles(page, path):
+    """Every base layer has a tile route (``layers/``): none comes as GeoJSON."""
+    html = page(path)
+    assert "/tiles/buildings/{z}/{x}/{y}.pbf" in html and "/tiles/streets/" in html
+    assert "/web/api/layers/" not in html
+
+
+def test_a_layer_without_tiles_comes_as_geojson():
+    from geo.city.basemap import CityView
+    from web import citymap
+
+    view = CityView(1, "PET", {"ru": "П"}, True, 69.0, 54.8, 69.3, 55.0)
+    parts = citymap.map_parts(
+        citymap.city_map(view, {}, tiled={"streets"}, layers=("streets", "buildings"))
+    )
+    assert "/tiles/streets/{z}/{x}/{y}.pbf?city=PET" in parts.script
+    assert "/web/api/layers/buildings.geojson?city=PET" in parts.script
+    assert "/tiles/buildings/" not in parts.script
+
+
 def test_the_map_opens_on_the_city(page, conn, city_id):
     html = page("/operator")
     lat, lon = map(float, re.search(r"center: \[([\d.]+), ([\d.]+)\]", html).groups())

@@ -1,17 +1,17 @@
 """The city map as a folium map: the city's own layers are the basemap, no tile server.
 
 Folium writes the Leaflet map; everything it links is ours (``web.assets``): Leaflet and
-Leaflet.VectorGrid from npm, served under ``/static/vendor``. The layers come either as
-vector tiles (``/tiles/{layer}/{z}/{x}/{y}.pbf``, when ``layers/`` serves them) or, until
-then, as GeoJSON for the visible bounding box from the pages' own endpoint.
+Leaflet.VectorGrid from npm, served under ``/static/vendor``. A layer comes as vector tiles
+(``/tiles/{layer}/{z}/{x}/{y}.pbf``) when the app serves tiles of it, else as GeoJSON for
+the visible bounding box from the pages' own endpoint.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import quote
 
 import folium
@@ -21,8 +21,6 @@ from folium.template import Template
 
 from geo.city.basemap import CityView
 from web import assets
-
-Source = Literal["tiles", "geojson"]
 
 # every request names the city (a public request's scope is the city it names)
 TILE_URL = "/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?city={city}"
@@ -193,7 +191,7 @@ class CityLabels(Layer):
 def city_map(
     view: CityView,
     labels: dict[str, str],
-    source: Source = "geojson",
+    tiled: Collection[str] = (),
     layers: tuple[str, ...] = tuple(LAYERS_BY_NAME),
     zoom: int = 14,
     district_labels: list[dict] | None = None,
@@ -206,8 +204,8 @@ def city_map(
     ----------
     view : where the city is.
     labels : the page's labels (``web.i18n.labels``) for the layer names.
-    source : ``"tiles"`` for the vector tiles of ``layers/``, ``"geojson"`` for the pages'
-        own GeoJSON endpoint.
+    tiled : the layers the app serves as vector tiles (``/tiles/...``); the others come
+        from the pages' own GeoJSON endpoint.
     layers : which base layers, bottom first.
     vector_grid : load Leaflet.VectorGrid whatever the source (the staff maps' appeals).
     """
@@ -235,7 +233,7 @@ def city_map(
     for name in layers:
         layer = LAYERS_BY_NAME[name]
         label = labels.get(f"layer_{name}", name)
-        if source == "tiles":
+        if name in tiled:
             VectorTiles(layer, label, view.code).add_to(m)
         else:
             url = GEOJSON_URL.format(layer=name, city=quote(view.code))

@@ -321,6 +321,14 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "appeal": ("Обращение", "Өтініш", "Appeal"),
     "work_list": ("Список обращений", "Өтініштер тізімі", "Work list"),
     "filters": ("Фильтры", "Сүзгілер", "Filters"),
+    # "Filters (2 active)": the folded filters' summary on a phone
+    "filters_active": ("Фильтры (включено: {n})", "Сүзгілер (қосулы: {n})", "Filters ({n} active)"),
+    # the work list on a narrow screen: the list or the map, one at a time
+    "view_switch": ("Список или карта", "Тізім немесе карта", "List or map"),
+    "view_list": ("Список", "Тізім", "List"),
+    "view_map": ("Карта", "Карта", "Map"),
+    # the top bar on a phone: the pages and languages behind one button
+    "menu": ("Меню", "Мәзір", "Menu"),
     "search_reg": (
         "Номер или адрес",
         "Нөмір немесе мекенжай",
@@ -442,6 +450,10 @@ LABELS: dict[str, tuple[str, str, str]] = {
         "Нәтиженің фотосы (бірнешеу болады)",
         "Photos of the result (one or more)",
     ),
+    # the executor's photos: our own button, not the browser's "Choose File" in its language
+    "choose_photos": ("Выбрать фото", "Фото таңдау", "Choose photos"),
+    "no_photos_chosen": ("Фото не выбраны", "Фото таңдалмаған", "No photos chosen"),
+    "photos_chosen": ("Выбрано: {names}", "Таңдалды: {names}", "Chosen: {names}"),
     "photo_before": ("до работ", "жұмысқа дейін", "before"),
     "photo_after": ("результат", "нәтиже", "result"),
     "uploading": ("Загрузка фото…", "Фото жүктелуде…", "Uploading photos…"),

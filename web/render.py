@@ -42,14 +42,15 @@ CSP = csp.page_policy
 
 @dataclass
 class PageContext:
-    """What every page knows: which page, the site's pages, language, city, the map source,
-    the current query, and the nonce of this one answer."""
+    """What every page knows: which page, the site's pages, language, city, the map's tiled
+    layers, the current query, and the nonce of this one answer."""
 
     page: Page
     pages: tuple[Page, ...]
     lang: str
     city: CityView
-    source: citymap.Source = "geojson"
+    # the base layers served as vector tiles (the others come as GeoJSON)
+    tiled: frozenset[str] = frozenset()
     query: dict[str, str] = field(default_factory=dict)
     district_labels: list[dict] = field(default_factory=list)
     # the page's inline scripts and styles carry it; its CSP header names it (web.csp)
@@ -117,7 +118,7 @@ def page_context(
     pages: tuple[Page, ...],
     city_id: int,
     lang: str | None,
-    source: citymap.Source,
+    tiled: frozenset[str],
     query: dict[str, str],
     path: str | None = None,
 ) -> PageContext:
@@ -132,7 +133,7 @@ def page_context(
         pages=pages,
         lang=language,
         city=city_view(conn, city_id),
-        source=source,
+        tiled=tiled,
         query=query,
         district_labels=labels,
         path=path,
@@ -189,8 +190,8 @@ def headers(ctx: PageContext) -> dict[str, str]:
 
 
 def city_map(ctx: PageContext, **kw) -> folium.Map:
-    """The city's map in the page's language, from the page's map source."""
-    return citymap.city_map(ctx.city, ctx.t, ctx.source, district_labels=ctx.district_labels, **kw)
+    """The city's map in the page's language: vector tiles where the app serves them."""
+    return citymap.city_map(ctx.city, ctx.t, ctx.tiled, district_labels=ctx.district_labels, **kw)
 
 
 def money(value: float | None) -> str:

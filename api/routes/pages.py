@@ -16,11 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.routing import NoMatchFound
 
 from api.deps import ScopeDep, SessionDep
 from geo.city.basemap import layer_geojson
 from geo.infra.errors import InvalidInput
-from web import assets, render
+from web import assets, citymap, render
 from web.registry import PAGES, Page
 
 log = logging.getLogger("qala.web")
@@ -29,10 +30,26 @@ router = APIRouter(include_in_schema=False)
 Lang = Annotated[str | None, Query(max_length=5, description="ru (default), kk or en")]
 
 
-def _source(request: Request) -> str:
-    """Vector tiles when ``layers/`` serves them, else the pages' own GeoJSON."""
-    has_tiles = any(getattr(r, "path", "").startswith("/tiles/") for r in request.app.routes)
-    return "tiles" if has_tiles else "geojson"
+def _tiled(app: FastAPI) -> frozenset[str]:
+    """The base layers the app serves as vector tiles (``api.routes.tiles`` names each tile
+    route ``tile_{layer}``); the maps draw the others from the pages' own GeoJSON.
+
+    Asked by route name, not by walking ``app.routes``: FastAPI keeps an included router as
+    one entry there, so no ``/tiles/...`` path is seen at the top level.
+    """
+    key = len(app.router.routes)
+    known = getattr(app.state, "tiled_layers", None)
+    if known and known[0] == key:
+        return known[1]
+    tiled = set()
+    for name in citymap.LAYERS_BY_NAME:
+        try:
+            app.url_path_for(f"tile_{name}", z="0", x="0", y="0")
+        except NoMatchFound:
+            continue
+        tiled.add(name)
+    app.state.tiled_layers = (key, frozenset(tiled))
+    return frozenset(tiled)
 
 
 def _html(ctx: render.PageContext, body: str) -> HTMLResponse:
@@ -63,7 +80,7 @@ def page_route(page: Page):
             PAGES,
             scope.city_id,
             lang,
-            _source(request),
+            _tiled(request.app),
             dict(request.query_params),
             path=request.url.path,
         )

@@ -179,6 +179,17 @@
     openForm(act);
   });
 
+  /* the photos chosen, by name, in the page's language (the browser's own control would
+     say "No file chosen" in its language) */
+  function photoNames() {
+    var files = Array.prototype.map.call($('act-photos').files || [], function (f) {
+      return f.name;
+    });
+    $('act-photos-names').textContent = files.length ?
+      t('photos_chosen').replace('{names}', files.join(', ')) : t('no_photos_chosen');
+  }
+  $('act-photos').addEventListener('change', photoNames);
+
   function openForm(act) {
     state.action = act;
     $('action-error').hidden = true;
@@ -189,6 +200,7 @@
     /* the executor's photos of the result go with "complete" */
     $('act-photos-box').hidden = act.to !== 'resolved';
     $('act-photos').value = '';
+    photoNames();
     $('act-year').value = new Date().getFullYear() + 1;
     $('act-original-hits').innerHTML = '';
     $('action-form').hidden = false;

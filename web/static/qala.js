@@ -414,6 +414,23 @@
     control.addTo(m);
   }
 
+  /* the top bar on a phone: one row, the pages and the languages behind the menu button
+     (without this script the bar shows them all, wrapped) */
+  function bindMenu() {
+    var bar = document.getElementById('topbar'), button = document.getElementById('menu-button');
+    if (!bar || !button) { return; }
+    function set(open) {
+      bar.classList.toggle('open', open);
+      button.setAttribute('aria-expanded', open ? 'true' : 'false');
+    }
+    bar.classList.add('menu-ready');
+    button.addEventListener('click', function () { set(!bar.classList.contains('open')); });
+    document.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape' && bar.classList.contains('open')) { set(false); button.focus(); }
+    });
+  }
+
+  bindMenu();
   document.addEventListener('DOMContentLoaded', bindLogin);
 
   window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api, href: href,

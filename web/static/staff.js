@@ -9,7 +9,7 @@
   var points = L.layerGroup().addTo(map);
   var form = $('filters');
   var LIMIT = 50;
-  var state = {offset: 0, seen: null, seq: 0, timer: null, fitted: false};
+  var state = {offset: 0, seen: null, seq: 0, timer: null, fitted: false, pending: null};
   Q.labels(map);
   Q.legend(map);
   var FIELDS = ['q', 'status', 'sort', 'group', 'category', 'district_id', 'organisation_id',
@@ -139,6 +139,7 @@
       renderRows(page.items);
       renderPager(page);
       remember();
+      countFilters();
     }).catch(function (e) {
       err.textContent = t('error') + ': ' + e.message;
       err.hidden = false;
@@ -246,8 +247,47 @@
     });
     if (bounds.length && !state.fitted) {
       state.fitted = true;
-      map.fitBounds(bounds, {maxZoom: 15, padding: [20, 20]});
+      fit(bounds);
     }
+  }
+
+  /* a hidden map (the list shown on a phone) has no size to fit to: fitted when shown */
+  function fit(bounds) {
+    var box = map.getContainer();
+    if (!box.clientWidth || !box.clientHeight) { state.pending = bounds; return; }
+    map.invalidateSize({pan: false});
+    state.pending = null;
+    map.fitBounds(bounds, {maxZoom: 15, padding: [20, 20]});
+  }
+
+  /* --- a narrow screen: the list or the map, one at a time ----------------------------- */
+  function show(view) {
+    document.body.setAttribute('data-view', view);
+    Array.prototype.forEach.call($('view-switch').querySelectorAll('button'), function (b) {
+      b.setAttribute('aria-pressed', b.getAttribute('data-view') === view ? 'true' : 'false');
+    });
+    if (view === 'map') {
+      map.invalidateSize({pan: false});  /* it was drawn at no size while hidden */
+      if (state.pending) { fit(state.pending); }
+    }
+  }
+  $('view-switch').hidden = false;
+  $('view-switch').addEventListener('click', function (ev) {
+    var b = ev.target.closest('button[data-view]');
+    if (b) { show(b.getAttribute('data-view')); }
+  });
+  /* back on a wide screen, the map beside the list takes its size again */
+  window.matchMedia('(max-width: 900px)').addEventListener('change', function () {
+    map.invalidateSize({pan: false});
+    if (state.pending) { fit(state.pending); }
+  });
+  show('list');
+
+  /* "Filters (2 active)": what the folded filters hold, said on their summary */
+  function countFilters() {
+    var n = FIELDS.filter(function (name) { return name !== 'sort' && value(name); }).length +
+      ($('f-overdue').checked ? 1 : 0) + ($('f-due-today').checked ? 1 : 0);
+    $('filters-summary').textContent = n ? t('filters_active').replace('{n}', n) : t('filters');
   }
 
   /* --- the form ------------------------------------------------------------------------ */
@@ -306,8 +346,12 @@
     document.body.setAttribute('data-live', up ? 'on' : 'off');
   });
 
-  if (window.matchMedia('(max-width: 600px)').matches) { $('filters-details').open = false; }
+  /* on a phone the filters fold under their summary, so the list comes first */
+  var phone = window.matchMedia('(max-width: 600px)');
+  if (phone.matches) { $('filters-details').open = false; }
+  phone.addEventListener('change', function (ev) { $('filters-details').open = !ev.matches; });
   restore();
+  countFilters();
   Q.onAuth(function (w) {
     if (w) { loadChoices(); }
     state.seen = null;
