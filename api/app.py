@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warm = settings.planner_warm
         if warm is None:
             warm = settings.environment != "test"
-        warming = asyncio.create_task(planner_map.warm_default_view(app)) if warm else None
+        warming = asyncio.create_task(planner_map.keep_default_view_warm(app)) if warm else None
         try:
             yield
         finally:

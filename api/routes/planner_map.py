@@ -278,6 +278,16 @@ async def warm_default_view(app) -> None:
         log.warning("planner default view not computed ahead: %s", exc)
 
 
+async def keep_default_view_warm(app) -> None:
+    """:func:`warm_default_view` when the service starts, and again after each midnight
+    (UTC), when the default period, and so the view, moves on by a day."""
+    while True:
+        await warm_default_view(app)
+        now = dt.datetime.now(dt.UTC)
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+        await asyncio.sleep((midnight - now).total_seconds() + 5)
+
+
 def _params(
     q: QueryDep,
     cq: ClusterDep,
