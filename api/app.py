@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -142,9 +143,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # the staff pages' live updates: one LISTEN connection per process, on first use
         app.state.appeal_hub = AppealHub(asyncpg_dsn(app.state.db.engine.url))
+        # the planner's default view computed ahead (QALA_PLANNER_WARM; off in tests)
+        warm = settings.planner_warm
+        if warm is None:
+            warm = settings.environment != "test"
+        warming = asyncio.create_task(planner_map.keep_default_view_warm(app)) if warm else None
         try:
             yield
         finally:
+            if warming is not None:
+                warming.cancel()
             app.state.analyses.close()
             await app.state.appeal_hub.close()
             engine.dispose()

@@ -223,3 +223,102 @@ def test_screenshots_and_no_sideways_scroll_on_a_phone(browser, server, size):  
         page.recorder.check()
     finally:
         context.close()
+
+
+def test_the_first_view_asks_only_for_its_own_layer_and_says_when_drawn(page):
+    """The default layer and its legend are drawn, the page marks itself drawn
+    (``<html data-ready>``, what bench_pages times), and no other layer, nor the ratings,
+    was asked for: those load when switched on (each still draws then:
+    test_each_layer_switch_draws)."""
+    state = open_planner(page, None)
+    assert state["layer"] == "hotspots" and state["legend"]
+    assert page.get_attribute("html", "data-ready") == "true"
+    assert float(page.get_attribute("html", "data-ready-ms")) > 0
+    asked = [u for u in page.recorder.requests if "/api/v1/" in u]
+    assert any("/api/v1/planner/layers/hotspots?" in u for u in asked)
+    for other in ("emerging", "failing", "clusters", "queue"):
+        assert not any(f"/layers/{other}" in u for u in asked), other
+    assert not any("/api/v1/ratings" in u for u in asked)
+    page.check("#layer-switch input[value=emerging]")
+    loaded(page, 2)
+    assert any("/layers/emerging?" in u for u in page.recorder.requests)
+    page.recorder.check()
+
+
+@pytest.mark.parametrize(
+    "lang, placeholder, shown, error",
+    [
+        ("ru", "дд.мм.гггг", r"\d\d\.\d\d\.\d{4}", "Дата должна быть в виде дд.мм.гггг"),
+        ("kk", "кк.аа.жжжж", r"\d\d\.\d\d\.\d{4}", "Күн кк.аа.жжжж түрінде болуы керек"),
+        ("en", "dd/mm/yyyy", r"\d\d/\d\d/\d{4}", "A date is written dd/mm/yyyy"),
+    ],
+)
+def test_dates_are_typed_in_the_pages_format_and_a_bad_one_is_refused(
+    page, lang, placeholder, shown, error
+):
+    import datetime as dt
+    import re
+
+    page.goto(page.base + f"/planner?lang={lang}", wait_until="domcontentloaded")
+    loaded(page, 1)
+    since = page.locator("#params input[name=since]")
+    # a text field in the page's format, not the browser's date control (mm/dd/yyyy)
+    assert since.get_attribute("type") in (None, "text")
+    assert since.get_attribute("placeholder") == placeholder
+    assert page.get_attribute("#params input[name=until]", "placeholder") == placeholder
+    year_ago = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365)
+    sep = "/" if lang == "en" else "."
+    assert re.fullmatch(shown, since.input_value())
+    assert since.input_value() == year_ago.strftime(f"%d{sep}%m{sep}%Y")
+    # the default period is what the page asked for
+    first = [u for u in page.recorder.requests if "/layers/hotspots?" in u][0]
+    assert f"since={year_ago.isoformat()}T00%3A00%3A00Z" in first
+    # a date that cannot be: said, marked, and nothing asked for
+    asked = len(page.recorder.requests)
+    page.fill("#params input[name=since]", f"31{sep}02{sep}2026")
+    page.click("#params button[type=submit]")
+    box = page.locator("#params-error")
+    assert box.is_visible() and box.inner_text() == error
+    assert since.get_attribute("aria-invalid") == "true"
+    assert len(page.recorder.requests) == asked
+    # a good one: the error goes, and the layer is asked for that day
+    page.fill("#params input[name=since]", f"01{sep}06{sep}2026")
+    page.fill("#params input[name=cell_size]", "500")
+    page.click("#params button[type=submit]")
+    loaded(page, 2)
+    assert box.is_hidden() and since.get_attribute("aria-invalid") == "false"
+    last = [u for u in page.recorder.requests if "/layers/hotspots?" in u][-1]
+    assert "since=2026-06-01T00%3A00%3A00Z" in last
+    page.recorder.check()
+
+
+def test_the_clusters_parameters_are_shown_with_their_layer_and_sent_with_it(page):
+    open_planner(page, None)
+    fields = ("eps_m", "min_points", "limit")
+    for name in fields:  # hot spots do not use them
+        assert page.is_hidden(f"#params input[name={name}]")
+    page.check("#layer-switch input[value=clusters]")
+    loaded(page, 2)
+    values = {n: page.input_value(f"#params input[name={n}]") for n in fields}
+    assert values == {"eps_m": "50", "min_points": "20", "limit": "50"}
+    for name in fields:  # each with its default said beside it
+        label = page.locator(f"#params label:has(input[name={name}])")
+        assert label.is_visible()
+        assert f"по умолчанию: {values[name]}" in label.inner_text()
+    first = [u for u in page.recorder.requests if "/layers/clusters?" in u][-1]
+    assert "eps_m=50" in first and "min_points=20" in first
+    page.fill("#params input[name=eps_m]", "80")
+    page.fill("#params input[name=min_points]", "10")
+    page.click("#params button[type=submit]")
+    state = loaded(page, 3)
+    last = [u for u in page.recorder.requests if "/layers/clusters?" in u][-1]
+    assert "eps_m=80" in last and "min_points=10" in last
+    href = page.get_attribute("#layer-exports a[data-format=csv]", "href")
+    assert "eps_m=80" in href and "min_points=10" in href
+    assert sum(state["drawn"].values()) > 0
+    page.check("#layer-switch input[value=hotspots]")
+    loaded(page, 4)
+    assert page.is_hidden("#params input[name=eps_m]")
+    last = [u for u in page.recorder.requests if "/layers/hotspots?" in u][-1]
+    assert "eps_m" not in last
+    page.recorder.check()

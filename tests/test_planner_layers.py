@@ -119,3 +119,28 @@ def test_each_layer_has_features_and_exports(client, conn, city_id, layer):
 def test_a_bad_tile_is_refused(client):
     assert client.get(f"{BASE}/hotspots/3/9/1.pbf").status_code == 422
     assert client.get(f"{BASE}/nothing").status_code == 422
+
+
+def test_the_default_view_is_computed_when_the_service_starts(client):
+    """The workspace's default layer (hot spots of the year, as the public sees them) is
+    computed ahead by the service; the page's first request is then answered from it, the
+    same answer as one computed on request."""
+    import asyncio
+
+    from api.routes import planner_map
+
+    app = client.app
+    before = app.state.analyses.computed
+    asyncio.run(planner_map.warm_default_view(app))
+    assert app.state.analyses.computed == before + 1
+    today = dt.datetime.now(dt.UTC).date()
+    since = (today - dt.timedelta(days=365)).isoformat() + "T00:00:00Z"
+    ahead = client.get(
+        f"{BASE}/hotspots?since={since}&cell_size=250&p_method=permutation&step=week"
+    ).json()
+    assert app.state.analyses.computed == before + 1  # not computed again
+    planner_map.CACHE.clear()  # forget the layer: the same parameters computed anew
+    app.state.analyses.clear()
+    fresh = client.get(f"{BASE}/hotspots?since={since}&cell_size=250").json()
+    assert app.state.analyses.computed == before + 2
+    assert fresh == ahead and fresh["features"] > 0

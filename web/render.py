@@ -62,6 +62,9 @@ class PageContext:
     path: str | None = None
     # every city's name in the page's language, by code (the staff pages' city picker)
     cities: dict[str, str] = field(default_factory=dict)
+    # who asks (geo.staff.scope.Scope): what a page keeps per viewer is kept under it; None:
+    # a view rendered alone (tests)
+    scope: Any = None
 
     @property
     def city_param(self) -> bool:
@@ -209,3 +212,11 @@ def percent(value: float | None) -> str:
 def date(value: dt.date | None) -> str:
     """``dd.mm.yyyy``; ``—`` for none."""
     return value.strftime("%d.%m.%Y") if value else "—"
+
+
+def typed_date(value: dt.date | None, lang: str) -> str:
+    """A date as the pages' date fields take it (``_base/date_field.html``, ``Qala.isoDate``):
+    ``dd.mm.yyyy``, ``dd/mm/yyyy`` in English; empty for none."""
+    if value is None:
+        return ""
+    return value.strftime("%d/%m/%Y" if lang == "en" else "%d.%m.%Y")

@@ -87,6 +87,7 @@ def page_route(page: Page):
         # a page's analyses take the API's path: bounded, in a worker process, cached
         pool, limit = request.app.state.analyses, request.app.state.settings.analysis_max_work
         ctx.analyse = lambda analysis: pool.answer(conn, scope, analysis, limit)
+        ctx.scope = scope
         return _html(ctx, page.view(ctx, conn, params))
 
     show.__name__ = f"page_{page.name}"

@@ -11,7 +11,9 @@ cost a look-up and one ``ST_AsMVT`` each.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
@@ -19,25 +21,36 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, ScopeDep, SettingsDep
 from api.responses import csv_response
 from api.routes.hotspots import ANALYSIS_ANSWERS, QueryDep, cluster_query
+from geo.appeals.actors import Actor
 from geo.hotspots.budget import TooMuchWork
 from geo.hotspots.run import HotspotQuery
-from geo.hotspots.workers import Analysis, Busy, cache_key, data_version, precheck
+from geo.hotspots.workers import (
+    Analysis,
+    AnalysisPool,
+    Busy,
+    cache_key,
+    data_version,
+    precheck,
+)
 from geo.infra.errors import InvalidInput
 from geo.planning import map_layers
 from geo.planning.failing import ClusterQuery, failing_objects
 from geo.planning.repair_plan import PlanRules, repair_plan
 from geo.staff.scope import Scope
+from web.pages import planner as planner_page
 
 router = APIRouter(prefix="/api/v1/planner", tags=["planning"])
 MVT = "application/vnd.mapbox-vector-tile"
 GPKG = "application/geopackage+sqlite3"
 LayerName = Literal["hotspots", "emerging", "failing", "clusters", "queue"]
 KEEP = 24  # layers kept (their features) in this process
+log = logging.getLogger("qala.planner")
 
 
 class LayerCache:
@@ -54,6 +67,10 @@ class LayerCache:
             if data is not None:
                 self._items.move_to_end(key)
             return data
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
     def put(self, key: tuple, data: map_layers.LayerData) -> None:
         with self._lock:
@@ -133,7 +150,7 @@ def _empty(layer: str, reason: str, detail: str, change: dict | None = None):
 
 
 async def layer_data(
-    request: Request,
+    pool: AnalysisPool,
     db,
     settings,
     scope: Scope,
@@ -146,7 +163,6 @@ async def layer_data(
     """The layer's features for these parameters: from this process's cache, else from the
     analysis (cached in turn) or the database."""
     limit = settings.analysis_max_work
-    pool = request.app.state.analyses
     analysis = None
     if layer == "hotspots":
         analysis = Analysis("hotspots", q, None, "json")
@@ -158,12 +174,15 @@ async def layer_data(
         if analysis is not None:
 
             def version(conn):
-                precheck(conn, scope.city_id, analysis, limit)
-                return data_version(conn, scope.city_id)
+                # a layer kept for this version passed the precheck when it was made (the
+                # tiles of one view ask 20 times): one look-up, the precheck only when new
+                key = cache_key(scope, analysis, data_version(conn, scope.city_id))
+                found = CACHE.get(key)
+                if found is None:
+                    precheck(conn, scope.city_id, analysis, limit)
+                return key, found
 
-            v = await run_in_threadpool(db.read_scoped, scope, version)
-            key = cache_key(scope, analysis, v)
-            found = CACHE.get(key)
+            key, found = await run_in_threadpool(db.read_scoped, scope, version)
             if found is not None:
                 return found
             try:
@@ -214,6 +233,61 @@ async def layer_data(
     return data
 
 
+def default_hotspots(today: dt.date) -> HotspotQuery:
+    """The hot spot query of the workspace's default view, as its form asks for it."""
+    return HotspotQuery(
+        since=planner_page.default_since(today),
+        cell_size=float(planner_page.DEFAULT_CELL_SIZE),
+        p_method="permutation",
+    )
+
+
+async def warm_default_view(app) -> None:
+    """Compute the workspace's default view for every city once the service has started:
+    its map layer (hot spots of the year, as the public sees them) and its totals and
+    charts, so that the first visitor's page draws from the caches instead of waiting
+    seconds for the analysis. The same computations and cache keys as a request's:
+    identical answers, recomputed on request when the data change. A failure is left to
+    the first request to report."""
+    db, settings, pool = app.state.db, app.state.settings, app.state.analyses
+    today = dt.datetime.now(dt.UTC).date()
+    since = planner_page.default_since(today)
+
+    def cities(conn) -> list[int]:
+        return [r[0] for r in conn.execute(text("SELECT id FROM cities ORDER BY id"))]
+
+    try:
+        for city_id in await run_in_threadpool(db.read, cities):
+            scope = Scope(city_id, Actor(name="public", role="public"))
+            layer = layer_data(
+                pool,
+                db,
+                settings,
+                scope,
+                "hotspots",
+                default_hotspots(today),
+                "week",
+                ClusterQuery(),
+                PlanRules(),
+            )
+            stats = run_in_threadpool(
+                db.read_scoped, scope, planner_page.year_statistics, scope, since
+            )
+            await asyncio.gather(layer, stats)
+    except Exception as exc:  # noqa: BLE001  (a warm-up never stops the service)
+        log.warning("planner default view not computed ahead: %s", exc)
+
+
+async def keep_default_view_warm(app) -> None:
+    """:func:`warm_default_view` when the service starts, and again after each midnight
+    (UTC), when the default period, and so the view, moves on by a day."""
+    while True:
+        await warm_default_view(app)
+        now = dt.datetime.now(dt.UTC)
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+        await asyncio.sleep((midnight - now).total_seconds() + 5)
+
+
 def _params(
     q: QueryDep,
     cq: ClusterDep,
@@ -235,7 +309,7 @@ async def layer_summary(
     layer: LayerName,
     p: ParamsDep,
 ) -> dict:
-    data = await layer_data(request, db, settings, scope, layer, *p)
+    data = await layer_data(request.app.state.analyses, db, settings, scope, layer, *p)
     return data.summary()
 
 
@@ -260,7 +334,7 @@ async def layer_tile(
 ) -> Response:
     if x >= 2**z or y >= 2**z:
         raise InvalidInput(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z}")
-    data = await layer_data(request, db, settings, scope, layer, *p)
+    data = await layer_data(request.app.state.analyses, db, settings, scope, layer, *p)
     body = b""
     if data.features:
         body = await run_in_threadpool(db.read_scoped, scope, map_layers.tile, data, z, x, y)
@@ -284,7 +358,7 @@ async def layer_export(
     p: ParamsDep,
     format: Literal["csv", "geojson", "gpkg"] = "geojson",
 ):
-    data = await layer_data(request, db, settings, scope, layer, *p)
+    data = await layer_data(request.app.state.analyses, db, settings, scope, layer, *p)
     return export(
         data.layer, format, map_layers.rows(data), lambda: map_layers.to_geojson(data), data
     )

@@ -325,6 +325,12 @@ class AnalysisPool:
         self._cache.move_to_end(key)
         return hit[1]
 
+    def clear(self) -> None:
+        """Forget every kept answer (computations running go on)."""
+        with self._lock:
+            self._cache.clear()
+            self._cached_bytes = 0
+
     def _forget(self, key: tuple) -> None:
         _, answer = self._cache.pop(key)
         self._cached_bytes -= len(answer.body) + len(answer.gzipped or b"")

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     analysis_queue: int = 4
     analysis_cache_s: float = 300.0
     analysis_cache_mb: int = 64
+    # the planner's default view (hot spots of the year) computed when the service starts,
+    # for every city, so that its first visitor need not wait for it; None: on, but not in
+    # the test environment
+    planner_warm: bool | None = None
     # residents' reports (/report): how many a client address and a contact (phone or
     # e-mail) may file within the window (429 with Retry-After beyond, counted in the
     # database: the same for every process), and the photos one report may carry

@@ -15,6 +15,22 @@ WORDS: dict[str, tuple[str, str, str]] = {
     "p_method": ("p-значения", "p-мәндері", "p-values"),
     "p_step": ("Шаг времени", "Уақыт қадамы", "Time step"),
     "step_week": ("неделя", "апта", "week"),
+    # the clustering's parameters (ST_ClusterDBSCAN: /api/v1/hotspots/clusters)
+    "p_eps": (
+        "Скопление: расстояние между обращениями, м",
+        "Шоғыр: өтініштер арасындағы қашықтық, м",
+        "Cluster: distance between appeals, m",
+    ),
+    "p_min_points": (
+        "Скопление: обращений рядом, не меньше",
+        "Шоғыр: қатар тұрған өтініштер, кемінде",
+        "Cluster: appeals close together, at least",
+    ),
+    "p_limit": (
+        "Скоплений на карте, не больше (самые крупные)",
+        "Картадағы шоғырлар, көп дегенде (ең үлкендері)",
+        "Clusters on the map, at most (the largest)",
+    ),
     "step_month": ("месяц", "ай", "month"),
     "any": ("все", "барлығы", "all"),
     "auto": ("по данным", "деректер бойынша", "from the data"),

@@ -2,8 +2,12 @@
    its summary (/api/v1/planner/layers/<layer>: legend counts, parameters, why empty) draws
    the legend, and its vector tiles (…/<layer>/{z}/{x}/{y}.pbf) draw the map in a pane above
    the basemap. Every feature drawn is counted in window.QalaPlanner.drawn (by class), which
-   the browser tests read. Ratings (staff only) list every body, sortable; the repair plan
-   runs over several years with a budget per year and compares two plans. */
+   the browser tests read. Only the chosen layer is asked for (the others when switched
+   on); when the first one is drawn the page says so once (<html data-ready>, the time in
+   data-ready-ms: what bench_pages calls "settled"). Dates are typed in the page's format
+   (Qala.isoDate); a field inside label[data-layer] is that layer's alone (the clustering's
+   distance, appeals and how many). Ratings (staff only) list every body, sortable; the
+   repair plan runs over several years with a budget per year and compares two plans. */
 (function () {
   'use strict';
   var Q = window.Qala, t = Q.t, esc = Q.esc, lang = Q.config.lang;
@@ -28,16 +32,39 @@
                                              minimumFractionDigits: digits || 0});
   }
 
+  /* the parameters of the chosen layer: a field inside a label[data-layer] belongs to that
+     layer alone (shown, and sent, only with it); dates typed dd.mm.yyyy (Qala.isoDate) */
   function query() {
-    var data = new FormData(form), out = new URLSearchParams();
-    data.forEach(function (v, k) {
-      if (v === '' || v === null) { return; }
-      if (k === 'since' || k === 'until') { v = v + 'T00:00:00Z'; }
-      out.set(k, v);
-    });
     var layer = document.querySelector('#layer-switch input:checked');
     state.layer = layer ? layer.value : 'hotspots';
+    var out = new URLSearchParams();
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.type === 'submit' || el.type === 'reset') { return; }
+      var own = el.closest('[data-layer]');
+      if (own && own.dataset.layer !== state.layer) { return; }
+      var v = el.value.trim();
+      if (el.name === 'since' || el.name === 'until') {
+        v = Q.isoDate(v);
+        v = v ? v + 'T00:00:00Z' : '';
+      }
+      if (v !== '') { out.set(el.name, v); }
+    });
     return out.toString();
+  }
+
+  function showOwnFields() {
+    form.querySelectorAll('[data-layer]').forEach(function (el) {
+      el.hidden = el.dataset.layer !== state.layer;
+    });
+  }
+
+  /* the first view drawn (the default layer and its legend): the page says so once, for
+     the tests and the benchmark (bench_pages: "settled") */
+  function firstDrawn() {
+    if (state.readyAt !== undefined) { return; }
+    state.readyAt = performance.now();
+    document.documentElement.dataset.readyMs = String(Math.round(state.readyAt));
+    document.documentElement.dataset.ready = 'true';
   }
 
   function colour(layer, cls) {
@@ -148,6 +175,7 @@
 
   function load() {
     var qs = query(), layer = state.layer, mine = ++seq;
+    showOwnFields();
     state.busy = true;
     noteBox.textContent = t('loading_layer');
     emptyBox.hidden = true;
@@ -170,6 +198,7 @@
         showEmpty(s);
         state.busy = false;
         state.loads++;
+        firstDrawn();
         return;
       }
       var opts = {
@@ -184,7 +213,7 @@
           .setLatLng(e.latlng).setContent(tooltipHtml(layer, e.layer.properties)).openOn(map);
       });
       tiles.on('load', function () {
-        if (mine === seq) { state.busy = false; state.loads++; }
+        if (mine === seq) { state.busy = false; state.loads++; firstDrawn(); }
       });
       tiles.addTo(map);
       if (s.bounds && !map.getBounds().intersects(L.latLngBounds(
@@ -198,12 +227,23 @@
       showEmpty({params: {reason: 'invalid'}, note: e.message});
       state.busy = false;
       state.loads++;
+      firstDrawn();
     });
   }
 
   state.tooltip = tooltipHtml;
-  form.addEventListener('submit', function (e) { e.preventDefault(); load(); });
-  form.addEventListener('reset', function () { setTimeout(load, 0); });
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (Q.checkDates(form, ['since', 'until'], document.getElementById('params-error'))) {
+      load();
+    }
+  });
+  form.addEventListener('reset', function () {
+    setTimeout(function () {
+      Q.checkDates(form, ['since', 'until'], document.getElementById('params-error'));
+      load();
+    }, 0);
+  });
   document.querySelectorAll('#layer-switch input').forEach(function (r) {
     r.addEventListener('change', load);
   });

@@ -43,6 +43,39 @@
       {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'});
   }
 
+  /* dates typed in the page's language: dd.mm.yyyy (ru, kk) or dd/mm/yyyy (en), never the
+     browser's own mm/dd/yyyy (_base/date_field.html); the API and address bars keep
+     yyyy-mm-dd */
+  var DATE_SEP = config.lang === 'en' ? '/' : '.';
+  function isoDate(text) {  /* '' for none, null for a date that cannot be */
+    text = String(text || '').trim();
+    if (!text) { return ''; }
+    var m = /^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$/.exec(text);
+    if (!m) { return null; }
+    var d = new Date(+m[3], +m[2] - 1, +m[1]);
+    if (d.getMonth() !== +m[2] - 1 || d.getDate() !== +m[1]) { return null; }
+    return m[3] + '-' + ('0' + m[2]).slice(-2) + '-' + ('0' + m[1]).slice(-2);
+  }
+  function shownDate(iso) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || '');
+    return m ? m[3] + DATE_SEP + m[2] + DATE_SEP + m[1] : '';
+  }
+  /* the form's date fields (``names``) checked: those that cannot be dates are marked
+     aria-invalid, ``box`` says so (t.bad_date) and the first is focused; true when all are
+     dates or empty */
+  function checkDates(form, names, box) {
+    var bad = names.filter(function (n) { return isoDate(form.elements[n].value) === null; });
+    names.forEach(function (n) {
+      form.elements[n].setAttribute('aria-invalid', bad.indexOf(n) >= 0 ? 'true' : 'false');
+    });
+    if (box) {
+      box.textContent = bad.length ? t('bad_date') : '';
+      box.hidden = !bad.length;
+    }
+    if (bad.length) { form.elements[bad[0]].focus(); }
+    return !bad.length;
+  }
+
   /* who is signed in, for this page's city (a token is for one city: another city's
      page asks to sign in again) */
   function who() {
@@ -436,6 +469,6 @@
   window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api, href: href,
     token: token, who: who, onAuth: onAuth, signIn: signIn, signOut: signOut, map: map,
     marks: marks, live: live, appealTiles: appealTiles, labels: labels, legend: legend,
-    statusColour: statusColour,
+    statusColour: statusColour, isoDate: isoDate, shownDate: shownDate, checkDates: checkDates,
     ApiError: ApiError};
 })();

@@ -17,22 +17,8 @@
 
   function pageHref(reg) { return Q.href('/staff/' + encodeURIComponent(reg)); }
 
-  /* --- dates in the page's language: dd.mm.yyyy (ru, kk) or dd/mm/yyyy (en), never the
-     browser's own mm/dd/yyyy; the address bar and the API keep yyyy-mm-dd -------------- */
-  var SEP = lang === 'en' ? '/' : '.';
-  function isoDate(text) {  /* '' for none, null for a date that cannot be */
-    text = text.trim();
-    if (!text) { return ''; }
-    var m = /^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$/.exec(text);
-    if (!m) { return null; }
-    var d = new Date(+m[3], +m[2] - 1, +m[1]);
-    if (d.getMonth() !== +m[2] - 1 || d.getDate() !== +m[1]) { return null; }
-    return m[3] + '-' + ('0' + m[2]).slice(-2) + '-' + ('0' + m[1]).slice(-2);
-  }
-  function shownDate(iso) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || '');
-    return m ? m[3] + SEP + m[2] + SEP + m[1] : '';
-  }
+  /* dates in the page's language (Qala.isoDate, Qala.shownDate) */
+  var isoDate = Q.isoDate, shownDate = Q.shownDate;
   function value(name) {
     var v = form.elements[name].value.trim();
     return name === 'since' || name === 'until' ? isoDate(v) || '' : v;
@@ -293,16 +279,7 @@
   /* --- the form ------------------------------------------------------------------------ */
   form.addEventListener('submit', function (ev) {
     ev.preventDefault();
-    var bad = ['since', 'until'].filter(function (n) { return isoDate(form.elements[n].value) === null; });
-    ['since', 'until'].forEach(function (n) {
-      form.elements[n].setAttribute('aria-invalid', bad.indexOf(n) >= 0 ? 'true' : 'false');
-    });
-    if (bad.length) {
-      $('list-error').textContent = t('bad_date');
-      $('list-error').hidden = false;
-      form.elements[bad[0]].focus();
-      return;
-    }
+    if (!Q.checkDates(form, ['since', 'until'], $('list-error'))) { return; }
     state.offset = 0;
     state.fitted = false;
     load();
