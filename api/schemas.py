@@ -238,8 +238,15 @@ class AppealDossier(BaseModel):
 
 
 class WorkPage(BaseModel):
-    total: int
+    total: int = Field(
+        description="appeals matching (when counts_exact is false: the 10,000 that may be paged)"
+    )
     counts: dict[str, int] = Field(description="per status, of everything the other filters match")
+    counts_exact: bool = Field(
+        True,
+        description="false when a filter on lateness, period or text matched more than 10,000 "
+        "appeals: the counts are then of the first 10,000 found (refine the filters)",
+    )
     limit: int
     offset: int
     items: list[AppealStaff]

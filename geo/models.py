@@ -315,6 +315,18 @@ class Appeal(Base):
         ),
         Index("ix_appeals_org_status", "city_id", "organisation_id", "status"),
         Index("ix_appeals_created", "city_id", "created_at"),
+        # the work list's orders and filters (migration 0023)
+        Index("ix_appeals_status_created", "city_id", "status", "created_at", "id"),
+        Index(
+            "ix_appeals_active_deadline",
+            "city_id",
+            "deadline_at",
+            "id",
+            postgresql_where=text(
+                "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
+            ),
+        ),
+        Index("ix_appeals_deadline", "city_id", "deadline_at", "id"),
         Index("ix_appeals_geom", "geom", postgresql_using="gist"),
         Index(
             "ix_appeals_category_time",

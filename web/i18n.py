@@ -349,6 +349,13 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "reset": ("Сбросить", "Тазарту", "Reset"),
     "export_csv": ("Выгрузить CSV", "CSV жүктеу", "Export CSV"),
     "shown_of": ("{a}–{b} из {n}", "{n} ішінен {a}–{b}", "{a}–{b} of {n}"),
+    "counts_capped": (
+        "Подходит больше 10 000 обращений: числа — по первым 10 000 найденным. Уточните фильтры.",
+        "10 000-нан астам өтініш сәйкес келеді: сандар алғашқы табылған 10 000 бойынша. "
+        "Сүзгілерді нақтылаңыз.",
+        "More than 10,000 appeals match: the counts are of the first 10,000 found. "
+        "Narrow the filters.",
+    ),
     "prev": ("Назад", "Артқа", "Previous"),
     "next": ("Далее", "Әрі қарай", "Next"),
     "nothing_found": ("Ничего не найдено", "Ештеңе табылмады", "Nothing found"),

@@ -7,6 +7,7 @@ all; staff see the applicant's contacts where their role may.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -134,7 +135,9 @@ class AppealFilter:
     district_id : only this district's.
     channel : only appeals that came by this channel.
     since, until : registered in ``[since, until)``.
-    q : a registration number (or its end: ``000123``) or words of the address as written.
+    q : a registration number (whole, ``2026-000123`` or its number ``000123``) or words of
+        the address as written (whole words or their beginnings: pg_trgm's word similarity
+        finds them).
     sort : ``created`` (newest first, the default), ``deadline`` (soonest first) or
         ``-deadline`` (latest first).
     """
@@ -162,21 +165,61 @@ SORTS = {
     "-deadline": "a.deadline_at DESC, a.id DESC",
 }
 
+#: the start of today in the scope city's time zone: a scalar subquery (an InitPlan, run once),
+#: so the deadline range is an index range
+_TODAY = (
+    "(SELECT date_trunc('day', now() AT TIME ZONE ci.timezone) AT TIME ZONE ci.timezone "
+    "FROM cities ci WHERE ci.id = :c)"
+)
 DUE_TODAY_SQL = (
-    f"(a.status IN {sql_list(ACTIVE)} AND a.deadline_at >= day.start "
-    "AND a.deadline_at < day.start + interval '1 day')"
-)
-#: the start of today in the city's time zone (joined when ``due_today`` asks for it)
-TODAY_SQL = (
-    " CROSS JOIN LATERAL (SELECT (date_trunc('day', now() AT TIME ZONE ci.timezone) "
-    "AT TIME ZONE ci.timezone) AS start FROM cities ci WHERE ci.id = a.city_id) AS day"
+    f"(a.status IN {sql_list(ACTIVE)} AND a.deadline_at >= {_TODAY} "
+    f"AND a.deadline_at < {_TODAY} + interval '1 day')"
 )
 
 
-def filter_sql(actor: Actor, which: AppealFilter, skip_status: bool = False) -> tuple[str, dict]:
+#: a whole registration number (``AST-2026-000123``), its year and number (``2026-000123``)
+#: or its number alone (``000123``, ``123``): see ``qala_next_reg_number`` (migration 0005)
+WHOLE_NUMBER = re.compile(r"^[A-Za-z]{2,8}-\d{4}-\d+$")
+YEAR_NUMBER = re.compile(r"^(\d{4})-(\d+)$")
+NUMBER = re.compile(r"^\d{1,12}$")
+#: the registration numbers a number (and year) may be in the scope's city: one per year
+NUMBERS_SQL = (
+    "a.reg_number = ANY(ARRAY(SELECT format('%s-%s-%s', ci.code, y, lpad(CAST(:q_n AS text), "
+    "greatest(6, length(CAST(:q_n AS text))), '0')) FROM cities ci, generate_series({first}, "
+    "{last}) y WHERE ci.id = :c))"
+)
+
+
+def _search_sql(q: str) -> tuple[str, dict]:
+    """The list's text search: a registration number by the unique index (whole, with its
+    year, or its number in any year), else words of the address as written. Every form is
+    an index lookup row security allows: equality is LEAKPROOF, and so is pg_trgm's word
+    similarity (migration 0011), which finds the candidates by the trigram index (migration
+    0023) before ``ILIKE`` keeps those that hold the words."""
+    if WHOLE_NUMBER.match(q):
+        return "a.reg_number = :q_reg", {"q_reg": q.upper()}
+    if m := YEAR_NUMBER.match(q):
+        year = int(m.group(1))
+        return NUMBERS_SQL.format(first=year, last=year), {"q_n": int(m.group(2))}
+    if NUMBER.match(q):
+        # numbers are given from 2000 on; appeals of earlier years are imported ones
+        return NUMBERS_SQL.format(
+            first=2000, last="CAST(extract(year FROM now()) AS integer) + 1"
+        ), {"q_n": int(q)}
+    like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "(:q <% a.address_text AND a.address_text ILIKE :q_any)", {
+        "q": q,
+        "q_any": f"%{like}%",
+    }
+
+
+def filter_sql(
+    actor: Actor, which: AppealFilter, skip_status: bool = False, table: str = "appeal_cards"
+) -> tuple[str, dict]:
     """``FROM appeal_cards a ... WHERE ...`` (without ``SELECT``) of the appeals ``actor``
     may see that ``which`` selects, and its parameters (the city's ``:c`` is the caller's).
-    ``skip_status``: every status (for the counts per status).
+    ``skip_status``: every status (for the counts per status). ``table``: ``appeals`` to
+    select from the table itself (every filter is on its columns: counts, keys).
 
     Raises
     ------
@@ -227,12 +270,10 @@ def filter_sql(actor: Actor, which: AppealFilter, skip_status: bool = False) -> 
         params["until"] = which.until
     q = (which.q or "").strip()
     if q:
-        # a number, whole or its end, or the address as the caller or operator wrote it
-        where.append("(a.reg_number ILIKE :q_end OR a.address_text ILIKE :q_any)")
-        like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params["q_end"] = "%" + like
-        params["q_any"] = "%" + like + "%"
-    sql = "FROM appeal_cards a" + (TODAY_SQL if which.due_today else "") + " WHERE a.city_id = :c"
+        cond, qparams = _search_sql(q)
+        where.append(cond)
+        params.update(qparams)
+    sql = f"FROM {table} a WHERE a.city_id = :c"
     return sql + "".join(f" AND {w}" for w in where), params
 
 
@@ -250,7 +291,14 @@ def list_appeals(
         An unknown status or order.
     """
     which = which or AppealFilter()
-    body, params = filter_sql(actor, which)
+    body, params = filter_sql(actor, which, table="appeals")
     params.update(c=city_id, lim=which.limit, off=which.offset)
-    sql = f"SELECT a.* {body} ORDER BY {SORTS[which.sort]} LIMIT :lim OFFSET :off"
+    # the page's keys from the table first, then their cards: the view's joins for the page's
+    # rows only, whatever the planner thinks the filters leave
+    order = SORTS[which.sort]
+    sql = f"""
+        WITH page AS MATERIALIZED (
+          SELECT a.city_id, a.id {body} ORDER BY {order} LIMIT :lim OFFSET :off)
+        SELECT a.* FROM page JOIN appeal_cards a ON a.city_id = page.city_id AND a.id = page.id
+        ORDER BY {order}"""
     return [dict(r) for r in conn.execute(text(sql), params).mappings()]

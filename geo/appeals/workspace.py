@@ -22,6 +22,9 @@ from geo.infra.errors import Forbidden, NotFound
 #: the most rows one CSV export or one map of the list holds
 EXPORT_MAX = 20_000
 MAP_MAX = 2_000
+#: a list whose filters the tallies cannot answer is counted up to this many appeals (more
+#: are "10,000+": a search that wide is refined, not paged to its end)
+COUNT_CAP = 10_000
 
 #: the columns of the work list (and of its CSV export), no personal data of applicants
 LIST_COLUMNS = (
@@ -50,25 +53,89 @@ def work_page(conn: Connection, city_id: int, actor: Actor, which: AppealFilter)
     """One page of the work list: ``items`` in the filter's order, ``total`` matching, and
     ``counts`` per status of everything the other filters match (the status tabs).
 
+    Counts of filters on organisation, category or group, district and channel come from the
+    tallies kept by triggers (migration 0023), exact and whatever the city's size; a list
+    filtered by lateness, period or text is counted from the appeals up to
+    :data:`COUNT_CAP`, and past it ``counts_exact`` is false: ``total`` is then the cap (the
+    pages that may be read) and ``counts`` the appeals counted so far.
+
     Raises
     ------
     Forbidden, InvalidInput
         As :func:`geo.appeals.reads.filter_sql`.
     """
     items = reads.list_appeals(conn, city_id, actor, which)
-    body, params = filter_sql(actor, which, skip_status=True)
-    params["c"] = city_id
-    counts = dict.fromkeys(STATES, 0)
-    for status, n in conn.execute(text(f"SELECT a.status, count(*) {body} GROUP BY 1"), params):
-        counts[status] = n
-    total = counts[which.status] if which.status else sum(counts.values())
+    if _tallied(which):
+        counts, exact = _tally_counts(conn, city_id, actor, which), True
+    else:
+        counts, exact = _live_counts(conn, city_id, actor, which, skip_status=True)
+    if not which.status:
+        total = sum(counts.values()) if exact else COUNT_CAP
+    elif exact:
+        total = counts[which.status]
+    else:  # the status's own count, capped too
+        mine, status_exact = _live_counts(conn, city_id, actor, which, skip_status=False)
+        total = mine[which.status] if status_exact else COUNT_CAP
     return {
         "total": total,
         "counts": counts,
+        "counts_exact": exact,
         "limit": which.limit,
         "offset": which.offset,
         "items": items,
     }
+
+
+def _tallied(which: AppealFilter) -> bool:
+    """The tallies answer this filter's counts (it filters only by their columns)."""
+    return (
+        which.overdue is None
+        and not which.due_today
+        and which.since is None
+        and which.until is None
+        and not (which.q or "").strip()
+    )
+
+
+def _tally_counts(conn: Connection, city_id: int, actor: Actor, which: AppealFilter) -> dict:
+    """Appeals per status from ``appeal_tallies`` (read under its own row security: an
+    executor's organisation only, as the list)."""
+    where, params = ["city_id = :c"], {"c": city_id}
+    if actor.role == "executor":
+        where.append("organisation_id = :own")
+        params["own"] = actor.organisation_id
+    simple = {
+        "organisation_id": which.organisation_id,
+        "category_code": which.category,
+        "district_id": which.district_id,
+        "channel": which.channel,
+    }
+    for column, value in simple.items():
+        if value is not None and value != "":
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    if which.group:
+        where.append("category_code IN (SELECT code FROM categories WHERE group_code = :grp)")
+        params["grp"] = which.group
+    counts = dict.fromkeys(STATES, 0)
+    sql = f"SELECT status, sum(n) FROM appeal_tallies WHERE {' AND '.join(where)} GROUP BY 1"
+    for status, n in conn.execute(text(sql), params):
+        counts[status] = int(n)
+    return counts
+
+
+def _live_counts(
+    conn: Connection, city_id: int, actor: Actor, which: AppealFilter, skip_status: bool
+) -> tuple[dict, bool]:
+    """Appeals per status counted from the appeals, at most :data:`COUNT_CAP` + 1 of them;
+    and whether that was all."""
+    body, params = filter_sql(actor, which, skip_status=skip_status, table="appeals")
+    params.update(c=city_id, cap=COUNT_CAP + 1)
+    counts = dict.fromkeys(STATES, 0)
+    sql = f"SELECT status, count(*) FROM (SELECT a.status {body} LIMIT :cap) s GROUP BY 1"
+    for status, n in conn.execute(text(sql), params):
+        counts[status] = n
+    return counts, sum(counts.values()) <= COUNT_CAP
 
 
 def _rows(conn: Connection, city_id: int, actor: Actor, which: AppealFilter, most: int):

@@ -49,6 +49,8 @@ MANAGED_BY_SQL = {
     "ix_appeals_cell",
     "ix_appeals_open_cell",
     "ix_kb_articles_search",  # an expression index (migration 0016)
+    "appeal_tallies",  # kept by triggers (migration 0023)
+    "ix_appeals_search",  # a trigram index (migration 0023)
 }
 
 

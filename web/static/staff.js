@@ -121,7 +121,7 @@
         load();
         return;
       }
-      renderTabs(page.counts);
+      renderTabs(page.counts, page.counts_exact !== false);
       renderRows(page.items);
       renderPager(page);
       remember();
@@ -143,22 +143,24 @@
     return p.toString();
   }
 
-  function renderTabs(counts) {
+  /* exact: the counts are whole; else more than 10,000 matched and each count is "n+" */
+  function renderTabs(counts, exact) {
     var current = form.elements.status.value, total = 0, html = [];
     Object.keys(counts).forEach(function (s) { total += counts[s]; });
-    html.push(tab('', t('all'), total, current === ''));
+    html.push(tab('', t('all'), total, current === '', exact));
     Object.keys(counts).forEach(function (s) {
       if (counts[s] || s === current) {
-        html.push(tab(s, Q.word('states', s), counts[s], s === current));
+        html.push(tab(s, Q.word('states', s), counts[s], s === current, exact));
       }
     });
     $('status-tabs').innerHTML = html.join('');
+    $('counts-capped').hidden = exact;
   }
 
-  function tab(status, label, n, on) {
+  function tab(status, label, n, on, exact) {
     return '<button type="button" class="tab' + (on ? ' current' : '') + '" data-status="' +
       esc(status) + '" aria-pressed="' + (on ? 'true' : 'false') + '">' + esc(label) +
-      ' <b>' + esc(n) + '</b></button>';
+      ' <b>' + esc(n) + (exact ? '' : '+') + '</b></button>';
   }
 
   $('status-tabs').addEventListener('click', function (ev) {
@@ -204,7 +206,7 @@
   function renderPager(page) {
     var a = page.total ? page.offset + 1 : 0, b = Math.min(page.offset + page.limit, page.total);
     $('shown').textContent = t('shown_of').replace('{a}', a).replace('{b}', b)
-      .replace('{n}', page.total);
+      .replace('{n}', page.total + (page.counts_exact === false ? '+' : ''));
     $('prev').disabled = page.offset <= 0;
     $('next').disabled = page.offset + page.limit >= page.total;
   }

@@ -50,6 +50,8 @@ from geo.infra.cells import to_mercator
 
 #: the statement trigger of migration 0003 that counts inserted appeals per cell
 CELLS_TRIGGER = "appeal_cells_insert"
+#: the statement trigger of migration 0023 that keeps the work list's counts per status
+TALLIES_TRIGGER = "appeal_tallies_insert"
 #: the row trigger of migration 0004 that sets the place of appeals inserted without one
 PLACE_TRIGGER = "appeal_place_insert"
 
@@ -213,7 +215,7 @@ def defer_appeal_upkeep(
     conn: Connection, city_id: int | None = None, *, place_given: bool = False
 ) -> Deferred:
     """Drop the non-unique indexes and the foreign keys of ``appeals``; with ``city_id``, also
-    the cell-count trigger (the city's new appeals are counted by
+    the cell-count and tally triggers (the city's new appeals are counted by
     :func:`restore_appeal_upkeep`) and the foreign keys of ``appeal_cells``; with
     ``place_given``, the place trigger.
 
@@ -246,10 +248,10 @@ def defer_appeal_upkeep(
         conn.execute(
             text(
                 "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
-                "WHERE tgrelid = 'appeals'::regclass AND tgname IN (:cells, :place) "
+                "WHERE tgrelid = 'appeals'::regclass AND tgname IN (:cells, :place, :tallies) "
                 "AND tgenabled <> 'D'"
             ),
-            {"cells": CELLS_TRIGGER, "place": PLACE_TRIGGER},
+            {"cells": CELLS_TRIGGER, "place": PLACE_TRIGGER, "tallies": TALLIES_TRIGGER},
         ).all()
     )
     if city_id is not None and CELLS_TRIGGER in triggers:
@@ -260,6 +262,8 @@ def defer_appeal_upkeep(
         deferred.cells_city = city_id
         _drop_trigger(conn, CELLS_TRIGGER, triggers, deferred)
         deferred.foreign_keys += _drop_foreign_keys(conn, "appeal_cells")
+        if TALLIES_TRIGGER in triggers:  # the city is recounted after the load
+            _drop_trigger(conn, TALLIES_TRIGGER, triggers, deferred)
     if place_given and PLACE_TRIGGER in triggers:
         _drop_trigger(conn, PLACE_TRIGGER, triggers, deferred)
     return deferred
@@ -336,6 +340,10 @@ def restore_appeal_upkeep(
             )
         timings["cells"] = (t1 := time.perf_counter()) - t
         t = t1
+        if any(TALLIES_TRIGGER in ddl for ddl in deferred.triggers):
+            conn.execute(text("SELECT refresh_appeal_tallies(:c)"), {"c": deferred.cells_city})
+            timings["tallies"] = (t1 := time.perf_counter()) - t
+            t = t1
     for ddl in deferred.indexes:
         conn.execute(text(ddl))
     timings["indexes"] = (t1 := time.perf_counter()) - t
