@@ -163,3 +163,21 @@ def test_the_search_finds_a_number_by_each_form_and_words_of_the_address(client,
     for q in (f"{int(year) - 1}-{number}", "Сарыарқа 99"):
         found = client.get("/api/v1/staff/appeals", headers=inspector, params={"q": q}).json()
         assert reg not in [x["reg_number"] for x in found["items"]], q
+
+
+def test_a_word_search_is_counted_up_to_its_own_cap(conn, city_id, monkeypatch):
+    inspector = Actor(name="i", role="inspector")
+    b = an_apartment_building(conn, city_id, offset=17)
+    made = [
+        make_appeal(conn, city_id, "roof_leak", b["lon"], b["lat"], address_text=f"Жетісу {n}")
+        for n in (3, 5, 7)
+    ]
+    found = workspace.work_page(conn, city_id, inspector, AppealFilter(q="Жетісу"))
+    assert found["counts_exact"] and found["total"] == 3
+    assert [x["reg_number"] for x in found["items"]][:3] == [a["reg_number"] for a in made][::-1]
+    monkeypatch.setattr(workspace, "SEARCH_COUNT_CAP", 2)
+    found = workspace.work_page(conn, city_id, inspector, AppealFilter(q="Жетісу"))
+    assert not found["counts_exact"] and found["total"] == 2
+    # a number is no word search: the general cap
+    n = workspace.work_page(conn, city_id, inspector, AppealFilter(q=made[0]["reg_number"]))
+    assert n["counts_exact"] and n["total"] == 1

@@ -350,11 +350,10 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "export_csv": ("Выгрузить CSV", "CSV жүктеу", "Export CSV"),
     "shown_of": ("{a}–{b} из {n}", "{n} ішінен {a}–{b}", "{a}–{b} of {n}"),
     "counts_capped": (
-        "Подходит больше 10 000 обращений: числа — по первым 10 000 найденным. Уточните фильтры.",
-        "10 000-нан астам өтініш сәйкес келеді: сандар алғашқы табылған 10 000 бойынша. "
+        "Подходит больше {n} обращений: числа — по первым {n} найденным. Уточните фильтры.",
+        "{n}-нан астам өтініш сәйкес келеді: сандар алғашқы табылған {n} бойынша. "
         "Сүзгілерді нақтылаңыз.",
-        "More than 10,000 appeals match: the counts are of the first 10,000 found. "
-        "Narrow the filters.",
+        "More than {n} appeals match: the counts are of the first {n} found. Narrow the filters.",
     ),
     "prev": ("Назад", "Артқа", "Previous"),
     "next": ("Далее", "Әрі қарай", "Next"),

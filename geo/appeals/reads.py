@@ -190,6 +190,12 @@ NUMBERS_SQL = (
 )
 
 
+def word_search(which: AppealFilter) -> bool:
+    """The filter searches words of the address (not a registration number)."""
+    q = (which.q or "").strip()
+    return bool(q) and not (WHOLE_NUMBER.match(q) or YEAR_NUMBER.match(q) or NUMBER.match(q))
+
+
 def _search_sql(q: str) -> tuple[str, dict]:
     """The list's text search: a registration number by the unique index (whole, with its
     year, or its number in any year), else words of the address as written. Every form is
@@ -214,7 +220,10 @@ def _search_sql(q: str) -> tuple[str, dict]:
 
 
 def filter_sql(
-    actor: Actor, which: AppealFilter, skip_status: bool = False, table: str = "appeal_cards"
+    actor: Actor,
+    which: AppealFilter,
+    skip_status: bool = False,
+    table: str = "appeal_cards",
 ) -> tuple[str, dict]:
     """``FROM appeal_cards a ... WHERE ...`` (without ``SELECT``) of the appeals ``actor``
     may see that ``which`` selects, and its parameters (the city's ``:c`` is the caller's).
@@ -296,9 +305,11 @@ def list_appeals(
     # the page's keys from the table first, then their cards: the view's joins for the page's
     # rows only, whatever the planner thinks the filters leave
     order = SORTS[which.sort]
+    cards = f"""
+        SELECT a.* FROM page JOIN appeal_cards a ON a.city_id = page.city_id AND a.id = page.id
+        ORDER BY {order}"""
     sql = f"""
         WITH page AS MATERIALIZED (
           SELECT a.city_id, a.id {body} ORDER BY {order} LIMIT :lim OFFSET :off)
-        SELECT a.* FROM page JOIN appeal_cards a ON a.city_id = page.city_id AND a.id = page.id
-        ORDER BY {order}"""
+        {cards}"""
     return [dict(r) for r in conn.execute(text(sql), params).mappings()]

@@ -25,6 +25,9 @@ MAP_MAX = 2_000
 #: a list whose filters the tallies cannot answer is counted up to this many appeals (more
 #: are "10,000+": a search that wide is refined, not paged to its end)
 COUNT_CAP = 10_000
+#: a search by words of the address is counted up to this many (its matches are read by the
+#: trigram index, every one a row to fetch)
+SEARCH_COUNT_CAP = 1_000
 
 #: the columns of the work list (and of its CSV export), no personal data of applicants
 LIST_COLUMNS = (
@@ -56,7 +59,8 @@ def work_page(conn: Connection, city_id: int, actor: Actor, which: AppealFilter)
     Counts of filters on organisation, category or group, district and channel come from the
     tallies kept by triggers (migration 0023), exact and whatever the city's size; a list
     filtered by lateness, period or text is counted from the appeals up to
-    :data:`COUNT_CAP`, and past it ``counts_exact`` is false: ``total`` is then the cap (the
+    :data:`COUNT_CAP` (:data:`SEARCH_COUNT_CAP` for words of the address), and past it
+    ``counts_exact`` is false: ``total`` is then the cap (the
     pages that may be read) and ``counts`` the appeals counted so far.
 
     Raises
@@ -70,12 +74,12 @@ def work_page(conn: Connection, city_id: int, actor: Actor, which: AppealFilter)
     else:
         counts, exact = _live_counts(conn, city_id, actor, which, skip_status=True)
     if not which.status:
-        total = sum(counts.values()) if exact else COUNT_CAP
+        total = sum(counts.values()) if exact else _cap(which)
     elif exact:
         total = counts[which.status]
     else:  # the status's own count, capped too
         mine, status_exact = _live_counts(conn, city_id, actor, which, skip_status=False)
-        total = mine[which.status] if status_exact else COUNT_CAP
+        total = mine[which.status] if status_exact else _cap(which)
     return {
         "total": total,
         "counts": counts,
@@ -129,13 +133,18 @@ def _live_counts(
 ) -> tuple[dict, bool]:
     """Appeals per status counted from the appeals, at most :data:`COUNT_CAP` + 1 of them;
     and whether that was all."""
+    cap = _cap(which)
     body, params = filter_sql(actor, which, skip_status=skip_status, table="appeals")
-    params.update(c=city_id, cap=COUNT_CAP + 1)
+    params.update(c=city_id, cap=cap + 1)
     counts = dict.fromkeys(STATES, 0)
     sql = f"SELECT status, count(*) FROM (SELECT a.status {body} LIMIT :cap) s GROUP BY 1"
     for status, n in conn.execute(text(sql), params):
         counts[status] = n
-    return counts, sum(counts.values()) <= COUNT_CAP
+    return counts, sum(counts.values()) <= cap
+
+
+def _cap(which: AppealFilter) -> int:
+    return SEARCH_COUNT_CAP if reads.word_search(which) else COUNT_CAP
 
 
 def _rows(conn: Connection, city_id: int, actor: Actor, which: AppealFilter, most: int):

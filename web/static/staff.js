@@ -121,7 +121,7 @@
         load();
         return;
       }
-      renderTabs(page.counts, page.counts_exact !== false);
+      renderTabs(page.counts, page.counts_exact !== false, page.total);
       renderRows(page.items);
       renderPager(page);
       remember();
@@ -144,7 +144,7 @@
   }
 
   /* exact: the counts are whole; else more than 10,000 matched and each count is "n+" */
-  function renderTabs(counts, exact) {
+  function renderTabs(counts, exact, cap) {
     var current = form.elements.status.value, total = 0, html = [];
     Object.keys(counts).forEach(function (s) { total += counts[s]; });
     html.push(tab('', t('all'), total, current === '', exact));
@@ -155,6 +155,7 @@
     });
     $('status-tabs').innerHTML = html.join('');
     $('counts-capped').hidden = exact;
+    $('counts-capped').textContent = exact ? '' : t('counts_capped').replace(/\{n\}/g, cap);
   }
 
   function tab(status, label, n, on, exact) {
