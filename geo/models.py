@@ -326,6 +326,24 @@ class Appeal(Base):
                 "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
             ),
         ),
+        Index(
+            "ix_appeals_active_org_deadline",
+            "city_id",
+            "organisation_id",
+            "deadline_at",
+            postgresql_where=text(
+                "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
+            ),
+        ),
+        Index(
+            "ix_appeals_active_district_deadline",
+            "city_id",
+            "district_id",
+            "deadline_at",
+            postgresql_where=text(
+                "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
+            ),
+        ),
         Index("ix_appeals_deadline", "city_id", "deadline_at", "id"),
         Index("ix_appeals_geom", "geom", postgresql_using="gist"),
         Index(

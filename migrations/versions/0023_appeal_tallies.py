@@ -169,6 +169,18 @@ INDEXES = (
         "(city_id, deadline_at, id) "
         "WHERE status IN ('registered', 'assigned', 'in_progress', 'reopened')",
     ),
+    # the same for an executor's organisation and for a district (lateness per body, per
+    # district: a range of the index, not a filter over every late appeal of the city)
+    (
+        "ix_appeals_active_org_deadline",
+        "(city_id, organisation_id, deadline_at) "
+        "WHERE status IN ('registered', 'assigned', 'in_progress', 'reopened')",
+    ),
+    (
+        "ix_appeals_active_district_deadline",
+        "(city_id, district_id, deadline_at) "
+        "WHERE status IN ('registered', 'assigned', 'in_progress', 'reopened')",
+    ),
     ("ix_appeals_deadline", "(city_id, deadline_at, id)"),
     ("ix_appeals_search", "USING gin (address_text gin_trgm_ops)"),
 )
