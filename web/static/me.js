@@ -201,6 +201,7 @@
     call('/api/v1/resident/appeals').then(function (rows) {
       list.innerHTML = rows.length ? rows.map(card).join('')
         : '<p class="hint">' + esc(t('me_none')) + '</p>';
+      Q.filePicks(list);
       thumbs(list);
     }).catch(function (e) {
       list.innerHTML = '<p class="error">' + esc(t('error') + ': ' + e.message) + '</p>';
