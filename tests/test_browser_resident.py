@@ -247,6 +247,12 @@ def test_report_word_back_sign_in_with_the_emailed_code_and_dispute_the_fix(
         arg=reg,
     )
     assert status_of(live_db, reg) == "reopened"
+    # the card drawn again shows the photo sent, fetched with the token (under the CSP)
+    page.wait_for_function(
+        'reg => [...document.querySelectorAll(`.me-appeal[data-reg="${reg}"] .me-photos img`)]'
+        ".some(i => i.src.startsWith('data:image/') && i.naturalWidth > 0)",
+        arg=reg,
+    )
     assert worker.work_once().sent == 1  # the applicant is told of the reopening
     assert "открыто повторно" in inbox.messages[3]["Subject"]
     assert no_horizontal_scroll(page)
