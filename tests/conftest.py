@@ -38,6 +38,9 @@ from sqlalchemy.pool import NullPool
 from geo.infra.localdb import APP_GROUP, LocalCluster, free_port, read_password
 from geo.infra.settings import Settings
 
+# the browser tests' database, server and Chromium
+pytest_plugins = ["tests.browser_fixtures"]
+
 DEMO_SEED = 2026
 DEMO_APPEALS = 600
 SECRET = "test-secret-key-of-at-least-32-bytes!"

@@ -14,7 +14,7 @@ import re
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.test_browser import Recorder, browser, server, shot  # noqa: F401
+from tests.test_browser import Recorder, shot
 from web.browser import axe_violations, describe
 from web.registry import PAGES
 
@@ -61,7 +61,7 @@ def page_url(path: str, lang: str, reg: str) -> str:
     return path if lang == "ru" else f"{path}?lang={lang}"
 
 
-def signed_in_tab(browser, server, size: str, user: str = STAFF_USER):  # noqa: F811
+def signed_in_tab(browser, server, size: str, user: str = STAFF_USER):
     """A browser tab signed in as ``user`` (the token lives in the tab's sessionStorage, so
     every staff page opened in it after is signed in)."""
     context = browser.new_context(viewport=SIZES[size], locale="ru-RU")
@@ -84,7 +84,7 @@ def settle(page) -> None:
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_every_page_has_no_serious_accessibility_violation(browser, server, reg, size):  # noqa: F811
+def test_every_page_has_no_serious_accessibility_violation(browser, server, reg, size):
     page = signed_in_tab(browser, server, size)
     checked, failed = [], []
     for p in PAGES:
@@ -103,7 +103,7 @@ def test_every_page_has_no_serious_accessibility_violation(browser, server, reg,
     page.context.close()
 
 
-def test_the_checker_finds_what_it_must(browser, server):  # noqa: F811
+def test_the_checker_finds_what_it_must(browser, server):
     """axe-core really runs: a button without a name and grey-on-grey text are found."""
     context = browser.new_context()
     page = context.new_page()
@@ -116,7 +116,7 @@ def test_the_checker_finds_what_it_must(browser, server):  # noqa: F811
     context.close()
 
 
-def test_the_staff_pages_are_checked_signed_in(browser, server, reg):  # noqa: F811
+def test_the_staff_pages_are_checked_signed_in(browser, server, reg):
     """The signed-in list and appeal are what axe-core sees (not only the sign-in form)."""
     page = signed_in_tab(browser, server, "desktop", user="a11y-inspector")
     page.goto(server + "/staff")
@@ -129,7 +129,7 @@ def test_the_staff_pages_are_checked_signed_in(browser, server, reg):  # noqa: F
     page.context.close()
 
 
-def test_the_photo_button_is_named_and_reached_by_keyboard(browser, server, reg):  # noqa: F811
+def test_the_photo_button_is_named_and_reached_by_keyboard(browser, server, reg):
     """The executor's photo picker (a hidden file input and its label as the button) has no
     violation on a phone in Kazakh, and the input still takes the keyboard's focus."""
     page = signed_in_tab(browser, server, "phone", user="a11y-inspector")
@@ -151,7 +151,7 @@ VIEWPORT_LOCKS = re.compile(r"user-scalable\s*=\s*(no|0)|maximum-scale\s*=\s*1(\
 
 
 @pytest.mark.parametrize("path", sorted({p.path for p in PAGES}))
-def test_no_page_stops_pinch_zoom(browser, server, reg, path):  # noqa: F811
+def test_no_page_stops_pinch_zoom(browser, server, reg, path):
     context = browser.new_context(viewport=SIZES["phone"])
     page = context.new_page()
     page.goto(server + page_url(path, "ru", reg))
@@ -164,7 +164,7 @@ def test_no_page_stops_pinch_zoom(browser, server, reg, path):  # noqa: F811
     context.close()
 
 
-def test_the_charts_carry_a_text_alternative(browser, server):  # noqa: F811
+def test_the_charts_carry_a_text_alternative(browser, server):
     context = browser.new_context(viewport=SIZES["desktop"])
     page = context.new_page()
     page.goto(server + "/planner?lang=en")

@@ -2,30 +2,26 @@
 
 A uvicorn server runs on a free 127.0.0.1 port in a background thread; Debian's Chromium is
 driven with Playwright (no browser download). Every request of every page is recorded: all
-must go to that server. Screenshots go to ``artifacts/screenshots/``.
+must go to that server. Screenshots go to ``artifacts/screenshots/``. The database, server and
+browser fixtures are ``tests/browser_fixtures.py``'s.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from geo.infra.settings import PROJECT_ROOT, Settings
-from web.browser import CHROMIUM, CHROMIUM_ARGS
+from geo.infra.settings import PROJECT_ROOT
+from tests.browser_fixtures import OPERATOR, PASSWORD
 
 pytestmark = pytest.mark.browser
 
 SHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
-SECRET = "browser-test-secret-key-of-at-least-32-bytes"
-OPERATOR, PASSWORD = "operator-browser", "operator-password"
 PAGES = {
     "landing": "/",
     "operator": "/operator",
@@ -35,75 +31,6 @@ PAGES = {
     "operator_kk": "/operator?lang=kk",
     "queue_en": "/queue?lang=en",
 }
-
-
-@pytest.fixture(scope="module")
-def live_db(make_database, template_url) -> str:
-    """A committed database (a copy of the test template: the demo city and its appeals)
-    and one operator; the admin's URL."""
-    from geo.staff.auth import add_user
-
-    url = make_database(template=template_url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        add_user(conn, "PET", OPERATOR, PASSWORD, "operator")
-    engine.dispose()
-    return url
-
-
-@pytest.fixture(scope="module")
-def db(live_db):
-    engine = create_engine(live_db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def server(live_db, as_service) -> str:
-    import uvicorn
-
-    from api.app import create_app
-    from geo.infra.localdb import free_port
-
-    settings = Settings(
-        database_url=as_service(live_db),
-        admin_database_url=live_db,
-        environment="test",
-        secret_key=SECRET,
-    )
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # the Chromium on PATH (Debian's is /usr/bin/chromium); a missing one fails, never skips
-    found = shutil.which(Path(CHROMIUM).name)
-    if found is None:
-        pytest.fail(
-            f"Chromium is missing (no {Path(CHROMIUM).name!r} on PATH): install it with "
-            "`make os-deps` (as root: apt-get install -y chromium chromium-driver)",
-            pytrace=False,
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=found, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Recorder:

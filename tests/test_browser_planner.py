@@ -8,14 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine
 
-from tests.test_browser import (  # noqa: F401  (fixtures shared with the other page tests)
-    SHOTS,
-    Recorder,
-    browser,
-    db,
-    server,
-    settled,
-)
+from tests.test_browser import SHOTS, Recorder, settled
 from tests.test_planner_layers import plant_new_hot_spot
 
 pytestmark = pytest.mark.browser
@@ -40,7 +33,7 @@ def live_db(make_database, template_url) -> str:
     return url
 
 
-def _page(browser, server, width: int = 1400, height: int = 900):  # noqa: F811
+def _page(browser, server, width: int = 1400, height: int = 900):
     context = browser.new_context(viewport={"width": width, "height": height}, locale="ru-RU")
     pg = context.new_page()
     pg.set_default_timeout(60_000)
@@ -50,7 +43,7 @@ def _page(browser, server, width: int = 1400, height: int = 900):  # noqa: F811
 
 
 @pytest.fixture
-def page(browser, server):  # noqa: F811
+def page(browser, server):
     context, pg = _page(browser, server)
     yield pg
     context.close()
@@ -206,7 +199,7 @@ def test_the_repair_plan_compares_two_budgets(page):
 
 
 @pytest.mark.parametrize("size", [(1400, 900), (390, 844)])
-def test_screenshots_and_no_sideways_scroll_on_a_phone(browser, server, size):  # noqa: F811
+def test_screenshots_and_no_sideways_scroll_on_a_phone(browser, server, size):
     context, page = _page(browser, server, *size)
     try:
         open_planner(page)

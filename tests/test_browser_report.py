@@ -10,15 +10,11 @@ decompression bomb, a flood from one contact — each in the page's language, no
 from __future__ import annotations
 
 import io
-import shutil
-import threading
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 from PIL import ExifTags, Image
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from geo.appeals.actors import Actor
 from geo.appeals.intake import NewAppeal, create_appeal
@@ -29,46 +25,12 @@ from tests.test_browser import OPERATOR, PASSWORD, Recorder, a_building, shot
 from tests.test_outbox import Smtp
 from tests.test_photos import bomb, segments
 from web import i18n
-from web.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 SECRET = "browser-report-secret-key-of-at-least-32-bytes"
 PHONE = {"width": 390, "height": 844}
 CONTACT_LIMIT = 2
-
-
-@pytest.fixture(scope="module")
-def live_db(make_database, template_url) -> str:
-    from geo.staff.auth import add_user
-
-    url = make_database(template=template_url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        add_user(conn, "PET", OPERATOR, PASSWORD, "operator")
-    engine.dispose()
-    return url
-
-
-@pytest.fixture(scope="module")
-def db(live_db):
-    engine = create_engine(live_db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Debian's Chromium (a missing one fails, never skips), as tests/test_browser.py
-    found = shutil.which(Path(CHROMIUM).name)
-    if found is None:
-        pytest.fail("Chromium is missing: install it with `make os-deps`", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=found, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -94,27 +56,9 @@ def settings(live_db, as_service, smtp, tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def server(settings) -> str:
-    import uvicorn
-
-    from api.app import create_app
-    from geo.infra.localdb import free_port
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+def server_settings(settings) -> Settings:
+    """The server (``tests/browser_fixtures.py``) serves this file's settings."""
+    return settings
 
 
 def phone_page(browser, server, where: dict | None = None):
@@ -278,6 +222,32 @@ def test_a_resident_reports_on_a_phone_with_a_geotagged_photo(browser, server, d
     mails = [m for m in smtp.inbox.messages if m["To"] == "resident@example.kz"]
     assert done.sent >= 1 and len(mails) == 1
     assert reg in mails[0].get_content()
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk", "en"])
+def test_the_photo_button_speaks_the_pages_language(browser, server, lang):
+    """Our own button and the chosen names in the page's language (the browser's control
+    would say "No file chosen" in the browser's); the input itself hidden but focusable."""
+    context, page = phone_page(browser, server)
+    page.goto(f"{server}/report?lang={lang}")
+    words = i18n.labels(lang)
+    assert page.inner_text("#report-photos-button") == words["choose_photos"]
+    assert page.inner_text("#report-photos-names") == words["no_photos_chosen"]
+    assert page.locator("#report-photos").bounding_box()["width"] <= 1
+    page.focus("#report-photos")
+    assert page.evaluate("() => document.activeElement.id") == "report-photos"
+    jpeg = jpeg_taken_at(30.3, 59.9)
+    page.set_input_files(
+        "#report-photos",
+        files=[
+            {"name": "pothole.jpg", "mimeType": "image/jpeg", "buffer": jpeg},
+            {"name": "yard.jpg", "mimeType": "image/jpeg", "buffer": jpeg},
+        ],
+    )
+    chosen = words["photos_chosen"].replace("{names}", "pothole.jpg, yard.jpg")
+    assert page.inner_text("#report-photos-names") == chosen
+    shot(page, f"report-photo-button-{lang}")
+    context.close()
 
 
 @pytest.mark.parametrize(

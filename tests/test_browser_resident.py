@@ -13,8 +13,6 @@ every answer it loaded free of the applicant's data. The SMTP server down for a 
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 import httpx
 import pytest
@@ -23,9 +21,11 @@ from sqlalchemy import create_engine, text
 from geo.infra.db import make_engine
 from geo.infra.settings import Settings
 from geo.notify.worker import Worker
-from tests.test_browser import Recorder, browser, shot  # noqa: F401
+from tests.browser_fixtures import running
+from tests.test_browser import Recorder, shot
 from tests.test_browser_staff import a_building, no_horizontal_scroll
 from tests.test_outbox import Smtp
+from web.i18n import labels
 
 pytestmark = pytest.mark.browser
 
@@ -87,24 +87,9 @@ def settings(live_db, as_service, smtp) -> Settings:
 
 @pytest.fixture(scope="module")
 def server(settings):
-    import uvicorn
-
-    from api.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield settings.public_url
-    srv.should_exit = True
-    thread.join(timeout=10)
+    # on the port of the settings' public URL: the e-mailed links point there
+    with running(settings, settings.port):
+        yield settings.public_url
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +99,7 @@ def worker(settings):
     w.close()
 
 
-def phone_page(browser, server, path: str):  # noqa: F811
+def phone_page(browser, server, path: str):
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
     page = context.new_page()
     page.set_default_timeout(30_000)  # two cores shared by many test sessions
@@ -168,7 +153,7 @@ def inspector(server: str) -> dict:
 
 
 def test_report_word_back_sign_in_with_the_emailed_code_and_dispute_the_fix(
-    browser,  # noqa: F811
+    browser,
     server,
     live_db,
     smtp,
@@ -237,6 +222,23 @@ def test_report_word_back_sign_in_with_the_emailed_code_and_dispute_the_fix(
     assert no_horizontal_scroll(page)
     shot(page, "me-signed-in-phone", full=True)
 
+    # the photo button and the chosen file in the page's language, not the browser's; the
+    # photo goes up as soon as it is chosen
+    words = labels("ru")
+    photo = f"#p-{reg}"
+    assert page.inner_text(f"{photo}-button") == words["choose_photo"]
+    assert page.inner_text(f"{photo}-names") == words["no_photo_chosen"]
+    assert page.locator(photo).bounding_box()["width"] <= 1  # the browser's control hidden
+    page.set_input_files(
+        photo, files=[{"name": "roof-leak.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg()}]
+    )
+    assert page.inner_text(f"{photo}-names") == "Выбрано: roof-leak.jpg"
+    page.wait_for_function(
+        '([reg, text]) => document.querySelector(`.me-appeal[data-reg="${reg}"] .me-said`)'
+        ".textContent === text",
+        arg=[reg, words["me_photo_waits"]],
+    )
+
     # disputes the fix: reopened, in the database too
     page.click(f'.me-appeal[data-reg="{reg}"] button[data-act="dispute"]')
     page.wait_for_function(
@@ -245,6 +247,12 @@ def test_report_word_back_sign_in_with_the_emailed_code_and_dispute_the_fix(
         arg=reg,
     )
     assert status_of(live_db, reg) == "reopened"
+    # the card drawn again shows the photo sent, fetched with the token (under the CSP)
+    page.wait_for_function(
+        'reg => [...document.querySelectorAll(`.me-appeal[data-reg="${reg}"] .me-photos img`)]'
+        ".some(i => i.src.startsWith('data:image/') && i.naturalWidth > 0)",
+        arg=reg,
+    )
     assert worker.work_once().sent == 1  # the applicant is told of the reopening
     assert "открыто повторно" in inbox.messages[3]["Subject"]
     assert no_horizontal_scroll(page)
@@ -253,7 +261,7 @@ def test_report_word_back_sign_in_with_the_emailed_code_and_dispute_the_fix(
     page.context.close()
 
 
-def test_five_wrong_codes_on_the_page_lock_the_contact(browser, server, live_db, worker):  # noqa: F811
+def test_five_wrong_codes_on_the_page_lock_the_contact(browser, server, live_db, worker):
     page = phone_page(browser, server, "/me?lang=en")
     page.fill("#me-contact", EMAIL)
     page.click("#me-send")
@@ -289,7 +297,7 @@ def a_jpeg() -> bytes:
 
 
 def test_the_public_map_shows_appeals_at_their_object_and_loads_no_personal_data(
-    browser,  # noqa: F811
+    browser,
     server,
     live_db,
     website_key,
@@ -372,7 +380,7 @@ def test_the_public_map_shows_appeals_at_their_object_and_loads_no_personal_data
 
 
 def test_the_queue_on_a_phone_finds_a_yard_by_its_kazakh_address_and_says_why(
-    browser,  # noqa: F811
+    browser,
     server,
 ):
     page = phone_page(browser, server, "/queue?lang=kk")

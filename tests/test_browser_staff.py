@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.test_browser import Recorder, browser, server, shot  # noqa: F401
+from tests.test_browser import Recorder, shot
 from web.i18n import labels
 
 pytestmark = pytest.mark.browser
@@ -115,7 +115,7 @@ def building(live_db) -> dict:
     return b
 
 
-def open_as(browser, server, path: str, user: str | None, phone: bool = False):  # noqa: F811
+def open_as(browser, server, path: str, user: str | None, phone: bool = False):
     """A new browser (context) on ``path``, signed in as ``user``."""
     size = PHONE if phone else DESKTOP
     # an English browser: the page's own language decides how dates are written
@@ -245,7 +245,7 @@ def at_both_sizes(page, name: str, ready=None, work_list: bool = False) -> None:
         assert page.is_hidden("#view-switch"), name
 
 
-def register(server: str, building: dict) -> str:  # noqa: F811
+def register(server: str, building: dict) -> str:
     with httpx.Client(base_url=server) as http:
         token = http.post(
             "/api/v1/auth/token", data={"username": "ws-inspector", "password": PASSWORD}
@@ -306,7 +306,7 @@ def operator_registers(page, building: dict, description: str) -> str:
     return page.inner_text("#reg-number").strip()
 
 
-def test_a_day_in_the_workspace(browser, server, building, live_db, tmp_path):  # noqa: F811
+def test_a_day_in_the_workspace(browser, server, building, live_db, tmp_path):
     inspector = open_as(browser, server, "/staff", "ws-inspector")
     inspector.wait_for_selector("#rows tr[data-reg]")
     inspector.wait_for_selector('body[data-live="on"]')
@@ -431,7 +431,7 @@ def test_a_day_in_the_workspace(browser, server, building, live_db, tmp_path):  
     resident.context.close()
 
 
-def test_the_operator_map_draws_appeals_live_and_links_them(browser, server, building):  # noqa: F811
+def test_the_operator_map_draws_appeals_live_and_links_them(browser, server, building):
     operator = open_as(browser, server, "/operator?lang=kk", "ws-operator")
     name = operator.evaluate("() => window.Qala.config.map")
     operator.evaluate(
@@ -468,7 +468,7 @@ def test_the_operator_map_draws_appeals_live_and_links_them(browser, server, bui
     operator.context.close()
 
 
-def test_a_page_of_another_city_keeps_it_in_every_request_and_link(browser, server):  # noqa: F811
+def test_a_page_of_another_city_keeps_it_in_every_request_and_link(browser, server):
     page = open_as(browser, server, "/operator?city=HEL", None)
     page.fill("#search-input", "Mannerheimintie 5")
     page.wait_for_selector("#search-results li[data-i]")
@@ -488,7 +488,7 @@ def test_a_page_of_another_city_keeps_it_in_every_request_and_link(browser, serv
     page.context.close()
 
 
-def test_an_account_of_two_cities_picks_the_city(browser, server):  # noqa: F811
+def test_an_account_of_two_cities_picks_the_city(browser, server):
     page = open_as(browser, server, "/staff", "ws-both")
     page.wait_for_selector("#city-pick-box:not([hidden])")
     options = page.locator("#city-pick option").all_inner_texts()
@@ -505,7 +505,7 @@ def test_an_account_of_two_cities_picks_the_city(browser, server):  # noqa: F811
     page.context.close()
 
 
-def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, building):  # noqa: F811
+def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, building):
     reg = register(server, building)
     outsider = open_as(browser, server, "/staff", "ws-outsider")
     outsider.wait_for_selector("#rows tr")
@@ -544,7 +544,7 @@ def test_an_executor_of_another_organisation_gets_the_403_page(browser, server, 
         ("forbidden", "/staff/{reg}", "ws-outsider"),
     ],
 )
-def test_each_page_fits_a_phone(browser, server, building, name, path, user):  # noqa: F811
+def test_each_page_fits_a_phone(browser, server, building, name, path, user):
     reg = register(server, building)
     page = open_as(browser, server, path.format(reg=reg), user, phone=True)
     if name == "forbidden":
@@ -559,6 +559,8 @@ def test_each_page_fits_a_phone(browser, server, building, name, path, user):  #
         # the filters folded under their summary, so the list comes first
         assert page.evaluate("() => !document.getElementById('filters-details').open"), name
         the_list_then_the_map(page, name)
+    elif name == "forbidden":  # the map goes with the appeal: nothing to place, the 403 alone
+        assert map_height(page) == 0, name
     else:
         assert map_height(page) > 0, name
     if name.startswith("appeal"):  # the photo button speaks the page's language
@@ -571,7 +573,7 @@ def test_each_page_fits_a_phone(browser, server, building, name, path, user):  #
     page.context.close()
 
 
-def test_the_phone_top_bar_is_one_row_with_the_pages_behind_a_menu(browser, server):  # noqa: F811
+def test_the_phone_top_bar_is_one_row_with_the_pages_behind_a_menu(browser, server):
     page = open_as(browser, server, "/staff?lang=kk", "ws-inspector", phone=True)
     assert topbar_compact(page)
     assert page.is_hidden(".topbar .nav") and page.is_hidden(".topbar .langs")
@@ -588,7 +590,7 @@ def test_the_phone_top_bar_is_one_row_with_the_pages_behind_a_menu(browser, serv
     page.context.close()
 
 
-def test_the_folded_filters_say_how_many_are_on(browser, server):  # noqa: F811
+def test_the_folded_filters_say_how_many_are_on(browser, server):
     page = open_as(
         browser, server, "/staff?lang=en&overdue=true&channel=phone_109", "ws-inspector", True
     )
@@ -605,8 +607,57 @@ def test_the_folded_filters_say_how_many_are_on(browser, server):  # noqa: F811
     page.context.close()
 
 
+def map_box(page) -> dict:
+    """Where the appeal's map is: its box on the screen, Leaflet's idea of its size, and
+    what comes just before it."""
+    return page.evaluate("""() => {
+        const box = document.querySelector('.mapbox');
+        const r = box.querySelector('.folium-map').getBoundingClientRect();
+        const size = window[window.Qala.config.map].getSize();
+        const before = box.previousElementSibling;
+        return {top: r.top, height: r.height, width: r.width, leaflet: [size.x, size.y],
+                before: before ? before.id : null, in_panel: !!box.closest('#panel'),
+                actions: document.getElementById('actions-box').getBoundingClientRect().top};
+    }""")
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk", "en"])
+def test_the_appeal_map_on_a_phone_is_under_the_title_and_compact(browser, server, building, lang):
+    """On a phone the appeal's map comes under its number and status (not at the end of
+    a long page), a third of the screen high, on the first screen; on a desktop it is the
+    right-hand column again, as before."""
+    reg = register(server, building)
+    page = open_as(browser, server, f"/staff/{reg}?lang={lang}", "ws-inspector", phone=True)
+    page.wait_for_selector("#log tr")
+    painted(page)
+    at = map_box(page)
+    assert at["in_panel"] and at["before"] == "appeal-notice", at
+    assert 200 <= at["height"] <= 0.4 * PHONE["height"], at
+    assert at["top"] + at["height"] <= PHONE["height"], at  # seen without scrolling
+    assert at["top"] > page.locator("#appeal-badges").bounding_box()["y"], at
+    assert at["top"] + at["height"] <= at["actions"], at  # before the actions, not after
+    assert at["width"] >= PHONE["width"] - 80, at  # the width of the panel's boxes
+    assert at["leaflet"] == [round(at["width"]), round(at["height"])], at  # told its size
+    assert no_horizontal_scroll(page) and panel_unsqueezed(page)
+    assert page.evaluate(  # the appeal's point is on it, in view
+        """() => { const m = window[window.Qala.config.map]; let seen = false;
+                   m.eachLayer(l => { if (l instanceof L.CircleMarker
+                                          && m.getBounds().contains(l.getLatLng())) seen = true; });
+                   return seen; }"""
+    )
+    shot(page, f"staff-phone-appeal-map-{lang}")
+    page.set_viewport_size(DESKTOP)
+    painted(page)
+    at = map_box(page)
+    assert not at["in_panel"] and at["before"] == "panel", at  # the desktop's column
+    assert at["height"] >= DESKTOP["height"] - 100 and at["width"] >= 500, at
+    assert at["leaflet"] == [round(at["width"]), round(at["height"])], at
+    page.recorder.check()
+    page.context.close()
+
+
 @pytest.mark.parametrize("path", ["/staff", "/staff/{reg}"])
-def test_the_staff_maps_draw_the_basemap_from_vector_tiles(browser, server, building, path):  # noqa: F811
+def test_the_staff_maps_draw_the_basemap_from_vector_tiles(browser, server, building, path):
     reg = register(server, building)
     page = open_as(browser, server, path.format(reg=reg), "ws-inspector")
     name = page.evaluate("() => window.Qala.config.map")
@@ -624,8 +675,8 @@ def test_the_staff_maps_draw_the_basemap_from_vector_tiles(browser, server, buil
 
 
 def test_two_staff_at_once_one_wins_the_other_is_shown_the_new_state(
-    browser,  # noqa: F811
-    server,  # noqa: F811
+    browser,
+    server,
     building,
 ):
     reg = register(server, building)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from tests.test_browser import Recorder, browser, server, shot  # noqa: F401
+from tests.test_browser import Recorder, shot
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +32,7 @@ def live_db(make_database, template_url) -> str:
     return url
 
 
-def open_as(browser, server, path: str, user: str, phone: bool = False):  # noqa: F811
+def open_as(browser, server, path: str, user: str, phone: bool = False):
     size = {"width": 390, "height": 844} if phone else {"width": 1400, "height": 900}
     context = browser.new_context(viewport=size, locale="ru-RU")
     page = context.new_page()
@@ -46,7 +46,7 @@ def open_as(browser, server, path: str, user: str, phone: bool = False):  # noqa
     return page
 
 
-def test_choosing_a_category_shows_its_article_and_the_search_finds_one(browser, server):  # noqa: F811
+def test_choosing_a_category_shows_its_article_and_the_search_finds_one(browser, server):
     page = open_as(browser, server, "/operator", "kb-operator")
     page.wait_for_selector('#reg-category option[value="lift_broken"]', state="attached")
     page.select_option("#reg-category", "lift_broken")
@@ -75,7 +75,7 @@ def test_choosing_a_category_shows_its_article_and_the_search_finds_one(browser,
     page.context.close()
 
 
-def test_the_panel_speaks_kazakh_on_the_kazakh_page(browser, server):  # noqa: F811
+def test_the_panel_speaks_kazakh_on_the_kazakh_page(browser, server):
     page = open_as(browser, server, "/operator?lang=kk", "kb-operator", phone=True)
     page.wait_for_selector('#reg-category option[value="no_heating"]', state="attached")
     page.select_option("#reg-category", "no_heating")
@@ -86,7 +86,7 @@ def test_the_panel_speaks_kazakh_on_the_kazakh_page(browser, server):  # noqa: F
     page.context.close()
 
 
-def test_an_admin_edits_and_a_stale_edit_is_told_and_shown_the_new_text(browser, server):  # noqa: F811
+def test_an_admin_edits_and_a_stale_edit_is_told_and_shown_the_new_text(browser, server):
     page = open_as(browser, server, "/staff/kb", "kb-admin")
     page.wait_for_selector('#kb-list button[data-category="roof_leak"]')
     page.click('#kb-list button[data-category="roof_leak"]')
@@ -127,7 +127,7 @@ def test_an_admin_edits_and_a_stale_edit_is_told_and_shown_the_new_text(browser,
     page.context.close()
 
 
-def test_an_operator_reads_the_knowledge_base_but_cannot_edit_it(browser, server):  # noqa: F811
+def test_an_operator_reads_the_knowledge_base_but_cannot_edit_it(browser, server):
     page = open_as(browser, server, "/staff/kb", "kb-operator")
     page.wait_for_selector('#kb-list button[data-category="ice"]')
     page.click('#kb-list button[data-category="ice"]')

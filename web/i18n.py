@@ -459,6 +459,8 @@ LABELS: dict[str, tuple[str, str, str]] = {
     # the executor's photos: our own button, not the browser's "Choose File" in its language
     "choose_photos": ("Выбрать фото", "Фото таңдау", "Choose photos"),
     "no_photos_chosen": ("Фото не выбраны", "Фото таңдалмаған", "No photos chosen"),
+    "choose_photo": ("Выбрать фото", "Фото таңдау", "Choose a photo"),
+    "no_photo_chosen": ("Фото не выбрано", "Фото таңдалмаған", "No photo chosen"),
     "photos_chosen": ("Выбрано: {names}", "Таңдалды: {names}", "Chosen: {names}"),
     "photo_before": ("до работ", "жұмысқа дейін", "before"),
     "photo_after": ("результат", "нәтиже", "result"),

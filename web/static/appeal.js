@@ -13,6 +13,21 @@
   var LIVE = {};  /* load(LIVE): say "changed" only when the version moved */
   var SECTIONS = ['appeal-box', 'actions-box', 'callback-box', 'notes-box', 'log-box'];
 
+  /* On a phone the page is one column: the map, at the end it would be a long scroll away,
+     goes under the appeal's title and status, compact; back to its column when the window
+     widens. Leaflet is told its new size. */
+  (function mapUnderTitle() {
+    var box = map.getContainer().closest('.mapbox'), home = box.parentNode;
+    var phone = window.matchMedia('(max-width: 900px)');
+    function fit() {
+      if (phone.matches) { $('appeal-facts').before(box); } else { home.appendChild(box); }
+      box.classList.toggle('appeal-map', phone.matches);
+      map.invalidateSize();
+    }
+    phone.addEventListener('change', fit);
+    fit();
+  })();
+
   function pageHref(number) { return Q.href('/staff/' + encodeURIComponent(number)); }
   function orgName(o, ru, kk) { return (lang === 'kk' && o[kk]) || o[ru] || '—'; }
 
@@ -179,16 +194,6 @@
     openForm(act);
   });
 
-  /* the photos chosen, by name, in the page's language (the browser's own control would
-     say "No file chosen" in its language) */
-  function photoNames() {
-    var files = Array.prototype.map.call($('act-photos').files || [], function (f) {
-      return f.name;
-    });
-    $('act-photos-names').textContent = files.length ?
-      t('photos_chosen').replace('{names}', files.join(', ')) : t('no_photos_chosen');
-  }
-  $('act-photos').addEventListener('change', photoNames);
 
   function openForm(act) {
     state.action = act;
@@ -200,7 +205,7 @@
     /* the executor's photos of the result go with "complete" */
     $('act-photos-box').hidden = act.to !== 'resolved';
     $('act-photos').value = '';
-    photoNames();
+    Q.filePicked($('act-photos'));
     $('act-year').value = new Date().getFullYear() + 1;
     $('act-original-hits').innerHTML = '';
     $('action-form').hidden = false;

@@ -184,7 +184,8 @@
     return html;
   }
 
-  /* thumbnails need the session's token: fetched, shown from blob URLs */
+  /* thumbnails need the session's token: fetched, shown as data (the CSP allows data:
+     images, not blob: ones) */
   function thumbs(root) {
     root.querySelectorAll('img[data-src]').forEach(function (img) {
       var s = session();
@@ -192,7 +193,12 @@
       fetch(img.getAttribute('data-src') + '?city=' + encodeURIComponent(city),
         {headers: {Authorization: 'Bearer ' + s.token}})
         .then(function (r) { return r.ok ? r.blob() : null; })
-        .then(function (b) { if (b) { img.src = URL.createObjectURL(b); } });
+        .then(function (b) {
+          if (!b) { return; }
+          var reader = new FileReader();
+          reader.onloadend = function () { img.src = reader.result; };
+          reader.readAsDataURL(b);
+        });
     });
   }
 
@@ -201,6 +207,7 @@
     call('/api/v1/resident/appeals').then(function (rows) {
       list.innerHTML = rows.length ? rows.map(card).join('')
         : '<p class="hint">' + esc(t('me_none')) + '</p>';
+      Q.filePicks(list);
       thumbs(list);
     }).catch(function (e) {
       list.innerHTML = '<p class="error">' + esc(t('error') + ': ' + e.message) + '</p>';

@@ -463,12 +463,48 @@
     });
   }
 
+  /* A file input with our own button and the chosen names in the page's language (the
+     browser's control says "No file chosen" in the browser's language). The input stays
+     (visually hidden, focusable, its labels kept); a label for it is the button. Every file
+     input of the page gets it; a script that adds one later calls filePicks(root). */
+  function filePicked(input) {
+    var names = document.getElementById(input.id + '-names');
+    if (!names) { return; }
+    var files = Array.prototype.map.call(input.files || [], function (f) { return f.name; });
+    names.textContent = files.length ? t('photos_chosen').replace('{names}', files.join(', '))
+      : t(input.multiple ? 'no_photos_chosen' : 'no_photo_chosen');
+  }
+
+  function filePicks(root) {
+    (root || document).querySelectorAll('input[type=file]:not([data-picked])')
+      .forEach(function (input) {
+        if (!input.id) { return; }
+        input.setAttribute('data-picked', '');
+        input.classList.add('visually-hidden');
+        var button = document.createElement('label');
+        button.htmlFor = input.id;
+        button.id = input.id + '-button';
+        button.className = 'button secondary file-pick-button';
+        button.textContent = t(input.multiple ? 'choose_photos' : 'choose_photo');
+        var names = document.createElement('span');
+        names.id = input.id + '-names';
+        names.className = 'hint file-pick-names';
+        names.setAttribute('aria-live', 'polite');
+        input.setAttribute('aria-describedby', names.id);
+        input.after(button, names);
+        input.addEventListener('change', function () { filePicked(input); });
+        filePicked(input);
+      });
+  }
+
   bindMenu();
+  filePicks(document);
   document.addEventListener('DOMContentLoaded', bindLogin);
 
   window.Qala = {config: config, t: t, word: word, esc: esc, when: when, api: api, href: href,
     token: token, who: who, onAuth: onAuth, signIn: signIn, signOut: signOut, map: map,
     marks: marks, live: live, appealTiles: appealTiles, labels: labels, legend: legend,
     statusColour: statusColour, isoDate: isoDate, shownDate: shownDate, checkDates: checkDates,
+    filePicks: filePicks, filePicked: filePicked,
     ApiError: ApiError};
 })();
