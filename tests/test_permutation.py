@@ -79,8 +79,8 @@ def _random_city_runs() -> dict[float, list[int]]:
 
 
 def test_uniformly_random_appeals_give_no_hot_spots_after_fdr():
-    """At most one run in 20 per cell size shows a significant cell (seed 1 at 50 m: 15 cells
+    """At most one run in 20 per cell size shows a significant cell (seed 1 at 50 m: 16 cells
     at 90-95 %, one chance cluster of two-appeal cells; seed 3 at 250 m: one 90 % cold cell,
-    exact p 6e-5 among 1 124 cells; none at 100 m)."""
+    exact p 5e-5 among 1 124 cells; none at 100 m)."""
     runs = _random_city_runs()
     assert all(sum(n > 0 for n in v) <= 1 for v in runs.values()), runs
