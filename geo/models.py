@@ -277,6 +277,10 @@ OUTBOX_STATES = ("pending", "sent", "failed", "cancelled")
 OUTBOX_KINDS = ("word_back", "sign_in")  # a change of an appeal, or a resident's sign-in code
 
 
+#: the active states (geo.appeals.states.ACTIVE) as the partial indexes of migration 0023 have them
+ACTIVE_WHERE = "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
+
+
 class Appeal(Base):
     """An appeal (обращение, өтініш): a geolocated incident with a number and a deadline.
 
@@ -322,27 +326,30 @@ class Appeal(Base):
             "city_id",
             "deadline_at",
             "id",
-            postgresql_where=text(
-                "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
-            ),
+            postgresql_include=[
+                "status",
+                "organisation_id",
+                "category_code",
+                "district_id",
+                "created_at",
+            ],
+            postgresql_where=text(ACTIVE_WHERE),
         ),
         Index(
             "ix_appeals_active_org_deadline",
             "city_id",
             "organisation_id",
             "deadline_at",
-            postgresql_where=text(
-                "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
-            ),
+            postgresql_include=["id", "status", "category_code", "district_id", "created_at"],
+            postgresql_where=text(ACTIVE_WHERE),
         ),
         Index(
             "ix_appeals_active_district_deadline",
             "city_id",
             "district_id",
             "deadline_at",
-            postgresql_where=text(
-                "status IN ('registered', 'assigned', 'in_progress', 'reopened')"
-            ),
+            postgresql_include=["id", "status", "organisation_id", "category_code", "created_at"],
+            postgresql_where=text(ACTIVE_WHERE),
         ),
         Index("ix_appeals_deadline", "city_id", "deadline_at", "id"),
         Index("ix_appeals_geom", "geom", postgresql_using="gist"),
