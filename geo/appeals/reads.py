@@ -219,6 +219,30 @@ def _search_sql(q: str) -> tuple[str, dict]:
     }
 
 
+def column_filters(which: AppealFilter, prefix: str = "") -> tuple[list[str], dict]:
+    """The conditions of ``which`` on an appeal's organisation, category (or its group),
+    district and channel, over columns named ``prefix`` + name: what both the appeals and
+    their tallies (migration 0023) can be filtered by."""
+    where: list[str] = []
+    params: dict = {}
+    simple = {
+        "organisation_id": which.organisation_id,
+        "category_code": which.category,
+        "district_id": which.district_id,
+        "channel": which.channel,
+    }
+    for column, value in simple.items():
+        if value is not None and value != "":
+            where.append(f"{prefix}{column} = :{column}")
+            params[column] = value
+    if which.group:
+        where.append(
+            f"{prefix}category_code IN (SELECT code FROM categories WHERE group_code = :grp)"
+        )
+        params["grp"] = which.group
+    return where, params
+
+
 def filter_sql(
     actor: Actor,
     which: AppealFilter,
@@ -256,19 +280,9 @@ def filter_sql(
         where.append(cond if which.overdue else f"NOT ({cond})")
     if which.due_today:
         where.append(DUE_TODAY_SQL)
-    simple = {
-        "organisation_id": which.organisation_id,
-        "category_code": which.category,
-        "district_id": which.district_id,
-        "channel": which.channel,
-    }
-    for column, value in simple.items():
-        if value is not None and value != "":
-            where.append(f"a.{column} = :{column}")
-            params[column] = value
-    if which.group:
-        where.append("a.category_code IN (SELECT code FROM categories WHERE group_code = :grp)")
-        params["grp"] = which.group
+    conds, cparams = column_filters(which, "a.")
+    where += conds
+    params.update(cparams)
     if which.since and which.until and which.until <= which.since:
         raise InvalidInput("the period ends before it starts: 'until' must be after 'since'")
     if which.since:

@@ -108,19 +108,9 @@ def _tally_counts(conn: Connection, city_id: int, actor: Actor, which: AppealFil
     if actor.role == "executor":
         where.append("organisation_id = :own")
         params["own"] = actor.organisation_id
-    simple = {
-        "organisation_id": which.organisation_id,
-        "category_code": which.category,
-        "district_id": which.district_id,
-        "channel": which.channel,
-    }
-    for column, value in simple.items():
-        if value is not None and value != "":
-            where.append(f"{column} = :{column}")
-            params[column] = value
-    if which.group:
-        where.append("category_code IN (SELECT code FROM categories WHERE group_code = :grp)")
-        params["grp"] = which.group
+    conds, cparams = reads.column_filters(which)
+    where += conds
+    params.update(cparams)
     counts = dict.fromkeys(STATES, 0)
     sql = f"SELECT status, sum(n) FROM appeal_tallies WHERE {' AND '.join(where)} GROUP BY 1"
     for status, n in conn.execute(text(sql), params):
