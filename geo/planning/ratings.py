@@ -181,11 +181,11 @@ def statistics(
     was = conn.execute(
         text("SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
     ).scalar()
-    try:
-        result = conn.execute(text(STATS_BASE_SQL.format(w=where)), params).mappings()
-        rows = [dict(r) for r in result]
-    finally:
-        conn.execute(text("SELECT set_config('enable_sort', :was, true)"), {"was": was})
+    # (not in a ``finally``: a failed query has aborted the transaction, and the setting,
+    # local to it, goes with it; a statement sent after it would hide the query's error)
+    result = conn.execute(text(STATS_BASE_SQL.format(w=where)), params).mappings()
+    rows = [dict(r) for r in result]
+    conn.execute(text("SELECT set_config('enable_sort', :was, true)"), {"was": was})
     totals = _sum_by(rows, lambda r: None, ("appeals", "repeats", "first_call_resolved"))
     t = totals.get(None, {"appeals": 0, "repeats": 0, "first_call_resolved": 0})
     n = t["appeals"]
