@@ -204,6 +204,7 @@ def test_screenshots_and_no_sideways_scroll_on_a_phone(browser, server, size):
     try:
         open_planner(page)
         assert painted(page)
+        page.wait_for_selector("#p-charts svg.chart")  # the panels, in place
         wide = page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
@@ -235,6 +236,29 @@ def test_the_first_view_asks_only_for_its_own_layer_and_says_when_drawn(page):
     page.check("#layer-switch input[value=emerging]")
     loaded(page, 2)
     assert any("/layers/emerging?" in u for u in page.recorder.requests)
+    page.recorder.check()
+
+
+def test_the_years_figures_come_after_the_map_when_not_computed_yet(page):
+    """A page whose totals, charts and queue are not kept for the current data (a new
+    appeal since) comes without them, draws its map first, then asks for them
+    (``?part=panels``) and puts each in its place: three charts, the queue with its budget
+    line, the totals."""
+    from web.pages import planner as planner_page
+
+    planner_page.forget_panels()  # as a new appeal makes them stale (the server is in-process)
+    page.goto(page.base + "/planner", wait_until="domcontentloaded")
+    assert page.locator("[data-panel]").count() == 3
+    loaded(page, 1)
+    page.wait_for_function("() => window.QalaPlanner.panels === true")
+    assert page.locator("[data-panel]").count() == 0
+    assert page.locator("#p-charts svg.chart").count() == 3
+    assert page.locator("#p-queue tr.budget-line").count() == 1
+    assert page.locator("#p-totals .tile").count() == 3
+    asked = page.recorder.requests
+    first_layer = next(i for i, u in enumerate(asked) if "/api/v1/planner/layers/hotspots?" in u)
+    panels = next(i for i, u in enumerate(asked) if "part=panels" in u)
+    assert panels > first_layer
     page.recorder.check()
 
 

@@ -297,7 +297,25 @@ def test_a_budget_moves_the_budget_line(page, conn, city_id):
 
 
 def test_the_planner_dashboard_has_charts_hotspots_and_the_queue(page):
+    from web.pages import planner as planner_page
+
+    # kept per city and data version in the process: another test's copy of the same
+    # template may have filled them
+    planner_page.forget_panels()
+    # computed for the current data only when asked: the page first leaves their places
+    # waiting (its script asks for them once the map is drawn) ...
+    first = page("/planner")
+    assert first.count("data-panel") == 3 and '<svg class="chart"' not in first
+    assert "Очаги обращений" in first
+    # ... and they come alone, each part under its place's id
+    part = page("/planner?part=panels")
+    assert "<html" not in part and "<nav" not in part
+    for slot in ("p-totals", "p-charts", "p-queue"):
+        assert f'id="{slot}"' in part
+    assert part.count('<svg class="chart" role="img" aria-label=') == 3
+    # kept for the current data now: the next page has them in place
     html = page("/planner")
+    assert "data-panel" not in html
     assert html.count('<svg class="chart" role="img" aria-label=') == 3
     for season in ("зима", "весна", "лето", "осень"):
         assert season in html

@@ -202,6 +202,7 @@ PAGES: tuple[Page, ...] = (
         about="planner_about",
         nav=True,
         view=planner.view,
+        params=planner.Params,
     ),
 )
 

@@ -187,6 +187,12 @@ def page(
     )
 
 
+def fragment(ctx: PageContext, template: str, **extra) -> str:
+    """A part of ``ctx.page`` alone (no frame): what its script asks for after the page
+    has drawn (the planner's panels)."""
+    return ENV.get_template(template).render(lang=ctx.lang, t=ctx.t, **extra)
+
+
 def headers(ctx: PageContext) -> dict[str, str]:
     """The headers of the page ``ctx`` is for: its policy names its nonce."""
     return {"Content-Security-Policy": CSP(ctx.nonce)}

@@ -244,8 +244,8 @@ def default_hotspots(today: dt.date) -> HotspotQuery:
 
 async def warm_default_view(app) -> None:
     """Compute the workspace's default view for every city once the service has started:
-    its map layer (hot spots of the year, as the public sees them) and its totals and
-    charts, so that the first visitor's page draws from the caches instead of waiting
+    its map layer (hot spots of the year, as the public sees them), its totals and charts,
+    and the queue's top, so that the first visitor's page draws from the caches instead of waiting
     seconds for the analysis. The same computations and cache keys as a request's:
     identical answers, recomputed on request when the data change. A failure is left to
     the first request to report."""
@@ -273,7 +273,8 @@ async def warm_default_view(app) -> None:
             stats = run_in_threadpool(
                 db.read_scoped, scope, planner_page.year_statistics, scope, since
             )
-            await asyncio.gather(layer, stats)
+            queue = run_in_threadpool(db.read_scoped, scope, planner_page.kept_queue, scope)
+            await asyncio.gather(layer, stats, queue)
     except Exception as exc:  # noqa: BLE001  (a warm-up never stops the service)
         log.warning("planner default view not computed ahead: %s", exc)
 

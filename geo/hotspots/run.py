@@ -15,6 +15,7 @@ from pyproj import Transformer
 from sqlalchemy import Connection, text
 
 from geo.hotspots import budget, emerging, gistar, ohsa, permutation
+from geo.infra.db import hash_grouped
 from geo.infra.errors import InvalidInput
 
 MIN_CELLS = 30  # fewer cells than this make no neighbourhoods to compare
@@ -81,7 +82,11 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
     params: dict = {"c": city_id, "srid": srid}
     for cond, key, value in (
         ("a.category_code = :cat", "cat", q.category),
-        ("c.group_code = :grp", "grp", q.group),
+        (
+            "a.category_code IN (SELECT code FROM categories WHERE group_code = :grp)",
+            "grp",
+            q.group,
+        ),  # noqa: E501
         ("a.created_at >= :since", "since", q.since),
         ("a.created_at < :until", "until", q.until),
         ("a.district_id = :dist", "dist", q.district_id),
@@ -148,7 +153,7 @@ def load_points(conn: Connection, city_id: int, q: HotspotQuery) -> tuple[np.nda
     rows = conn.execute(
         text(f"""
         SELECT {xy["x"]}, {xy["y"]}, extract(epoch FROM a.created_at)
-        FROM appeals a JOIN categories c ON c.code = a.category_code
+        FROM appeals a
         WHERE {where}"""),
         params,
     ).fetchall()
@@ -170,7 +175,7 @@ cells AS (
                                          :srid))),
 counts AS (
   SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy, count(*) AS n
-  FROM appeals a JOIN categories c ON c.code = a.category_code
+  FROM appeals a
   WHERE {where} GROUP BY 1, 2)
 SELECT ix, iy, {count} FROM {source}
 """
@@ -216,7 +221,7 @@ def study_area_grid(
     else:
         source, count = "counts", "n"
     sql = CELLS_SQL.format(where=where, source=source, count=count, **_xy(conn, city_id, srid))
-    rows = conn.execute(text(sql), params).fetchall()
+    rows = hash_grouped(conn, sql, params)
     grid = _grid(_array(rows, np.int64, 3), cell_size)
     if grid.n_cells == 0 and q.study_area == "incidents":
         return grid  # no appeal matches: nothing to analyse (the caller says so)
@@ -466,7 +471,7 @@ def precheck_emerging(
 STEPS_SQL = """
 SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy,
        floor((extract(epoch FROM a.created_at) - :t0) / :span)::int AS step, count(*)
-FROM appeals a JOIN categories c ON c.code = a.category_code
+FROM appeals a
 WHERE {where} GROUP BY 1, 2, 3
 """
 
@@ -530,7 +535,7 @@ def run_emerging(
         grid = study_area_grid(conn, city_id, q, cell_size, with_counts=False)
     params.update({"s": cell_size, "t0": float(t_min), "span": span})
     sql = STEPS_SQL.format(where=where, **_xy(conn, city_id, srid))
-    rows = _array(conn.execute(text(sql), params).fetchall(), np.int64, 4)
+    rows = _array(hash_grouped(conn, sql, params), np.int64, 4)
     if not len(rows):
         return _empty(q, srid, _no_appeals(q), nothing)
     if q.study_area != "city":

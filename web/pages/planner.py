@@ -13,6 +13,7 @@ import datetime as dt
 import threading
 import time
 from collections import OrderedDict
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
@@ -41,27 +42,76 @@ def default_since(today: dt.date) -> dt.datetime:
     return dt.datetime.combine(today - dt.timedelta(days=DEFAULT_DAYS), dt.time(), dt.UTC)
 
 
+class Params(BaseModel):
+    """``part=panels``: only the year's totals, charts and the queue's top (the page asks
+    for them once its map is drawn, when they were not computed yet)."""
+
+    part: Literal["panels"] | None = None
+
+
+def panels(ctx: render.PageContext, conn: Connection, since: dt.datetime) -> dict:
+    """What the page's panels show: the year's totals and charts, and the queue's top.
+    Computed here (and kept per data version), whatever the cache held."""
+    t = ctx.t
+    if ctx.scope is not None:
+        stats = year_statistics(conn, ctx.scope, since)
+        queue = kept_queue(conn, ctx.scope)
+    else:  # a view rendered alone (tests)
+        stats = statistics(conn, ctx.city.id, since)
+        queue = public_queue(conn, ctx.city.id)
+    categories = category_names(conn, ctx.lang)
+    by_cat = [(categories.get(r["key"], r["key"]), r["appeals"]) for r in stats["by_category"]]
+    by_month = [(r["key"][5:] + "." + r["key"][2:4], r["appeals"]) for r in stats["by_month"]]
+    season = {r["key"]: r["appeals"] for r in stats["by_season"]}
+    by_season = [(t[s], season.get(s, 0)) for s in SEASONS]
+    return {
+        "totals": stats["totals"],
+        "chart_category": charts.hbars(by_cat[:15], title=t["by_category"]),
+        "chart_month": charts.vbars(by_month, title=t["by_month"]),
+        "chart_season": charts.vbars(by_season, colors=SEASON_COLORS, title=t["by_season"]),
+        "queue": queue_digest(queue.items, queue.line),
+        "line": queue.line,
+    }
+
+
+def panels_ready(conn: Connection, scope, since: dt.datetime) -> bool:
+    """Whether the panels' figures are kept for the current data (no computing needed)."""
+    if scope is None:
+        return True
+    version = data_version(conn, scope.city_id)
+    return _kept(_STATS, _stats_key(scope, since, version)) is not None and (
+        _kept(_QUEUES, (scope.city_id, version)) is not None
+    )
+
+
 def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
     t = ctx.t
     # the year up to today: the workspace's default period (whole days, so that the
     # analyses of a day's page views share one cached answer)
     today = dt.datetime.now(dt.UTC).date()
     since = default_since(today)
-    if ctx.scope is not None:
-        stats = year_statistics(conn, ctx.scope, since)
-    else:  # a view rendered alone (tests)
-        stats = statistics(conn, ctx.city.id, since)
+    if getattr(params, "part", None) == "panels":
+        return render.fragment(
+            ctx,
+            "planner/panels.html",
+            part=True,
+            money=render.money,
+            percent=render.percent,
+            href=ctx.href,
+            **panels(ctx, conn, since),
+        )
+    # The map's first layer is what a planner looks at first, and a new appeal makes the
+    # year's totals and the queue (1-3 s over 2.3 million appeals) stale: when they are not
+    # kept for the current data the page leaves their places waiting and asks for them
+    # (``?part=panels``) once its map is drawn, so that the two do not compete.
+    ready = panels_ready(conn, ctx.scope, since)
+    figures = panels(ctx, conn, since) if ready else {}
     categories = category_names(conn, ctx.lang)
-    queue = public_queue(conn, ctx.city.id)
     words = planner_words.words(ctx.lang)
 
     m = render.city_map(ctx, layers=("districts", "yards", "streets", "buildings"), zoom=13)
     if ("vectorGrid", assets.VECTORGRID_JS) not in m.default_js:  # the analysis layers' tiles
         m.default_js.append(("vectorGrid", assets.VECTORGRID_JS))
-    by_cat = [(categories.get(r["key"], r["key"]), r["appeals"]) for r in stats["by_category"]]
-    by_month = [(r["key"][5:] + "." + r["key"][2:4], r["appeals"]) for r in stats["by_month"]]
-    season = {r["key"]: r["appeals"] for r in stats["by_season"]}
-    by_season = [(t[s], season.get(s, 0)) for s in SEASONS]
     defaults = {
         "since": since.date().isoformat(),
         "until": "",
@@ -91,19 +141,16 @@ def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
         groups=i18n.vocabulary(ctx.lang)["groups"],
         districts=districts(conn, ctx.city.id, ctx.lang),
         layers=map_layers.LAYERS,
-        totals=stats["totals"],
-        chart_category=charts.hbars(by_cat[:15], title=t["by_category"]),
-        chart_month=charts.vbars(by_month, title=t["by_month"]),
-        chart_season=charts.vbars(by_season, colors=SEASON_COLORS, title=t["by_season"]),
-        queue=queue_digest(queue.items, queue.line),
-        line=queue.line,
+        panels_ready=ready,
         money=render.money,
         percent=render.percent,
+        **figures,
     )
 
 
 #: the year's statistics per (city, who sees which appeals, period start, data version)
 _STATS: OrderedDict[tuple, tuple[float, dict]] = OrderedDict()
+_QUEUES: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # the same, the queue
 _STATS_LOCK = threading.Lock()
 STATS_KEEP, STATS_TTL = 16, 300.0  # as the analyses' answers (QALA_ANALYSIS_CACHE_S)
 
@@ -114,26 +161,51 @@ def year_statistics(conn: Connection, scope: Scope, since: dt.datetime) -> dict:
     new version; two index look-ups), at most :data:`STATS_TTL` seconds: a scan of the
     year's appeals (0.6 s at 200,000) once, not on every page view. The service computes
     the default period's ahead, when it starts (``api.routes.planner_map``)."""
-    key = (
-        scope.city_id,
-        scope.role,
-        scope.actor.organisation_id,
-        since.isoformat(),
-        data_version(conn, scope.city_id),
-    )
-    now = time.monotonic()
-    with _STATS_LOCK:
-        hit = _STATS.get(key)
-        if hit is not None and now - hit[0] <= STATS_TTL:
-            _STATS.move_to_end(key)
-            return hit[1]
-    stats = statistics(conn, scope.city_id, since)
-    with _STATS_LOCK:
-        _STATS[key] = (now, stats)
-        _STATS.move_to_end(key)
-        while len(_STATS) > STATS_KEEP:
-            _STATS.popitem(last=False)
+    key = _stats_key(scope, since, data_version(conn, scope.city_id))
+    stats = _kept(_STATS, key)
+    if stats is None:
+        stats = _keep(_STATS, key, statistics(conn, scope.city_id, since))
     return stats
+
+
+def kept_queue(conn: Connection, scope: Scope):
+    """The public queue (:func:`geo.planning.repair_queue.public_queue`), kept per data
+    version as the statistics are: the same for every viewer of the city."""
+    key = (scope.city_id, data_version(conn, scope.city_id))
+    queue = _kept(_QUEUES, key)
+    if queue is None:
+        queue = _keep(_QUEUES, key, public_queue(conn, scope.city_id))
+    return queue
+
+
+def forget_panels() -> None:
+    """Drop the kept statistics and queues (tests: as if the data had changed)."""
+    with _STATS_LOCK:
+        _STATS.clear()
+        _QUEUES.clear()
+
+
+def _stats_key(scope: Scope, since: dt.datetime, version: tuple) -> tuple:
+    return (scope.city_id, scope.role, scope.actor.organisation_id, since.isoformat(), version)
+
+
+def _kept(cache: OrderedDict, key: tuple):
+    """The value kept under ``key`` if it is younger than :data:`STATS_TTL`, else None."""
+    with _STATS_LOCK:
+        hit = cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] <= STATS_TTL:
+            cache.move_to_end(key)
+            return hit[1]
+    return None
+
+
+def _keep(cache: OrderedDict, key: tuple, value):
+    with _STATS_LOCK:
+        cache[key] = (time.monotonic(), value)
+        cache.move_to_end(key)
+        while len(cache) > STATS_KEEP:
+            cache.popitem(last=False)
+    return value
 
 
 def districts(conn: Connection, city_id: int, lang: str) -> list[tuple[int, str]]:

@@ -4,7 +4,8 @@
    the basemap. Every feature drawn is counted in window.QalaPlanner.drawn (by class), which
    the browser tests read. Only the chosen layer is asked for (the others when switched
    on); when the first one is drawn the page says so once (<html data-ready>, the time in
-   data-ready-ms: what bench_pages calls "settled"). Dates are typed in the page's format
+   data-ready-ms: what bench_pages calls "settled"), then asks for the year's totals, charts
+   and queue if the page came without them (?part=panels). Dates are typed in the page's format
    (Qala.isoDate); a field inside label[data-layer] is that layer's alone (the clustering's
    distance, appeals and how many). Ratings (staff only) list every body, sortable; the
    repair plan runs over several years with a budget per year and compares two plans. */
@@ -65,6 +66,37 @@
     state.readyAt = performance.now();
     document.documentElement.dataset.readyMs = String(Math.round(state.readyAt));
     document.documentElement.dataset.ready = 'true';
+    loadPanels();
+  }
+
+  /* the year's totals, charts and the queue's top, when the page came without them (not
+     computed for the current data yet): asked for once the map is drawn, so that the two
+     do not compete; each part of the answer takes the place with its id */
+  function loadPanels() {
+    var waiting = document.querySelectorAll('[data-panel]');
+    if (!waiting.length) { return; }
+    var qs = new URLSearchParams(location.search);
+    qs.set('part', 'panels');
+    fetch(location.pathname + '?' + qs.toString(), {credentials: 'same-origin'})
+      .then(function (r) {
+        if (!r.ok) { throw new Error(r.status); }
+        return r.text();
+      })
+      .then(function (html) {
+        var tpl = document.createElement('template');
+        tpl.innerHTML = html;
+        Array.prototype.forEach.call(waiting, function (el) {
+          var part = tpl.content.getElementById(el.id);
+          if (part) { el.replaceWith(part); }
+        });
+        state.panels = true;
+      })
+      .catch(function () {
+        Array.prototype.forEach.call(waiting, function (el) {
+          el.setAttribute('aria-busy', 'false');
+          el.querySelector('p').textContent = t('error');
+        });
+      });
   }
 
   function colour(layer, cls) {
