@@ -9,7 +9,7 @@ import time
 import numpy as np
 from sqlalchemy import create_engine, text
 
-from bench.harness import record
+from bench.harness import planner_scope, record
 from geo.hotspots import gistar
 from geo.hotspots.run import HotspotQuery, run_emerging, run_hotspots, study_area_grid
 from geo.planning.repair_queue import compute_queue
@@ -33,10 +33,11 @@ def run(ctx) -> list[dict]:
 
     n = QUICK if ctx.quick else FULL
     url = ctx.city_with_appeals(n)
-    engine = create_engine(url)
+    # as the service reads: its role, under row-level security, in a planner's scope
+    engine = create_engine(ctx.as_service(url))
     out = []
-    with engine.connect() as conn:
-        cid = conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+    with engine.connect() as conn, conn.begin():
+        cid = planner_scope(conn)
         total = conn.execute(text("SELECT count(*) FROM appeals")).scalar_one()
         q = HotspotQuery(cell_size=250, band=750)
         t_run, res = best(lambda: run_hotspots(conn, cid, q))

@@ -184,3 +184,14 @@ def timer():
     t0 = time.perf_counter()
     yield box
     box["s"] = time.perf_counter() - t0
+
+
+def planner_scope(conn) -> int:
+    """Put ``conn``'s transaction in a planner's scope of the demo city (row-level security
+    applies as to the service's requests); the city's id."""
+    from geo.appeals.actors import Actor
+    from geo.staff.scope import Scope, apply_scope
+
+    cid = conn.execute(text("SELECT id FROM cities WHERE code = 'PET'")).scalar_one()
+    apply_scope(conn, Scope(cid, Actor(name="bench", role="planner")))
+    return cid
