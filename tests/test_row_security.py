@@ -409,3 +409,46 @@ def test_spatial_lookups_address_search_tiles_and_the_work_list_keep_their_index
         # ix_appeals_created, by index or bitmap, or ix_appeals_org_status and a sort)
         used = re.search(r"Index Scan (using|on) ix_appeals_", work)
         assert used and "Seq Scan on appeals" not in work, work
+
+
+def test_the_policies_of_appeals_let_an_analysis_run_in_parallel(conn, service, city_id):
+    """Every function the appeals' policies call is PARALLEL SAFE (migration 0024): one
+    unsafe function keeps PostgreSQL from planning any part of a query in parallel, and a
+    planner's count per cell over a city's millions of appeals then runs in one process.
+    Checked both ways: the labels in the catalogue, and the plan of the hot spots' count per
+    cell as the service role in a planner's scope (parallel costs set to nothing, so that
+    the small test city is planned as a large one would be)."""
+    policies = conn.execute(
+        text(
+            "SELECT string_agg(coalesce(qual, '') || coalesce(with_check, ''), ' ') "
+            "FROM pg_policies WHERE tablename = 'appeals'"
+        )
+    ).scalar_one()
+    called = set(re.findall(r"(qala_[a-z_]+)\(", policies))
+    assert "qala_resident_appeals" in called and "qala_scope_city" in called
+    labels = dict(
+        conn.execute(
+            text("SELECT proname, proparallel FROM pg_proc WHERE proname = ANY(:n)"),
+            {"n": sorted(called)},
+        ).all()
+    )
+    assert labels == dict.fromkeys(called, "s"), labels
+    with service(Scope(city_id, Actor(name="planner", role="planner"))) as c:
+        for setting in (
+            "parallel_setup_cost",
+            "parallel_tuple_cost",
+            "min_parallel_table_scan_size",
+            "min_parallel_index_scan_size",
+        ):
+            c.execute(text(f"SET LOCAL {setting} = 0"))
+        plan = "\n".join(
+            r[0]
+            for r in c.execute(
+                text(
+                    "EXPLAIN SELECT floor(x_m / 250)::bigint, floor(y_m / 250)::bigint, count(*) "
+                    "FROM appeals a WHERE a.city_id = :c GROUP BY 1, 2"
+                ),
+                {"c": city_id},
+            )
+        )
+    assert "Gather" in plan and "Parallel" in plan, plan
