@@ -80,7 +80,7 @@ def panels_ready(conn: Connection, scope, since: dt.datetime) -> bool:
         return True
     version = data_version(conn, scope.city_id)
     return _kept(_STATS, _stats_key(scope, since, version)) is not None and (
-        _kept(_QUEUES, (scope.city_id, version)) is not None
+        _kept(_QUEUES, (scope.city_id, None, version)) is not None
     )
 
 
@@ -168,13 +168,14 @@ def year_statistics(conn: Connection, scope: Scope, since: dt.datetime) -> dict:
     return stats
 
 
-def kept_queue(conn: Connection, scope: Scope):
-    """The public queue (:func:`geo.planning.repair_queue.public_queue`), kept per data
-    version as the statistics are: the same for every viewer of the city."""
-    key = (scope.city_id, data_version(conn, scope.city_id))
+def kept_queue(conn: Connection, scope: Scope, budget: float | None = None):
+    """The public queue (:func:`geo.planning.repair_queue.public_queue`, cut by ``budget``),
+    kept per data version as the statistics are: the same for every viewer of the city.
+    Shared: its rows are not to be changed."""
+    key = (scope.city_id, budget, data_version(conn, scope.city_id))
     queue = _kept(_QUEUES, key)
     if queue is None:
-        queue = _keep(_QUEUES, key, public_queue(conn, scope.city_id))
+        queue = _keep(_QUEUES, key, public_queue(conn, scope.city_id, budget))
     return queue
 
 
