@@ -111,6 +111,7 @@ def test_marking_a_yard_done_takes_it_out_and_the_queue_recomputes(client, conn,
     cid, ids = yards
     h = staff(conn, "planner", city="QUE")  # a planner of QUE plans QUE's yards
     contractor = make_org(conn, cid, "contractor", "ТОО Асфальт")
+    assert f'id="yard-{ids["Y1"]}"' in client.get("/queue?city=QUE").text  # the page keeps it
     r = client.patch(
         f"/api/v1/yards/{ids['Y1']}/repair?city=QUE",
         headers=h,
@@ -133,6 +134,10 @@ def test_marking_a_yard_done_takes_it_out_and_the_queue_recomputes(client, conn,
     )
     order = [i["yard_id"] for i in client.get("/api/v1/queue?city=QUE").json()["items"]]
     assert order == [ids["Y2"], ids["Y3"], ids["Y4"]]
+    # the page's queue is kept per data version, and a yard's change is a new version: the
+    # yard leaves the page at once, no appeal needed
+    page = client.get("/queue?city=QUE").text
+    assert f'id="yard-{ids["Y1"]}"' not in page and f'id="yard-{ids["Y2"]}"' in page
 
 
 def test_only_planners_change_the_plan_and_bad_dates_are_refused(client, conn, yards):

@@ -80,7 +80,7 @@ def panels_ready(conn: Connection, scope, since: dt.datetime) -> bool:
         return True
     version = data_version(conn, scope.city_id)
     return _kept(_STATS, _stats_key(scope, since, version)) is not None and (
-        _kept(_QUEUES, (scope.city_id, None, version)) is not None
+        _kept(_QUEUES, (scope.city_id, None, version, yards_version(conn, scope))) is not None
     )
 
 
@@ -172,11 +172,25 @@ def kept_queue(conn: Connection, scope: Scope, budget: float | None = None):
     """The public queue (:func:`geo.planning.repair_queue.public_queue`, cut by ``budget``),
     kept per data version as the statistics are: the same for every viewer of the city.
     Shared: its rows are not to be changed."""
-    key = (scope.city_id, budget, data_version(conn, scope.city_id))
+    key = (scope.city_id, budget, data_version(conn, scope.city_id), yards_version(conn, scope))
     queue = _kept(_QUEUES, key)
     if queue is None:
         queue = _keep(_QUEUES, key, public_queue(conn, scope.city_id, budget))
     return queue
+
+
+def yards_version(conn: Connection, scope: Scope) -> int:
+    """The city's yards as the queue ranks them, cheaply (a hash of the fields a planner
+    sets: ``geo.planning.repair_queue.set_repair``): a yard marked done or given dates
+    leaves or moves in the queue at once, not when the next appeal arrives."""
+    return conn.execute(
+        text(
+            "SELECT coalesce(sum(hashtext(concat_ws('|', id, repair_status, planned_start, "
+            "planned_end, contractor_id, cost_estimate, last_repair_year, name))), 0) "
+            "FROM yards WHERE city_id = :c"
+        ),
+        {"c": scope.city_id},
+    ).scalar_one()
 
 
 def forget_panels() -> None:
