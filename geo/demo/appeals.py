@@ -573,8 +573,8 @@ def load_demo_appeals(
     spots = hotspots if hotspots is not None else default_hotspots(objs)
     df = generate_appeals(objs, n, seed=seed, hotspots=spots, taken=numbers_taken(conn, city_id))
     copy_appeals(conn, df)
-    # by the object alone: within the radius nearly every generated appeal repeats another,
-    # and writing millions of links takes minutes (geo.appeals.bulk.link_repeats)
+    # by the object alone: the radius rule does not scale to millions of generated appeals
+    # yet (geo.appeals.bulk.link_repeats)
     repeats = link_repeats(conn, city_id, within_radius=False)
     refresh_object_repeats(conn, city_id)
     advance_sequences(conn, city_id)
