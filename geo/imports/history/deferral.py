@@ -54,6 +54,10 @@ CELLS_TRIGGER = "appeal_cells_insert"
 TALLIES_TRIGGER = "appeal_tallies_insert"
 #: the row trigger of migration 0004 that sets the place of appeals inserted without one
 PLACE_TRIGGER = "appeal_place_insert"
+#: the statement triggers that move a city's counts when appeals change (migrations 0003,
+#: 0023): deferred with the insert triggers, since the load's own updates (the repeat links
+#: it writes) change nothing they count, and the city is recounted after it
+UPDATE_TRIGGERS = ("appeal_cells_update", "appeal_tallies_update")
 
 _fine_counts = ",\n             ".join(
     f"(count(*) FILTER (WHERE status = '{s}'))::integer AS n_{s}" for s in STATES
@@ -215,8 +219,8 @@ def defer_appeal_upkeep(
     conn: Connection, city_id: int | None = None, *, place_given: bool = False
 ) -> Deferred:
     """Drop the non-unique indexes and the foreign keys of ``appeals``; with ``city_id``, also
-    the cell-count and tally triggers (the city's new appeals are counted by
-    :func:`restore_appeal_upkeep`) and the foreign keys of ``appeal_cells``; with
+    the cell-count and tally triggers of inserts and updates (the city's new appeals are
+    counted by :func:`restore_appeal_upkeep`) and the foreign keys of ``appeal_cells``; with
     ``place_given``, the place trigger.
 
     Parameters
@@ -248,10 +252,17 @@ def defer_appeal_upkeep(
         conn.execute(
             text(
                 "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
-                "WHERE tgrelid = 'appeals'::regclass AND tgname IN (:cells, :place, :tallies) "
+                "WHERE tgrelid = 'appeals'::regclass "
+                "AND tgname IN (:cells, :place, :tallies, :cells_up, :tallies_up) "
                 "AND tgenabled <> 'D'"
             ),
-            {"cells": CELLS_TRIGGER, "place": PLACE_TRIGGER, "tallies": TALLIES_TRIGGER},
+            {
+                "cells": CELLS_TRIGGER,
+                "place": PLACE_TRIGGER,
+                "tallies": TALLIES_TRIGGER,
+                "cells_up": UPDATE_TRIGGERS[0],
+                "tallies_up": UPDATE_TRIGGERS[1],
+            },
         ).all()
     )
     if city_id is not None and CELLS_TRIGGER in triggers:
@@ -264,6 +275,9 @@ def defer_appeal_upkeep(
         deferred.foreign_keys += _drop_foreign_keys(conn, "appeal_cells")
         if TALLIES_TRIGGER in triggers:  # the city is recounted after the load
             _drop_trigger(conn, TALLIES_TRIGGER, triggers, deferred)
+            for name in UPDATE_TRIGGERS:
+                if name in triggers:
+                    _drop_trigger(conn, name, triggers, deferred)
     if place_given and PLACE_TRIGGER in triggers:
         _drop_trigger(conn, PLACE_TRIGGER, triggers, deferred)
     return deferred

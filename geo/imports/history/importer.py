@@ -175,6 +175,13 @@ def import_history(
             conn, binary_chunks(rows, prep.city.id, chunk_rows), rows.num_rows, columns, progress
         )
         tm["copy"] = time.perf_counter() - t
+        if deferred and rows.num_rows:
+            # the links written while the indexes, foreign keys and count triggers are away:
+            # each link is a new version of its row, and at millions of repeats that is a
+            # rewrite of the table (about 4x slower with its 16 indexes kept, bench_import)
+            t = time.perf_counter()
+            report.repeats_linked = link_repeats(conn, prep.city.id)
+            tm["repeats"] = time.perf_counter() - t
         if deferred:
             counts = None
             if deferred.cells_city is not None and "cell" in rows.table.column_names:
@@ -186,7 +193,8 @@ def import_history(
         report.imported = rows.num_rows
         t = time.perf_counter()
         if rows.num_rows:
-            report.repeats_linked = link_repeats(conn, prep.city.id)
+            if not deferred:
+                report.repeats_linked = link_repeats(conn, prep.city.id)
             refresh_object_repeats(conn, prep.city.id)
             advance_sequences(conn, prep.city.id, prep.last_numbers)
         tm["after"] = time.perf_counter() - t
