@@ -197,23 +197,41 @@ def link_repeats(conn: Connection, city_id: int, within_radius: bool = True) -> 
     city_id : the city.
     within_radius : False: by the same object only (no radius neighbours).
     """
+    ids, root = find_links(conn, city_id, within_radius)
+    return write_links(conn, city_id, ids, root)
+
+
+def find_links(
+    conn: Connection, city_id: int, within_radius: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The links :func:`link_repeats` writes, not written: the ids of the unlinked appeals
+    that repeat another, and the root each is linked to."""
     cats = conn.execute(text("SELECT code, repeat_radius_m FROM categories ORDER BY code")).all()
     radius_m = np.array([float(r) for _, r in cats] or [0.0])
     ap = read_appeals(conn, city_id, [c for c, _ in cats])
+    none = np.zeros(0, dtype=np.int64)
     if len(ap.id) == 0:
-        return 0
+        return none, none
     parent, ambiguous = best_candidates(ap, radius_m, within_radius)
     if ambiguous.any():
         _settle(conn, city_id, ap, radius_m, within_radius, parent, ambiguous)
     linked = np.flatnonzero(parent >= 0)
     if len(linked) == 0:
-        return 0
+        return none, none
     root = roots(ap, parent)
+    return ap.id[linked], root[linked]
+
+
+def write_links(conn: Connection, city_id: int, ids: np.ndarray, root: np.ndarray) -> int:
+    """Set ``repeat_of_id = root`` for the appeals ``ids`` of the city (one ``UPDATE`` from a
+    temporary table filled by binary COPY); the number of appeals written."""
+    if len(ids) == 0:
+        return 0
     # temporary tables dropped at the end, not ON COMMIT: a caller in autocommit mode (an
     # API test's connection) would lose them after each statement
     conn.execute(text("DROP TABLE IF EXISTS repeat_links"))
     conn.execute(text("CREATE TEMP TABLE repeat_links (id bigint, root bigint)"))
-    _copy_in(conn, "repeat_links", {"id": ap.id[linked], "root": root[linked]})
+    _copy_in(conn, "repeat_links", {"id": ids, "root": root})
     conn.execute(text("ANALYZE repeat_links"))
     count = conn.execute(text(WRITE_SQL), {"c": city_id}).rowcount
     conn.execute(text("DROP TABLE repeat_links"))
