@@ -193,8 +193,8 @@ def link_repeats(conn: Connection, city_id: int, within_radius: bool = True) -> 
     from a temporary table. Appeals already linked keep their link. Returns the number of
     appeals linked.
 
-    The ``UPDATE`` is most of the time on a large city: in the 2.3M-appeal demo city the
-    search takes about 16 s and writing 2.2M links about 270 s. Each link is a new row version
+    The ``UPDATE`` is most of the time on a large city: in the 2.3M-appeal demo city reading
+    and searching take about 15 s, writing 2.2M links 190-220 s. Each link is a new row version
     (the pages are full, so never a HOT update): an entry in each of the 16 indexes, the four
     foreign keys checked again (a row written earlier in the same transaction is re-checked
     even when its keys did not change), and the old and new rows kept for the statement
