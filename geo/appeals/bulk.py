@@ -21,25 +21,29 @@ from geo.appeals.repeat_search import (
 from geo.models import OBJECT_KINDS
 
 #: The city's appeals for :mod:`geo.appeals.repeat_search`, one fixed-size row each in
-#: PostgreSQL's binary COPY format (no NULLs: each has its sentinel): id, category (index into
-#: the categories read first), created_at and created_at minus the category's window (as the
-#: old statement and the live function subtract the interval, in the session's time zone),
-#: object kind and id, placeholder, counts (not rejected or a duplicate), link, the point in
-#: degrees.
+#: PostgreSQL's binary COPY format (no NULLs: each has its sentinel): id, the category (its
+#: index in the order of codes, and its radius), created_at and created_at minus the
+#: category's window (as the live function subtracts the interval, in the session's time
+#: zone), object kind (index in :data:`geo.models.OBJECT_KINDS`, from 1) and id, placeholder,
+#: counts (not rejected or a duplicate), link, and the point in degrees. The indexes come from
+#: joins (a search of an array per row costs seconds at millions of rows).
 POINTS_SQL = """
-SELECT a.id, array_position(%(cats)s::text[], a.category_code::text)::int2,
-       a.created_at, a.created_at - make_interval(days => c.repeat_window_days),
-       coalesce(array_position(%(kinds)s::text[], a.object_kind::text), 0)::int2,
-       coalesce(a.object_id, -1), a.placeholder_geocode,
+SELECT a.id, c.ord, c.repeat_radius_m, a.created_at,
+       a.created_at - make_interval(days => c.repeat_window_days),
+       coalesce(k.ord, 0)::int2, coalesce(a.object_id, -1), a.placeholder_geocode,
        coalesce(a.status NOT IN ('rejected', 'duplicate'), false), coalesce(a.repeat_of_id, -1),
        ST_X(a.geom), ST_Y(a.geom)
 FROM appeals a
-JOIN categories c ON c.code = a.category_code
+JOIN (SELECT code, repeat_radius_m, repeat_window_days,
+             (row_number() OVER (ORDER BY code) - 1)::int2 AS ord
+      FROM categories) AS c ON c.code = a.category_code
+LEFT JOIN unnest(%(kinds)s::text[]) WITH ORDINALITY AS k (kind, ord) ON k.kind = a.object_kind
 WHERE a.city_id = %(c)s
 """
 _FIELDS = [
     ("id", "i8"),
     ("cat", "i2"),
+    ("radius", "i2"),
     ("t", "i8"),
     ("since", "i8"),
     ("kind", "i2"),
@@ -105,9 +109,10 @@ def _copy_in(conn: Connection, table: str, columns: dict[str, np.ndarray]) -> No
         cur.close()
 
 
-def read_appeals(conn: Connection, city_id: int, categories: list[str]) -> CityAppeals:
-    """The city's appeals as arrays, in the order of (created_at, id)."""
-    params = {"c": city_id, "cats": categories, "kinds": list(OBJECT_KINDS)}
+def read_appeals(conn: Connection, city_id: int) -> tuple[CityAppeals, np.ndarray]:
+    """The city's appeals as arrays, in the order of (created_at, id), and the radius of each
+    category (by ``cat``; 0 for a category without appeals)."""
+    params = {"c": city_id, "kinds": list(OBJECT_KINDS)}
     data = _copy_out(conn, POINTS_SQL, params)
     fields = [("count", ">i2")]
     for name, kind in _FIELDS:
@@ -123,9 +128,12 @@ def read_appeals(conn: Connection, city_id: int, categories: list[str]) -> CityA
     if n and oid.max() >= (1 << 59):
         raise RuntimeError("object ids beyond 2**59: the object key would overflow")
     obj = np.where(oid >= 0, kind * (1 << 59) + oid, -1) if n else oid
-    return CityAppeals(
+    cat = rows["cat"].astype(np.int64)
+    radius_m = np.zeros(int(cat.max()) + 1 if n else 1)
+    radius_m[cat] = rows["radius"]
+    ap = CityAppeals(
         id=rows["id"].astype(np.int64),
-        cat=rows["cat"].astype(np.int64) - 1,  # array_position counts from 1
+        cat=cat,
         t=rows["t"].astype(np.int64),
         since=rows["since"].astype(np.int64),
         obj=obj,
@@ -135,6 +143,7 @@ def read_appeals(conn: Connection, city_id: int, categories: list[str]) -> CityA
         lon=rows["lon"].astype(np.float64),
         lat=rows["lat"].astype(np.float64),
     ).sorted()
+    return ap, radius_m
 
 
 def _settle(conn, city_id, ap, radius_m, within_radius, parent, ambiguous) -> None:
@@ -184,12 +193,15 @@ def link_repeats(conn: Connection, city_id: int, within_radius: bool = True) -> 
     from a temporary table. Appeals already linked keep their link. Returns the number of
     appeals linked.
 
-    The ``UPDATE`` is most of the time on a large city: in the 2.3M-appeal demo city the
-    search takes about 16 s and writing 2.2M links about 270 s. Each link is a new row version
+    The ``UPDATE`` is most of the time on a large city: in the 2.3M-appeal demo city reading
+    and searching take about 15 s, writing 2.2M links 190-220 s. Each link is a new row version
     (the pages are full, so never a HOT update): an entry in each of the 16 indexes, the four
     foreign keys checked again (a row written earlier in the same transaction is re-checked
     even when its keys did not change), and the old and new rows kept for the statement
-    triggers on cells and tallies, which find nothing to count.
+    triggers on cells and tallies, which find nothing to count. The history import therefore
+    links while its indexes, keys and those triggers are deferred (43 s to write the same
+    2.2M links, ``bench/bench_repeats.py``); :func:`find_links` and :func:`write_links` are
+    the two halves.
 
     Parameters
     ----------
@@ -206,9 +218,7 @@ def find_links(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The links :func:`link_repeats` writes, not written: the ids of the unlinked appeals
     that repeat another, and the root each is linked to."""
-    cats = conn.execute(text("SELECT code, repeat_radius_m FROM categories ORDER BY code")).all()
-    radius_m = np.array([float(r) for _, r in cats] or [0.0])
-    ap = read_appeals(conn, city_id, [c for c, _ in cats])
+    ap, radius_m = read_appeals(conn, city_id)
     none = np.zeros(0, dtype=np.int64)
     if len(ap.id) == 0:
         return none, none

@@ -105,13 +105,13 @@ class _Points:
         return _Points(*(v[idx] for v in vars(self).values()))
 
 
-def _points(ap: CityAppeals, idx: np.ndarray) -> _Points:
+def _points(ap: CityAppeals, idx: np.ndarray, wrap: bool) -> _Points:
     phi = np.radians(ap.lat[idx])
     s = np.sin(phi)
     w2 = 1 - E2 * s * s
     w = np.sqrt(w2)
     lon = np.radians(ap.lon[idx])
-    if len(lon) and np.ptp(lon) > np.pi:  # across the antimeridian: one side of it
+    if wrap:  # a city across the antimeridian: longitudes on one side of it
         lon = np.where(lon < 0, lon + 2 * np.pi, lon)
     return _Points(idx, phi, lon, 0.5 * A * (1 - E2) / (w2 * w), 0.5 * A * np.cos(phi) / w)
 
@@ -191,9 +191,10 @@ def _chunks(ap: CityAppeals, probe: np.ndarray, radius_m, within_radius) -> Iter
     n1 = np.int64(n + 1)
     rank = np.arange(n, dtype=np.int64)
     first = np.searchsorted(ap.t, ap.since, side="left").astype(np.int64)
+    wrap = bool(len(ap.lon)) and np.ptp(ap.lon) > 180
     for c in np.unique(ap.cat):
         members = rank[ap.cat == c]
-        pts = _points(ap, members)
+        pts = _points(ap, members, wrap)
         eps_k = _eps_k(pts)
         if within_radius:
             yield from _within_radius(ap, probe, pts, float(radius_m[c]), first, n1, eps_k)
@@ -206,8 +207,8 @@ def _chunks(ap: CityAppeals, probe: np.ndarray, radius_m, within_radius) -> Iter
         okey = ap.obj[cand] * n1 + cand
         order = np.argsort(okey, kind="stable")
         okey, cand = okey[order], cand[order]
-        cp = _points(ap, cand)
-        pp = _points(ap, probes)
+        cp = _points(ap, cand, wrap)
+        pp = _points(ap, probes, wrap)
         starts, ends = _slices(okey, ap.obj[probes][:, None], first[probes], probes, n1)
         for i, j in _expand(starts, ends, np.arange(len(probes))):
             d = _metres(pp, i, cp, j, cp.lat[j] - pp.lat[i], cp.lon[j] - pp.lon[i])
