@@ -101,7 +101,7 @@ def run(ctx) -> list[dict]:
                 "<= 60 s",
                 total <= 60 and "cancelled" not in detail,
                 detail="finding + writing as an import does; into the live table with its "
-                "16 indexes the writing alone took ~270 s (a one-off, not this run)",
+                "16 indexes the writing alone took 195-270 s (one-off runs, not this one)",
             ),
         ]
     engine.dispose()
