@@ -43,6 +43,7 @@ from geo.planning import map_layers
 from geo.planning.failing import ClusterQuery, failing_objects
 from geo.planning.repair_plan import PlanRules, repair_plan
 from geo.staff.scope import Scope
+from web.pages import kept
 from web.pages import planner as planner_page
 
 router = APIRouter(prefix="/api/v1/planner", tags=["planning"])
@@ -273,7 +274,7 @@ async def warm_default_view(app) -> None:
             stats = run_in_threadpool(
                 db.read_scoped, scope, planner_page.year_statistics, scope, since
             )
-            queue = run_in_threadpool(db.read_scoped, scope, planner_page.kept_queue, scope)
+            queue = run_in_threadpool(db.read_scoped, scope, kept.kept_queue, scope)
             await asyncio.gather(layer, stats, queue)
     except Exception as exc:  # noqa: BLE001  (a warm-up never stops the service)
         log.warning("planner default view not computed ahead: %s", exc)

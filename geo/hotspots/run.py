@@ -86,7 +86,7 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
             "a.category_code IN (SELECT code FROM categories WHERE group_code = :grp)",
             "grp",
             q.group,
-        ),  # noqa: E501
+        ),
         ("a.created_at >= :since", "since", q.since),
         ("a.created_at < :until", "until", q.until),
         ("a.district_id = :dist", "dist", q.district_id),

@@ -10,9 +10,6 @@ starts (``api.routes.planner_map.warm_default_view``) and kept per data version.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections import OrderedDict
 from typing import Literal
 
 from pydantic import BaseModel
@@ -26,7 +23,7 @@ from geo.planning.ratings import statistics
 from geo.planning.repair_queue import public_queue
 from geo.staff.scope import Scope
 from web import assets, charts, citymap, i18n, render
-from web.pages import planner_words
+from web.pages import kept, planner_words
 
 SEASONS = ("winter", "spring", "summer", "autumn")
 SEASON_COLORS = ["#5b8fc9", "#5fae6e", "#e0b040", "#c0703a"]
@@ -49,13 +46,18 @@ class Params(BaseModel):
     part: Literal["panels"] | None = None
 
 
-def panels(ctx: render.PageContext, conn: Connection, since: dt.datetime) -> dict:
-    """What the page's panels show: the year's totals and charts, and the queue's top.
-    Computed here (and kept per data version), whatever the cache held."""
+def panels(
+    ctx: render.PageContext, conn: Connection, since: dt.datetime, compute: bool = True
+) -> dict | None:
+    """What the page's panels show: the year's totals and charts, and the queue's top, kept
+    per data version; ``compute=False``: None unless both are kept for the current data."""
     t = ctx.t
     if ctx.scope is not None:
-        stats = year_statistics(conn, ctx.scope, since)
-        queue = kept_queue(conn, ctx.scope)
+        version = data_version(conn, ctx.scope.city_id)
+        stats = year_statistics(conn, ctx.scope, since, version, compute)
+        queue = kept.kept_queue(conn, ctx.scope, None, version, compute)
+        if stats is None or queue is None:
+            return None
     else:  # a view rendered alone (tests)
         stats = statistics(conn, ctx.city.id, since)
         queue = public_queue(conn, ctx.city.id)
@@ -72,16 +74,6 @@ def panels(ctx: render.PageContext, conn: Connection, since: dt.datetime) -> dic
         "queue": queue_digest(queue.items, queue.line),
         "line": queue.line,
     }
-
-
-def panels_ready(conn: Connection, scope, since: dt.datetime) -> bool:
-    """Whether the panels' figures are kept for the current data (no computing needed)."""
-    if scope is None:
-        return True
-    version = data_version(conn, scope.city_id)
-    return _kept(_STATS, _stats_key(scope, since, version)) is not None and (
-        _kept(_QUEUES, (scope.city_id, None, version, yards_version(conn, scope))) is not None
-    )
 
 
 def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
@@ -104,8 +96,7 @@ def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
     # year's totals and the queue (1-3 s over 2.3 million appeals) stale: when they are not
     # kept for the current data the page leaves their places waiting and asks for them
     # (``?part=panels``) once its map is drawn, so that the two do not compete.
-    ready = panels_ready(conn, ctx.scope, since)
-    figures = panels(ctx, conn, since) if ready else {}
+    figures = panels(ctx, conn, since, compute=False)
     categories = category_names(conn, ctx.lang)
     words = planner_words.words(ctx.lang)
 
@@ -141,86 +132,43 @@ def view(ctx: render.PageContext, conn: Connection, params: BaseModel) -> str:
         groups=i18n.vocabulary(ctx.lang)["groups"],
         districts=districts(conn, ctx.city.id, ctx.lang),
         layers=map_layers.LAYERS,
-        panels_ready=ready,
+        panels_ready=figures is not None,
         money=render.money,
         percent=render.percent,
-        **figures,
+        **(figures or {}),
     )
 
 
 #: the year's statistics per (city, who sees which appeals, period start, data version)
-_STATS: OrderedDict[tuple, tuple[float, dict]] = OrderedDict()
-_QUEUES: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # the same, the queue
-_STATS_LOCK = threading.Lock()
-STATS_KEEP, STATS_TTL = 16, 300.0  # as the analyses' answers (QALA_ANALYSIS_CACHE_S)
+STATS = kept.Kept()
 
 
-def year_statistics(conn: Connection, scope: Scope, since: dt.datetime) -> dict:
+def year_statistics(
+    conn: Connection,
+    scope: Scope,
+    since: dt.datetime,
+    version: tuple | None = None,
+    compute: bool = True,
+) -> dict | None:
     """The workspace's totals and charts (:func:`geo.planning.ratings.statistics` from
     ``since``), kept per data version as the analyses are (a new or changed appeal makes a
-    new version; two index look-ups), at most :data:`STATS_TTL` seconds: a scan of the
-    year's appeals (0.6 s at 200,000) once, not on every page view. The service computes
-    the default period's ahead, when it starts (``api.routes.planner_map``)."""
-    key = _stats_key(scope, since, data_version(conn, scope.city_id))
-    stats = _kept(_STATS, key)
-    if stats is None:
-        stats = _keep(_STATS, key, statistics(conn, scope.city_id, since))
+    new version; two index look-ups), at most :data:`web.pages.kept.TTL` seconds: a scan of
+    the year's appeals (0.6 s at 200,000) once, not on every page view. The service computes
+    the default period's ahead, when it starts (``api.routes.planner_map``). ``version``:
+    the city's data version when the caller has read it; ``compute=False``: None when the
+    statistics are not kept."""
+    version = version or data_version(conn, scope.city_id)
+    key = (scope.city_id, scope.role, scope.actor.organisation_id, since.isoformat(), version)
+    stats = STATS.get(key)
+    if stats is None and compute:
+        stats = STATS.put(key, statistics(conn, scope.city_id, since))
     return stats
-
-
-def kept_queue(conn: Connection, scope: Scope, budget: float | None = None):
-    """The public queue (:func:`geo.planning.repair_queue.public_queue`, cut by ``budget``),
-    kept per data version as the statistics are: the same for every viewer of the city.
-    Shared: its rows are not to be changed."""
-    key = (scope.city_id, budget, data_version(conn, scope.city_id), yards_version(conn, scope))
-    queue = _kept(_QUEUES, key)
-    if queue is None:
-        queue = _keep(_QUEUES, key, public_queue(conn, scope.city_id, budget))
-    return queue
-
-
-def yards_version(conn: Connection, scope: Scope) -> int:
-    """The city's yards as the queue ranks them, cheaply (a hash of the fields a planner
-    sets: ``geo.planning.repair_queue.set_repair``): a yard marked done or given dates
-    leaves or moves in the queue at once, not when the next appeal arrives."""
-    return conn.execute(
-        text(
-            "SELECT coalesce(sum(hashtext(concat_ws('|', id, repair_status, planned_start, "
-            "planned_end, contractor_id, cost_estimate, last_repair_year, name))), 0) "
-            "FROM yards WHERE city_id = :c"
-        ),
-        {"c": scope.city_id},
-    ).scalar_one()
 
 
 def forget_panels() -> None:
     """Drop the kept statistics and queues (tests: as if the data had changed)."""
-    with _STATS_LOCK:
-        _STATS.clear()
-        _QUEUES.clear()
-
-
-def _stats_key(scope: Scope, since: dt.datetime, version: tuple) -> tuple:
-    return (scope.city_id, scope.role, scope.actor.organisation_id, since.isoformat(), version)
-
-
-def _kept(cache: OrderedDict, key: tuple):
-    """The value kept under ``key`` if it is younger than :data:`STATS_TTL`, else None."""
-    with _STATS_LOCK:
-        hit = cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] <= STATS_TTL:
-            cache.move_to_end(key)
-            return hit[1]
-    return None
-
-
-def _keep(cache: OrderedDict, key: tuple, value):
-    with _STATS_LOCK:
-        cache[key] = (time.monotonic(), value)
-        cache.move_to_end(key)
-        while len(cache) > STATS_KEEP:
-            cache.popitem(last=False)
-    return value
+    STATS.clear()
+    kept.QUEUES.clear()
 
 
 def districts(conn: Connection, city_id: int, lang: str) -> list[tuple[int, str]]:

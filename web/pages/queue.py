@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from geo.planning.repair_queue import explain_ranks, public_queue
 from web import citymap, i18n, render
-from web.pages.planner import kept_queue
+from web.pages.kept import kept_queue
 
 
 class Params(BaseModel):

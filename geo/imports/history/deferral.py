@@ -252,17 +252,10 @@ def defer_appeal_upkeep(
         conn.execute(
             text(
                 "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
-                "WHERE tgrelid = 'appeals'::regclass "
-                "AND tgname IN (:cells, :place, :tallies, :cells_up, :tallies_up) "
+                "WHERE tgrelid = 'appeals'::regclass AND tgname = ANY(:names) "
                 "AND tgenabled <> 'D'"
             ),
-            {
-                "cells": CELLS_TRIGGER,
-                "place": PLACE_TRIGGER,
-                "tallies": TALLIES_TRIGGER,
-                "cells_up": UPDATE_TRIGGERS[0],
-                "tallies_up": UPDATE_TRIGGERS[1],
-            },
+            {"names": [CELLS_TRIGGER, PLACE_TRIGGER, TALLIES_TRIGGER, *UPDATE_TRIGGERS]},
         ).all()
     )
     if city_id is not None and CELLS_TRIGGER in triggers:
