@@ -394,9 +394,10 @@ class Appeal(Base):
     placeholder_geocode: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source_type: Mapped[str | None] = mapped_column(Text)
     # kept by a trigger (migration 0004) unless a bulk loader fills them: the point in the
-    # city's metric CRS, and the yard the appeal concerns (for the repair queue)
-    x_m: Mapped[float | None] = mapped_column(Float(precision=53))
-    y_m: Mapped[float | None] = mapped_column(Float(precision=53))
+    # city's metric CRS (never NULL: an insert that leaves them out gets them from the
+    # trigger, migration 0025), and the yard the appeal concerns (for the repair queue)
+    x_m: Mapped[float] = mapped_column(Float(precision=53), nullable=False)
+    y_m: Mapped[float] = mapped_column(Float(precision=53), nullable=False)
     yard_id: Mapped[int | None] = mapped_column(BigInteger)
     # the Z-order key of the level-20 Web Mercator cell holding the point (migration 0006):
     # set by the same trigger when left NULL, by bulk loaders with geo.infra.cells.cell_keys

@@ -157,3 +157,26 @@ def test_cells_too_large_or_too_small_for_the_city_are_a_clear_422(client, cell_
         r = client.get(path, params={"cell_size": cell_size})
         assert r.status_code == 422, (path, r.text)
         assert "cells" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("cell_size", [50, 100, 250, 500, 75, 130])
+def test_counts_per_cell_equal_an_independent_count(conn, planted, cell_size):
+    """Whatever the route of the count (the 50 m cells regrouped for a side of a whole number
+    of them, a direct count otherwise), every appeal is in the cell its metric coordinates
+    fall in: equal to numpy's floor over the same coordinates."""
+    from geo.hotspots.run import counts_sql, study_area_grid
+
+    srid = conn.execute(text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": planted})
+    _, params = counts_sql(conn, planted, srid.scalar_one(), float(cell_size), "true")
+    assert ("k" in params) == (cell_size % 50 == 0)
+    grid = study_area_grid(conn, planted, HotspotQuery(cell_size=cell_size), cell_size)
+    got = {(int(i), int(j)): int(n) for i, j, n in zip(grid.ix, grid.iy, grid.counts, strict=True)}
+    xy = np.array(
+        conn.execute(
+            text("SELECT x_m, y_m FROM appeals WHERE city_id = :c AND NOT placeholder_geocode"),
+            {"c": planted},
+        ).all()
+    )
+    cells, n = np.unique(np.floor(xy / cell_size).astype(np.int64), axis=0, return_counts=True)
+    assert got == {(int(i), int(j)): int(k) for (i, j), k in zip(cells, n, strict=True)}
+    assert sum(got.values()) == len(xy) > 10_000

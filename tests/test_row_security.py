@@ -407,7 +407,7 @@ def test_spatial_lookups_address_search_tiles_and_the_work_list_keep_their_index
         )
         # an index of appeals serves it (which one is the planner's choice by the statistics:
         # ix_appeals_created, by index or bitmap, or ix_appeals_org_status and a sort)
-        used = re.search(r"Index Scan (using|on) ix_appeals_", work)
+        used = re.search(r"Index Scan (Backward )?(using|on) ix_appeals_", work)
         assert used and "Seq Scan on appeals" not in work, work
 
 
@@ -452,3 +452,29 @@ def test_the_policies_of_appeals_let_an_analysis_run_in_parallel(conn, service, 
             )
         )
     assert "Gather" in plan and "Parallel" in plan, plan
+
+
+def test_the_planner_knows_how_many_50_m_cells_the_appeals_fill(conn, city_id):
+    """The hot spots' count per cell (``geo.hotspots.run.counts_sql``) groups by the appeals'
+    50 m cells first, by the expressions of the statistics of migration 0025. Their number
+    is what lets PostgreSQL group in each parallel worker (``Partial HashAggregate``, 0.5 s
+    at 2.3 million appeals) instead of passing every row to the leader (0.85 s): without
+    the statistics it takes one group per row (checked: with them dropped this fails)."""
+    from geo.demo.appeals import load_demo_appeals
+    from geo.hotspots.run import FINE, counts_sql
+
+    load_demo_appeals(conn, city_id, n=20000, seed=5, events=False)
+    conn.execute(text("ANALYZE appeals"))
+    srid = conn.execute(text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id})
+    sql, params = counts_sql(conn, city_id, srid.scalar_one(), 250.0, "a.city_id = :c")
+    assert params == {"s": 250.0, "k": 250 // FINE}
+    inner = sql[sql.index("(SELECT") + 1 : sql.rindex(") fine")]
+    rows, cells = conn.execute(
+        text(f"SELECT count(*), count(DISTINCT (gx, gy)) FROM ({inner}) f"), {"c": city_id}
+    ).one()
+    conn.execute(text("SET LOCAL enable_sort = off"))
+    plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + inner), {"c": city_id}).scalar_one()
+    estimated = plan[0]["Plan"]["Plan Rows"]
+    appeals = conn.execute(text("SELECT count(*) FROM appeals WHERE city_id = :c"), {"c": city_id})
+    assert rows == cells and cells < appeals.scalar_one() / 3
+    assert cells / 2 <= estimated <= cells * 1.5, (estimated, cells)

@@ -148,7 +148,10 @@ class VectorTiles(VectorGridProtobuf):
         tile_min, tile_max = tile_zooms(layer.name)
         style = json.dumps(layer.style)
         options = (
-            "{rendererFactory: L.canvas.tile, interactive: false, "
+            # the basemap yields to the page's own data: its tiles are fetched at low priority
+            # (Chromium orders a host's queued requests by it), so that a page's analysis or
+            # list is not queued behind the 60-odd tiles of three base layers
+            "{rendererFactory: L.canvas.tile, interactive: false, fetchOptions: {priority: 'low'}, "
             f"minZoom: {max(layer.min_zoom, tile_min)}, maxNativeZoom: {tile_max}, "
             "vectorTileLayerStyles: new Proxy({}, {get: function () { return "
             f"{style}; }}}})}}"

@@ -103,15 +103,16 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
 def _xy(conn: Connection, city_id: int, srid: int) -> dict[str, str]:
     """SQL for the metric x, y of ``appeals a``: the stored ``x_m``/``y_m`` when ``srid`` is
     the city's own metric CRS (computed once on write), else a projection per row."""
+    if _own_srid(conn, city_id, srid):
+        return {"x": "a.x_m", "y": "a.y_m"}
+    return {"x": "ST_X(ST_Transform(a.geom, :srid))", "y": "ST_Y(ST_Transform(a.geom, :srid))"}
+
+
+def _own_srid(conn: Connection, city_id: int, srid: int) -> bool:
     own = conn.execute(
         text("SELECT metric_srid FROM cities WHERE id = :c"), {"c": city_id}
     ).scalar_one()
-    if srid == own:
-        return {
-            "x": "coalesce(a.x_m, ST_X(ST_Transform(a.geom, :srid)))",
-            "y": "coalesce(a.y_m, ST_Y(ST_Transform(a.geom, :srid)))",
-        }
-    return {"x": "ST_X(ST_Transform(a.geom, :srid))", "y": "ST_Y(ST_Transform(a.geom, :srid))"}
+    return srid == own
 
 
 def metric_srid(conn: Connection, city_id: int, srid: int | None) -> int:
@@ -173,12 +174,41 @@ cells AS (
     generate_series(floor(ST_YMin(g) / :s)::bigint, floor(ST_YMax(g) / :s)::bigint) iy
   WHERE ST_Intersects(g, ST_MakeEnvelope(ix * :s, iy * :s, (ix + 1) * :s, (iy + 1) * :s,
                                          :srid))),
-counts AS (
-  SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy, count(*) AS n
-  FROM appeals a
-  WHERE {where} GROUP BY 1, 2)
+counts AS ({counts})
 SELECT ix, iy, {count} FROM {source}
 """
+#: Appeals per cell of side ``:s``, projected per row or read from ``x_m``, ``y_m``.
+COUNTS_SQL = """
+  SELECT floor({x} / :s)::bigint AS ix, floor({y} / :s)::bigint AS iy, count(*) AS n
+  FROM appeals a
+  WHERE {where} GROUP BY 1, 2"""
+#: The same for a side ``:k`` times :data:`FINE` metres in the city's own CRS: the 50 m cells
+#: first, by the very expressions of the statistics of migration 0025, which tell PostgreSQL
+#: how many there are, so that each parallel worker groups its share of the rows (otherwise
+#: the leader alone groups every row: 0.85 s against 0.5 s at 2.3 million appeals); then
+#: the 50 m cells added up into the analysis's, exactly: ``floor(floor(x / 50) / k)`` is
+#: ``floor(x / (50 k))``, and a quotient of two integers is never rounded across one.
+FINE_COUNTS_SQL = """
+  SELECT floor(gx / :k)::bigint AS ix, floor(gy / :k)::bigint AS iy, sum(n)::bigint AS n
+  FROM (SELECT floor(a.x_m / {fine}::double precision) AS gx,
+               floor(a.y_m / {fine}::double precision) AS gy, count(*) AS n
+        FROM appeals a
+        WHERE {where} GROUP BY 1, 2) fine
+  GROUP BY 1, 2"""
+#: The side of the cells the appeals' statistics know (migration 0025's ``SIDE``).
+FINE = 50
+
+
+def counts_sql(
+    conn: Connection, city_id: int, srid: int, cell_size: float, where: str
+) -> tuple[str, dict]:
+    """The query of the appeals ``where`` selects per cell of side ``cell_size``
+    (``ix``, ``iy``, ``n``), and the parameters it adds to the filters' (``s``, and ``k``
+    when it regroups the 50 m cells: a side of a whole number of them in the city's own CRS)."""
+    k = cell_size / FINE
+    if k == int(k) and k >= 1 and _own_srid(conn, city_id, srid):
+        return FINE_COUNTS_SQL.format(where=where, fine=FINE), {"s": cell_size, "k": int(k)}
+    return COUNTS_SQL.format(where=where, **_xy(conn, city_id, srid)), {"s": cell_size}
 
 
 def _check_cell_count(conn: Connection, city_id: int, srid: int, cell_size: float) -> None:
@@ -220,7 +250,9 @@ def study_area_grid(
         count = "coalesce(n, 0)" if with_counts else "0"
     else:
         source, count = "counts", "n"
-    sql = CELLS_SQL.format(where=where, source=source, count=count, **_xy(conn, city_id, srid))
+    counts, more = counts_sql(conn, city_id, srid, cell_size, where)
+    params.update(more)
+    sql = CELLS_SQL.format(counts=counts, source=source, count=count)
     rows = hash_grouped(conn, sql, params)
     grid = _grid(_array(rows, np.int64, 3), cell_size)
     if grid.n_cells == 0 and q.study_area == "incidents":
