@@ -10,6 +10,7 @@ import esda
 import libpysal
 import numpy as np
 
+from geo.hotspots import permutation
 from geo.hotspots.gistar import distance_band_weights, gi_star, gi_star_p, hotspots
 from geo.hotspots.permutation import permutation_counts
 
@@ -84,3 +85,24 @@ def test_uniformly_random_appeals_give_no_hot_spots_after_fdr():
     exact p 5e-5 among 1 124 cells; none at 100 m)."""
     runs = _random_city_runs()
     assert all(sum(n > 0 for n in v) <= 1 for v in runs.values()), runs
+
+
+def test_kept_draws_give_the_same_counts_as_new_ones():
+    """The draws an analysis keeps for the next (``kept_draws``) are those a new generator
+    would make: the counts of a second run equal those of a run with nothing kept, and the
+    second run draws nothing new; a changed count (a new appeal) reuses them too."""
+    cx, cy, x = _bump_grid()
+    W = distance_band_weights(cx, cy, 350)
+    permutation.KEPT.clear()
+    fresh = permutation.permutation_counts(x, W)
+    kept = dict(permutation.KEPT.blocks)
+    assert kept and permutation.KEPT.nbytes > 0
+    again = permutation.permutation_counts(x, W)
+    assert permutation.KEPT.blocks.keys() == kept.keys()  # every block was kept
+    for a, b in ((fresh.n_ge, again.n_ge), (fresh.n_le, again.n_le)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(fresh.permutations, again.permutations)
+    x[7] += 1
+    moved = permutation.permutation_counts(x, W)
+    permutation.KEPT.clear()
+    assert np.array_equal(moved.p, permutation.permutation_counts(x, W).p)
