@@ -34,6 +34,7 @@ p-values but for a 0.1 % chance per cell.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -124,28 +125,34 @@ class _KeptDraws:
     def __init__(self) -> None:
         self.blocks: OrderedDict[tuple, tuple[np.ndarray, dict]] = OrderedDict()
         self.nbytes = 0
+        self._lock = threading.Lock()  # analyses in threads of one process share it
 
     def draw(self, rng: np.random.Generator, rows: int, r: int, pool: int) -> np.ndarray:
         before = rng.bit_generator.state
         key = (repr(before), rows, r, pool)
-        hit = self.blocks.get(key)
+        with self._lock:
+            hit = self.blocks.get(key)
+            if hit is not None:
+                self.blocks.move_to_end(key)
         if hit is not None:
-            self.blocks.move_to_end(key)
             rng.bit_generator.state = hit[1]
             return hit[0]
         out = draw_rows(rng, rows, r, pool)
         if out.nbytes <= DRAWS_KEPT_BLOCK:
             out.flags.writeable = False  # shared by the analyses that come after
-            self.blocks[key] = (out, rng.bit_generator.state)
-            self.nbytes += out.nbytes
-            while self.nbytes > DRAWS_KEPT_BYTES:
-                _, (old, _) = self.blocks.popitem(last=False)
-                self.nbytes -= old.nbytes
+            with self._lock:
+                if key not in self.blocks:
+                    self.blocks[key] = (out, rng.bit_generator.state)
+                    self.nbytes += out.nbytes
+                while self.nbytes > DRAWS_KEPT_BYTES:
+                    _, (old, _) = self.blocks.popitem(last=False)
+                    self.nbytes -= old.nbytes
         return out
 
     def clear(self) -> None:
-        self.blocks.clear()
-        self.nbytes = 0
+        with self._lock:
+            self.blocks.clear()
+            self.nbytes = 0
 
 
 #: The draws of this process's analyses (:func:`kept_draws`).
