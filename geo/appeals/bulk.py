@@ -225,10 +225,12 @@ def link_repeats(conn: Connection, city_id: int, within_radius: bool = True) -> 
     (the pages are full, so never a HOT update): an entry in each of the 16 indexes, the four
     foreign keys checked again (a row written earlier in the same transaction is re-checked
     even when its keys did not change), and the old and new rows kept for the statement
-    triggers on cells and tallies, which find nothing to count. The history import therefore
-    links while its indexes, keys and those triggers are deferred (43 s to write the same
-    2.2M links, ``bench/bench_repeats.py``); :func:`find_links` and :func:`write_links` are
-    the two halves.
+    triggers on cells and tallies, which find nothing to count. The history import into an
+    empty city therefore writes no links afterwards: it finds them before its ``COPY`` from
+    the rows in memory (:func:`search_links`, :mod:`geo.imports.history.repeats`) and the
+    ``COPY`` writes them; into a city with appeals it links after the ``COPY``, with the
+    indexes, keys and those triggers deferred when it defers them. :func:`find_links` and
+    :func:`write_links` are the two halves of this function.
 
     Parameters
     ----------

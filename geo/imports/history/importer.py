@@ -140,7 +140,9 @@ def import_history(
         them after it (same transaction, every row re-checked), and count the new appeals
         per map cell in one statement after the COPY instead of by the insert trigger
         (:mod:`geo.imports.history.deferral`). Locks ``appeals`` for the whole import. Default: only
-        when ``appeals`` is empty.
+        when ``appeals`` is empty. When the city has no appeals, the repeat links are then found
+        before the ``COPY`` and written with the rows (:mod:`geo.imports.history.repeats`);
+        otherwise they are written after it (:func:`geo.appeals.bulk.link_repeats`).
     chunk_rows : int
         Rows per COPY chunk (and progress step).
     progress : bool
@@ -217,6 +219,10 @@ def import_history(
 
 
 def _city_is_empty(conn: Connection, city_id: int) -> bool:
+    """Whether the city has no appeals, and will have none but the import's until the commit:
+    ``appeals`` locked against writers first (the deferral's ``DROP INDEX`` has normally
+    locked it already, more strongly)."""
+    conn.execute(text("LOCK TABLE appeals IN SHARE MODE"))
     return not conn.execute(
         text("SELECT EXISTS (SELECT 1 FROM appeals WHERE city_id = :c)"), {"c": city_id}
     ).scalar_one()
