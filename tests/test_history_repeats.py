@@ -162,11 +162,21 @@ def test_links_written_with_the_rows_equal_the_bulk_pass(
     try:
         report = import_history(engine, path, MAPPING, echo=lambda *_: None, progress=False)
         assert report.imported == len(rows) and report.deferred_indexes
+        assert "defer" in report.timings
         assert settled and settled[0] > 0, "PostGIS settled the pairs the tolerance left open"
         with engine.connect() as conn:
             tx = conn.begin()
             cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
             written = _links(conn, cid)
+            # the ids reserved from the sequence never used before: 1 to n, then n + 1
+            span = conn.execute(text("SELECT min(id), max(id) FROM appeals")).one()
+            assert tuple(span) == (1, len(rows))
+            assert (
+                conn.execute(
+                    text("SELECT nextval(pg_get_serial_sequence('appeals', 'id'))")
+                ).scalar()
+                == len(rows) + 1
+            )
             assert len(written) == report.repeats_linked > 40
             by_id = dict(
                 conn.execute(
@@ -191,3 +201,31 @@ def test_links_written_with_the_rows_equal_the_bulk_pass(
             tx.rollback()
     finally:
         engine.dispose()
+
+
+def test_reserved_ids_are_the_sequences_next_and_nobody_elses(conn, engine):
+    """reserve_ids takes n ids at once from the id sequence of appeals: above every id given
+    before, the sequence going on after them at its own increment, and no other session
+    taking an id until the reserving transaction ends."""
+    from sqlalchemy.exc import OperationalError
+
+    from geo.imports.history.repeats import reserve_ids
+    from tests.factories import insert_appeal, make_city
+
+    cid = make_city(conn, "RSV")
+    before = insert_appeal(conn, cid, 69.40, 54.95)
+    ids = reserve_ids(conn, 1000)
+    assert ids.tolist() == list(range(before + 1, before + 1001))
+    assert reserve_ids(conn, 1).tolist() == [before + 1001]
+    with engine.connect() as other:
+        other.execute(text("SET lock_timeout = '200ms'"))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            other.execute(text("SELECT nextval(pg_get_serial_sequence('appeals', 'id'))"))
+    assert insert_appeal(conn, cid, 69.40, 54.95) == before + 1002
+    increment = conn.execute(
+        text(
+            "SELECT seqincrement FROM pg_sequence "
+            "WHERE seqrelid = CAST(pg_get_serial_sequence('appeals', 'id') AS regclass)"
+        )
+    ).scalar_one()
+    assert increment == 1

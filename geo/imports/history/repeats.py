@@ -9,12 +9,18 @@ get their ids before the ``COPY`` (taken from the id sequence of ``appeals``), t
 rewrote every repeat (a new row version each: 2.2 million in the 2.3M-appeal city, and a heap
 twice the size for the indexes to be rebuilt over).
 
-The ids come from ``nextval`` of the column's own sequence, one call per row in a single
-statement: each call is atomic, so ids another session takes meanwhile (a live appeal waiting
-on the lock, or any ``nextval``) are never among ours, and ours are above every id the
-sequence gave before. They are not necessarily consecutive; they are sorted and given in the
-rows' order (the order of opening), so that the live rule's order of (``created_at``, ``id``)
-is the rows' order, as it is when the sequence numbers the rows during the ``COPY``.
+The ids come from the column's own sequence, in one step whatever the number of rows
+(:func:`reserve_ids`; ``nextval`` once per row took 4 s at 2.3M rows): ``ALTER SEQUENCE``
+first, which blocks every other session's ``nextval`` until the import's transaction ends
+(PostgreSQL's documented behaviour since version 10); then ``nextval`` once at the usual
+increment (the first id, also on a sequence never used), and once more at ``n - 1`` times it
+(the last id); then the increment as it was. No other session can take an id in between, so
+the ids from the first to the last are ours; they are above every id the sequence gave before
+and below every id it gives after. A live appeal waits anyway (the table is locked for the
+import); a rolled-back import leaves a gap in the ids, as a rolled-back insert does. The ids
+are given in the rows' order (the order of opening), so that the live rule's order of
+(``created_at``, ``id``) is the rows' order, as it is when the sequence numbers the rows
+during the ``COPY``.
 """
 
 from __future__ import annotations
@@ -24,31 +30,37 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
-from geo.appeals.bulk import copy_out, object_keys, search_links, window_starts
+from geo.appeals.bulk import object_keys, search_links, window_starts
 from geo.appeals.repeat_search import CityAppeals
-from geo.imports.history.binary import COPY_HEADER, PG_EPOCH_US
+from geo.imports.history.binary import PG_EPOCH_US
 from geo.imports.history.parse import null_mask
 from geo.imports.history.rows import PreparedRows
 from geo.models import OBJECT_KINDS
 
-#: ``n`` ids of the sequence of ``appeals.id``, in one statement (binary COPY out)
-RESERVE_SQL = """
-SELECT nextval(pg_get_serial_sequence('appeals', 'id')) FROM generate_series(1, %(n)s)
-"""
-
 
 def reserve_ids(conn: Connection, n: int) -> np.ndarray:
     """``n`` new ids of ``appeals`` from its id sequence, ascending (see the module's
-    docstring)."""
+    docstring); the sequence's other users wait for the caller's commit."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    data = copy_out(conn, RESERVE_SQL, {"n": n})
-    row = np.dtype([("count", ">i2"), ("len", ">i4"), ("id", ">i8")])
-    ids = np.frombuffer(data, dtype=row, count=n, offset=len(COPY_HEADER))["id"].astype(np.int64)
-    ids.sort()
-    if len(np.unique(ids)) != n:
-        raise RuntimeError("the id sequence of appeals gave an id twice")
-    return ids
+    seq = conn.execute(text("SELECT pg_get_serial_sequence('appeals', 'id')")).scalar_one()
+    step = conn.execute(
+        text("SELECT seqincrement FROM pg_sequence WHERE seqrelid = CAST(:s AS regclass)"),
+        {"s": seq},
+    ).scalar_one()
+    if step <= 0:
+        raise RuntimeError(f"{seq} counts down ({step}): ids cannot be reserved")
+    # the name as PostgreSQL quotes it (pg_get_serial_sequence), not from the caller
+    conn.execute(text(f"ALTER SEQUENCE {seq} INCREMENT BY {int(step)}"))  # the lock
+    nextval = text("SELECT nextval(CAST(:s AS regclass))")
+    first = conn.execute(nextval, {"s": seq}).scalar_one()
+    if n > 1:
+        conn.execute(text(f"ALTER SEQUENCE {seq} INCREMENT BY {int(step) * (n - 1)}"))
+        last = conn.execute(nextval, {"s": seq}).scalar_one()
+        conn.execute(text(f"ALTER SEQUENCE {seq} INCREMENT BY {int(step)}"))
+        if last != first + step * (n - 1):
+            raise RuntimeError(f"{seq} gave {last}, not {first} + {step} x {n - 1}")
+    return first + step * np.arange(n, dtype=np.int64)
 
 
 def _decoded(col: pa.ChunkedArray | pa.Array) -> pa.Array:
