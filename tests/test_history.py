@@ -305,6 +305,37 @@ def test_boston_numbers_and_after_steps(hist_engine, boston, bos_rows):
         tx.rollback()
 
 
+def test_boston_links_written_with_the_rows_are_those_of_the_bulk_pass(hist_engine, boston):
+    """The first import into an empty table links before its COPY, from the rows in memory:
+    the rows are written once, with their links (every row version made by the COPY's one
+    command: no UPDATE), and the bulk pass over the table, every link cleared, finds exactly
+    those links."""
+    from geo.appeals.bulk import find_links
+
+    assert boston.deferred_indexes and "defer" in boston.timings
+    with hist_engine.connect() as conn:
+        tx = conn.begin()
+        cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
+        commands = conn.execute(
+            text("SELECT count(DISTINCT cmin::text) FROM appeals WHERE city_id = :c"), {"c": cid}
+        ).scalar_one()
+        assert commands == 1, "every appeal as the COPY wrote it"
+        written = dict(
+            conn.execute(
+                text(
+                    "SELECT id, repeat_of_id FROM appeals "
+                    "WHERE city_id = :c AND repeat_of_id IS NOT NULL"
+                ),
+                {"c": cid},
+            ).all()
+        )
+        assert len(written) == boston.repeats_linked > 10_000
+        conn.execute(text("UPDATE appeals SET repeat_of_id = NULL WHERE city_id = :c"), {"c": cid})
+        ids, root = find_links(conn, cid)
+        assert dict(zip(ids.tolist(), root.tolist(), strict=True)) == written
+        tx.rollback()
+
+
 def test_boston_indexes_and_keys_are_back(hist_engine, boston):
     with hist_engine.connect() as conn:
         idx = set(

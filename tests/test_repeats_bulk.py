@@ -288,3 +288,38 @@ def test_bulk_linking_equals_live_intake_on_edge_cases(conn, monkeypatch):
     assert got == expected
     assert settled and settled[0] > 0, "PostGIS settled the appeals the tolerance left open"
     assert linked == sum(v is not None for v in expected.values()) - len(manual)
+
+
+def test_window_starts_subtract_days_as_the_session_time_zone_does(conn):
+    """``created_at`` minus the window as PostgreSQL subtracts ``make_interval(days => w)`` in
+    the session's time zone (the read path's ``POINTS_SQL``, the live function): across
+    changes of the clocks (a gap, an overlap, half an hour on Lord Howe) as in a fixed zone."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    us = 1_000_000
+    starts = conn.execute(
+        text(
+            "SELECT (extract(epoch FROM CAST(t AS timestamptz)) * 1000000)::bigint "
+            "- 946684800000000 FROM unnest(CAST(:ts AS text[])) AS t"
+        ),
+        {"ts": ["2015-03-08 07:00+00", "2015-11-01 06:00+00", "2015-10-04 15:30+00"]},
+    ).scalars()
+    # every 10 minutes (and a random microsecond) over two days around each change
+    t = np.concatenate([s + np.arange(-86_400, 86_400, 600) * us for s in starts])
+    t = t + rng.integers(0, 600 * us, len(t))
+    days = rng.choice([1, 3, 7, 14, 30, 365], len(t))
+    for zone in ("UTC", "Etc/GMT-5", "America/New_York", "Europe/London", "Australia/Lord_Howe"):
+        conn.execute(text("SELECT set_config('TimeZone', :z, true)"), {"z": zone})
+        expected = conn.execute(
+            text(
+                "SELECT (extract(epoch FROM timestamptz '2000-01-01 00:00+00' "
+                "+ t * interval '1 microsecond' - make_interval(days => d)) * 1000000)::bigint "
+                "- 946684800000000 FROM unnest(CAST(:t AS bigint[]), CAST(:d AS int[])) AS x (t, d)"
+            ),
+            {"t": t.tolist(), "d": days.tolist()},
+        ).scalars()
+        got = bulk.window_starts(conn, t, days)
+        assert got.tolist() == list(expected), zone
+        if zone == "America/New_York":  # days of 23 and 25 hours: not arithmetic
+            assert (got != t - days * 86_400 * us).any()

@@ -6,6 +6,7 @@ object recounted, and the registration-number sequences moved past the numbers a
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 import numpy as np
@@ -58,15 +59,28 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 
 #: The pairs that may decide an ambiguous appeal, measured by PostGIS as the live function
 #: measures: ``ST_DWithin`` on geography for a pair within the radius, the distance rounded to
-#: 0.1 m (in tenths here), the candidate first as live.
+#: 0.1 m (in tenths here), the candidate first as live. The points are sent as numbers (the
+#: doubles of ``ST_X``/``ST_Y`` of the stored point, or those a load is about to write): the
+#: same geography as the stored ``geom`` cast, so the rows need not be in the table yet.
 SETTLE_SQL = """
 SELECT p.i,
-       p.same OR ST_DWithin(b.geom::geography, a.geom::geography, p.r) AS eligible,
-       (round(ST_Distance(b.geom::geography, a.geom::geography)::numeric, 1) * 10)::bigint
-FROM repeat_pairs p
-JOIN appeals a ON a.city_id = :c AND a.id = p.a
-JOIN appeals b ON b.city_id = :c AND b.id = p.b
+       p.same OR ST_DWithin(g.b, g.a, p.r) AS eligible,
+       (round(ST_Distance(g.b, g.a)::numeric, 1) * 10)::bigint
+FROM repeat_pairs p,
+     LATERAL (SELECT ST_SetSRID(ST_MakePoint(p.ax, p.ay), 4326)::geography AS a,
+                     ST_SetSRID(ST_MakePoint(p.bx, p.by), 4326)::geography AS b) AS g
 """
+
+#: ``created_at`` minus a window of days as the live function subtracts it: in the session's
+#: time zone (a day across a change of the clocks is 23 or 25 hours).
+WINDOW_SQL = """
+SELECT t - make_interval(days => d::integer) FROM repeat_windows ORDER BY i
+"""
+#: Session time zones without changes of the clocks, where the window is plain arithmetic.
+_FIXED_ZONE = re.compile(
+    r"(?i)(etc/)?(utc|uct|gmt|gmt0|gmt[+-]0|greenwich|universal|zulu|gmt[+-]\d{1,2})"
+)
+_DAY_US = 86_400_000_000
 
 #: The links, written from a temporary table in one statement.
 WRITE_SQL = """
@@ -75,7 +89,7 @@ FROM repeat_links l WHERE a.city_id = :c AND a.id = l.id
 """
 
 
-def _copy_out(conn: Connection, sql: str, params: dict) -> bytes:
+def copy_out(conn: Connection, sql: str, params: dict) -> bytes:
     """The rows of a query in PostgreSQL's binary COPY format, in the caller's transaction."""
     cur = conn.connection.dbapi_connection.cursor()
     try:
@@ -88,12 +102,13 @@ def _copy_out(conn: Connection, sql: str, params: dict) -> bytes:
 
 
 def _copy_in(conn: Connection, table: str, columns: dict[str, np.ndarray]) -> None:
-    """Columns of int64 or bool into a table with PostgreSQL's binary COPY."""
+    """Columns of int64, float64 or bool into a table with PostgreSQL's binary COPY (int64
+    also into ``timestamptz``: microseconds since 2000)."""
     n = len(next(iter(columns.values())))
     fields = [("count", ">i2")]
     for name, values in columns.items():
-        size = 1 if values.dtype == bool else 8
-        fields += [(f"{name}_len", ">i4"), (name, "?" if size == 1 else ">i8")]
+        kind = {"b": "?", "f": ">f8"}.get(values.dtype.kind, ">i8")
+        fields += [(f"{name}_len", ">i4"), (name, kind)]
     rows = np.zeros(n, dtype=np.dtype(fields))
     rows["count"] = len(columns)
     for name, values in columns.items():
@@ -109,11 +124,22 @@ def _copy_in(conn: Connection, table: str, columns: dict[str, np.ndarray]) -> No
         cur.close()
 
 
+def object_keys(kind: np.ndarray, oid: np.ndarray) -> np.ndarray:
+    """The map object of each appeal as one number for :class:`CityAppeals` (``obj``): the
+    kind (its position in :data:`geo.models.OBJECT_KINDS`, from 1) and the id; -1 without an
+    id."""
+    kind = np.asarray(kind).astype(np.int64)
+    oid = np.asarray(oid).astype(np.int64)
+    if len(oid) and oid.max() >= (1 << 59):
+        raise RuntimeError("object ids beyond 2**59: the object key would overflow")
+    return np.where(oid >= 0, kind * (1 << 59) + oid, -1) if len(oid) else oid
+
+
 def read_appeals(conn: Connection, city_id: int) -> tuple[CityAppeals, np.ndarray]:
     """The city's appeals as arrays, in the order of (created_at, id), and the radius of each
     category (by ``cat``; 0 for a category without appeals)."""
     params = {"c": city_id, "kinds": list(OBJECT_KINDS)}
-    data = _copy_out(conn, POINTS_SQL, params)
+    data = copy_out(conn, POINTS_SQL, params)
     fields = [("count", ">i2")]
     for name, kind in _FIELDS:
         fields += [(f"{name}_len", ">i4"), (name, kind if kind == "?" else ">" + kind)]
@@ -123,11 +149,7 @@ def read_appeals(conn: Connection, city_id: int) -> tuple[CityAppeals, np.ndarra
     widths = {name: np.dtype(kind).itemsize for name, kind in _FIELDS}
     if n and not all((rows[f"{k}_len"] == w).all() for k, w in widths.items()):
         raise RuntimeError("unexpected NULL or width in the appeals' binary COPY")
-    kind = rows["kind"].astype(np.int64)
-    oid = rows["oid"].astype(np.int64)
-    if n and oid.max() >= (1 << 59):
-        raise RuntimeError("object ids beyond 2**59: the object key would overflow")
-    obj = np.where(oid >= 0, kind * (1 << 59) + oid, -1) if n else oid
+    obj = object_keys(rows["kind"], rows["oid"])
     cat = rows["cat"].astype(np.int64)
     radius_m = np.zeros(int(cat.max()) + 1 if n else 1)
     radius_m[cat] = rows["radius"]
@@ -146,22 +168,27 @@ def read_appeals(conn: Connection, city_id: int) -> tuple[CityAppeals, np.ndarra
     return ap, radius_m
 
 
-def _settle(conn, city_id, ap, radius_m, within_radius, parent, ambiguous) -> None:
+def _settle(conn, ap, radius_m, within_radius, parent, ambiguous) -> None:
     """The ambiguous appeals' candidates, chosen by PostGIS's measures (in ``parent``)."""
     a, b, notsame = deciding_pairs(ap, radius_m, within_radius, ambiguous)
     conn.execute(text("DROP TABLE IF EXISTS repeat_pairs"))
     conn.execute(
-        text("CREATE TEMP TABLE repeat_pairs (i bigint, a bigint, b bigint, same bool, r bigint)")
+        text(
+            "CREATE TEMP TABLE repeat_pairs (i bigint, same bool, r bigint, "
+            "ax float8, ay float8, bx float8, by float8)"
+        )
     )
     pairs = {
         "i": np.arange(len(a), dtype=np.int64),
-        "a": ap.id[a],
-        "b": ap.id[b],
         "same": notsame == 0,
         "r": radius_m[ap.cat[a]].astype(np.int64),
+        "ax": ap.lon[a],
+        "ay": ap.lat[a],
+        "bx": ap.lon[b],
+        "by": ap.lat[b],
     }
     _copy_in(conn, "repeat_pairs", pairs)
-    measured = conn.execute(text(SETTLE_SQL), {"c": city_id}).all()
+    measured = conn.execute(text(SETTLE_SQL)).all()
     conn.execute(text("DROP TABLE repeat_pairs"))
     parent[ambiguous] = -1
     won = np.array([(i, tenths) for i, eligible, tenths in measured if eligible], dtype=np.int64)
@@ -198,10 +225,12 @@ def link_repeats(conn: Connection, city_id: int, within_radius: bool = True) -> 
     (the pages are full, so never a HOT update): an entry in each of the 16 indexes, the four
     foreign keys checked again (a row written earlier in the same transaction is re-checked
     even when its keys did not change), and the old and new rows kept for the statement
-    triggers on cells and tallies, which find nothing to count. The history import therefore
-    links while its indexes, keys and those triggers are deferred (43 s to write the same
-    2.2M links, ``bench/bench_repeats.py``); :func:`find_links` and :func:`write_links` are
-    the two halves.
+    triggers on cells and tallies, which find nothing to count. The history import into an
+    empty city therefore writes no links afterwards: it finds them before its ``COPY`` from
+    the rows in memory (:func:`search_links`, :mod:`geo.imports.history.repeats`) and the
+    ``COPY`` writes them; into a city with appeals it links after the ``COPY``, with the
+    indexes, keys and those triggers deferred when it defers them. :func:`find_links` and
+    :func:`write_links` are the two halves of this function.
 
     Parameters
     ----------
@@ -219,17 +248,61 @@ def find_links(
     """The links :func:`link_repeats` writes, not written: the ids of the unlinked appeals
     that repeat another, and the root each is linked to."""
     ap, radius_m = read_appeals(conn, city_id)
+    return search_links(conn, ap, radius_m, within_radius)
+
+
+def search_links(
+    conn: Connection, ap: CityAppeals, radius_m: np.ndarray, within_radius: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The links of appeals given as arrays (read from the table by :func:`read_appeals`, or
+    about to be written by a load): the ids of the unlinked appeals that repeat another, and
+    the root each is linked to. ``conn`` only measures the few ambiguous pairs (PostGIS on
+    the points themselves: the appeals need not be in the table).
+
+    Parameters
+    ----------
+    conn : a connection, for PostGIS.
+    ap : the appeals, in the order of :meth:`CityAppeals.sorted`; ``since`` as
+        :func:`window_starts` gives it.
+    radius_m : the radius of each category (indexed by ``ap.cat``).
+    within_radius : False: by the same object only.
+    """
     none = np.zeros(0, dtype=np.int64)
     if len(ap.id) == 0:
         return none, none
     parent, ambiguous = best_candidates(ap, radius_m, within_radius)
     if ambiguous.any():
-        _settle(conn, city_id, ap, radius_m, within_radius, parent, ambiguous)
+        _settle(conn, ap, radius_m, within_radius, parent, ambiguous)
     linked = np.flatnonzero(parent >= 0)
     if len(linked) == 0:
         return none, none
     root = roots(ap, parent)
     return ap.id[linked], root[linked]
+
+
+def window_starts(conn: Connection, t: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``t - make_interval(days => days)`` as :data:`POINTS_SQL` (and the live function)
+    computes it, in the session's time zone: ``t`` and the result in microseconds since
+    2000-01-01 UTC (as ``timestamptz`` travels in binary COPY).
+
+    In a zone without changes of the clocks (UTC, ``Etc/GMT+5``, ...) a day is 24 hours and
+    this is arithmetic; in any other zone (whose days may be 23 or 25 hours, with PostgreSQL's
+    own reading of a local time in a gap or an overlap) PostgreSQL computes it, on the values
+    sent by binary COPY.
+    """
+    t = np.asarray(t, dtype=np.int64)
+    days = np.asarray(days, dtype=np.int64)
+    zone = conn.execute(text("SELECT current_setting('TimeZone')")).scalar_one()
+    if _FIXED_ZONE.fullmatch(zone) or len(t) == 0:
+        return t - days * _DAY_US
+    conn.execute(text("DROP TABLE IF EXISTS repeat_windows"))
+    conn.execute(text("CREATE TEMP TABLE repeat_windows (i bigint, t timestamptz, d bigint)"))
+    _copy_in(conn, "repeat_windows", {"i": np.arange(len(t), dtype=np.int64), "t": t, "d": days})
+    data = copy_out(conn, WINDOW_SQL, {})
+    conn.execute(text("DROP TABLE repeat_windows"))
+    row = np.dtype([("count", ">i2"), ("len", ">i4"), ("since", ">i8")])
+    rows = np.frombuffer(data, dtype=row, count=len(t), offset=len(_COPY_HEADER))
+    return rows["since"].astype(np.int64)
 
 
 def write_links(conn: Connection, city_id: int, ids: np.ndarray, root: np.ndarray) -> int:

@@ -42,6 +42,9 @@ BINARY_COLUMNS = [
     "source_type",
 ]
 PLACE_COLUMNS = ["x_m", "y_m", "cell", "yard_id"]
+#: then these when the rows have their ids and links already (a first import:
+#: :mod:`geo.imports.history.repeats`)
+LINK_COLUMNS = ["id", "repeat_of_id"]
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 COPY_TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
@@ -78,7 +81,12 @@ _METRIC_PART = np.dtype(
 
 def copy_columns(rows: pa.Table) -> list[str]:
     """The columns the COPY of these rows writes."""
-    return BINARY_COLUMNS + (PLACE_COLUMNS if "x_m" in rows.column_names else [])
+    names = rows.column_names
+    return (
+        BINARY_COLUMNS
+        + (PLACE_COLUMNS if "x_m" in names else [])
+        + (LINK_COLUMNS if "id" in names else [])
+    )
 
 
 def _micros(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +163,9 @@ def binary_chunk(rows: pa.Table, city_id: int) -> bytes:
         metric["l_cell"], metric["cell"] = 8, rows["cell"].to_numpy()
         yard = rows["yard_id"].combine_chunks()
         parts += [fixed_binary(metric), _int8_field(yard.fill_null(0).to_numpy(), null_mask(yard))]
+    for name in LINK_COLUMNS if "id" in rows.column_names else []:
+        col = rows[name].combine_chunks()
+        parts.append(_int8_field(col.fill_null(0).to_numpy(), null_mask(col)))
     joined = pc.binary_join_element_wise(
         *parts, pa.scalar(b"", pa.binary()), null_handling="replace", null_replacement=""
     )

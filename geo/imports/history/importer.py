@@ -26,6 +26,7 @@ from geo.imports.history.database import (
 from geo.imports.history.deferral import defer_appeal_upkeep, fine_counts, restore_appeal_upkeep
 from geo.imports.history.mapping import Mapping, load_mapping
 from geo.imports.history.parse import lookup, read_source
+from geo.imports.history.repeats import link_before_copy
 from geo.imports.history.report import HistoryReport
 from geo.imports.history.rows import CityTarget, PreparedRows, assign_reg_numbers, prepare_rows
 
@@ -139,7 +140,9 @@ def import_history(
         them after it (same transaction, every row re-checked), and count the new appeals
         per map cell in one statement after the COPY instead of by the insert trigger
         (:mod:`geo.imports.history.deferral`). Locks ``appeals`` for the whole import. Default: only
-        when ``appeals`` is empty.
+        when ``appeals`` is empty. When the city has no appeals, the repeat links are then found
+        before the ``COPY`` and written with the rows (:mod:`geo.imports.history.repeats`);
+        otherwise they are written after it (:func:`geo.appeals.bulk.link_repeats`).
     chunk_rows : int
         Rows per COPY chunk (and progress step).
     progress : bool
@@ -165,17 +168,27 @@ def import_history(
                 and rows.num_rows > 0
             )
         t = time.perf_counter()
-        columns = copy_columns(rows.table)
         deferred = (
-            defer_appeal_upkeep(conn, prep.city.id, place_given="x_m" in columns)
+            defer_appeal_upkeep(conn, prep.city.id, place_given="x_m" in rows.table.column_names)
             if defer_indexes
             else None
         )
+        # linked before the COPY when the rows are the city's only appeals (asked under the
+        # lock the deferral took): the COPY writes each link with its row, nothing rewritten
+        link_first = bool(deferred) and rows.num_rows > 0 and _city_is_empty(conn, prep.city.id)
+        if deferred:
+            tm["defer"] = (t1 := time.perf_counter()) - t
+            t = t1
+        if link_first:
+            report.repeats_linked = link_before_copy(conn, rows)
+            tm["repeats"] = (t1 := time.perf_counter()) - t
+            t = t1
+        columns = copy_columns(rows.table)
         copy_rows(
             conn, binary_chunks(rows, prep.city.id, chunk_rows), rows.num_rows, columns, progress
         )
         tm["copy"] = time.perf_counter() - t
-        if deferred and rows.num_rows:
+        if deferred and rows.num_rows and not link_first:
             # the links written while the indexes, foreign keys and count triggers are away:
             # each link is a new version of its row, and at millions of repeats that is a
             # rewrite of the table (about 4x slower with its 16 indexes kept, bench_import)
@@ -203,3 +216,13 @@ def import_history(
     report.seconds = time.perf_counter() - t0
     echo(f"{report.imported:,} appeals imported into {report.city_code} in {report.seconds:.1f} s")
     return report
+
+
+def _city_is_empty(conn: Connection, city_id: int) -> bool:
+    """Whether the city has no appeals, and will have none but the import's until the commit:
+    ``appeals`` locked against writers first (the deferral's ``DROP INDEX`` has normally
+    locked it already, more strongly)."""
+    conn.execute(text("LOCK TABLE appeals IN SHARE MODE"))
+    return not conn.execute(
+        text("SELECT EXISTS (SELECT 1 FROM appeals WHERE city_id = :c)"), {"c": city_id}
+    ).scalar_one()
