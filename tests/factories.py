@@ -166,3 +166,26 @@ def insert_appeal(
             **values,
         },
     ).scalar_one()
+
+
+def categories_database(make_database) -> str:
+    """A new database (``make_database``), migrated, with the categories loaded and no
+    appeal: what a first history import goes into. Its URL."""
+    from sqlalchemy import create_engine
+
+    from geo.city.catalog import load_categories
+    from geo.infra.migrate import upgrade
+
+    url = make_database()
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        load_categories(conn)
+    engine.dispose()
+    return url
+
+
+#: Offsets (metres) and azimuths (degrees) around a category's radius where the live rule's
+#: answer turns: a centimetre, the ellipsoid's micrometre error, a nanometre, exactly on it.
+RADIUS_EDGES = [(0.01, 90), (-0.01, 90), (2e-7, 0), (-2e-7, 0), (0.0, 30), (1e-9, 60), (-1e-9, 120)]
+RADIUS_EDGES += [(0.01, 200), (-0.01, 200)]

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from geo.infra.settings import PROJECT_ROOT
+from tests.factories import categories_database
 
 BOSTON = PROJECT_ROOT.parent / "shared" / "data" / "boston311_2015.parquet"
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
@@ -71,16 +72,7 @@ SMALL_REJECTED = {
 @pytest.fixture(scope="module")
 def hist_url(make_database) -> str:
     """An empty database, migrated, with the categories loaded."""
-    from geo.city.catalog import load_categories
-    from geo.infra.migrate import upgrade
-
-    url = make_database()
-    upgrade(url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        load_categories(conn)
-    engine.dispose()
-    return url
+    return categories_database(make_database)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from geo.infra.settings import PROJECT_ROOT
+from tests.factories import categories_database
 
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
 HEADER = (
@@ -52,16 +53,7 @@ def history_csv(path: Path, n: int, prefix: str, seed: int) -> Path:
 def empty_url(make_database) -> str:
     """An empty database, migrated, with the categories: the first import into a copy of it
     defers its upkeep. Nobody stays connected (it is copied)."""
-    from geo.city.catalog import load_categories
-    from geo.infra.migrate import upgrade
-
-    url = make_database()
-    upgrade(url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        load_categories(conn)
-    engine.dispose()
-    return url
+    return categories_database(make_database)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from geo.appeals import bulk
 from geo.infra.settings import PROJECT_ROOT
+from tests.factories import RADIUS_EDGES, categories_database
 
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
 HEADER = (
@@ -35,16 +36,7 @@ GRAFFITI, LIGHT, TREE = "Graffiti Removal", "Street Light Outages", "Tree Mainte
 @pytest.fixture(scope="module")
 def blank_url(make_database) -> str:
     """A migrated database with the categories and no appeals, to copy for each import."""
-    from geo.city.catalog import load_categories
-    from geo.infra.migrate import upgrade
-
-    url = make_database()
-    upgrade(url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        load_categories(conn)
-    engine.dispose()
-    return url
+    return categories_database(make_database)
 
 
 def _edge_rows() -> tuple[list[tuple[float, float, datetime, str]], dict[str, list[int]]]:
@@ -67,10 +59,7 @@ def _edge_rows() -> tuple[list[tuple[float, float, datetime, str]], dict[str, li
         return x, y
 
     # radius boundaries of public_order (250 m): +- 1 cm, +- 0.2 micrometre, a nanometre
-    for k, (off, az) in enumerate(
-        [(0.01, 90), (-0.01, 90), (2e-7, 0), (-2e-7, 0), (0.0, 30), (1e-9, 60), (-1e-9, 120)]
-        + [(0.01, 200), (-0.01, 200)]
-    ):
+    for k, (off, az) in enumerate(RADIUS_EDGES):
         x0, y0 = X - 0.04 + 0.006 * k, Y + 0.03
         add(x0, y0, 0)
         add(*away(x0, y0, 250 + off, az), 3600)

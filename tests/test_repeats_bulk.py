@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from geo.appeals import bulk
 from geo.appeals.bulk import link_repeats
-from tests.factories import insert_appeal, make_city
+from tests.factories import RADIUS_EDGES, insert_appeal, make_city
 
 X, Y = 69.40, 54.95
 M = 1 / 111_320 / 0.5750  # one metre of longitude at 54.95° N (cos 54.95° = 0.5750)
@@ -158,10 +158,7 @@ def test_bulk_linking_equals_live_intake_on_edge_cases(conn, monkeypatch):
         return x, y
 
     # garbage: 150 m, 14 days
-    for k, (off, az) in enumerate(
-        [(0.01, 90), (-0.01, 90), (2e-7, 0), (-2e-7, 0), (0.0, 30), (1e-9, 60), (-1e-9, 120)]
-        + [(0.01, 200), (-0.01, 200)]
-    ):
+    for k, (off, az) in enumerate(RADIUS_EDGES):
         x0, y0 = X - 0.02 + 0.004 * k, Y + 0.02
         add(x0, y0, 0)
         add(*away(x0, y0, 150 + off, az), 3600)
