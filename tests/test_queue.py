@@ -170,3 +170,58 @@ def test_every_yards_why_at_once_says_what_each_explanation_says(conn, city_id):
         one = explain_rank(queue, q["yard_id"])
         one.pop("explanation_ru")
         assert at_once[q["yard_id"]] == one
+
+
+@pytest.mark.parametrize("budget", [None, 0.0, 1.0, 5e6, 2.5e7, 1e15])
+def test_one_ranking_cut_for_any_budget_equals_the_queue_computed_with_it(conn, yards, budget):
+    """The pages keep one ranking per data version and cut it for each budget asked for
+    (``cut_queue``): the same rows, ranks and budget line as the queue computed with that
+    budget, or cut as the city did (the first 70 funded) without one."""
+    from geo.planning.repair_queue import cut_queue, public_queue
+
+    cid, _ = yards
+    ranked = compute_queue(conn, cid)
+    before = [dict(q) for q in ranked]
+    cut = cut_queue(ranked, budget)
+    assert ranked == before  # the kept ranking is left as it was
+    if budget is None:
+        expected = public_queue(conn, cid)
+        assert [q["funded"] for q in cut.items] == [q["rank"] <= 70 for q in ranked]
+    else:
+        expected = compute_queue(conn, cid, QueueRules(budget=budget))
+        expected = type(cut)(expected, budget_line(expected), cut.year, budget, cut.cost_per_m2)
+    assert cut.items == expected.items and cut.line == expected.line
+    assert any(q["funded"] for q in cut.items) == (budget is None or budget >= cut.items[0]["cost"])
+    middle = ranked[1]["cumulative_cost"]  # a budget that funds the first two yards exactly
+    assert (
+        [q["funded"] for q in cut_queue(ranked, middle).items]
+        == [q["funded"] for q in compute_queue(conn, cid, QueueRules(budget=middle))]
+        == [True, True] + [False] * (len(ranked) - 2)
+    )
+
+
+def test_pages_that_miss_the_same_answer_at_once_compute_it_once():
+    """Right after a new appeal every view of the planner page or /queue misses its kept
+    answer: the first computes, the others wait for it (``Kept.compute``)."""
+    import threading
+    import time
+
+    from web.pages.kept import Kept
+
+    kept, calls, answers = Kept(), [], []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return {"n": len(calls)}
+
+    threads = [
+        threading.Thread(target=lambda: answers.append(kept.compute(("city", 1), slow)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and answers == [{"n": 1}] * 8
+    assert kept.compute(("city", 2), slow) == {"n": 2} and len(calls) == 2

@@ -113,8 +113,7 @@ def compute_queue(conn: Connection, city_id: int, rules: QueueRules | None = Non
     since, until = window_before(rules.since, rules.until, dt.timedelta(days=3 * 365))
     if since >= until:
         raise InvalidInput("the window is empty: 'since' must be before 'until'")
-    if rules.budget is not None and rules.budget < 0:
-        raise InvalidInput("the budget cannot be negative")
+    check_budget(rules.budget)
     rows = conn.execute(
         QUEUE_SQL,
         {
@@ -154,12 +153,32 @@ def public_queue(conn: Connection, city_id: int, budget: float | None = None) ->
     budget
         The year's budget in tenge, or ``None`` for the city's own cut.
     """
+    check_budget(budget)
+    return cut_queue(compute_queue(conn, city_id), budget)
+
+
+def check_budget(budget: float | None) -> None:
+    if budget is not None and budget < 0:
+        raise InvalidInput("the budget cannot be negative")
+
+
+def cut_queue(items: list[dict], budget: float | None) -> PublicQueue:
+    """The public queue of the ranked ``items`` (:func:`compute_queue` with the default rules:
+    the ranking and the costs do not depend on the budget) cut by ``budget`` as
+    :func:`compute_queue` cuts it, or as the city did without one. New rows: ``items`` are
+    left as they are (one ranking serves every budget asked for)."""
+    check_budget(budget)
     rules = QueueRules(budget=budget)
-    items = compute_queue(conn, city_id, rules)
-    if budget is None:
-        for q in items:
-            q["funded"] = q["rank"] <= DEFAULT_FUNDED
-    return PublicQueue(items, budget_line(items), rules.year, budget, rules.cost_per_m2)
+    out = [
+        {
+            **q,
+            "funded": q["rank"] <= DEFAULT_FUNDED
+            if budget is None
+            else q["cumulative_cost"] <= budget,
+        }
+        for q in items
+    ]
+    return PublicQueue(out, budget_line(out), rules.year, budget, rules.cost_per_m2)
 
 
 def budget_line(queue: list[dict]) -> dict:

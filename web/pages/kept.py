@@ -14,7 +14,7 @@ from collections import OrderedDict
 from sqlalchemy import Connection, text
 
 from geo.hotspots.workers import data_version
-from geo.planning.repair_queue import PublicQueue, public_queue
+from geo.planning.repair_queue import PublicQueue, check_budget, compute_queue, cut_queue
 from geo.staff.scope import Scope
 
 KEEP, TTL = 16, 300.0  # as the analyses' answers (QALA_ANALYSIS_CACHE_S)
@@ -26,6 +26,7 @@ class Kept:
     def __init__(self) -> None:
         self._items: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
         self._lock = threading.Lock()
+        self._gates: dict[tuple, threading.Lock] = {}  # one computation a key at a time
 
     def get(self, key: tuple):
         """The value kept under ``key`` if it is younger than :data:`TTL`, else None."""
@@ -43,6 +44,26 @@ class Kept:
             while len(self._items) > KEEP:
                 self._items.popitem(last=False)
         return value
+
+    def compute(self, key: tuple, fn):
+        """The value kept under ``key``, else ``fn()``, kept. Requests that miss the same key
+        at once wait for the first one's ``fn`` instead of each running their own (right
+        after a new appeal every page view misses: N anonymous views, one scan)."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        with self._lock:
+            gate = self._gates.setdefault(key, threading.Lock())
+        try:
+            with gate:
+                hit = self.get(key)
+                if hit is None:
+                    hit = self.put(key, fn())
+                return hit
+        finally:
+            with self._lock:
+                if self._gates.get(key) is gate and not gate.locked():
+                    del self._gates[key]
 
     def clear(self) -> None:
         with self._lock:
@@ -74,12 +95,15 @@ def kept_queue(
     compute: bool = True,
 ) -> PublicQueue | None:
     """The public queue (:func:`geo.planning.repair_queue.public_queue`, cut by ``budget``),
-    the same for every viewer of the city. Shared: its rows are not to be changed.
+    the same for every viewer of the city. One ranking is kept per data version and cut
+    for each budget asked for (an anonymous caller varying the budget costs no scan).
     ``version``: the city's data version when the caller has read it; ``compute=False``:
     None when it is not kept."""
+    check_budget(budget)
     version = version or data_version(conn, scope.city_id)
-    key = (scope.city_id, budget, version, yards_version(conn, scope.city_id))
-    queue = QUEUES.get(key)
-    if queue is None and compute:
-        queue = QUEUES.put(key, public_queue(conn, scope.city_id, budget))
-    return queue
+    key = (scope.city_id, version, yards_version(conn, scope.city_id))
+    if compute:
+        ranked = QUEUES.compute(key, lambda: compute_queue(conn, scope.city_id))
+    else:
+        ranked = QUEUES.get(key)
+    return None if ranked is None else cut_queue(ranked, budget)

@@ -159,10 +159,9 @@ def year_statistics(
     statistics are not kept."""
     version = version or data_version(conn, scope.city_id)
     key = (scope.city_id, scope.role, scope.actor.organisation_id, since.isoformat(), version)
-    stats = STATS.get(key)
-    if stats is None and compute:
-        stats = STATS.put(key, statistics(conn, scope.city_id, since))
-    return stats
+    if not compute:
+        return STATS.get(key)
+    return STATS.compute(key, lambda: statistics(conn, scope.city_id, since))
 
 
 def forget_panels() -> None:
