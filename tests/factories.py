@@ -189,3 +189,16 @@ def categories_database(make_database) -> str:
 #: answer turns: a centimetre, the ellipsoid's micrometre error, a nanometre, exactly on it.
 RADIUS_EDGES = [(0.01, 90), (-0.01, 90), (2e-7, 0), (-2e-7, 0), (0.0, 30), (1e-9, 60), (-1e-9, 120)]
 RADIUS_EDGES += [(0.01, 200), (-0.01, 200)]
+
+
+def repeat_links(conn, city_id: int) -> dict[int, int]:
+    """The city's linked appeals: id -> the appeal it repeats."""
+    return dict(
+        conn.execute(
+            text(
+                "SELECT id, repeat_of_id FROM appeals "
+                "WHERE city_id = :c AND repeat_of_id IS NOT NULL"
+            ),
+            {"c": city_id},
+        ).all()
+    )

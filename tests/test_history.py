@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from geo.infra.settings import PROJECT_ROOT
-from tests.factories import categories_database
+from tests.factories import categories_database, repeat_links
 
 BOSTON = PROJECT_ROOT.parent / "shared" / "data" / "boston311_2015.parquet"
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
@@ -312,15 +312,7 @@ def test_boston_links_written_with_the_rows_are_those_of_the_bulk_pass(hist_engi
             text("SELECT count(DISTINCT cmin::text) FROM appeals WHERE city_id = :c"), {"c": cid}
         ).scalar_one()
         assert commands == 1, "every appeal as the COPY wrote it"
-        written = dict(
-            conn.execute(
-                text(
-                    "SELECT id, repeat_of_id FROM appeals "
-                    "WHERE city_id = :c AND repeat_of_id IS NOT NULL"
-                ),
-                {"c": cid},
-            ).all()
-        )
+        written = repeat_links(conn, cid)
         assert len(written) == boston.repeats_linked > 10_000
         conn.execute(text("UPDATE appeals SET repeat_of_id = NULL WHERE city_id = :c"), {"c": cid})
         ids, root = find_links(conn, cid)

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from geo.appeals import bulk
 from geo.infra.settings import PROJECT_ROOT
-from tests.factories import RADIUS_EDGES, categories_database
+from tests.factories import RADIUS_EDGES, categories_database, repeat_links
 
 MAPPING = PROJECT_ROOT / "data" / "mappings" / "boston311.yaml"
 HEADER = (
@@ -117,18 +117,6 @@ def _write_csv(path, rows) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _links(conn, cid) -> dict[int, int]:
-    return dict(
-        conn.execute(
-            text(
-                "SELECT id, repeat_of_id FROM appeals "
-                "WHERE city_id = :c AND repeat_of_id IS NOT NULL"
-            ),
-            {"c": cid},
-        ).all()
-    )
-
-
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
 def test_links_written_with_the_rows_equal_the_bulk_pass(
     make_database, blank_url, tmp_path, monkeypatch, zone
@@ -156,7 +144,7 @@ def test_links_written_with_the_rows_equal_the_bulk_pass(
         with engine.connect() as conn:
             tx = conn.begin()
             cid = conn.execute(text("SELECT id FROM cities WHERE code = 'BOS'")).scalar_one()
-            written = _links(conn, cid)
+            written = repeat_links(conn, cid)
             # the ids reserved from the sequence never used before: 1 to n, then n + 1
             span = conn.execute(text("SELECT min(id), max(id) FROM appeals")).one()
             assert tuple(span) == (1, len(rows))

@@ -103,7 +103,11 @@ def _filters(city_id: int, q: HotspotQuery, srid: int) -> tuple[str, dict]:
 def _xy(conn: Connection, city_id: int, srid: int) -> dict[str, str]:
     """SQL for the metric x, y of ``appeals a``: the stored ``x_m``/``y_m`` when ``srid`` is
     the city's own metric CRS (computed once on write), else a projection per row."""
-    if _own_srid(conn, city_id, srid):
+    return _xy_sql(_own_srid(conn, city_id, srid))
+
+
+def _xy_sql(own: bool) -> dict[str, str]:
+    if own:
         return {"x": "a.x_m", "y": "a.y_m"}
     return {"x": "ST_X(ST_Transform(a.geom, :srid))", "y": "ST_Y(ST_Transform(a.geom, :srid))"}
 
@@ -205,10 +209,11 @@ def counts_sql(
     """The query of the appeals ``where`` selects per cell of side ``cell_size``
     (``ix``, ``iy``, ``n``), and the parameters it adds to the filters' (``s``, and ``k``
     when it regroups the 50 m cells: a side of a whole number of them in the city's own CRS)."""
+    own = _own_srid(conn, city_id, srid)
     k = cell_size / FINE
-    if k == int(k) and k >= 1 and _own_srid(conn, city_id, srid):
+    if own and k == int(k) and k >= 1:
         return FINE_COUNTS_SQL.format(where=where, fine=FINE), {"s": cell_size, "k": int(k)}
-    return COUNTS_SQL.format(where=where, **_xy(conn, city_id, srid)), {"s": cell_size}
+    return COUNTS_SQL.format(where=where, **_xy_sql(own)), {"s": cell_size}
 
 
 def _check_cell_count(conn: Connection, city_id: int, srid: int, cell_size: float) -> None:

@@ -75,15 +75,12 @@ def city_appeals(
     would read them back after the ``COPY`` (the same values: the points are the doubles the
     ``COPY`` writes, the times its microseconds), and the radius of each category."""
     category = rows["category_code"].combine_chunks()
-    if pa.types.is_dictionary(category.type):
-        codes = category.dictionary.to_pylist()
-        cat = category.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    else:
-        encoded = pc.dictionary_encode(category)
-        codes = encoded.dictionary.to_pylist()
-        cat = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    found = dict(
-        (code, (radius, window))
+    if not pa.types.is_dictionary(category.type):
+        category = pc.dictionary_encode(category)
+    codes = category.dictionary.to_pylist()
+    cat = category.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    found = {
+        code: (radius, window)
         for code, radius, window in conn.execute(
             text(
                 "SELECT code, repeat_radius_m, repeat_window_days FROM categories "
@@ -91,7 +88,7 @@ def city_appeals(
             ),
             {"codes": codes},
         ).all()
-    )
+    }
     missing = sorted(set(codes) - set(found))
     if missing:
         raise RuntimeError(f"categories missing from the database: {', '.join(missing)}")
